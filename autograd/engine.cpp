@@ -1,0 +1,187 @@
+#include "autograd/engine.h"
+
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/node.h"
+#include "core/factory.h"
+#include "kernels/backend.h"
+
+namespace gb::autograd {
+
+namespace {
+
+// out = a + b (fresh tensor: buffers may alias tensors owned elsewhere).
+Tensor sum_of(const Tensor& a, const Tensor& b) {
+    check_shape(b, a.shape(), "gradient accumulation");
+    check_same_device(a, b, "gradient accumulation");
+    Tensor out(a.shape(), DType::Float32, a.device());
+    kernels::backend_for(a.device()).add(a.numel(), a.data<float>(), b.data<float>(), out.data<float>());
+    return out;
+}
+
+Tensor apply_hooks(const std::shared_ptr<HookList>& hooks, Tensor g) {
+    if (!hooks) return g;
+    // Copy: a hook may remove itself (or others) while running.
+    const auto list = hooks->hooks;
+    for (const auto& [id, hook] : list) {
+        std::optional<Tensor> replaced = hook(g);
+        if (replaced) {
+            check_shape(*replaced, g.shape(), "a gradient hook's replacement");
+            g = *replaced;
+        }
+    }
+    return g;
+}
+
+struct ByLatest {
+    bool operator()(const Node* a, const Node* b) const { return a->sequence() < b->sequence(); }
+};
+
+}  // namespace
+
+std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds,
+                        const std::vector<Tensor>& capture, const RunOptions& options) {
+    GB_CHECK(roots.size() == seeds.size(), "backward: ", roots.size(), " roots but ", seeds.size(), " seeds");
+
+    // Captures: interior tensors by their node, leaves by their impl.
+    std::unordered_map<const Node*, size_t> capture_node;
+    std::unordered_map<const TensorImpl*, size_t> capture_leaf;
+    for (size_t i = 0; i < capture.size(); ++i) {
+        GB_CHECK(capture[i].defined() && capture[i].requires_grad(), "backward: input ", i,
+                 " to differentiate with respect to does not require a gradient");
+        if (capture[i].grad_fn())
+            capture_node[capture[i].grad_fn().get()] = i;
+        else
+            capture_leaf[capture[i].impl_ptr().get()] = i;
+    }
+    std::vector<Tensor> captured(capture.size());
+
+    auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
+        g = apply_hooks(leaf->hooks, g);
+        auto it = capture_leaf.find(leaf.get());
+        if (it != capture_leaf.end())
+            captured[it->second] = captured[it->second].defined() ? sum_of(captured[it->second], g) : g;
+        if (!options.accumulate_into_leaves) return;
+        if (!leaf->grad) {
+            leaf->grad = g.clone().impl_ptr();
+        } else {
+            Tensor acc(leaf->grad);
+            check_shape(g, acc.shape(), "gradient accumulation into a leaf");
+            kernels::backend_for(acc.device()).axpy(g.numel(), 1.f, g.data<float>(), acc.data<float>());
+        }
+    };
+
+    // Dependency counts over the reachable graph.
+    std::unordered_map<Node*, int> pending;
+    std::vector<Node*> stack;
+    std::unordered_set<Node*> seen;
+    for (const Tensor& r : roots) {
+        GB_CHECK(r.defined(), "backward: undefined root tensor");
+        if (Node* n = r.grad_fn().get(); n && seen.insert(n).second) stack.push_back(n);
+    }
+    while (!stack.empty()) {
+        Node* n = stack.back();
+        stack.pop_back();
+        for (const Edge& e : n->next()) {
+            if (!e.fn) continue;
+            ++pending[e.fn.get()];
+            if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+        }
+    }
+
+    std::unordered_map<Node*, Tensor> buffer;
+    std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready;
+    for (size_t i = 0; i < roots.size(); ++i) {
+        const Tensor& r = roots[i];
+        GB_CHECK(r.requires_grad(), "backward: root ", i, " (shape ", r.shape().str(),
+                 ") does not require a gradient; was it computed under NoGradGuard or from constants?");
+        check_shape(seeds[i], r.shape(), "backward seed");
+        check_same_device(seeds[i], r, "backward seed");
+        if (!r.grad_fn()) {
+            deliver_leaf(r.impl_ptr(), seeds[i]);
+            continue;
+        }
+        Node* n = r.grad_fn().get();
+        auto it = buffer.find(n);
+        buffer[n] = it == buffer.end() ? seeds[i] : sum_of(it->second, seeds[i]);
+    }
+    for (auto& [n, g] : buffer)
+        if (pending[n] == 0) ready.push(n);
+
+    // A node is ready once every edge into it has delivered. Nothing at all
+    // arriving (all parents produced no gradient) settles its edges in turn.
+    auto arrive = [&](Node* first, const Tensor& g) {
+        std::vector<std::pair<Node*, Tensor>> todo{{first, g}};
+        while (!todo.empty()) {
+            auto [m, gm] = std::move(todo.back());
+            todo.pop_back();
+            if (gm.defined()) {
+                auto it = buffer.find(m);
+                if (it == buffer.end())
+                    buffer.emplace(m, gm);
+                else
+                    it->second = sum_of(it->second, gm);
+            }
+            if (--pending[m] != 0) continue;
+            if (buffer.count(m))
+                ready.push(m);
+            else
+                for (const Edge& e : m->next())
+                    if (e.fn) todo.emplace_back(e.fn.get(), Tensor());
+        }
+    };
+
+    std::vector<Node*> visited;
+    while (!ready.empty()) {
+        Node* n = ready.top();
+        ready.pop();
+        GB_CHECK(!n->released(), "backward through ", n->name(),
+                 " a second time: its saved tensors were freed after the first backward. "
+                 "Pass retain_graph = true to the first backward to run it again.");
+        Tensor g = apply_hooks(n->output_hooks(), buffer[n]);
+        buffer.erase(n);
+        if (auto it = capture_node.find(n); it != capture_node.end()) captured[it->second] = g;
+        std::vector<Tensor> grads = options.mode == Mode::Gradient ? n->backward(g) : n->relevance(g);
+        visited.push_back(n);
+        const auto& next = n->next();
+        GB_CHECK(grads.size() == next.size(), n->name(), " returned ", grads.size(), " gradients for ",
+                 next.size(), " inputs");
+        for (size_t i = 0; i < next.size(); ++i) {
+            const Edge& e = next[i];
+            if (!e.valid()) continue;
+            if (e.leaf) {
+                if (grads[i].defined()) deliver_leaf(e.leaf, grads[i]);
+                continue;
+            }
+            arrive(e.fn.get(), grads[i]);
+        }
+    }
+    if (!options.retain_graph)
+        for (Node* n : visited) n->mark_released();
+    return captured;
+}
+
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+    Tensor seed = grad;
+    if (!seed.defined()) {
+        GB_CHECK(root.defined() && root.numel() == 1, "backward() without a gradient needs a single-element root, "
+                 "got shape ", root.defined() ? root.shape().str() : std::string("(undefined)"),
+                 "; pass the gradient of the output explicitly");
+        seed = ones(root.shape(), root.device());
+    }
+    RunOptions opts;
+    opts.retain_graph = retain_graph;
+    run({root}, {seed}, {}, opts);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph) {
+    RunOptions opts;
+    opts.retain_graph = retain_graph;
+    opts.accumulate_into_leaves = false;
+    return run(outputs, grad_outputs, inputs, opts);
+}
+
+}  // namespace gb::autograd

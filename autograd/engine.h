@@ -1,0 +1,37 @@
+// Engine: runs a recorded graph backwards, in reverse topological order, in
+// gradient mode or relevance mode. Gradients meeting at a fan-in are summed;
+// output hooks of each node (tensor hooks, layer backward hooks) see and may
+// replace the total arriving there. Without retain_graph the graph's saved
+// tensors are freed after the run and a second run through it is a gb::Error.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace gb::autograd {
+
+enum class Mode { Gradient, Relevance };
+
+struct RunOptions {
+    Mode mode = Mode::Gradient;
+    bool retain_graph = false;
+    bool accumulate_into_leaves = true;  // add into leaf.grad (false: only capture)
+};
+
+// Runs from `roots` seeded with `seeds` (same shapes). Returns, for each tensor
+// in `capture`, the total gradient (or relevance) that reached it (undefined if
+// none did). Leaves and interior tensors may both be captured.
+std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds,
+                        const std::vector<Tensor>& capture = {}, const RunOptions& options = {});
+
+// d(root)/d(leaves) accumulated into each leaf's .grad. `grad` defaults to 1
+// for a single-element root; other roots need an explicit seed.
+void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
+
+// Gradients of `outputs` (seeded by `grad_outputs`) with respect to `inputs`,
+// returned instead of accumulated; leaves' .grad are untouched.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool retain_graph = false);
+
+}  // namespace gb::autograd

@@ -1,0 +1,12 @@
+// Sub-commands of the `glassbox` program; each adds itself to the CLI11 app.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace gb::cli {
+
+void add_info_command(CLI::App& app);
+
+}  // namespace gb::cli

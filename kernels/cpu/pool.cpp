@@ -1,0 +1,161 @@
+// Max, average and adaptive-average pooling over each (n, c) plane, after
+// PyTorch's CPU kernels (aten/src/ATen/native/cpu/{Max,Avg,AdaptiveAvg}PoolKernel.cpp).
+// Planes are independent, so every kernel (backwards included) splits planes
+// over threads.
+#include <algorithm>
+#include <cmath>
+
+#include "core/parallel.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace gb::kernels {
+
+namespace {
+
+template <typename Fn>
+void for_planes(int64_t planes, int64_t work_per_plane, Fn&& fn) {
+    parallel_for(0, planes, std::max<int64_t>(1, cpu::kElementGrain / std::max<int64_t>(work_per_plane, 1)),
+                 [&](int64_t p0, int64_t p1) {
+                     for (int64_t p = p0; p < p1; ++p) fn(p);
+                 });
+}
+
+// Window [start, end) of output index o clipped to [0, in).
+struct Span {
+    int64_t start, end;
+};
+inline Span window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
+    const int64_t s = o * stride - pad;
+    return Span{std::max<int64_t>(s, 0), std::min(s + k, in)};
+}
+
+// Adaptive window of output index i: [floor(i*in/out), ceil((i+1)*in/out)).
+inline Span adaptive_window(int64_t i, int64_t in, int64_t out) {
+    return Span{(i * in) / out, ((i + 1) * in + out - 1) / out};
+}
+
+// Divisor: the padded window size (kh*kw here, as windows never pass the
+// padding without ceil_mode) with count_include_pad, else the real taps.
+inline float avg_divisor(const Pool2dGeom& g, int64_t p, int64_t q) {
+    if (g.count_include_pad) {
+        const int64_t h0 = p * g.stride_h - g.pad_h, w0 = q * g.stride_w - g.pad_w;
+        const int64_t h1 = std::min(h0 + g.kh, g.H + g.pad_h), w1 = std::min(w0 + g.kw, g.W + g.pad_w);
+        return static_cast<float>((h1 - h0) * (w1 - w0));
+    }
+    const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H), ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+    return static_cast<float>((hs.end - hs.start) * (ws.end - ws.start));
+}
+
+}  // namespace
+
+void CpuBackend::maxpool2d_forward(const Pool2dGeom& g, const float* x, float* y, int32_t* indices) {
+    for_planes(g.planes(), g.P * g.Q * g.kh * g.kw, [&](int64_t pl) {
+        const float* xp = x + pl * g.H * g.W;
+        float* yp = y + pl * g.P * g.Q;
+        int32_t* ip = indices + pl * g.P * g.Q;
+        for (int64_t p = 0; p < g.P; ++p) {
+            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            for (int64_t q = 0; q < g.Q; ++q) {
+                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                // Padding is -inf, so the first real tap starts the search; a later
+                // tap wins only when strictly greater (first maximum). NaN wins over
+                // any number, the first NaN over later ones (PyTorch propagates NaN).
+                int64_t best_i = hs.start * g.W + ws.start;
+                float best = -INFINITY;
+                for (int64_t h = hs.start; h < hs.end; ++h) {
+                    for (int64_t w = ws.start; w < ws.end; ++w) {
+                        const float v = xp[h * g.W + w];
+                        if (v > best || (std::isnan(v) && !std::isnan(best))) {
+                            best = v;
+                            best_i = h * g.W + w;
+                        }
+                    }
+                }
+                yp[p * g.Q + q] = best;
+                ip[p * g.Q + q] = static_cast<int32_t>(best_i);
+            }
+        }
+    });
+}
+
+void CpuBackend::maxpool2d_backward(const Pool2dGeom& g, const float* dy, const int32_t* indices, float* dx) {
+    for_planes(g.planes(), g.H * g.W + g.P * g.Q, [&](int64_t pl) {
+        float* dp = dx + pl * g.H * g.W;
+        std::fill(dp, dp + g.H * g.W, 0.f);
+        const float* gp = dy + pl * g.P * g.Q;
+        const int32_t* ip = indices + pl * g.P * g.Q;
+        for (int64_t o = 0; o < g.P * g.Q; ++o) dp[ip[o]] += gp[o];
+    });
+}
+
+void CpuBackend::avgpool2d_forward(const Pool2dGeom& g, const float* x, float* y) {
+    for_planes(g.planes(), g.P * g.Q * g.kh * g.kw, [&](int64_t pl) {
+        const float* xp = x + pl * g.H * g.W;
+        float* yp = y + pl * g.P * g.Q;
+        for (int64_t p = 0; p < g.P; ++p) {
+            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            for (int64_t q = 0; q < g.Q; ++q) {
+                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                float s = 0.f;
+                for (int64_t h = hs.start; h < hs.end; ++h)
+                    for (int64_t w = ws.start; w < ws.end; ++w) s += xp[h * g.W + w];
+                yp[p * g.Q + q] = s / avg_divisor(g, p, q);
+            }
+        }
+    });
+}
+
+void CpuBackend::avgpool2d_backward(const Pool2dGeom& g, const float* dy, float* dx) {
+    for_planes(g.planes(), g.H * g.W + g.P * g.Q * g.kh * g.kw, [&](int64_t pl) {
+        float* dp = dx + pl * g.H * g.W;
+        std::fill(dp, dp + g.H * g.W, 0.f);
+        const float* gp = dy + pl * g.P * g.Q;
+        for (int64_t p = 0; p < g.P; ++p) {
+            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            for (int64_t q = 0; q < g.Q; ++q) {
+                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                const float v = gp[p * g.Q + q] / avg_divisor(g, p, q);
+                for (int64_t h = hs.start; h < hs.end; ++h)
+                    for (int64_t w = ws.start; w < ws.end; ++w) dp[h * g.W + w] += v;
+            }
+        }
+    });
+}
+
+void CpuBackend::adaptive_avgpool2d_forward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                            const float* x, float* y) {
+    for_planes(planes, H * W + P * Q, [&](int64_t pl) {
+        const float* xp = x + pl * H * W;
+        float* yp = y + pl * P * Q;
+        for (int64_t p = 0; p < P; ++p) {
+            const Span hs = adaptive_window(p, H, P);
+            for (int64_t q = 0; q < Q; ++q) {
+                const Span ws = adaptive_window(q, W, Q);
+                float s = 0.f;
+                for (int64_t h = hs.start; h < hs.end; ++h)
+                    for (int64_t w = ws.start; w < ws.end; ++w) s += xp[h * W + w];
+                yp[p * Q + q] = s / static_cast<float>((hs.end - hs.start) * (ws.end - ws.start));
+            }
+        }
+    });
+}
+
+void CpuBackend::adaptive_avgpool2d_backward(int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                             const float* dy, float* dx) {
+    for_planes(planes, H * W + P * Q, [&](int64_t pl) {
+        float* dp = dx + pl * H * W;
+        std::fill(dp, dp + H * W, 0.f);
+        const float* gp = dy + pl * P * Q;
+        for (int64_t p = 0; p < P; ++p) {
+            const Span hs = adaptive_window(p, H, P);
+            for (int64_t q = 0; q < Q; ++q) {
+                const Span ws = adaptive_window(q, W, Q);
+                const float v = gp[p * Q + q] / static_cast<float>((hs.end - hs.start) * (ws.end - ws.start));
+                for (int64_t h = hs.start; h < hs.end; ++h)
+                    for (int64_t w = ws.start; w < ws.end; ++w) dp[h * W + w] += v;
+            }
+        }
+    });
+}
+
+}  // namespace gb::kernels

@@ -1,0 +1,17 @@
+// ReLU: y = max(x, 0); its derivative at 0 is 0. In relevance mode it passes
+// relevance through unchanged (the standard LRP treatment).
+#pragma once
+
+#include "layers/layer.h"
+
+namespace gb::layers {
+
+class ReLU : public Layer {
+public:
+    std::string type() const override { return "ReLU"; }
+
+protected:
+    Tensor forward(const Tensor& x) override;
+};
+
+}  // namespace gb::layers

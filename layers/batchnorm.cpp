@@ -1,0 +1,83 @@
+#include "layers/batchnorm.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/node.h"
+#include "core/factory.h"
+#include "kernels/backend.h"
+
+namespace gb::layers {
+
+namespace {
+
+struct BatchNormNode : autograd::Node {
+    Tensor x, gamma, mean, invstd;
+    bool training;
+    BatchNormNode(Tensor x_, Tensor g, Tensor m, Tensor s, bool t)
+        : x(std::move(x_)), gamma(std::move(g)), mean(std::move(m)), invstd(std::move(s)), training(t) {}
+    std::string name() const override { return "BatchNorm2dBackward"; }
+    std::vector<Tensor> backward(const Tensor& dy) override {
+        const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+        Tensor dx(x.shape(), DType::Float32, dy.device());
+        Tensor dgamma(Shape{C}, DType::Float32, dy.device()), dbeta(Shape{C}, DType::Float32, dy.device());
+        kernels::backend_for(dy.device())
+            .batchnorm_backward(N, C, HW, x.data<float>(), dy.data<float>(), gamma.data<float>(), mean.data<float>(),
+                                invstd.data<float>(), training, dx.data<float>(), dgamma.data<float>(),
+                                dbeta.data<float>());
+        return {needs_grad(0) ? dx : Tensor(), needs_grad(1) ? dgamma : Tensor(), needs_grad(2) ? dbeta : Tensor()};
+    }
+    void release_saved() override { x = gamma = mean = invstd = Tensor(); }
+};
+
+}  // namespace
+
+BatchNorm2d::BatchNorm2d(int64_t channels, float eps, float momentum) : c_(channels), eps_(eps), momentum_(momentum) {
+    GB_CHECK(c_ > 0, "BatchNorm2d: channel count must be positive, got ", c_);
+    GB_CHECK(eps_ > 0.f, "BatchNorm2d: eps must be positive, got ", eps_);
+    GB_CHECK(momentum_ >= 0.f && momentum_ <= 1.f, "BatchNorm2d: momentum must be in [0, 1], got ", momentum_);
+    weight_ = add_parameter("weight", ones(Shape{c_}));
+    bias_ = add_parameter("bias", zeros(Shape{c_}));
+    running_mean_ = add_buffer("running_mean", zeros(Shape{c_}));
+    running_var_ = add_buffer("running_var", ones(Shape{c_}));
+}
+
+std::string BatchNorm2d::describe() const {
+    std::ostringstream s;
+    s << "BatchNorm2d(" << c_ << ", eps=" << eps_ << ", momentum=" << momentum_ << ")";
+    return s.str();
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+    GB_CHECK(x.dtype() == DType::Float32 && x.rank() == 4 && x.dim(1) == c_, describe(),
+             ": expected a float32 input [N, ", c_, ", H, W], got ", dtype_name(x.dtype()), " ", x.shape().str());
+    check_same_device(x, weight_, "BatchNorm2d input and weight");
+    const int64_t N = x.dim(0), HW = x.dim(2) * x.dim(3);
+    auto& be = kernels::backend_for(x.device());
+    Tensor y(x.shape(), DType::Float32, x.device());
+    Tensor mean(Shape{c_}, DType::Float32, x.device()), invstd(Shape{c_}, DType::Float32, x.device());
+    const std::vector<Tensor> inputs{x, weight_, bias_};
+    if (is_training()) {
+        GB_CHECK(N * HW > 1, describe(), ": training needs more than one value per channel, got input ",
+                 x.shape().str());
+        be.batchnorm_forward_train(N, c_, HW, x.data<float>(), weight_.data<float>(), bias_.data<float>(), eps_,
+                                   momentum_, running_mean_.data<float>(), running_var_.data<float>(),
+                                   y.data<float>(), mean.data<float>(), invstd.data<float>());
+        running_mean_.bump_version();
+        running_var_.bump_version();
+    } else {
+        be.batchnorm_forward_eval(N, c_, HW, x.data<float>(), weight_.data<float>(), bias_.data<float>(),
+                                  running_mean_.data<float>(), running_var_.data<float>(), eps_, y.data<float>());
+        if (!autograd::should_record(inputs)) return y;
+        // The statistics are constants in eval mode: invstd = 1/sqrt(running_var + eps).
+        std::vector<float> var = running_var_.to_vector<float>(), inv(static_cast<size_t>(c_));
+        for (size_t c = 0; c < inv.size(); ++c) inv[c] = 1.f / std::sqrt(var[c] + eps_);
+        mean = running_mean_.clone();
+        invstd = from_vector(inv, Shape{c_}, x.device());
+    }
+    if (!autograd::should_record(inputs)) return y;
+    return autograd::record(std::make_shared<BatchNormNode>(x.detach(), weight_.detach(), mean, invstd, is_training()),
+                            inputs, y);
+}
+
+}  // namespace gb::layers

@@ -1,0 +1,83 @@
+#include "layers/conv2d.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "kernels/backend.h"
+#include "layers/init.h"
+
+namespace gb::layers {
+
+namespace {
+
+struct Conv2dNode : autograd::Node {
+    kernels::Conv2dGeom g;
+    Tensor x, w;
+    bool has_bias;
+    Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, bool b)
+        : g(geom), x(std::move(x_)), w(std::move(w_)), has_bias(b) {}
+    std::string name() const override { return "Conv2dBackward"; }
+    std::vector<Tensor> backward(const Tensor& dy) override {
+        auto& be = kernels::backend_for(dy.device());
+        std::vector<Tensor> out(3);
+        if (needs_grad(0)) {
+            out[0] = Tensor(x.shape(), DType::Float32, dy.device());
+            be.conv2d_backward_data(g, dy.data<float>(), w.data<float>(), out[0].data<float>());
+        }
+        if (needs_grad(1) || needs_grad(2)) {
+            Tensor dw(w.shape(), DType::Float32, dy.device());
+            Tensor db = has_bias ? Tensor(Shape{g.K}, DType::Float32, dy.device()) : Tensor();
+            be.conv2d_backward_weight(g, x.data<float>(), dy.data<float>(), dw.data<float>(),
+                                      has_bias ? db.data<float>() : nullptr);
+            if (needs_grad(1)) out[1] = dw;
+            if (needs_grad(2)) out[2] = db;
+        }
+        return out;
+    }
+    void release_saved() override { x = w = Tensor(); }
+};
+
+}  // namespace
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options,
+               Generator& gen)
+    : in_(in_channels), out_(out_channels), k_(kernel_size), opt_(options) {
+    GB_CHECK(in_ > 0 && out_ > 0 && k_ > 0, "Conv2d: channels and kernel size must be positive, got in=", in_,
+             " out=", out_, " kernel=", k_);
+    GB_CHECK(opt_.stride > 0 && opt_.padding >= 0 && opt_.dilation > 0, "Conv2d: bad stride ", opt_.stride,
+             ", padding ", opt_.padding, " or dilation ", opt_.dilation);
+    weight_ = add_parameter("weight", Tensor(Shape{out_, in_, k_, k_}));
+    // PyTorch's default: kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    init::kaiming_uniform(weight_, std::sqrt(5.f), init::FanMode::In, gen);
+    if (opt_.bias) {
+        bias_ = add_parameter("bias", Tensor(Shape{out_}));
+        const float bound = 1.f / std::sqrt(static_cast<float>(init::fan_in(weight_)));
+        init::uniform(bias_, -bound, bound, gen);
+    }
+}
+
+std::string Conv2d::describe() const {
+    std::string s = "Conv2d(" + std::to_string(in_) + ", " + std::to_string(out_) +
+                    ", kernel_size=" + std::to_string(k_) + ", stride=" + std::to_string(opt_.stride) +
+                    ", padding=" + std::to_string(opt_.padding);
+    if (opt_.dilation != 1) s += ", dilation=" + std::to_string(opt_.dilation);
+    if (!opt_.bias) s += ", bias=false";
+    return s + ")";
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+    GB_CHECK(x.dtype() == DType::Float32 && x.rank() == 4 && x.dim(1) == in_, "Conv2d(", in_, " -> ", out_,
+             "): expected a float32 input [N, ", in_, ", H, W], got ", dtype_name(x.dtype()), " ", x.shape().str());
+    check_same_device(x, weight_, "Conv2d input and weight");
+    const auto g = kernels::make_conv2d_geom(x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_, opt_.stride,
+                                             opt_.stride, opt_.padding, opt_.padding, opt_.dilation, opt_.dilation);
+    Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
+    kernels::backend_for(x.device())
+        .conv2d_forward(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,
+                        y.data<float>());
+    std::vector<Tensor> inputs{x, weight_, bias_};
+    if (!autograd::should_record(inputs)) return y;
+    return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(), opt_.bias), inputs, y);
+}
+
+}  // namespace gb::layers

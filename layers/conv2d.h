@@ -1,0 +1,40 @@
+// Conv2d: y = conv(x, W) + b over NCHW, groups = 1. Weight [out, in, k, k].
+// Default init as PyTorch: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+#pragma once
+
+#include "core/rng.h"
+#include "layers/layer.h"
+
+namespace gb::layers {
+
+struct Conv2dOptions {
+    int64_t stride = 1;
+    int64_t padding = 0;
+    int64_t dilation = 1;
+    bool bias = true;
+};
+
+class Conv2d : public Layer {
+public:
+    Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options = {},
+           Generator& gen = default_generator());
+    std::string type() const override { return "Conv2d"; }
+    std::string describe() const override;
+
+    Tensor weight() const { return weight_; }
+    Tensor bias() const { return bias_; }  // undefined without bias
+    int64_t in_channels() const { return in_; }
+    int64_t out_channels() const { return out_; }
+    int64_t kernel_size() const { return k_; }
+    const Conv2dOptions& options() const { return opt_; }
+
+protected:
+    Tensor forward(const Tensor& x) override;
+
+private:
+    int64_t in_, out_, k_;
+    Conv2dOptions opt_;
+    Tensor weight_, bias_;
+};
+
+}  // namespace gb::layers

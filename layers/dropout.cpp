@@ -1,0 +1,52 @@
+#include "layers/dropout.h"
+
+#include <sstream>
+
+#include "autograd/node.h"
+#include "kernels/backend.h"
+
+namespace gb::layers {
+
+namespace {
+
+struct DropoutNode : autograd::Node {
+    Tensor mask;
+    explicit DropoutNode(Tensor m) : mask(std::move(m)) {}
+    std::string name() const override { return "DropoutBackward"; }
+    std::vector<Tensor> backward(const Tensor& dy) override {
+        Tensor dx(dy.shape(), DType::Float32, dy.device());
+        kernels::backend_for(dy.device()).mul(dy.numel(), dy.data<float>(), mask.data<float>(), dx.data<float>());
+        return {dx};
+    }
+    void release_saved() override { mask = Tensor(); }
+};
+
+// Eval-mode dropout is still one node, so hooks and relevance see the layer.
+struct IdentityNode : autograd::Node {
+    std::string name() const override { return "IdentityBackward"; }
+    std::vector<Tensor> backward(const Tensor& dy) override { return {dy}; }
+};
+
+}  // namespace
+
+Dropout::Dropout(float p, Generator& gen) : p_(p), gen_(&gen) {
+    GB_CHECK(p_ >= 0.f && p_ < 1.f, "Dropout: p must be in [0, 1), got ", p_);
+}
+
+std::string Dropout::describe() const {
+    std::ostringstream s;
+    s << "Dropout(p=" << p_ << ")";
+    return s.str();
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+    GB_CHECK(x.dtype() == DType::Float32, describe(), ": expected float32, got ", dtype_name(x.dtype()));
+    if (!is_training() || p_ == 0.f) return autograd::record(std::make_shared<IdentityNode>(), {x}, x.detach());
+    Tensor y(x.shape(), DType::Float32, x.device()), mask(x.shape(), DType::Float32, x.device());
+    const uint64_t offset = gen_->reserve(static_cast<uint64_t>(x.numel()));
+    kernels::backend_for(x.device())
+        .dropout_forward(x.numel(), p_, gen_->seed(), offset, x.data<float>(), y.data<float>(), mask.data<float>());
+    return autograd::record(std::make_shared<DropoutNode>(mask), {x}, y);
+}
+
+}  // namespace gb::layers

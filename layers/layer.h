@@ -1,0 +1,81 @@
+// Layer: the base of every module. A layer owns named parameters and buffers
+// and named children (Sequential); calling it runs forward() and records one
+// graph node. Hooks: on_forward sees (input, output) after each call;
+// on_backward sees the gradient (or relevance) arriving at the layer's output
+// and may replace it. Both return a handle for remove_hook().
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace gb::layers {
+
+class Layer {
+public:
+    using ForwardHook = std::function<void(Layer& layer, const Tensor& input, const Tensor& output)>;
+    using BackwardHook = std::function<std::optional<Tensor>(Layer& layer, const Tensor& grad_output)>;
+
+    Layer() = default;
+    virtual ~Layer() = default;
+    Layer(const Layer&) = delete;
+    Layer& operator=(const Layer&) = delete;
+
+    // "Conv2d", "ReLU", ...
+    virtual std::string type() const = 0;
+    // One-line description with the configuration, PyTorch style.
+    virtual std::string describe() const { return type() + "()"; }
+
+    // forward() plus hooks. Checks the input before running.
+    Tensor operator()(const Tensor& input);
+
+    // Parameters and buffers, recursively, with dotted paths ("features.0.weight").
+    std::vector<std::pair<std::string, Tensor>> named_parameters(const std::string& prefix = "") const;
+    std::vector<Tensor> parameters() const;
+    std::vector<std::pair<std::string, Tensor>> named_buffers(const std::string& prefix = "") const;
+    // Parameters followed by buffers: everything a checkpoint stores.
+    std::vector<std::pair<std::string, Tensor>> state(const std::string& prefix = "") const;
+    const std::vector<std::pair<std::string, std::shared_ptr<Layer>>>& children() const { return children_; }
+    // Every layer below (depth first) with its dotted path; this layer is "".
+    std::vector<std::pair<std::string, Layer*>> named_layers(const std::string& prefix = "");
+
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+    void zero_grad();
+    // Moves parameters and buffers in place (handles held elsewhere follow).
+    void to(Device device);
+
+    int on_forward(ForwardHook hook);
+    int on_backward(BackwardHook hook);
+    bool remove_hook(int handle);
+
+    // Total number of parameter elements.
+    int64_t num_parameters() const;
+    // Multi-line tree of the model.
+    std::string summary() const;
+
+protected:
+    virtual Tensor forward(const Tensor& input) = 0;
+    Tensor add_parameter(const std::string& name, Tensor value);
+    Tensor add_buffer(const std::string& name, Tensor value);
+    void add_child(const std::string& name, std::shared_ptr<Layer> child);
+
+private:
+    void summary_into(std::string& out, const std::string& name, int depth) const;
+
+    std::vector<std::pair<std::string, Tensor>> params_;
+    std::vector<std::pair<std::string, Tensor>> buffers_;
+    std::vector<std::pair<std::string, std::shared_ptr<Layer>>> children_;
+    std::vector<std::pair<int, ForwardHook>> forward_hooks_;
+    std::vector<std::pair<int, BackwardHook>> backward_hooks_;
+    int next_hook_id_ = 0;
+    bool training_ = true;
+};
+
+}  // namespace gb::layers
