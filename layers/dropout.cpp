@@ -29,7 +29,7 @@ struct IdentityNode : autograd::Node {
 
 }  // namespace
 
-Dropout::Dropout(float p, Generator& gen) : p_(p), gen_(&gen) {
+Dropout::Dropout(float p, Generator* gen) : p_(p), gen_(gen) {
     GB_CHECK(p_ >= 0.f && p_ < 1.f, "Dropout: p must be in [0, 1), got ", p_);
 }
 
@@ -43,9 +43,10 @@ Tensor Dropout::forward(const Tensor& x) {
     GB_CHECK(x.dtype() == DType::Float32, describe(), ": expected float32, got ", dtype_name(x.dtype()));
     if (!is_training() || p_ == 0.f) return autograd::record(std::make_shared<IdentityNode>(), {x}, x.detach());
     Tensor y(x.shape(), DType::Float32, x.device()), mask(x.shape(), DType::Float32, x.device());
-    const uint64_t offset = gen_->reserve(static_cast<uint64_t>(x.numel()));
+    Generator& gen = gen_ ? *gen_ : default_generator();
+    const uint64_t offset = gen.reserve(static_cast<uint64_t>(x.numel()));
     kernels::backend_for(x.device())
-        .dropout_forward(x.numel(), p_, gen_->seed(), offset, x.data<float>(), y.data<float>(), mask.data<float>());
+        .dropout_forward(x.numel(), p_, gen.seed(), offset, x.data<float>(), y.data<float>(), mask.data<float>());
     return autograd::record(std::make_shared<DropoutNode>(mask), {x}, y);
 }
 

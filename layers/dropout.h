@@ -1,5 +1,7 @@
 // Dropout: in training, zeroes each element with probability p and scales the
-// rest by 1/(1-p) (mask from a seeded Philox stream); in eval, the identity.
+// rest by 1/(1-p); in eval, the identity. Masks come from a Philox stream: the
+// given generator, or the process-wide default one (seed it with manual_seed)
+// when none is given, as PyTorch does.
 #pragma once
 
 #include "core/rng.h"
@@ -9,7 +11,7 @@ namespace gb::layers {
 
 class Dropout : public Layer {
 public:
-    explicit Dropout(float p = 0.5f, Generator& gen = default_generator());
+    explicit Dropout(float p = 0.5f, Generator* gen = nullptr);
     std::string type() const override { return "Dropout"; }
     std::string describe() const override;
     float p() const { return p_; }
@@ -19,7 +21,7 @@ protected:
 
 private:
     float p_;
-    Generator* gen_;
+    Generator* gen_;  // nullptr: default_generator() at call time
 };
 
 }  // namespace gb::layers

@@ -8,7 +8,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 shift || true
 
-packages=(build-essential cmake doctest-dev libstb-dev libbenchmark-dev libcli11-dev)
+packages=(build-essential cmake pkg-config doctest-dev libstb-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
+          zlib1g-dev dataset-fashion-mnist)
 
 missing=()
 for p in "${packages[@]}"; do

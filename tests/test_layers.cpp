@@ -113,7 +113,7 @@ TEST_CASE("BatchNorm2d: gradients in training and eval, running statistics") {
 
 TEST_CASE("Dropout: scaled mask in training, identity in eval") {
     Generator g(16);
-    Dropout drop(0.25f, g);
+    Dropout drop(0.25f, &g);
     Tensor x = rand_tensor(Shape{64, 50}, 17, 0.5f, 1.f).set_requires_grad();
     Tensor y = drop(x);
     Tensor w = rand_tensor(y.shape(), 18);

@@ -1,16 +1,18 @@
 // Softmax-family element math shared by the CPU and CUDA backends. Rows are
 // shifted by their maximum before exponentiating so exp never overflows:
-// log sum_j exp(x_j) = max + log sum_j exp(x_j - max).
+// log softmax(x)_j = (x_j - max) - log sum_k exp(x_k - max).
 #pragma once
-
-#include <math.h>
 
 #include "core/hd.h"
 
 namespace gb::kernels {
 
-// log sum_j exp(x_j) from the row maximum and sum_j exp(x_j - max).
-GB_HD inline float log_sum_exp(float row_max, float sum_exp_shifted) { return row_max + logf(sum_exp_shifted); }
+// log softmax of one element from the row maximum and log sum_k exp(x_k - max).
+// x - max is computed first: it is exact for nearby values, so large logits
+// (|x| ~ 1e4) keep full precision in the result.
+GB_HD inline float log_softmax_value(float x, float row_max, float log_sum_exp_shifted) {
+    return (x - row_max) - log_sum_exp_shifted;
+}
 
 // Cross-entropy gradient for one logit: dloss * (p - [j == label]).
 GB_HD inline float cross_entropy_grad(float prob, bool is_label, float dloss) {

@@ -1,6 +1,6 @@
 // The CPU backend: every primitive of kernels/backend.h on host memory, threaded
 // with gb::parallel_for. Private to kernels/cpu; the rest of glassbox reaches it
-// through cpu_backend() / backend_for(). Definitions are split by concept over
+// through cpu_backend() / backend_for() (registry.cpp). Definitions are split over
 // gemm.cpp, conv.cpp, pool.cpp, elementwise.cpp, reduce.cpp, softmax.cpp,
 // batchnorm.cpp, dropout.cpp, optim.cpp and resize.cpp.
 #pragma once

@@ -56,8 +56,8 @@ void CpuBackend::log_softmax_forward(int64_t rows, int64_t cols, const float* x,
         const float m = row_max(xr, cols);
         double s = 0;
         for (int64_t j = 0; j < cols; ++j) s += std::exp(xr[j] - m);
-        const float lse = log_sum_exp(m, static_cast<float>(s));
-        for (int64_t j = 0; j < cols; ++j) yr[j] = xr[j] - lse;
+        const float log_s = static_cast<float>(std::log(s));
+        for (int64_t j = 0; j < cols; ++j) yr[j] = log_softmax_value(xr[j], m, log_s);
     });
 }
 
@@ -94,8 +94,7 @@ void CpuBackend::cross_entropy_forward(int64_t rows, int64_t cols, const float* 
         const double s = exp_shifted(xr, cols, m, pr);
         const float inv = static_cast<float>(1.0 / s);
         for (int64_t j = 0; j < cols; ++j) pr[j] *= inv;
-        // -log softmax(x)[l] = log sum exp(x - max) - (x[l] - max)
-        loss[r] = static_cast<float>(std::log(s) - (static_cast<double>(xr[labels[r]]) - m));
+        loss[r] = -log_softmax_value(xr[labels[r]], m, static_cast<float>(std::log(s)));
     });
 }
 

@@ -1,0 +1,276 @@
+// CPU backend: backend selection, GEMM and convolution against naive
+// double-precision loops written here.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/cuda_runtime.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "kernels/backend.h"
+#include "kernels/geometry.h"
+#include "kernel_reference.h"
+
+using namespace gb;
+using namespace gb::kernels;
+using gbtest::check_sums;
+using gbtest::uniform;
+
+TEST_CASE("backend_for(cpu) is the CPU backend") {
+    Backend& b = backend_for(Device::cpu());
+    CHECK(&b == &cpu_backend());
+    CHECK(b.device() == Device::cpu());
+    CHECK(b.name() == "cpu");
+    if (!cuda::built()) CHECK_THROWS_AS(backend_for(Device::cuda()), Error);
+}
+
+namespace {
+
+struct GemmRef {
+    std::vector<double> value, mag;  // mag: |alpha| sum|a*b| + |beta*c| per element (error bound scale)
+};
+
+// C = alpha * op(A) * op(B) + beta * C by the definition, in double; beta == 0 ignores C.
+GemmRef naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const std::vector<float>& A,
+                   int64_t lda, const std::vector<float>& B, int64_t ldb, float beta, const std::vector<float>& C,
+                   int64_t ldc) {
+    GemmRef r{std::vector<double>(C.begin(), C.end()), std::vector<double>(C.size(), 0.0)};
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+            double s = 0, m = 0;
+            for (int64_t k = 0; k < K; ++k) {
+                const double a = ta ? A[k * lda + i] : A[i * lda + k];
+                const double b = tb ? B[j * ldb + k] : B[k * ldb + j];
+                s += a * b;
+                m += std::fabs(a * b);
+            }
+            const double c = beta == 0.f ? 0.0 : static_cast<double>(beta) * C[i * ldc + j];
+            r.value[i * ldc + j] = alpha * s + c;
+            r.mag[i * ldc + j] = std::fabs(alpha) * m + std::fabs(c);
+        }
+    return r;
+}
+
+void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                   bool nan_c) {
+    const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
+    const int64_t ldb = (tb ? K : N) + static_cast<int64_t>(g.below(3));
+    const int64_t ldc = N + static_cast<int64_t>(g.below(3));
+    const auto A = uniform(g, (ta ? K : M) * lda);
+    const auto B = uniform(g, (tb ? N : K) * ldb);
+    auto C = uniform(g, M * ldc);
+    if (nan_c) std::fill(C.begin(), C.end(), std::numeric_limits<float>::quiet_NaN());
+    const GemmRef ref = naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    std::vector<float> out = C;
+    cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
+    // Padding columns of C (j >= N) must be untouched: the reference keeps them as they were.
+    std::vector<double> want = ref.value;
+    for (size_t i = 0; i < want.size(); ++i)
+        if (static_cast<int64_t>(i) % ldc >= N) want[i] = C[i];
+    INFO("ta=", ta, " tb=", tb, " M=", M, " N=", N, " K=", K, " alpha=", alpha, " beta=", beta);
+    if (nan_c) {
+        for (size_t i = 0; i < want.size(); ++i)
+            if (static_cast<int64_t>(i) % ldc >= N) out[i] = 0.f, want[i] = 0.0;
+    }
+    // A length-K float dot product scaled by alpha and added to beta*C: K + 2 roundings.
+    check_sums("gemm", out, want, ref.mag, static_cast<double>(K));
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches the definition for every transpose, odd sizes and padded strides") {
+    Generator g(1);
+    const int64_t sizes[] = {1, 3, 7, 13, 17, 31, 33, 65};
+    for (int t = 0; t < 4; ++t) {
+        const bool ta = t & 1, tb = t & 2;
+        for (int rep = 0; rep < 12; ++rep) {
+            const int64_t M = sizes[g.below(8)], N = sizes[g.below(8)], K = sizes[g.below(8)];
+            run_gemm_case(g, ta, tb, M, N, K, 1.f, 0.f, false);
+            run_gemm_case(g, ta, tb, M, N, K, -0.75f, 1.5f, false);
+        }
+        // Past the blocking sizes (KC = 256, MC = 120, NC = 1024) and both thread splits.
+        run_gemm_case(g, ta, tb, 130, 67, 300, 1.f, 1.f, false);
+        run_gemm_case(g, ta, tb, 7, 1030, 260, 0.5f, 0.f, false);
+        run_gemm_case(g, ta, tb, 400, 5, 33, 2.f, -1.f, false);
+    }
+}
+
+TEST_CASE("gemm with beta = 0 ignores a C full of NaN") {
+    Generator g(2);
+    for (int t = 0; t < 4; ++t) {
+        run_gemm_case(g, t & 1, t & 2, 13, 17, 31, 1.f, 0.f, true);
+        run_gemm_case(g, t & 1, t & 2, 150, 70, 270, 0.5f, 0.f, true);
+    }
+}
+
+TEST_CASE("gemm with K = 0 or alpha = 0 scales C by beta") {
+    std::vector<float> C(12, 2.f), nanc(12, std::numeric_limits<float>::quiet_NaN());
+    const float a[1] = {std::numeric_limits<float>::quiet_NaN()};
+    cpu_backend().gemm(false, false, 3, 4, 0, 1.f, a, 1, a, 4, 0.5f, C.data(), 4);
+    for (float c : C) CHECK(c == 1.f);
+    cpu_backend().gemm(false, false, 3, 4, 0, 1.f, a, 1, a, 4, 0.f, nanc.data(), 4);
+    for (float c : nanc) CHECK(c == 0.f);
+    std::vector<float> A(6, 1.f), B(8, 1.f);
+    cpu_backend().gemm(false, false, 3, 4, 2, 0.f, A.data(), 2, B.data(), 4, 3.f, C.data(), 4);
+    for (float c : C) CHECK(c == 3.f);
+}
+
+TEST_CASE("gemm gives the same result on one thread and on several") {
+    Generator g(3);
+    const int64_t M = 97, N = 45, K = 70;
+    const auto A = uniform(g, M * K), B = uniform(g, K * N);
+    std::vector<float> c1(M * N), cn(M * N);
+    const int saved = num_threads();
+    set_num_threads(1);
+    cpu_backend().gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, c1.data(), N);
+    set_num_threads(std::max(2, saved));
+    cpu_backend().gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, cn.data(), N);
+    set_num_threads(saved);
+    // Each element is the same blocked dot product whichever thread computes it.
+    CHECK(c1 == cn);
+}
+
+namespace {
+
+struct ConvRef {
+    std::vector<double> value, mag;
+};
+
+// Input coordinate of output p, kernel tap r; false in the padding.
+bool tap(int64_t p, int64_t r, int64_t stride, int64_t pad, int64_t dil, int64_t in, int64_t& h) {
+    h = p * stride - pad + r * dil;
+    return h >= 0 && h < in;
+}
+
+// y[n,k,p,q] = bias[k] + sum_{c,r,s} x[n,c,h,w] * w[k,c,r,s] (PyTorch Conv2d).
+ConvRef naive_conv_forward(const Conv2dGeom& g, const std::vector<float>& x, const std::vector<float>& w,
+                           const std::vector<float>& bias) {
+    ConvRef r{std::vector<double>(g.y_numel()), std::vector<double>(g.y_numel())};
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t k = 0; k < g.K; ++k)
+            for (int64_t p = 0; p < g.P; ++p)
+                for (int64_t q = 0; q < g.Q; ++q) {
+                    double s = bias[k], m = std::fabs(bias[k]);
+                    for (int64_t c = 0; c < g.C; ++c)
+                        for (int64_t rr = 0; rr < g.R; ++rr)
+                            for (int64_t ss = 0; ss < g.S; ++ss) {
+                                int64_t h, ww;
+                                if (!tap(p, rr, g.stride_h, g.pad_h, g.dil_h, g.H, h) ||
+                                    !tap(q, ss, g.stride_w, g.pad_w, g.dil_w, g.W, ww))
+                                    continue;
+                                const double v = static_cast<double>(x[((n * g.C + c) * g.H + h) * g.W + ww]) *
+                                                 w[((k * g.C + c) * g.R + rr) * g.S + ss];
+                                s += v;
+                                m += std::fabs(v);
+                            }
+                    const int64_t i = ((n * g.K + k) * g.P + p) * g.Q + q;
+                    r.value[i] = s;
+                    r.mag[i] = m;
+                }
+    return r;
+}
+
+// dx and dw by scattering every product of the forward sum.
+void naive_conv_backward(const Conv2dGeom& g, const std::vector<float>& x, const std::vector<float>& w,
+                         const std::vector<float>& dy, ConvRef& dx, ConvRef& dw, ConvRef& db) {
+    dx = ConvRef{std::vector<double>(g.x_numel()), std::vector<double>(g.x_numel())};
+    dw = ConvRef{std::vector<double>(g.w_numel()), std::vector<double>(g.w_numel())};
+    db = ConvRef{std::vector<double>(g.K), std::vector<double>(g.K)};
+    for (int64_t n = 0; n < g.N; ++n)
+        for (int64_t k = 0; k < g.K; ++k)
+            for (int64_t p = 0; p < g.P; ++p)
+                for (int64_t q = 0; q < g.Q; ++q) {
+                    const double d = dy[((n * g.K + k) * g.P + p) * g.Q + q];
+                    db.value[k] += d;
+                    db.mag[k] += std::fabs(d);
+                    for (int64_t c = 0; c < g.C; ++c)
+                        for (int64_t rr = 0; rr < g.R; ++rr)
+                            for (int64_t ss = 0; ss < g.S; ++ss) {
+                                int64_t h, ww;
+                                if (!tap(p, rr, g.stride_h, g.pad_h, g.dil_h, g.H, h) ||
+                                    !tap(q, ss, g.stride_w, g.pad_w, g.dil_w, g.W, ww))
+                                    continue;
+                                const int64_t xi = ((n * g.C + c) * g.H + h) * g.W + ww;
+                                const int64_t wi = ((k * g.C + c) * g.R + rr) * g.S + ss;
+                                dx.value[xi] += d * w[wi];
+                                dx.mag[xi] += std::fabs(d * w[wi]);
+                                dw.value[wi] += d * x[xi];
+                                dw.mag[wi] += std::fabs(d * x[xi]);
+                            }
+                }
+}
+
+}  // namespace
+
+TEST_CASE("conv2d forward, backward-data and backward-weight match the definition") {
+    struct Case {
+        int64_t N, C, H, W, K, R, S, sh, sw, ph, pw, dh, dw;
+    };
+    const Case cases[] = {
+        {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},     // scalar
+        {2, 3, 7, 7, 4, 3, 3, 1, 1, 1, 1, 1, 1},     // "same" 3x3
+        {3, 2, 13, 17, 5, 3, 3, 2, 2, 1, 1, 1, 1},   // stride 2, batch > threads
+        {1, 4, 17, 13, 3, 3, 5, 1, 2, 2, 1, 2, 2},   // dilation 2, rectangular kernel
+        {2, 3, 9, 11, 6, 1, 1, 1, 1, 0, 0, 1, 1},    // 1x1: input used as col directly
+        {4, 5, 8, 8, 7, 1, 1, 2, 2, 0, 0, 1, 1},     // 1x1 with stride 2
+        {5, 3, 10, 10, 2, 4, 4, 3, 2, 2, 0, 3, 1},   // large stride and dilation, odd batch
+        {2, 2, 3, 3, 3, 5, 5, 1, 1, 2, 2, 1, 1},     // kernel larger than the input
+        {1, 16, 31, 33, 33, 3, 3, 1, 1, 1, 1, 1, 1}, // wider channels, single image (threaded GEMM)
+        {3, 7, 20, 19, 9, 5, 5, 2, 2, 2, 2, 1, 1},
+    };
+    Generator gen(4);
+    for (const Case& c : cases) {
+        const Conv2dGeom g = make_conv2d_geom(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.sh, c.sw, c.ph, c.pw, c.dh, c.dw);
+        INFO("N=", c.N, " C=", c.C, " H=", c.H, " W=", c.W, " K=", c.K, " R=", c.R, " S=", c.S, " stride=", c.sh,
+             "x", c.sw, " pad=", c.ph, "x", c.pw, " dil=", c.dh, "x", c.dw);
+        const auto x = uniform(gen, g.x_numel()), w = uniform(gen, g.w_numel()), bias = uniform(gen, g.K);
+        const auto dy = uniform(gen, g.y_numel());
+        Backend& b = cpu_backend();
+
+        std::vector<float> y(g.y_numel(), std::numeric_limits<float>::quiet_NaN());
+        b.conv2d_forward(g, x.data(), w.data(), bias.data(), y.data());
+        const ConvRef yr = naive_conv_forward(g, x, w, bias);
+        // Each output is a float dot product of length C*R*S plus the bias.
+        check_sums("conv2d_forward", y, yr.value, yr.mag, static_cast<double>(g.C * g.R * g.S + 1));
+
+        ConvRef dxr, dwr, dbr;
+        naive_conv_backward(g, x, w, dy, dxr, dwr, dbr);
+        std::vector<float> dx(g.x_numel(), std::numeric_limits<float>::quiet_NaN());
+        b.conv2d_backward_data(g, dy.data(), w.data(), dx.data());
+        // dx sums K*R*S products through the GEMM plus up to R*S col2im additions.
+        check_sums("conv2d_backward_data", dx, dxr.value, dxr.mag, static_cast<double>(g.K * g.R * g.S + g.R * g.S));
+
+        std::vector<float> dw(g.w_numel(), std::numeric_limits<float>::quiet_NaN()), db(g.K);
+        b.conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data());
+        // dw sums P*Q products per image, then N partial sums.
+        check_sums("conv2d_backward_weight", dw, dwr.value, dwr.mag, static_cast<double>(g.N * g.P * g.Q + g.N));
+        check_sums("conv2d dbias", db, dbr.value, dbr.mag, static_cast<double>(g.N * g.P * g.Q));
+    }
+}
+
+TEST_CASE("conv2d forward without bias and backward-weight without dbias") {
+    Generator gen(5);
+    const Conv2dGeom g = make_conv2d_geom(2, 3, 6, 5, 4, 3, 2, 1, 1, 1, 0);
+    const auto x = uniform(gen, g.x_numel()), w = uniform(gen, g.w_numel()), dy = uniform(gen, g.y_numel());
+    const std::vector<float> zero_bias(g.K, 0.f);
+    std::vector<float> y(g.y_numel()), dw(g.w_numel());
+    cpu_backend().conv2d_forward(g, x.data(), w.data(), nullptr, y.data());
+    const ConvRef yr = naive_conv_forward(g, x, w, zero_bias);
+    check_sums("conv2d_forward (no bias)", y, yr.value, yr.mag, static_cast<double>(g.C * g.R * g.S));
+    ConvRef dxr, dwr, dbr;
+    naive_conv_backward(g, x, w, dy, dxr, dwr, dbr);
+    cpu_backend().conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), nullptr);
+    check_sums("conv2d_backward_weight (no dbias)", dw, dwr.value, dwr.mag, static_cast<double>(g.N * g.P * g.Q + g.N));
+}
+
+TEST_CASE("conv2d backward-weight of an empty batch is zero") {
+    const Conv2dGeom g = make_conv2d_geom(0, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1);
+    std::vector<float> dw(g.w_numel(), 7.f), db(g.K, 7.f);
+    cpu_backend().conv2d_backward_weight(g, nullptr, nullptr, dw.data(), db.data());
+    for (float v : dw) CHECK(v == 0.f);
+    for (float v : db) CHECK(v == 0.f);
+}
