@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up glassbox from nothing: install the Debian packages it needs (when
 # missing), then configure and build. Usage: scripts/setup.sh [build-dir] [extra cmake args...]
-# Environment: GB_JOBS (parallel build jobs, default: number of cores).
+# Environment: GB_JOBS (parallel build jobs, default: number of cores),
+# GB_NATIVE (ON: compile for this machine's CPU, the default; OFF: portable).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,5 +25,5 @@ if ((${#missing[@]})); then
     "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGB_NATIVE="${GB_NATIVE:-ON}" "$@"
 cmake --build "$build" -j "${GB_JOBS:-$(nproc)}"

@@ -1,0 +1,78 @@
+// `glassbox eval`: accuracy, per-class accuracy and the confusion matrix of a checkpoint.
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "core/parallel.h"
+#include "io/dataset.h"
+#include "models/checkpoint.h"
+#include "models/registry.h"
+#include "train/trainer.h"
+
+namespace gb::cli {
+
+namespace {
+std::vector<float> floats_of(const std::string& s) {
+    std::vector<float> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) out.push_back(std::stof(item));
+    return out;
+}
+}  // namespace
+
+void add_eval_command(CLI::App& app) {
+    auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a dataset split");
+    struct Opts {
+        std::string checkpoint, data = "fashion-mnist", data_dir, split = "test", model, device = "cpu";
+        int64_t batch_size = 256, limit = 0;
+        int threads = 0;
+    };
+    auto o = std::make_shared<Opts>();
+    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors (or a PyTorch state dict, with --model)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--data", o->data, "Dataset (as for train)")->capture_default_str();
+    cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
+    cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+    cmd->add_option("--model", o->model, "Model name, needed only for a state dict without glassbox metadata");
+    cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str();
+    cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->callback([o] {
+        if (o->threads > 0) set_num_threads(o->threads);
+        const Device device = Device::parse(o->device);
+        const io::Dataset data =
+            io::load_dataset(o->data, o->split == "train" ? io::Split::Train : io::Split::Test, o->data_dir).head(o->limit);
+        models::ModelOptions mo{data.channels(), data.height(), data.classes()};
+        models::Checkpoint ck = models::load_checkpoint(o->checkpoint, o->model, &mo);
+        ck.model->to(device);
+        train::LoaderOptions lo;
+        lo.batch_size = o->batch_size;
+        const auto& meta = ck.metadata();
+        if (meta.count("normalize.mean") && meta.count("normalize.std")) {
+            lo.mean = floats_of(meta.at("normalize.mean"));
+            lo.stddev = floats_of(meta.at("normalize.std"));
+        } else {
+            std::cerr << "note: " << o->checkpoint << " records no input normalisation; evaluating on raw [0, 1] pixels\n";
+        }
+        const train::EvalResult r = train::evaluate(*ck.model, data, lo, device, &std::cerr);
+        std::cout << "checkpoint: " << o->checkpoint << " (" << ck.model->describe() << ")\n";
+        std::cout << "data: " << o->data << " " << o->split << ", " << r.confusion.total() << " images\n";
+        std::cout << std::fixed << std::setprecision(2) << "accuracy: " << 100 * r.confusion.accuracy()
+                  << "%  loss: " << std::setprecision(4) << r.loss << "\n\nper class:\n";
+        const auto pc = r.confusion.per_class_accuracy();
+        for (size_t k = 0; k < pc.size(); ++k)
+            std::cout << "  " << std::setw(2) << k << " " << std::left << std::setw(14) << data.class_names[k]
+                      << std::right << std::setprecision(2) << (std::isnan(pc[k]) ? 0.0 : 100 * pc[k]) << "%\n";
+        std::cout << "\nconfusion matrix (rows: true class, columns: predicted):\n"
+                  << r.confusion.markdown(data.class_names);
+    });
+}
+
+}  // namespace gb::cli

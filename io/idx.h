@@ -1,0 +1,21 @@
+// IDX files (the MNIST / Fashion-MNIST format): magic 0x0000 <type> <ndims>,
+// ndims big-endian uint32 sizes, then the data. Plain or gzip-compressed
+// (zlib reads both). Only unsigned-byte data (type 0x08) is accepted.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gb::io {
+
+struct IdxArray {
+    std::vector<int64_t> dims;
+    std::vector<uint8_t> data;
+};
+
+// Validates magic, type and sizes before allocating (at most max_elements);
+// a truncated file is a gb::Error naming the path and how much was missing.
+IdxArray read_idx(const std::string& path, int64_t max_elements = int64_t(1) << 31);
+
+}  // namespace gb::io

@@ -1,0 +1,73 @@
+#include "models/checkpoint.h"
+
+#include <set>
+
+#include "models/registry.h"
+
+namespace gb::models {
+
+void save_checkpoint(const std::string& path, const Vgg& model, const std::map<std::string, std::string>& meta,
+                     const NamedTensors& extra) {
+    std::map<std::string, std::string> all = model.config().to_metadata();
+    all["format"] = "glassbox-checkpoint";
+    all["glassbox_version"] = GB_VERSION;
+    for (const auto& [k, v] : meta) all[k] = v;
+    NamedTensors tensors = model.state();
+    tensors.insert(tensors.end(), extra.begin(), extra.end());
+    io::save_safetensors(path, tensors, all);
+}
+
+void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes) {
+    auto ignored = [&](const std::string& n) {
+        for (const auto& p : ignore_prefixes)
+            if (n.rfind(p, 0) == 0) return true;
+        return false;
+    };
+    std::vector<std::string> problems;
+    std::set<std::string> wanted;
+    auto state = model.state();
+    for (auto& [name, t] : state) {
+        wanted.insert(name);
+        if (!file.contains(name)) {
+            problems.push_back("missing '" + name + "' " + t.shape().str());
+            continue;
+        }
+        const Tensor& src = file.at(name);
+        if (src.dtype() != t.dtype())
+            problems.push_back("'" + name + "' is " + dtype_name(src.dtype()) + ", the model needs " +
+                               dtype_name(t.dtype()));
+        else if (src.shape() != t.shape())
+            problems.push_back("'" + name + "' has shape " + src.shape().str() + ", the model needs " +
+                               t.shape().str());
+    }
+    for (const auto& [name, t] : file.tensors)
+        if (!wanted.count(name) && !ignored(name)) problems.push_back("unexpected '" + name + "' " + t.shape().str());
+    if (!problems.empty()) {
+        std::string msg;
+        for (const auto& p : problems) msg += "\n  " + p;
+        GB_FAIL(file.source, ": does not fit the model (", problems.size(), " problem",
+                problems.size() > 1 ? "s" : "", "):", msg);
+    }
+    for (auto& [name, t] : state) t.copy_from(file.at(name));
+}
+
+Checkpoint load_checkpoint(const std::string& path, const std::string& model_name, const ModelOptions* options) {
+    Checkpoint ck;
+    ck.file = io::load_safetensors(path);
+    const auto& meta = ck.file.metadata;
+    if (meta.count("model") && meta.count("vgg.features")) {
+        const VggConfig cfg = VggConfig::from_metadata(meta, path);
+        GB_CHECK(model_name.empty() || model_name == cfg.name, path, " holds a '", cfg.name, "' model, not '",
+                 model_name, "'");
+        ck.model = std::make_shared<Vgg>(cfg);
+    } else {
+        GB_CHECK(!model_name.empty(), path, " has no glassbox model metadata (a plain state dict?): name the model "
+                 "(e.g. --model vgg-mini) to load it");
+        ck.model = make_model(model_name, options ? *options : ModelOptions{});
+    }
+    load_state(*ck.model, ck.file, {"optimizer."});
+    ck.model->eval();
+    return ck;
+}
+
+}  // namespace gb::models

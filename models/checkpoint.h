@@ -1,0 +1,41 @@
+// Checkpoints: a model's state dict (PyTorch names) in a safetensors file, with
+// metadata that records the model name and configuration, so the model can be
+// rebuilt from the file alone. Writes are atomic. Loading checks every tensor's
+// name, dtype and shape against the model and reports all mismatches at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "io/safetensors.h"
+#include "models/vgg.h"
+
+namespace gb::models {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Model state + `extra` tensors (stored under their own names) + metadata
+// (model configuration, format tag, glassbox version, and `meta`).
+void save_checkpoint(const std::string& path, const Vgg& model, const std::map<std::string, std::string>& meta = {},
+                     const NamedTensors& extra = {});
+
+// Copies the file's tensors into the model's parameters and buffers. Tensors
+// whose name starts with one of `ignore_prefixes` are skipped; anything else
+// missing, extra, or of the wrong dtype/shape is reported (all of it) in one gb::Error.
+void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes = {});
+
+struct Checkpoint {
+    std::shared_ptr<Vgg> model;
+    io::SafeTensors file;
+    const std::map<std::string, std::string>& metadata() const { return file.metadata; }
+};
+
+// Rebuilds the model from the metadata (or from `model_name` with `options` for a
+// plain state dict, e.g. one saved from PyTorch) and loads its state.
+Checkpoint load_checkpoint(const std::string& path, const std::string& model_name = "",
+                           const struct ModelOptions* options = nullptr);
+
+}  // namespace gb::models

@@ -1,0 +1,139 @@
+#include "models/vgg.h"
+
+#include <sstream>
+
+#include "autograd/functions.h"
+#include "layers/layers.h"
+
+namespace gb::models {
+
+namespace {
+
+std::string join_ints(const std::vector<int64_t>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (i) s += ',';
+        s += v[i] == 0 ? std::string("M") : std::to_string(v[i]);
+    }
+    return s;
+}
+
+std::vector<int64_t> parse_ints(const std::string& s, const std::string& key, const std::string& source) {
+    std::vector<int64_t> out;
+    std::stringstream in(s);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        if (item == "M") {
+            out.push_back(0);
+            continue;
+        }
+        try {
+            size_t used = 0;
+            const long long v = std::stoll(item, &used);
+            GB_CHECK(used == item.size() && v > 0, "");
+            out.push_back(v);
+        } catch (const std::exception&) {
+            GB_FAIL(source, ": metadata '", key, "' has a bad entry '", item, "' (expected positive integers or M)");
+        }
+    }
+    return out;
+}
+
+const std::string& need(const std::map<std::string, std::string>& meta, const std::string& key,
+                        const std::string& source) {
+    auto it = meta.find(key);
+    GB_CHECK(it != meta.end(), source, ": metadata '", key, "' is missing (not a glassbox VGG checkpoint?)");
+    return it->second;
+}
+
+int64_t need_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& source) {
+    const std::string& v = need(meta, key, source);
+    try {
+        return std::stoll(v);
+    } catch (const std::exception&) {
+        GB_FAIL(source, ": metadata '", key, "' = '", v, "' is not an integer");
+    }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> VggConfig::to_metadata() const {
+    std::ostringstream d;
+    d << dropout;
+    return {{"model", name},
+            {"vgg.features", join_ints(features)},
+            {"vgg.batch_norm", batch_norm ? "1" : "0"},
+            {"vgg.hidden", join_ints(hidden)},
+            {"vgg.dropout", d.str()},
+            {"in_channels", std::to_string(in_channels)},
+            {"input_size", std::to_string(input_size)},
+            {"num_classes", std::to_string(num_classes)}};
+}
+
+VggConfig VggConfig::from_metadata(const std::map<std::string, std::string>& meta, const std::string& source) {
+    VggConfig c;
+    c.name = need(meta, "model", source);
+    c.features = parse_ints(need(meta, "vgg.features", source), "vgg.features", source);
+    c.batch_norm = need(meta, "vgg.batch_norm", source) == "1";
+    c.hidden = parse_ints(need(meta, "vgg.hidden", source), "vgg.hidden", source);
+    try {
+        c.dropout = std::stof(need(meta, "vgg.dropout", source));
+    } catch (const std::exception&) {
+        GB_FAIL(source, ": metadata 'vgg.dropout' is not a number");
+    }
+    c.in_channels = need_int(meta, "in_channels", source);
+    c.input_size = need_int(meta, "input_size", source);
+    c.num_classes = need_int(meta, "num_classes", source);
+    return c;
+}
+
+Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
+    using namespace gb::layers;
+    GB_CHECK(config_.in_channels > 0 && config_.input_size > 0 && config_.num_classes > 1, "VGG '", config_.name,
+             "': bad input (", config_.in_channels, " channels, size ", config_.input_size, ", ",
+             config_.num_classes, " classes)");
+    features_ = std::make_shared<Sequential>();
+    int64_t ch = config_.in_channels, size = config_.input_size;
+    for (int64_t width : config_.features) {
+        if (width == 0) {
+            // A pool that would shrink the map below 1x1 is left out (small inputs, deep configs).
+            if (size < 2) continue;
+            features_->add(std::make_shared<MaxPool2d>(2));
+            size /= 2;
+            continue;
+        }
+        features_->add(std::make_shared<Conv2d>(ch, width, 3, Conv2dOptions{.padding = 1}, gen));
+        if (config_.batch_norm) features_->add(std::make_shared<BatchNorm2d>(width));
+        features_->add(std::make_shared<ReLU>());
+        ch = width;
+    }
+    feature_size_ = size;
+    feature_channels_ = ch;
+    classifier_ = std::make_shared<Sequential>();
+    int64_t in = ch * size * size;
+    for (int64_t width : config_.hidden) {
+        classifier_->add(std::make_shared<Linear>(in, width, true, gen));
+        classifier_->add(std::make_shared<ReLU>());
+        classifier_->add(std::make_shared<Dropout>(config_.dropout));
+        in = width;
+    }
+    classifier_->add(std::make_shared<Linear>(in, config_.num_classes, true, gen));
+    add_child("features", features_);
+    add_child("classifier", classifier_);
+}
+
+std::string Vgg::describe() const {
+    return "VGG(" + config_.name + ", input " + std::to_string(config_.in_channels) + "x" +
+           std::to_string(config_.input_size) + "x" + std::to_string(config_.input_size) + ", " +
+           std::to_string(config_.num_classes) + " classes)";
+}
+
+Tensor Vgg::forward(const Tensor& x) {
+    GB_CHECK(x.rank() == 4 && x.dim(1) == config_.in_channels && x.dim(2) == config_.input_size &&
+                 x.dim(3) == config_.input_size,
+             describe(), ": expected input [N, ", config_.in_channels, ", ", config_.input_size, ", ",
+             config_.input_size, "], got ", x.shape().str());
+    return (*classifier_)(flatten((*features_)(x), 1));
+}
+
+}  // namespace gb::models

@@ -1,0 +1,41 @@
+// Comparison against stored reference values (tests/data, from ../shared/reference):
+// the per-sample rule of the reference README: for every sample b,
+// max_i |got[b,i] - ref[b,i]| <= tol * max_i |ref[b,i]| (whole-tensor max if that is 0).
+#pragma once
+
+#include <cmath>
+#include <string>
+
+#include "io/safetensors.h"
+#include "testing.h"
+
+namespace gb::testing {
+
+inline void check_reference(const Tensor& got, const Tensor& ref, double tol, const std::string& what) {
+    REQUIRE_MESSAGE(got.shape() == ref.shape(), what << ": shape " << got.shape().str() << " vs reference "
+                                                     << ref.shape().str());
+    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
+    const int64_t B = ref.dim(0), per = ref.numel() / B;
+    double whole = 0;
+    for (float v : r) whole = std::max(whole, static_cast<double>(std::fabs(v)));
+    for (int64_t b = 0; b < B; ++b) {
+        double scale = 0, err = 0;
+        for (int64_t i = 0; i < per; ++i) {
+            const size_t k = static_cast<size_t>(b * per + i);
+            scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
+            err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
+        }
+        if (scale == 0) scale = whole;
+        CHECK_MESSAGE(err <= tol * scale, what << " sample " << b << ": max error " << err << " > " << tol << " x "
+                                               << scale);
+    }
+}
+
+// The tolerance stored for `name` in the file's metadata (tol.<name>).
+inline double reference_tol(const io::SafeTensors& f, const std::string& name) {
+    const auto it = f.metadata.find("tol." + name);
+    REQUIRE_MESSAGE(it != f.metadata.end(), "no tol." << name << " in " << f.source);
+    return std::stod(it->second);
+}
+
+}  // namespace gb::testing

@@ -1,0 +1,199 @@
+// io/: IDX, CIFAR and image-folder readers (including every malformed case),
+// safetensors round trips and a file laid out byte for byte per the spec.
+#include <stb_image_write.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "io/dataset.h"
+#include "io/idx.h"
+#include "io/image.h"
+#include "io/safetensors.h"
+#include "idx_writer.h"
+#include "testing.h"
+
+using namespace gb;
+using namespace gb::testing;
+
+TEST_CASE("IDX: plain and gzip files read the same") {
+    TempDir dir("idx");
+    const std::vector<uint8_t> data = {0, 1, 2, 3, 4, 5, 250, 251, 252, 253, 254, 255};
+    write_bytes(dir.path("a.idx"), idx_bytes({2, 3, 2}, data));
+    write_gz(dir.path("a.idx.gz"), idx_bytes({2, 3, 2}, data));
+    for (const auto* name : {"a.idx", "a.idx.gz"}) {
+        const io::IdxArray a = io::read_idx(dir.path(name));
+        CHECK(a.dims == std::vector<int64_t>{2, 3, 2});
+        CHECK(a.data == data);
+    }
+}
+
+TEST_CASE("IDX: malformed files name the file and the problem") {
+    TempDir dir("idx-bad");
+    auto expect = [&](const std::string& name, const std::vector<uint8_t>& bytes, const std::string& msg) {
+        write_bytes(dir.path(name), bytes);
+        CHECK_THROWS_WITH_AS(io::read_idx(dir.path(name)), doctest::Contains(msg.c_str()), Error);
+        write_gz(dir.path(name + ".gz"), bytes);
+        CHECK_THROWS_WITH_AS(io::read_idx(dir.path(name + ".gz")), doctest::Contains(msg.c_str()), Error);
+    };
+    expect("magic", {1, 2, 8, 1, 0, 0, 0, 1, 7}, "is not an IDX file");
+    expect("type", {0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0}, "is not supported");
+    expect("dims", {0, 0, 8, 9}, "9 dimensions");
+    expect("short-header", {0, 0, 8, 3, 0, 0}, "truncated");
+    auto truncated = idx_bytes({4, 2, 2}, std::vector<uint8_t>(16, 1));
+    truncated.resize(truncated.size() - 3);
+    expect("truncated", truncated, "truncated");
+    auto extra = idx_bytes({2}, {1, 2});
+    extra.push_back(9);
+    expect("trailing", extra, "");
+    // A header announcing 2^32 x 2^32 elements is refused before any allocation.
+    expect("huge", {0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF}, "elements");
+    CHECK_THROWS_WITH_AS(io::read_idx(dir.path("missing")), doctest::Contains("missing"), Error);
+}
+
+TEST_CASE("datasets: an IDX pair becomes [N,1,H,W] floats in [0,1] and int32 labels") {
+    TempDir dir("mnist");
+    write_fake_mnist(dir.path(), 20, 10, 8, true);
+    const io::Dataset d = io::load_dataset("fashion-mnist", io::Split::Train, dir.path());
+    CHECK(d.images.shape() == Shape{20, 1, 8, 8});
+    CHECK(d.labels.to_vector<int32_t>()[13] == 3);
+    CHECK(d.classes() == 10);
+    CHECK(d.class_names[9] == "Ankle boot");
+    for (float v : d.images.to_vector<float>()) REQUIRE((v >= 0.f && v <= 1.f));
+    CHECK(io::load_dataset("fashion-mnist", io::Split::Test, dir.path()).size() == 10);
+    CHECK(d.head(5).size() == 5);
+
+    // Counts that disagree, and labels out of range.
+    write_bytes(dir.path("bad-labels"), idx_bytes({3}, {0, 1, 2}));
+    CHECK_THROWS_WITH_AS(io::load_idx(dir.path("train-images-idx3-ubyte.gz"), dir.path("bad-labels"),
+                                      std::vector<std::string>(10, "c"), "x"),
+                         doctest::Contains("has 3 labels but"), Error);
+    write_bytes(dir.path("big-labels"), idx_bytes({20}, std::vector<uint8_t>(20, 12)));
+    CHECK_THROWS_WITH_AS(io::load_idx(dir.path("train-images-idx3-ubyte.gz"), dir.path("big-labels"),
+                                      std::vector<std::string>(10, "c"), "x"),
+                         doctest::Contains("label 12 of sample 0 is outside [0, 10)"), Error);
+    CHECK_THROWS_WITH_AS(io::load_dataset("fashion-mnist", io::Split::Train, dir.path("nowhere")),
+                         doctest::Contains("not found"), Error);
+    CHECK_THROWS_WITH_AS(io::load_dataset("imagenet", io::Split::Train), doctest::Contains("unknown dataset"), Error);
+}
+
+TEST_CASE("datasets: CIFAR-10 and CIFAR-100 binary records") {
+    TempDir dir("cifar");
+    std::vector<uint8_t> rec10, rec100;
+    for (int r = 0; r < 3; ++r) {
+        rec10.push_back(static_cast<uint8_t>(r + 4));
+        rec100.push_back(static_cast<uint8_t>(r));       // coarse
+        rec100.push_back(static_cast<uint8_t>(90 + r));  // fine
+        for (int i = 0; i < 3072; ++i) {
+            rec10.push_back(static_cast<uint8_t>((i + r) % 256));
+            rec100.push_back(static_cast<uint8_t>(i % 256));
+        }
+    }
+    write_bytes(dir.path("b10.bin"), rec10);
+    write_bytes(dir.path("b100.bin"), rec100);
+    const io::Dataset d = io::load_cifar({dir.path("b10.bin")}, 10, false, false, {}, "c10");
+    CHECK(d.images.shape() == Shape{3, 3, 32, 32});
+    CHECK(d.labels.to_vector<int32_t>() == std::vector<int32_t>{4, 5, 6});
+    CHECK(d.images.to_vector<float>()[3072 + 1024] == doctest::Approx((1024 + 1) % 256 / 255.f));  // sample 1, green plane
+    const io::Dataset e = io::load_cifar({dir.path("b100.bin")}, 100, true, true, {}, "c100");
+    CHECK(e.labels.to_vector<int32_t>() == std::vector<int32_t>{90, 91, 92});
+    rec10.pop_back();
+    write_bytes(dir.path("short.bin"), rec10);
+    CHECK_THROWS_WITH_AS(io::load_cifar({dir.path("short.bin")}, 10, false, false, {}, "c"),
+                         doctest::Contains("not a whole number of 3073-byte CIFAR records"), Error);
+}
+
+TEST_CASE("datasets: a folder of class folders of PNGs") {
+    TempDir dir("folder");
+    for (const char* cls : {"cat", "dog"}) std::filesystem::create_directories(dir.path(cls));
+    std::vector<uint8_t> rgb(4 * 5 * 3);
+    for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>(i * 4);
+    io::save_png(dir.path("cat/a.png"), rgb.data(), 5, 4, 3);
+    io::save_png(dir.path("dog/b.png"), rgb.data(), 5, 4, 3);
+    io::save_png(dir.path("dog/c.png"), rgb.data(), 5, 4, 3);
+    const io::Dataset d = io::load_image_folder(dir.path());
+    CHECK(d.class_names == std::vector<std::string>{"cat", "dog"});
+    CHECK(d.images.shape() == Shape{3, 3, 4, 5});
+    CHECK(d.labels.to_vector<int32_t>() == std::vector<int32_t>{0, 1, 1});
+    // Planar layout: channel 1 of pixel (0, 1) is rgb[1*3 + 1].
+    CHECK(d.images.to_vector<float>()[20 + 1] == doctest::Approx(rgb[4] / 255.f));
+    const Tensor grey = io::load_image(dir.path("cat/a.png"), 1);
+    CHECK(grey.shape() == Shape{1, 4, 5});
+    io::save_png(dir.path("dog/small.png"), rgb.data(), 2, 2, 3);
+    CHECK_THROWS_WITH_AS(io::load_image_folder(dir.path()), doctest::Contains("all images of a folder dataset must match"),
+                         Error);
+    write_bytes(dir.path("cat/broken.png"), {0x89, 'P', 'N', 'G', 1, 2, 3});
+    CHECK_THROWS_WITH_AS(io::load_image(dir.path("cat/broken.png")), doctest::Contains("broken.png"), Error);
+}
+
+TEST_CASE("safetensors: a file laid out by hand per the spec") {
+    // Header {"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}}
+    const std::string header =
+        R"({"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+        R"("b":{"dtype":"I64","shape":[1],"data_offsets":[8,16]}})";
+    std::vector<uint8_t> bytes(8 + header.size() + 16, 0);
+    bytes[0] = static_cast<uint8_t>(header.size());
+    std::memcpy(bytes.data() + 8, header.data(), header.size());
+    const float a[2] = {1.5f, -2.f};
+    const int64_t b = 7;
+    const size_t data_at = 8 + header.size();
+    std::memcpy(bytes.data() + data_at, a, 8);
+    std::memcpy(bytes.data() + data_at + 8, &b, 8);
+    const io::SafeTensors f = io::parse_safetensors(bytes, "hand");
+    CHECK(f.at("a").to_vector<float>() == std::vector<float>{1.5f, -2.f});
+    CHECK(f.at("b").to_vector<int32_t>() == std::vector<int32_t>{7});
+    CHECK(f.metadata.at("k") == "v");
+    CHECK_THROWS_WITH_AS(f.at("c"), doctest::Contains("no tensor named 'c' (the file has: a, b)"), Error);
+
+    // What we write: the 8-byte length, JSON padded with spaces to 8 bytes, then the data in order.
+    const auto out = io::serialize_safetensors({{"w", from_vector(std::vector<float>{3.f}, Shape{1, 1})}}, {{"m", "1"}});
+    uint64_t n = 0;
+    std::memcpy(&n, out.data(), 8);
+    CHECK(n % 8 == 0);
+    const std::string json(out.begin() + 8, out.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+    CHECK(json.rfind(R"({"__metadata__":{"m":"1"},"w":{"data_offsets":[0,4],"dtype":"F32","shape":[1,1]}})", 0) == 0);
+    float v;
+    std::memcpy(&v, out.data() + 8 + n, 4);
+    CHECK(v == 3.f);
+    CHECK(out.size() == 8 + n + 4);
+}
+
+TEST_CASE("safetensors: round trip and malformed files") {
+    TempDir dir("st");
+    const Tensor w = rand_tensor(Shape{3, 4}, 1);
+    const Tensor l = from_vector(std::vector<int32_t>{1, -2}, Shape{2});
+    io::save_safetensors(dir.path("x.safetensors"), {{"w", w}, {"l", l}}, {{"model", "m"}});
+    const io::SafeTensors f = io::load_safetensors(dir.path("x.safetensors"));
+    CHECK(f.at("w").to_vector<float>() == w.to_vector<float>());
+    CHECK(f.at("l").to_vector<int32_t>() == l.to_vector<int32_t>());
+    CHECK(f.metadata.at("model") == "m");
+    CHECK_FALSE(std::filesystem::exists(dir.path("x.safetensors.tmp." + std::to_string(::getpid()))));
+
+    const auto good = io::serialize_safetensors({{"w", w}});
+    auto bad = [&](std::vector<uint8_t> b, const std::string& msg) {
+        CHECK_THROWS_WITH_AS(io::parse_safetensors(b, "bad.safetensors"), doctest::Contains(msg.c_str()), Error);
+    };
+    bad({1, 2, 3}, "too short");
+    auto truncated = good;
+    truncated.resize(truncated.size() - 4);
+    bad(truncated, "outside the");
+    auto huge = good;
+    huge[7] = 0x7F;
+    bad(huge, "exceeds the 100 MiB limit");
+    auto longer = good;
+    longer[0] = static_cast<uint8_t>(longer[0] + 200);
+    bad(longer, "");
+    auto not_json = good;
+    not_json[9] = '#';
+    bad(not_json, "not valid JSON");
+    auto with_tail = good;
+    with_tail.push_back(0);
+    bad(with_tail, "trailing bytes");
+    const std::string h = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})";
+    std::vector<uint8_t> wrong(8);
+    wrong[0] = static_cast<uint8_t>(h.size());
+    wrong.insert(wrong.end(), h.begin(), h.end());
+    wrong.resize(wrong.size() + 4);
+    bad(wrong, "4 bytes of data for 2 elements");
+    CHECK_THROWS_WITH_AS(io::save_safetensors(dir.path("no/such/dir/x.safetensors"), {{"w", w}}),
+                         doctest::Contains("does not exist"), Error);
+}

@@ -1,0 +1,314 @@
+#include "train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "autograd/engine.h"
+#include "autograd/functions.h"
+#include "autograd/grad_mode.h"
+#include "core/rng.h"
+#include "io/file_util.h"
+#include "models/checkpoint.h"
+#include "models/registry.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+
+namespace gb::train {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string fmt(double v, int digits) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << v;
+    return s.str();
+}
+
+std::string join_floats(const std::vector<float>& v) {
+    std::ostringstream s;
+    s << std::setprecision(9);
+    for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
+    return s.str();
+}
+
+std::vector<float> parse_floats(const std::string& text, const std::string& what) {
+    std::vector<float> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        try {
+            out.push_back(std::stof(item));
+        } catch (const std::exception&) {
+            GB_FAIL(what, ": '", item, "' is not a number");
+        }
+    }
+    return out;
+}
+
+json history_json(const std::vector<EpochRecord>& h) {
+    json a = json::array();
+    for (const auto& r : h)
+        a.push_back({{"epoch", r.epoch},
+                     {"lr", r.lr},
+                     {"train_loss", r.train_loss},
+                     {"train_accuracy", r.train_acc},
+                     {"test_loss", r.test_loss},
+                     {"test_accuracy", r.test_acc},
+                     {"seconds", r.seconds},
+                     {"images_per_second", r.images_per_s}});
+    return a;
+}
+
+std::vector<EpochRecord> history_from_json(const std::string& text, const std::string& source) {
+    std::vector<EpochRecord> out;
+    try {
+        for (const auto& e : json::parse(text)) {
+            EpochRecord r;
+            r.epoch = e.at("epoch").get<int64_t>();
+            r.lr = e.at("lr").get<double>();
+            r.train_loss = e.at("train_loss").get<double>();
+            r.train_acc = e.at("train_accuracy").get<double>();
+            r.test_loss = e.at("test_loss").get<double>();
+            r.test_acc = e.at("test_accuracy").get<double>();
+            r.seconds = e.at("seconds").get<double>();
+            r.images_per_s = e.at("images_per_second").get<double>();
+            out.push_back(r);
+        }
+    } catch (const json::exception& e) {
+        GB_FAIL(source, ": the training history in the metadata is unreadable: ", e.what());
+    }
+    return out;
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, models::NamedTensors params) {
+    if (c.optimizer == "sgd") {
+        kernels::SgdParams p;
+        p.lr = c.lr;
+        p.momentum = c.momentum;
+        p.nesterov = c.nesterov;
+        p.weight_decay = c.weight_decay;
+        return std::make_unique<Sgd>(std::move(params), p);
+    }
+    if (c.optimizer == "adam" || c.optimizer == "adamw") {
+        kernels::AdamParams p;
+        p.lr = c.lr;
+        p.weight_decay = c.weight_decay;
+        p.decoupled = c.optimizer == "adamw";
+        return std::make_unique<Adam>(std::move(params), p);
+    }
+    GB_FAIL("unknown optimizer '", c.optimizer, "' (expected sgd, adam or adamw)");
+}
+
+}  // namespace
+
+std::string metrics_csv(const std::vector<EpochRecord>& history) {
+    std::ostringstream s;
+    s << "epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds,images_per_second\n";
+    s << std::setprecision(6);
+    for (const auto& r : history)
+        s << r.epoch << "," << r.lr << "," << r.train_loss << "," << r.train_acc << "," << r.test_loss << ","
+          << r.test_acc << "," << r.seconds << "," << r.images_per_s << "\n";
+    return s.str();
+}
+
+std::string metrics_json(const std::vector<EpochRecord>& history) { return history_json(history).dump(2) + "\n"; }
+
+EvalResult evaluate(layers::Layer& model, const io::Dataset& data, const LoaderOptions& loader, Device device,
+                    std::ostream* progress) {
+    LoaderOptions opt = loader;
+    opt.shuffle = false;
+    opt.crop_padding = 0;
+    opt.hflip = false;
+    opt.drop_last = false;
+    DataLoader dl(data, opt);
+    const bool was_training = model.is_training();
+    model.eval();
+    autograd::NoGradGuard no_grad;
+    EvalResult r;
+    r.confusion = ConfusionMatrix(data.classes());
+    double loss_sum = 0;
+    std::unique_ptr<Progress> bar;
+    if (progress) bar = std::make_unique<Progress>("  test", dl.size(), *progress, Progress::is_terminal(*progress));
+    int64_t seen = 0;
+    for (int64_t b = 0; b < dl.size(); ++b) {
+        Batch batch = dl.batch(b);
+        const Tensor logits = model(batch.images.to(device));
+        const Tensor labels = batch.labels.to(device);
+        loss_sum += static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(batch.labels.numel());
+        r.confusion.add(predictions(logits), batch.labels);
+        seen += batch.labels.numel();
+        if (bar) bar->update(b + 1, seen, {{"acc", fmt(100 * r.confusion.accuracy(), 2) + "%"}});
+    }
+    r.seconds = bar ? bar->finish() : 0;
+    r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, seen));
+    model.train(was_training);
+    return r;
+}
+
+TrainResult run_training(const TrainConfig& c, std::ostream& log) {
+    namespace fs = std::filesystem;
+    GB_CHECK(c.epochs > 0, "train: --epochs must be at least 1, got ", c.epochs);
+    GB_CHECK(c.batch_size > 0, "train: --batch-size must be positive, got ", c.batch_size);
+    Schedule sched = c.schedule;
+    sched.base_lr = c.lr;
+    sched.total_epochs = c.epochs;
+    sched.validate();
+
+    const io::Dataset train_full = io::load_dataset(c.data, io::Split::Train, c.data_dir);
+    const io::Dataset test_full = io::load_dataset(c.data, io::Split::Test, c.data_dir);
+    const io::Dataset train_set = train_full.head(c.train_limit), test_set = test_full.head(c.test_limit);
+    GB_CHECK(train_set.height() == train_set.width(), "train: images are ", train_set.height(), "x",
+             train_set.width(), "; the VGG models take square images");
+    log << "data: " << c.data << ": " << train_set.size() << " training and " << test_set.size() << " test images of "
+        << train_set.channels() << "x" << train_set.height() << "x" << train_set.width() << ", "
+        << train_set.classes() << " classes\n";
+
+    std::shared_ptr<models::Vgg> model;
+    std::vector<float> mean, stddev;
+    std::vector<EpochRecord> history;
+    int64_t start_epoch = 0;
+    io::SafeTensors resumed;
+    if (!c.resume.empty()) {
+        resumed = io::load_safetensors(c.resume);
+        const auto& meta = resumed.metadata;
+        GB_CHECK(meta.count("train.epoch") && meta.count("normalize.mean"), c.resume,
+                 " is not a glassbox resume file (use the resume.safetensors a training run writes)");
+        model = std::make_shared<models::Vgg>(models::VggConfig::from_metadata(meta, c.resume));
+        GB_CHECK(model->config().name == c.model, c.resume, " continues a '", model->config().name,
+                 "' run, but --model is '", c.model, "'");
+        models::load_state(*model, resumed, {"optimizer."});
+        mean = parse_floats(meta.at("normalize.mean"), c.resume);
+        stddev = parse_floats(meta.at("normalize.std"), c.resume);
+        start_epoch = std::stoll(meta.at("train.epoch"));
+        history = history_from_json(meta.at("train.history"), c.resume);
+        GB_CHECK(start_epoch < c.epochs, c.resume, " already finished ", start_epoch, " epochs; ask for more than that (--epochs)");
+        log << "resume: " << c.resume << " after epoch " << start_epoch << "\n";
+    } else {
+        Generator init(c.seed);
+        model = models::make_model(
+            c.model, {train_set.channels(), train_set.height(), train_set.classes()}, init);
+        channel_stats(train_set, mean, stddev);
+    }
+    GB_CHECK(model->config().num_classes == train_set.classes() && model->config().in_channels == train_set.channels() &&
+                 model->config().input_size == train_set.height(),
+             "train: the model takes ", model->config().in_channels, "x", model->config().input_size, "x",
+             model->config().input_size, " images in ", model->config().num_classes, " classes; ", c.data, " has ",
+             train_set.channels(), "x", train_set.height(), "x", train_set.width(), " in ", train_set.classes());
+    model->to(c.device);
+    model->train();
+    log << "model: " << model->describe() << ", " << model->num_parameters() << " parameters\n";
+
+    auto opt = make_optimizer(c, model->named_parameters());
+    if (!c.resume.empty()) {
+        models::NamedTensors state;
+        for (const auto& [n, t] : resumed.tensors)
+            if (n.rfind("optimizer.", 0) == 0) state.emplace_back(n.substr(10), t);
+        opt->load_state(state, resumed.metadata);
+        default_generator().set_state(std::stoull(resumed.metadata.at("rng.seed")),
+                                      std::stoull(resumed.metadata.at("rng.offset")));
+    } else {
+        default_generator().set_state(c.seed, 0);
+    }
+
+    LoaderOptions lo;
+    lo.batch_size = c.batch_size;
+    lo.seed = c.seed;
+    lo.mean = mean;
+    lo.stddev = stddev;
+    lo.crop_padding = c.crop_padding;
+    lo.hflip = c.hflip;
+    DataLoader loader(train_set, lo);
+
+    fs::create_directories(c.out_dir);
+    TrainResult result;
+    result.model_path = c.out_dir + "/model.safetensors";
+    result.resume_path = c.out_dir + "/resume.safetensors";
+    result.metrics_csv = c.out_dir + "/metrics.csv";
+    result.metrics_json = c.out_dir + "/metrics.json";
+    json classes = train_set.class_names;
+    const bool tty = Progress::is_terminal(log);
+
+    const int64_t end_epoch = c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
+    for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
+        loader.set_epoch(epoch);
+        model->train();
+        Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), loader.size(), log, tty);
+        double loss_sum = 0, lr = 0;
+        int64_t seen = 0, correct = 0;
+        for (int64_t b = 0; b < loader.size(); ++b) {
+            lr = sched.lr_at(static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(loader.size()));
+            opt->set_lr(static_cast<float>(lr));
+            Batch batch = loader.batch(b);
+            const Tensor x = batch.images.to(c.device), y = batch.labels.to(c.device);
+            const Tensor logits = (*model)(x);
+            const Tensor loss = cross_entropy(logits, y);
+            const float lv = loss.item();
+            if (!std::isfinite(lv)) {
+                bar.finish();
+                GB_FAIL("training stopped: the loss became ", lv, " at epoch ", epoch + 1, ", batch ", b + 1,
+                        " (learning rate ", lr, "). ",
+                        epoch > 0
+                            ? "The last good checkpoint is " + result.model_path + " (resume: " + result.resume_path + ")."
+                            : std::string("No checkpoint was written yet."),
+                        " Try a lower --lr.");
+            }
+            opt->zero_grad();
+            autograd::backward(loss);
+            opt->step();
+            const int64_t n = batch.labels.numel();
+            loss_sum += static_cast<double>(lv) * static_cast<double>(n);
+            const auto pred = predictions(logits);
+            const auto lab = batch.labels.to_vector<int32_t>();
+            for (size_t i = 0; i < lab.size(); ++i) correct += pred[i] == lab[i];
+            seen += n;
+            bar.update(b + 1, seen,
+                       {{"loss", fmt(loss_sum / static_cast<double>(seen), 4)},
+                        {"acc", fmt(100.0 * static_cast<double>(correct) / static_cast<double>(seen), 2) + "%"},
+                        {"lr", fmt(lr, 5)}});
+        }
+        const double train_seconds = bar.finish();
+        const EvalResult ev = evaluate(*model, test_set, lo, c.device, &log);
+
+        EpochRecord r;
+        r.epoch = epoch + 1;
+        r.lr = lr;
+        r.train_loss = loss_sum / static_cast<double>(seen);
+        r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+        r.test_loss = ev.loss;
+        r.test_acc = ev.confusion.accuracy();
+        r.seconds = train_seconds;
+        r.images_per_s = static_cast<double>(seen) / std::max(1e-9, train_seconds);
+        history.push_back(r);
+        log << "epoch " << r.epoch << ": train loss " << fmt(r.train_loss, 4) << ", train acc "
+            << fmt(100 * r.train_acc, 2) << "%, test loss " << fmt(r.test_loss, 4) << ", test acc "
+            << fmt(100 * r.test_acc, 2) << "%, " << fmt(r.images_per_s, 0) << " img/s, "
+            << Progress::format_duration(train_seconds) << "\n";
+
+        std::map<std::string, std::string> meta = {{"dataset", c.data},
+                                                   {"classes", classes.dump()},
+                                                   {"normalize.mean", join_floats(mean)},
+                                                   {"normalize.std", join_floats(stddev)},
+                                                   {"train.epoch", std::to_string(epoch + 1)},
+                                                   {"test_accuracy", fmt(r.test_acc, 6)}};
+        models::save_checkpoint(result.model_path, *model, meta);
+        std::map<std::string, std::string> rmeta = meta;
+        for (const auto& [k, v] : opt->state_metadata()) rmeta[k] = v;
+        rmeta["rng.seed"] = std::to_string(default_generator().seed());
+        rmeta["rng.offset"] = std::to_string(default_generator().offset());
+        rmeta["train.history"] = history_json(history).dump();
+        models::NamedTensors extra;
+        for (const auto& [n, t] : opt->state()) extra.emplace_back("optimizer." + n, t);
+        models::save_checkpoint(result.resume_path, *model, rmeta, extra);
+        io::write_file_atomic(result.metrics_csv, [&](std::ostream& o) { o << metrics_csv(history); });
+        io::write_file_atomic(result.metrics_json, [&](std::ostream& o) { o << metrics_json(history); });
+    }
+    result.history = history;
+    log << "checkpoint: " << result.model_path << "\n";
+    return result;
+}
+
+}  // namespace gb::train
