@@ -1,0 +1,82 @@
+// cli/: the `glassbox` program end to end on small data: help, bad flags,
+// train -> eval, and errors that name the problem with a non-zero exit.
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+
+#include "idx_writer.h"
+#include "testing.h"
+
+using namespace gb::testing;
+
+namespace {
+struct Run {
+    int code;
+    std::string out;  // stdout and stderr together
+};
+
+Run run(const std::string& args) {
+    const std::string cmd = std::string(GB_CLI_PATH) + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    std::array<char, 4096> buf;
+    while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
+    const int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("cli: help and bad flags") {
+    const Run help = run("train --help");
+    CHECK(help.code == 0);
+    CHECK(help.out.find("--epochs") != std::string::npos);
+    CHECK(help.out.find("--optimizer") != std::string::npos);
+    const Run bogus = run("train --bogus 3");
+    CHECK(bogus.code != 0);
+    CHECK(bogus.out.find("--bogus") != std::string::npos);
+    const Run opt = run("train --optimizer rmsprop");
+    CHECK(opt.code != 0);
+    CHECK(opt.out.find("rmsprop") != std::string::npos);
+    const Run none = run("");
+    CHECK(none.code != 0);
+    const Run missing = run("eval --checkpoint /nonexistent/model.safetensors");
+    CHECK(missing.code != 0);
+    CHECK(missing.out.find("/nonexistent/model.safetensors") != std::string::npos);
+    const Run cuda = run("train --device cuda:7 --data-dir /nonexistent");
+    CHECK(cuda.code != 0);
+    CHECK(cuda.out.find("CUDA") != std::string::npos);
+    const Run info = run("info");
+    CHECK(info.code == 0);
+    CHECK(info.out.find("self-check") != std::string::npos);
+    CHECK(info.out.find(": OK") != std::string::npos);
+}
+
+TEST_CASE("cli: train then eval on a small IDX dataset") {
+    TempDir dir("cli");
+    write_fake_mnist(dir.path(), 60, 30, 28, true);
+    const std::string out = dir.path("run");
+    const Run tr = run("train --data-dir " + dir.path() + " --epochs 2 --batch-size 20 --lr 0.02 --threads 1 --out " + out);
+    INFO(tr.out);
+    REQUIRE(tr.code == 0);
+    CHECK(tr.out.find("epoch 2: train loss") != std::string::npos);
+    CHECK(std::filesystem::exists(out + "/model.safetensors"));
+    CHECK(std::filesystem::exists(out + "/resume.safetensors"));
+    CHECK(std::filesystem::exists(out + "/metrics.csv"));
+    const Run ev = run("eval --checkpoint " + out + "/model.safetensors --data-dir " + dir.path());
+    INFO(ev.out);
+    REQUIRE(ev.code == 0);
+    CHECK(ev.out.find("accuracy: ") != std::string::npos);
+    CHECK(ev.out.find("30 images") != std::string::npos);
+    CHECK(ev.out.find("| Ankle boot |") != std::string::npos);
+    const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
+                          "/resume.safetensors");
+    CHECK(again.code != 0);
+    CHECK(again.out.find("already finished 2 epochs") != std::string::npos);
+    const Run wrong = run("train --data-dir " + dir.path() + " --model vgg11 --epochs 3 --out " + out + " --resume " +
+                          out + "/resume.safetensors");
+    CHECK(wrong.code != 0);
+    CHECK(wrong.out.find("continues a 'vgg-mini' run") != std::string::npos);
+}
