@@ -143,7 +143,14 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         Tensor g = apply_hooks(n->output_hooks(), buffer[n]);
         buffer.erase(n);
         if (auto it = capture_node.find(n); it != capture_node.end()) captured[it->second] = g;
-        std::vector<Tensor> grads = options.mode == Mode::Gradient ? n->backward(g) : n->relevance(g);
+        std::vector<Tensor> grads;
+        if (options.mode == Mode::Gradient) {
+            grads = n->backward(g);
+        } else {
+            std::optional<std::vector<Tensor>> chosen;
+            if (options.relevance_override) chosen = options.relevance_override(*n, g);
+            grads = chosen ? std::move(*chosen) : n->relevance(g);
+        }
         visited.push_back(n);
         const auto& next = n->next();
         GB_CHECK(grads.size() == next.size(), n->name(), " returned ", grads.size(), " gradients for ",

@@ -5,11 +5,15 @@
 // tensors are freed after the run and a second run through it is a gb::Error.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <vector>
 
 #include "core/tensor.h"
 
 namespace gb::autograd {
+
+class Node;
 
 enum class Mode { Gradient, Relevance };
 
@@ -17,6 +21,9 @@ struct RunOptions {
     Mode mode = Mode::Gradient;
     bool retain_graph = false;
     bool accumulate_into_leaves = true;  // add into leaf.grad (false: only capture)
+    // Relevance mode: asked first for every node; a value replaces node.relevance()
+    // (explain/ uses it to apply the rule its composite chose for the node's layer).
+    std::function<std::optional<std::vector<Tensor>>(Node& node, const Tensor& relevance_out)> relevance_override;
 };
 
 // Runs from `roots` seeded with `seeds` (same shapes). Returns, for each tensor

@@ -77,6 +77,8 @@ struct ReluNode : Node {
     Tensor y;
     explicit ReluNode(Tensor y_) : y(std::move(y_)) {}
     std::string name() const override { return "ReluBackward"; }
+    // LRP's standard treatment: relevance passes a ReLU unchanged.
+    std::vector<Tensor> relevance(const Tensor& r) override { return {r}; }
     std::vector<Tensor> backward(const Tensor& g) override {
         Tensor dx = like(g);
         be(g).relu_backward(g.numel(), y.data<float>(), g.data<float>(), dx.data<float>());

@@ -80,6 +80,15 @@ public:
     virtual void scale(int64_t n, float alpha, const float* x, float* out) = 0;
     virtual void axpy(int64_t n, float alpha, const float* x, float* y) = 0;  // y += alpha * x (accumulates)
 
+    // out = min(max(x, lo), hi); +-infinity bounds give the positive/negative parts.
+    virtual void clamp(int64_t n, float lo, float hi, const float* x, float* out) = 0;
+
+    // ---- LRP helpers (kernels/common/lrp.h) ------------------------------------
+    // out = r / (z + eps * sign(z)), sign(0) = +1; 0 where that denominator is 0.
+    virtual void lrp_divide(int64_t n, float eps, const float* r, const float* z, float* out) = 0;
+    // out = r where sign * z > 0 (sign = +1 or -1), else 0.
+    virtual void lrp_mask_sign(int64_t n, int sign, const float* z, const float* r, float* out) = 0;
+
     // ---- reductions: x viewed as [outer, reduce, inner] -> out [outer, inner] --
     virtual void sum_dim(int64_t outer, int64_t reduce, int64_t inner, const float* x, float* out) = 0;
     // Backward of a sum: out[o, r, i] = alpha * g[o, i].

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/node.h"
+#include "layers/layer_node.h"
 #include "core/factory.h"
 #include "kernels/backend.h"
 
@@ -11,7 +11,7 @@ namespace gb::layers {
 
 namespace {
 
-struct BatchNormNode : autograd::Node {
+struct BatchNormNode : LayerNode {
     Tensor x, gamma, mean, invstd;
     bool training;
     BatchNormNode(Tensor x_, Tensor g, Tensor m, Tensor s, bool t)
@@ -27,6 +27,9 @@ struct BatchNormNode : autograd::Node {
                                 dbeta.data<float>());
         return {needs_grad(0) ? dx : Tensor(), needs_grad(1) ? dgamma : Tensor(), needs_grad(2) ? dbeta : Tensor()};
     }
+    // Without a rule, relevance passes through batch norm unchanged (Zennit's treatment
+    // of a BatchNorm left in the model; fold it into the convolution first to account for it).
+    std::vector<Tensor> relevance(const Tensor& r) override { return {r, Tensor(), Tensor()}; }
     void release_saved() override { x = gamma = mean = invstd = Tensor(); }
 };
 

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/node.h"
+#include "layers/layer_node.h"
 #include "kernels/backend.h"
 #include "layers/init.h"
 
@@ -10,13 +10,33 @@ namespace gb::layers {
 
 namespace {
 
-struct Conv2dNode : autograd::Node {
+struct Conv2dNode : LayerNode, LinearLike {
     kernels::Conv2dGeom g;
-    Tensor x, w;
+    Tensor x, w, b;
     bool has_bias;
-    Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, bool b)
-        : g(geom), x(std::move(x_)), w(std::move(w_)), has_bias(b) {}
+    Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_)
+        : g(geom), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), has_bias(b.defined()) {}
     std::string name() const override { return "Conv2dBackward"; }
+
+    Tensor forward_with(const Tensor& xi, const Tensor& wi, const Tensor& bi) const override {
+        Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, xi.device());
+        kernels::backend_for(xi.device())
+            .conv2d_forward(g, xi.data<float>(), wi.data<float>(), bi.defined() ? bi.data<float>() : nullptr,
+                            y.data<float>());
+        return y;
+    }
+    Tensor input_grad_with(const Tensor& s, const Tensor& wi) const override {
+        Tensor dx(x.shape(), DType::Float32, s.device());
+        kernels::backend_for(s.device()).conv2d_backward_data(g, s.data<float>(), wi.data<float>(), dx.data<float>());
+        return dx;
+    }
+    const Tensor& saved_input() const override { return x; }
+    Tensor saved_weight() const override { return w; }
+    Tensor saved_bias() const override { return b; }
+    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
+        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
+        return {linear_like_relevance(*this, r, rule), Tensor(), Tensor()};
+    }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         std::vector<Tensor> out(3);
@@ -34,7 +54,7 @@ struct Conv2dNode : autograd::Node {
         }
         return out;
     }
-    void release_saved() override { x = w = Tensor(); }
+    void release_saved() override { x = w = b = Tensor(); }
 };
 
 }  // namespace
@@ -77,7 +97,8 @@ Tensor Conv2d::forward(const Tensor& x) {
                         y.data<float>());
     std::vector<Tensor> inputs{x, weight_, bias_};
     if (!autograd::should_record(inputs)) return y;
-    return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(), opt_.bias), inputs, y);
+    return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(),
+                                                                 opt_.bias ? bias_.detach() : Tensor()), inputs, y);
 }
 
 }  // namespace gb::layers

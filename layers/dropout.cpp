@@ -2,14 +2,14 @@
 
 #include <sstream>
 
-#include "autograd/node.h"
+#include "layers/layer_node.h"
 #include "kernels/backend.h"
 
 namespace gb::layers {
 
 namespace {
 
-struct DropoutNode : autograd::Node {
+struct DropoutNode : LayerNode {
     Tensor mask;
     explicit DropoutNode(Tensor m) : mask(std::move(m)) {}
     std::string name() const override { return "DropoutBackward"; }
@@ -18,11 +18,12 @@ struct DropoutNode : autograd::Node {
         kernels::backend_for(dy.device()).mul(dy.numel(), dy.data<float>(), mask.data<float>(), dx.data<float>());
         return {dx};
     }
+    std::vector<Tensor> relevance(const Tensor& r) override { return {r}; }  // relevance passes dropout unchanged
     void release_saved() override { mask = Tensor(); }
 };
 
 // Eval-mode dropout is still one node, so hooks and relevance see the layer.
-struct IdentityNode : autograd::Node {
+struct IdentityNode : LayerNode {
     std::string name() const override { return "IdentityBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override { return {dy}; }
 };

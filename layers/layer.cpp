@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/factory.h"
+#include "layers/layer_node.h"
 
 namespace gb::layers {
 
@@ -15,6 +16,9 @@ std::string join(const std::string& prefix, const std::string& name) {
 Tensor Layer::operator()(const Tensor& input) {
     GB_CHECK(input.defined(), type(), ": called with an undefined tensor");
     Tensor out = forward(input);
+    // The node this call recorded belongs to this layer (inner layers claim theirs first).
+    if (auto* node = dynamic_cast<LayerNode*>(out.defined() ? out.grad_fn().get() : nullptr); node && !node->layer())
+        node->set_layer(this);
     for (const auto& [id, hook] : forward_hooks_) hook(*this, input, out);
     if (!backward_hooks_.empty() && out.requires_grad()) {
         out.register_hook([this](const Tensor& g) -> std::optional<Tensor> {

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "autograd/node.h"
+#include "layers/layer_node.h"
 #include "kernels/backend.h"
 #include "layers/init.h"
 
@@ -10,10 +10,33 @@ namespace gb::layers {
 
 namespace {
 
-struct LinearNode : autograd::Node {
-    Tensor x, w;
-    explicit LinearNode(Tensor x_, Tensor w_) : x(std::move(x_)), w(std::move(w_)) {}
+struct LinearNode : LayerNode, LinearLike {
+    Tensor x, w, b;
+    LinearNode(Tensor x_, Tensor w_, Tensor b_) : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
     std::string name() const override { return "LinearBackward"; }
+
+    Tensor forward_with(const Tensor& xi, const Tensor& wi, const Tensor& bi) const override {
+        const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
+        auto& be = kernels::backend_for(xi.device());
+        Tensor y(Shape{N, out}, DType::Float32, xi.device());
+        be.gemm(false, true, N, out, in, 1.f, xi.data<float>(), in, wi.data<float>(), in, 0.f, y.data<float>(), out);
+        if (bi.defined()) be.bias_add(N, out, 1, bi.data<float>(), y.data<float>());
+        return y;
+    }
+    Tensor input_grad_with(const Tensor& s, const Tensor& wi) const override {
+        const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
+        Tensor dx(x.shape(), DType::Float32, s.device());
+        kernels::backend_for(s.device())
+            .gemm(false, false, N, in, out, 1.f, s.data<float>(), out, wi.data<float>(), in, 0.f, dx.data<float>(), in);
+        return dx;
+    }
+    const Tensor& saved_input() const override { return x; }
+    Tensor saved_weight() const override { return w; }
+    Tensor saved_bias() const override { return b; }
+    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
+        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
+        return {linear_like_relevance(*this, r, rule), Tensor(), Tensor()};
+    }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
@@ -34,7 +57,7 @@ struct LinearNode : autograd::Node {
         }
         return grads;
     }
-    void release_saved() override { x = w = Tensor(); }
+    void release_saved() override { x = w = b = Tensor(); }
 };
 
 }  // namespace
@@ -69,7 +92,8 @@ Tensor Linear::forward(const Tensor& x) {
     if (bias_.defined()) be.bias_add(N, out_, 1, bias_.data<float>(), y.data<float>());
     std::vector<Tensor> inputs{x, weight_, bias_};
     if (!autograd::should_record(inputs)) return y;
-    return autograd::record(std::make_shared<LinearNode>(x.detach(), weight_.detach()), inputs, y);
+    return autograd::record(std::make_shared<LinearNode>(x.detach(), weight_.detach(),
+                                                                 bias_.defined() ? bias_.detach() : Tensor()), inputs, y);
 }
 
 }  // namespace gb::layers

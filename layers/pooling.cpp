@@ -1,6 +1,6 @@
 #include "layers/pooling.h"
 
-#include "autograd/node.h"
+#include "layers/layer_node.h"
 #include "kernels/backend.h"
 
 namespace gb::layers {
@@ -12,7 +12,7 @@ void check_nchw(const Tensor& x, const std::string& who) {
              dtype_name(x.dtype()), " ", x.shape().str());
 }
 
-struct MaxPoolNode : autograd::Node {
+struct MaxPoolNode : LayerNode {
     kernels::Pool2dGeom g;
     Tensor indices;
     MaxPoolNode(const kernels::Pool2dGeom& geom, Tensor idx) : g(geom), indices(std::move(idx)) {}
@@ -26,29 +26,56 @@ struct MaxPoolNode : autograd::Node {
     void release_saved() override { indices = Tensor(); }
 };
 
-struct AvgPoolNode : autograd::Node {
+// Average pools are linear in x with no parameters: the Norm rule (and any
+// epsilon-like rule) goes through the generic path with f = the pool.
+struct AvgPoolNode : LayerNode, LinearLike {
     kernels::Pool2dGeom g;
-    explicit AvgPoolNode(const kernels::Pool2dGeom& geom) : g(geom) {}
+    Tensor x;
+    AvgPoolNode(const kernels::Pool2dGeom& geom, Tensor x_) : g(geom), x(std::move(x_)) {}
     std::string name() const override { return "AvgPool2dBackward"; }
-    std::vector<Tensor> backward(const Tensor& dy) override {
+    std::vector<Tensor> backward(const Tensor& dy) override { return {input_grad_with(dy, Tensor())}; }
+    Tensor forward_with(const Tensor& xi, const Tensor&, const Tensor&) const override {
+        Tensor y(Shape{g.N, g.C, g.P, g.Q}, DType::Float32, xi.device());
+        kernels::backend_for(xi.device()).avgpool2d_forward(g, xi.data<float>(), y.data<float>());
+        return y;
+    }
+    Tensor input_grad_with(const Tensor& dy, const Tensor&) const override {
         Tensor dx(Shape{g.N, g.C, g.H, g.W}, DType::Float32, dy.device());
         kernels::backend_for(dy.device()).avgpool2d_backward(g, dy.data<float>(), dx.data<float>());
-        return {dx};
+        return dx;
     }
+    const Tensor& saved_input() const override { return x; }
+    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
+        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
+        return {linear_like_relevance(*this, r, rule)};
+    }
+    void release_saved() override { x = Tensor(); }
 };
 
-struct AdaptiveAvgPoolNode : autograd::Node {
-    Shape in_shape;
+struct AdaptiveAvgPoolNode : LayerNode, LinearLike {
+    Tensor x;
     int64_t P, Q;
-    AdaptiveAvgPoolNode(Shape s, int64_t p, int64_t q) : in_shape(std::move(s)), P(p), Q(q) {}
+    AdaptiveAvgPoolNode(Tensor x_, int64_t p, int64_t q) : x(std::move(x_)), P(p), Q(q) {}
     std::string name() const override { return "AdaptiveAvgPool2dBackward"; }
-    std::vector<Tensor> backward(const Tensor& dy) override {
-        Tensor dx(in_shape, DType::Float32, dy.device());
-        kernels::backend_for(dy.device())
-            .adaptive_avgpool2d_backward(in_shape[0] * in_shape[1], in_shape[2], in_shape[3], P, Q,
-                                         dy.data<float>(), dx.data<float>());
-        return {dx};
+    std::vector<Tensor> backward(const Tensor& dy) override { return {input_grad_with(dy, Tensor())}; }
+    Tensor forward_with(const Tensor& xi, const Tensor&, const Tensor&) const override {
+        Tensor y(Shape{x.dim(0), x.dim(1), P, Q}, DType::Float32, xi.device());
+        kernels::backend_for(xi.device())
+            .adaptive_avgpool2d_forward(x.dim(0) * x.dim(1), x.dim(2), x.dim(3), P, Q, xi.data<float>(), y.data<float>());
+        return y;
     }
+    Tensor input_grad_with(const Tensor& dy, const Tensor&) const override {
+        Tensor dx(x.shape(), DType::Float32, dy.device());
+        kernels::backend_for(dy.device())
+            .adaptive_avgpool2d_backward(x.dim(0) * x.dim(1), x.dim(2), x.dim(3), P, Q, dy.data<float>(), dx.data<float>());
+        return dx;
+    }
+    const Tensor& saved_input() const override { return x; }
+    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
+        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
+        return {linear_like_relevance(*this, r, rule)};
+    }
+    void release_saved() override { x = Tensor(); }
 };
 
 }  // namespace
@@ -90,7 +117,8 @@ Tensor AvgPool2d::forward(const Tensor& x) {
         kernels::make_pool2d_geom(x.dim(0), x.dim(1), x.dim(2), x.dim(3), k_, k_, s_, s_, p_, p_, include_pad_);
     Tensor y(Shape{g.N, g.C, g.P, g.Q}, DType::Float32, x.device());
     kernels::backend_for(x.device()).avgpool2d_forward(g, x.data<float>(), y.data<float>());
-    return autograd::record(std::make_shared<AvgPoolNode>(g), {x}, y);
+    if (!autograd::should_record({x})) return y;
+    return autograd::record(std::make_shared<AvgPoolNode>(g, x.detach()), {x}, y);
 }
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(int64_t out_h, int64_t out_w) : oh_(out_h), ow_(out_w) {
@@ -108,7 +136,8 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
     kernels::backend_for(x.device())
         .adaptive_avgpool2d_forward(x.dim(0) * x.dim(1), x.dim(2), x.dim(3), oh_, ow_, x.data<float>(),
                                     y.data<float>());
-    return autograd::record(std::make_shared<AdaptiveAvgPoolNode>(x.shape(), oh_, ow_), {x}, y);
+    if (!autograd::should_record({x})) return y;
+    return autograd::record(std::make_shared<AdaptiveAvgPoolNode>(x.detach(), oh_, ow_), {x}, y);
 }
 
 }  // namespace gb::layers

@@ -60,6 +60,38 @@ TEST_CASE("relu forward and backward; the derivative at 0 is 0") {
     CHECK(std::isnan(out));
 }
 
+TEST_CASE("clamp and the LRP helpers: stabilised divide and sign mask") {
+    Generator g(25);
+    const float inf = std::numeric_limits<float>::infinity();
+    for (int64_t n : kLengths) {
+        auto z = uniform(g, n);
+        for (int64_t i = 0; i < n; i += 7) z[i] = 0.f;
+        const auto r = uniform(g, n);
+        std::vector<float> pos(n), neg(n), box(n), q(n), q0(n), mp(n), mn(n);
+        cpu_backend().clamp(n, 0.f, inf, z.data(), pos.data());
+        cpu_backend().clamp(n, -inf, 0.f, z.data(), neg.data());
+        cpu_backend().clamp(n, -0.25f, 0.5f, z.data(), box.data());
+        cpu_backend().lrp_divide(n, 1e-2f, r.data(), z.data(), q.data());
+        cpu_backend().lrp_divide(n, 0.f, r.data(), z.data(), q0.data());
+        cpu_backend().lrp_mask_sign(n, 1, z.data(), r.data(), mp.data());
+        cpu_backend().lrp_mask_sign(n, -1, z.data(), r.data(), mn.data());
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; ++i) {
+            bad += pos[i] != std::max(z[i], 0.f);
+            bad += neg[i] != std::min(z[i], 0.f);
+            bad += box[i] != std::min(std::max(z[i], -0.25f), 0.5f);
+            bad += pos[i] + neg[i] != z[i];
+            // Closed form: r / (z + 0.01 sign(z)) with sign(0) = +1, so z = 0 gives r / 0.01.
+            const double d = z[i] + (z[i] >= 0.f ? 1e-2 : -1e-2);
+            bad += std::fabs(q[i] - r[i] / d) > 1e-6 * (1 + std::fabs(r[i] / d));
+            bad += z[i] == 0.f ? q0[i] != 0.f : std::fabs(q0[i] - r[i] / z[i]) > 1e-6 * (1 + std::fabs(r[i] / z[i]));
+            bad += mp[i] != (z[i] > 0.f ? r[i] : 0.f);
+            bad += mn[i] != (z[i] < 0.f ? r[i] : 0.f);
+        }
+        CHECK(bad == 0);
+    }
+}
+
 TEST_CASE("add, sub, mul, scale, axpy, in place too") {
     Generator g(22);
     for (int64_t n : kLengths) {

@@ -43,6 +43,9 @@ public:
 
     void relu_forward(int64_t n, const float* x, float* y) override;
     void relu_backward(int64_t n, const float* x, const float* dy, float* dx) override;
+    void clamp(int64_t n, float lo, float hi, const float* x, float* out) override;
+    void lrp_divide(int64_t n, float eps, const float* r, const float* z, float* out) override;
+    void lrp_mask_sign(int64_t n, int sign, const float* z, const float* r, float* out) override;
     void add(int64_t n, const float* a, const float* b, float* out) override;
     void sub(int64_t n, const float* a, const float* b, float* out) override;
     void mul(int64_t n, const float* a, const float* b, float* out) override;

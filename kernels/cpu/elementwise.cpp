@@ -1,11 +1,12 @@
-// Element-wise primitives: fill, copy, ReLU, add/sub/mul/scale/axpy and the
-// per-channel bias add. Plain contiguous loops (no __restrict: outputs may
+// Element-wise primitives: fill, copy, ReLU, clamp, the LRP divide and sign
+// mask, add/sub/mul/scale/axpy and the per-channel bias add. Plain contiguous loops (no __restrict: outputs may
 // alias inputs exactly, e.g. add(n, a, b, a)) split into large chunks.
 #include <algorithm>
 #include <cstring>
 
 #include "core/parallel.h"
 #include "kernels/common/activation.h"
+#include "kernels/common/lrp.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace gb::kernels {
@@ -37,6 +38,24 @@ void CpuBackend::relu_forward(int64_t n, const float* x, float* y) {
 void CpuBackend::relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
     for_chunks(n, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) dx[i] = kernels::relu_backward(x[i], dy[i]);
+    });
+}
+
+void CpuBackend::clamp(int64_t n, float lo, float hi, const float* x, float* out) {
+    for_chunks(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) out[i] = clamp_value(x[i], lo, hi);
+    });
+}
+
+void CpuBackend::lrp_divide(int64_t n, float eps, const float* r, const float* z, float* out) {
+    for_chunks(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) out[i] = kernels::lrp_divide(r[i], z[i], eps);
+    });
+}
+
+void CpuBackend::lrp_mask_sign(int64_t n, int sign, const float* z, const float* r, float* out) {
+    for_chunks(n, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) out[i] = kernels::lrp_mask_sign(r[i], z[i], sign);
     });
 }
 

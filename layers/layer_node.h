@@ -1,0 +1,44 @@
+// LayerNode: the graph node a layer call records. It knows its layer (so an
+// explanation can pick a rule per layer) and computes relevance under a Rule:
+// Pass copies the output relevance, Gradient runs backward(), and linear-like
+// layers (Conv2d, Linear, AvgPool2d, AdaptiveAvgPool2d) run the generic rule
+// path of rule.h through their LinearLike interface.
+#pragma once
+
+#include <vector>
+
+#include "autograd/node.h"
+#include "layers/rule.h"
+
+namespace gb::layers {
+
+class Layer;
+
+class LayerNode : public autograd::Node {
+public:
+    Layer* layer() const { return layer_; }
+    void set_layer(Layer* l) { layer_ = l; }
+    // Relevance of the inputs (in input order; undefined where no input needs it).
+    virtual std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule);
+
+private:
+    Layer* layer_ = nullptr;
+};
+
+// What the generic rule path needs from a linear-like layer node f(x; W, b).
+class LinearLike {
+public:
+    virtual ~LinearLike() = default;
+    // f with these parameters (w, b undefined: none / the layer has none), no graph recorded.
+    virtual Tensor forward_with(const Tensor& x, const Tensor& w, const Tensor& b) const = 0;
+    // f^T: the input gradient of f with weight w for output gradient s (shape of the saved input).
+    virtual Tensor input_grad_with(const Tensor& s, const Tensor& w) const = 0;
+    virtual const Tensor& saved_input() const = 0;
+    virtual Tensor saved_weight() const { return Tensor(); }
+    virtual Tensor saved_bias() const { return Tensor(); }
+};
+
+// R_in of a linear-like node under a rule that has a term form (Rule::expand()).
+Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule);
+
+}  // namespace gb::layers

@@ -1,0 +1,119 @@
+// The generic LRP path for linear-like layers (see rule.h) and the cache of
+// modified parameters (W+, W-, W + gW+ ...), keyed by parameter storage,
+// version and rule tag so a second explanation reuses them until the
+// parameter changes.
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/factory.h"
+#include "kernels/backend.h"
+#include "layers/layer_node.h"
+
+namespace gb::layers {
+
+namespace {
+
+struct CacheKey {
+    const Storage* storage;
+    int64_t offset;
+    uint64_t version;
+    std::string tag;
+    bool is_bias;
+    bool operator<(const CacheKey& o) const {
+        return std::tie(storage, offset, version, tag, is_bias) < std::tie(o.storage, o.offset, o.version, o.tag, o.is_bias);
+    }
+};
+
+struct CacheEntry {
+    std::weak_ptr<Storage> alive;
+    Tensor value;
+};
+
+std::mutex g_cache_mutex;
+std::map<CacheKey, CacheEntry> g_cache;
+
+// The term's modified parameter, from the cache when the term names a tag.
+Tensor modified_param(const RuleTerm& t, const Tensor& p, bool is_bias) {
+    if (!p.defined() || !t.param) return p;
+    if (t.cache_tag.empty()) return t.param(p, is_bias);
+    const CacheKey key{p.impl().storage.get(), p.impl().offset, p.version(), t.cache_tag, is_bias};
+    {
+        std::lock_guard<std::mutex> lock(g_cache_mutex);
+        auto it = g_cache.find(key);
+        if (it != g_cache.end() && !it->second.alive.expired()) return it->second.value;
+    }
+    Tensor value = t.param(p, is_bias);
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    for (auto it = g_cache.begin(); it != g_cache.end();) {  // drop entries of freed or changed parameters
+        auto alive = it->second.alive.lock();
+        const bool stale = !alive || (it->first.storage == key.storage && it->first.version != key.version);
+        it = stale ? g_cache.erase(it) : std::next(it);
+    }
+    g_cache[key] = CacheEntry{p.impl().storage, value};
+    return value;
+}
+
+Tensor same_shape(const Tensor& t) { return Tensor(t.shape(), DType::Float32, t.device()); }
+
+}  // namespace
+
+std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
+    if (rule.kind == Rule::Kind::Pass) {
+        std::vector<Tensor> out(next().size());
+        GB_CHECK(!out.empty(), name(), ": Pass rule on a node without inputs");
+        out[0] = relevance_out;
+        return out;
+    }
+    GB_CHECK(rule.kind == Rule::Kind::Gradient, "rule ", rule.str(), " cannot be applied to ", name(),
+             ": only linear-like layers (Conv2d, Linear, average pooling) take LRP rules; use Pass or Gradient here");
+    return backward(relevance_out);
+}
+
+Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {
+    const CustomRule form = rule.expand();
+    const Tensor& x = f.saved_input();
+    const Tensor w = f.saved_weight(), b = f.saved_bias();
+    auto& be = kernels::backend_for(x.device());
+    Tensor z_plain;  // f(x; W, b), needed only for groups split by the sign of z
+    Tensor total = zeros(x.shape(), DType::Float32, x.device());
+    for (const RuleGroup& g : form.groups) {
+        std::vector<Tensor> xs, ws;
+        Tensor Z;
+        for (const RuleTerm& t : g.terms) {
+            const Tensor xk = t.input ? t.input(x) : x;
+            const Tensor wk = modified_param(t, w, false), bk = modified_param(t, b, true);
+            const Tensor zk = f.forward_with(xk, wk, bk);
+            if (!Z.defined()) {
+                Z = same_shape(zk);
+                be.scale(zk.numel(), t.weight, zk.data<float>(), Z.data<float>());
+            } else {
+                be.axpy(zk.numel(), t.weight, zk.data<float>(), Z.data<float>());
+            }
+            xs.push_back(xk);
+            ws.push_back(wk);
+        }
+        check_shape(relevance_out, Z.shape(), "relevance at a layer output");
+        Tensor r = relevance_out;
+        if (g.output_sign != 0) {
+            if (!z_plain.defined()) z_plain = f.forward_with(x, w, b);
+            Tensor masked = same_shape(r);
+            be.lrp_mask_sign(r.numel(), g.output_sign, z_plain.data<float>(), r.data<float>(), masked.data<float>());
+            r = masked;
+        }
+        Tensor s = same_shape(r);
+        be.lrp_divide(r.numel(), form.stabilizer, r.data<float>(), Z.data<float>(), s.data<float>());
+        for (size_t k = 0; k < g.terms.size(); ++k) {
+            Tensor c = f.input_grad_with(s, ws[k]);
+            if (form.multiply_by_input) {
+                Tensor xc = same_shape(c);
+                be.mul(c.numel(), xs[k].data<float>(), c.data<float>(), xc.data<float>());
+                c = xc;
+            }
+            be.axpy(c.numel(), g.coef * g.terms[k].weight, c.data<float>(), total.data<float>());
+        }
+    }
+    return total;
+}
+
+}  // namespace gb::layers

@@ -1,0 +1,132 @@
+// layers/rule + the generic LRP path: every rule on a single Conv2d, Linear
+// and AvgPool2d against Zennit 0.5.1 (tests/data/rules_*.safetensors, with the
+// per-sample tolerance stored for each tensor), plus conservation in closed form.
+#include "autograd/engine.h"
+#include "layers/layer_node.h"
+#include "layers/layers.h"
+#include "reference.h"
+#include "temp_dir.h"
+
+using namespace gb;
+using namespace gb::testing;
+using layers::Rule;
+
+namespace {
+
+// Relevance at x of layer(x) under `rule`, from output relevance r.
+Tensor relevance_of(layers::Layer& layer, const Tensor& input, const Tensor& r, const Rule& rule) {
+    Tensor x = input.clone().set_requires_grad();
+    Tensor y = layer(x);
+    autograd::RunOptions o;
+    o.mode = autograd::Mode::Relevance;
+    o.accumulate_into_leaves = false;
+    o.relevance_override = [&](autograd::Node& n, const Tensor& rel) -> std::optional<std::vector<Tensor>> {
+        if (auto* ln = dynamic_cast<layers::LayerNode*>(&n)) return ln->relevance_with(rel, rule);
+        return std::nullopt;
+    };
+    return autograd::run({y}, {r}, {x}, o)[0];
+}
+
+const std::vector<std::pair<std::string, Rule>>& linear_rules() {
+    static const std::vector<std::pair<std::string, Rule>> rules = {
+        {"epsilon", Rule::epsilon_rule(1e-6f)}, {"lrp0", Rule::lrp0()},
+        {"zplus", Rule::zplus()},               {"alpha2beta1", Rule::alpha_beta(2, 1)},
+        {"alpha1beta0", Rule::alpha_beta(1, 0)}, {"gamma0.25", Rule::gamma_rule(0.25f)},
+        {"zbox", Rule::zbox(-1.f, 1.f)},        {"flat", Rule::flat()},
+        {"wsquare", Rule::wsquare()}};
+    return rules;
+}
+
+void check_layer_rules(layers::Layer& layer, const io::SafeTensors& ref, const std::string& what) {
+    for (const char* in : {"pos", "mixed"}) {
+        const Tensor& x = ref.at(std::string("input.") + in);
+        {
+            autograd::NoGradGuard ng;
+            check_reference(layer(x), ref.at(std::string("output.") + in), reference_tol(ref, std::string("output.") + in),
+                            what + " output." + in);
+        }
+        for (const auto& [name, rule] : linear_rules()) {
+            const std::string key = "relevance_in." + name + "." + in;
+            check_reference(relevance_of(layer, x, ref.at("relevance_out"), rule), ref.at(key), reference_tol(ref, key),
+                            what + " " + key);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("rules on Conv2d(3, 5, 3, padding 1) match Zennit") {
+    const io::SafeTensors ref = io::load_safetensors(data_file("rules_conv2d.safetensors"));
+    layers::Conv2d conv(3, 5, 3, {.padding = 1});
+    conv.weight().copy_from(ref.at("weight"));
+    conv.bias().copy_from(ref.at("bias"));
+    check_layer_rules(conv, ref, "conv2d");
+}
+
+TEST_CASE("rules on Linear(20, 7) match Zennit") {
+    const io::SafeTensors ref = io::load_safetensors(data_file("rules_linear.safetensors"));
+    layers::Linear lin(20, 7);
+    lin.weight().copy_from(ref.at("weight"));
+    lin.bias().copy_from(ref.at("bias"));
+    check_layer_rules(lin, ref, "linear");
+}
+
+TEST_CASE("Norm on AvgPool2d(2) matches Zennit") {
+    const io::SafeTensors ref = io::load_safetensors(data_file("rules_avgpool2d.safetensors"));
+    layers::AvgPool2d pool(2);
+    for (const char* in : {"pos", "mixed"}) {
+        const std::string key = std::string("relevance_in.norm.") + in;
+        check_reference(relevance_of(pool, ref.at(std::string("input.") + in), ref.at("relevance_out"), Rule::norm()),
+                        ref.at(key), reference_tol(ref, key), key);
+    }
+}
+
+TEST_CASE("conservation: with zero bias, LRP-0, epsilon, z+ and flat keep the total relevance") {
+    // Closed form: sum_i R_in_i = sum_j R_out_j * z_j / stabilise(z_j); with zero bias and
+    // small eps that is sum_j R_out_j to 1e-4 relative (z-plus with positive inputs likewise).
+    Generator g(31);
+    layers::Conv2d conv(2, 3, 3, {.padding = 1, .bias = false}, g);
+    const Tensor x = rand_tensor(Shape{2, 2, 5, 5}, 32, 0.1f, 1.f);
+    const Tensor r = rand_tensor(Shape{2, 3, 5, 5}, 33, 0.f, 1.f);
+    double rsum = 0;
+    for (float v : r.to_vector<float>()) rsum += v;
+    for (const Rule& rule : {Rule::lrp0(), Rule::epsilon_rule(1e-9f), Rule::zplus(1e-9f), Rule::flat(1e-9f)}) {
+        CAPTURE(rule.str());
+        double s = 0;
+        for (float v : relevance_of(conv, x, r, rule).to_vector<float>()) s += v;
+        CHECK(s == doctest::Approx(rsum).epsilon(1e-4));
+    }
+    CHECK_THROWS_WITH_AS(Rule::alpha_beta(2, 2), doctest::Contains("alpha - beta = 1"), Error);
+    layers::MaxPool2d mp(2);
+    CHECK_THROWS_WITH_AS(relevance_of(mp, x, rand_tensor(Shape{2, 2, 2, 2}, 1), Rule::epsilon_rule()),
+                         doctest::Contains("only linear-like layers"), Error);
+}
+
+TEST_CASE("a custom rule (modifiers for input and parameters) runs on any linear-like layer") {
+    // Custom "x+ with W+" (z-plus without the negative term) equals AlphaBeta(1, 0) on positive inputs.
+    layers::CustomRule c;
+    layers::RuleTerm t;
+    t.input = [](const Tensor& x) {
+        Tensor o = x.clone();
+        for (int64_t i = 0; i < o.numel(); ++i) o.data<float>()[i] = std::max(0.f, o.data<float>()[i]);
+        return o;
+    };
+    t.param = [](const Tensor& p, bool) {
+        Tensor o = p.clone();
+        for (int64_t i = 0; i < o.numel(); ++i) o.data<float>()[i] = std::max(0.f, o.data<float>()[i]);
+        return o;
+    };
+    c.groups = {layers::RuleGroup{{t}, 1.f, 0}};
+    c.name = "positive-only";
+    const Rule custom = Rule::custom_rule(c);
+    CHECK(custom.str() == "positive-only");
+    Generator g(34);
+    layers::Linear lin(6, 4, true, g);
+    layers::Conv2d conv(2, 3, 3, {.padding = 1}, g);
+    const Tensor xl = rand_tensor(Shape{3, 6}, 35, 0.f, 1.f), rl = rand_tensor(Shape{3, 4}, 36);
+    const Tensor xc = rand_tensor(Shape{2, 2, 4, 4}, 37, 0.f, 1.f), rc = rand_tensor(Shape{2, 3, 4, 4}, 38);
+    CHECK(max_abs_diff(relevance_of(lin, xl, rl, custom).to_vector<float>(),
+                       relevance_of(lin, xl, rl, Rule::alpha_beta(1, 0)).to_vector<float>()) < 1e-6f);
+    CHECK(max_abs_diff(relevance_of(conv, xc, rc, custom).to_vector<float>(),
+                       relevance_of(conv, xc, rc, Rule::alpha_beta(1, 0)).to_vector<float>()) < 1e-6f);
+}
