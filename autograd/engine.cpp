@@ -143,14 +143,10 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         Tensor g = apply_hooks(n->output_hooks(), buffer[n]);
         buffer.erase(n);
         if (auto it = capture_node.find(n); it != capture_node.end()) captured[it->second] = g;
-        std::vector<Tensor> grads;
-        if (options.mode == Mode::Gradient) {
-            grads = n->backward(g);
-        } else {
-            std::optional<std::vector<Tensor>> chosen;
-            if (options.relevance_override) chosen = options.relevance_override(*n, g);
-            grads = chosen ? std::move(*chosen) : n->relevance(g);
-        }
+        std::optional<std::vector<Tensor>> chosen;
+        if (options.node_override) chosen = options.node_override(*n, g);
+        std::vector<Tensor> grads =
+            chosen ? std::move(*chosen) : (options.mode == Mode::Gradient ? n->backward(g) : n->relevance(g));
         visited.push_back(n);
         const auto& next = n->next();
         GB_CHECK(grads.size() == next.size(), n->name(), " returned ", grads.size(), " gradients for ",

@@ -21,9 +21,10 @@ struct RunOptions {
     Mode mode = Mode::Gradient;
     bool retain_graph = false;
     bool accumulate_into_leaves = true;  // add into leaf.grad (false: only capture)
-    // Relevance mode: asked first for every node; a value replaces node.relevance()
-    // (explain/ uses it to apply the rule its composite chose for the node's layer).
-    std::function<std::optional<std::vector<Tensor>>(Node& node, const Tensor& relevance_out)> relevance_override;
+    // Asked first for every node; a value replaces node.backward() / node.relevance()
+    // (explain/ applies the rule a composite chose for the node's layer, or a modified
+    // ReLU backward for guided backprop and DeepLIFT).
+    std::function<std::optional<std::vector<Tensor>>(Node& node, const Tensor& out)> node_override;
 };
 
 // Runs from `roots` seeded with `seeds` (same shapes). Returns, for each tensor

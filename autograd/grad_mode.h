@@ -1,5 +1,6 @@
 // Grad mode: whether operations record graph nodes. Thread-local, on by default.
-// NoGradGuard turns recording off for a scope (inference, optimizer steps).
+// NoGradGuard turns recording off for a scope (inference, optimizer steps);
+// GradModeGuard(true) turns it on (explanations recording a forward pass).
 #pragma once
 
 namespace gb::autograd {
@@ -7,15 +8,21 @@ namespace gb::autograd {
 bool grad_enabled();
 void set_grad_enabled(bool on);
 
-class NoGradGuard {
+// Sets grad mode for a scope and restores the previous one.
+class GradModeGuard {
 public:
-    NoGradGuard() : prev_(grad_enabled()) { set_grad_enabled(false); }
-    ~NoGradGuard() { set_grad_enabled(prev_); }
-    NoGradGuard(const NoGradGuard&) = delete;
-    NoGradGuard& operator=(const NoGradGuard&) = delete;
+    explicit GradModeGuard(bool on) : prev_(grad_enabled()) { set_grad_enabled(on); }
+    ~GradModeGuard() { set_grad_enabled(prev_); }
+    GradModeGuard(const GradModeGuard&) = delete;
+    GradModeGuard& operator=(const GradModeGuard&) = delete;
 
 private:
     bool prev_;
+};
+
+class NoGradGuard : public GradModeGuard {
+public:
+    NoGradGuard() : GradModeGuard(false) {}
 };
 
 }  // namespace gb::autograd

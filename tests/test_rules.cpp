@@ -20,7 +20,7 @@ Tensor relevance_of(layers::Layer& layer, const Tensor& input, const Tensor& r, 
     autograd::RunOptions o;
     o.mode = autograd::Mode::Relevance;
     o.accumulate_into_leaves = false;
-    o.relevance_override = [&](autograd::Node& n, const Tensor& rel) -> std::optional<std::vector<Tensor>> {
+    o.node_override = [&](autograd::Node& n, const Tensor& rel) -> std::optional<std::vector<Tensor>> {
         if (auto* ln = dynamic_cast<layers::LayerNode*>(&n)) return ln->relevance_with(rel, rule);
         return std::nullopt;
     };

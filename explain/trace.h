@@ -1,0 +1,76 @@
+// Trace: one recorded forward pass of a batch, from which any number of
+// explanations are computed without running the model again: gradients and
+// relevance (under any composite) for any targets, captured at the input and
+// at any layer's output. The model runs in eval mode with its parameters
+// frozen (no parameter gradients are computed); every layer's input and
+// output are kept for the methods that need them (CAMs, guided backprop,
+// DeepLIFT). Options fold BatchNorm into the convolutions for LRP.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autograd/node.h"
+#include "explain/canonizer.h"
+#include "explain/composite.h"
+#include "explain/target.h"
+#include "layers/layer.h"
+
+namespace gb::explain {
+
+struct TraceOptions {
+    bool fold_batchnorm = false;  // canonize (for LRP); gradients of the folded model are the same function
+};
+
+class Trace {
+public:
+    // Runs the forward pass. `input` is [N, C, H, W] (not modified).
+    Trace(layers::Layer& model, const Tensor& input, TraceOptions options = {});
+    ~Trace();
+    Trace(const Trace&) = delete;
+    Trace& operator=(const Trace&) = delete;
+
+    const Tensor& input() const { return input_; }
+    const Tensor& logits() const { return logits_; }
+    layers::Layer& model() const { return model_; }
+    // Input and output of the layer at `path` ("features.7"); gb::Error listing the paths otherwise.
+    const Tensor& layer_input(const std::string& path) const;
+    const Tensor& layer_output(const std::string& path) const;
+    std::vector<std::string> layer_paths() const;
+    // The path of a layer of the model ("" for the model itself).
+    const std::string& path_of(const layers::Layer* layer) const;
+
+    Tensor seed(const std::vector<Target>& targets, bool times_logit = false) const;
+    // Gradient of sum(seed * logits) at the input (first) and at each named layer output.
+    std::vector<Tensor> gradient(const Tensor& seed, const std::vector<std::string>& layers = {}) const;
+    // Relevance under `composite` from the output relevance `seed`, at the input and the named layer outputs.
+    std::vector<Tensor> relevance(const Composite& composite, const Tensor& seed,
+                                  const std::vector<std::string>& layers = {}) const;
+    // A backward pass in which `replace` may substitute any node's backward (guided
+    // backprop, DeepLIFT); nodes it declines use their gradient.
+    using NodeBackward = std::function<std::optional<std::vector<Tensor>>(autograd::Node&, const Tensor&)>;
+    std::vector<Tensor> modified_gradient(const Tensor& seed, const NodeBackward& replace,
+                                          const std::vector<std::string>& layers = {}) const;
+
+    // Forward passes run by all Traces in this process (tests use it to prove reuse).
+    static int64_t forward_passes();
+
+private:
+    std::vector<Tensor> run(const Tensor& seed, const std::vector<std::string>& layers, bool relevance,
+                            const NodeBackward& replace) const;
+
+    layers::Layer& model_;
+    std::unique_ptr<BatchNormFold> fold_;
+    Tensor input_, logits_;
+    std::map<std::string, std::pair<Tensor, Tensor>> io_;  // path -> (input, output)
+    std::map<const layers::Layer*, std::string> paths_;
+};
+
+// The layer path of the node's layer within a trace, or nullptr when the node is not a layer call.
+const layers::Layer* node_layer(const autograd::Node& node);
+
+}  // namespace gb::explain
