@@ -1,0 +1,91 @@
+// explain/gradient_methods: saliency, gradient x input, Integrated Gradients
+// (Gauss-Legendre and trapezoid), DeepLIFT and guided backprop against Captum
+// 0.8.0 on both reference models (tests/data/vgg_mini*.gradient.safetensors).
+#include "explain/gradient_methods.h"
+#include "models/checkpoint.h"
+#include "reference.h"
+#include "temp_dir.h"
+
+using namespace gb;
+using namespace gb::testing;
+using namespace gb::explain;
+
+namespace {
+std::vector<Target> targets_of(const Tensor& t) {
+    std::vector<Target> out;
+    for (int32_t c : t.to_vector<int32_t>()) out.push_back(Target::of(c));
+    return out;
+}
+
+void check_model(const std::string& model_name, const std::string& prefix) {
+    const io::SafeTensors data = io::load_safetensors(data_file(prefix + ".data.safetensors"));
+    const io::SafeTensors ref = io::load_safetensors(data_file(prefix + ".gradient.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file(prefix + ".model.safetensors"), model_name);
+    Trace trace(*ck.model, data.at("input"));
+    const auto targets = targets_of(data.at("target"));
+    const Tensor seed = trace.seed(targets);
+    auto check = [&](const Tensor& got, const std::string& key) {
+        check_reference(got, ref.at(key), reference_tol(ref, key), prefix + " " + key);
+        if (ref.metadata.count("tol99." + key))
+            check_reference_99(got, ref.at(key), std::stod(ref.metadata.at("tol99." + key)), prefix + " " + key);
+    };
+    check(gradient_map(trace, seed), "grad");
+    check(saliency(trace, seed), "saliency");
+    check(gradient_x_input(trace, seed), "input_x_gradient");
+    check(guided_backprop(trace, seed), "guided_backprop");
+    check(deeplift(trace, seed), "deeplift");
+    IntegratedGradientsOptions gl;
+    gl.steps = 50;
+    gl.rule = IntegrationRule::GaussLegendre;
+    check(integrated_gradients(trace, targets, gl), "ig.gausslegendre.n50");
+    IntegratedGradientsOptions tz;
+    tz.steps = 32;
+    tz.rule = IntegrationRule::RiemannTrapezoid;
+    check(integrated_gradients(trace, targets, tz), "ig.riemann_trapezoid.n32");
+}
+}  // namespace
+
+TEST_CASE("gradient family matches Captum on vgg-mini") { check_model("vgg-mini", "vgg_mini"); }
+TEST_CASE("gradient family matches Captum on vgg-mini-bn") { check_model("vgg-mini-bn", "vgg_mini_bn"); }
+
+TEST_CASE("integration rules: Captum's step fractions and weights") {
+    std::vector<double> a;
+    std::vector<float> w;
+    integration_steps(IntegrationRule::GaussLegendre, 3, a, w);
+    // 3-point Gauss-Legendre: nodes 0, +-sqrt(3/5), weights 5/9, 8/9, 5/9 on [-1, 1].
+    CHECK(a[0] == doctest::Approx(0.5 * (1 - std::sqrt(0.6))));
+    CHECK(a[1] == doctest::Approx(0.5));
+    CHECK(w[1] == doctest::Approx(4.0 / 9.0));
+    integration_steps(IntegrationRule::RiemannTrapezoid, 4, a, w);
+    CHECK(a == std::vector<double>{0, 1.0 / 3, 2.0 / 3, 1});
+    CHECK(w == std::vector<float>{0.125f, 0.25f, 0.25f, 0.125f});
+    CHECK_THROWS_WITH_AS(parse_integration_rule("simpson"), doctest::Contains("unknown integration rule"), Error);
+}
+
+TEST_CASE("SmoothGrad with zero noise is the gradient; completeness of IG") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini.data.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
+    Trace trace(*ck.model, data.at("input"));
+    const std::vector<Target> t{Target::predicted()};
+    SmoothGradOptions o;
+    o.samples = 3;
+    o.noise = 0.f;
+    CHECK(max_abs_diff(smoothgrad(trace, t, o).to_vector<float>(), gradient_map(trace, trace.seed(t)).to_vector<float>()) < 1e-6f);
+    o.noise = 0.2f;
+    const Tensor noisy = smoothgrad(trace, t, o);
+    CHECK(noisy.to_vector<float>() == smoothgrad(trace, t, o).to_vector<float>());  // seeded
+    // Completeness (Sundararajan et al.): sum of IG ~ f(x) - f(0); with 200 Gauss-Legendre steps
+    // within 2% of |f(x)| (max-pool switching makes the path integrand piecewise smooth).
+    IntegratedGradientsOptions ig;
+    ig.steps = 200;
+    const auto a = integrated_gradients(trace, t, ig).to_vector<float>();
+    Trace zero(*ck.model, zeros(data.at("input").shape()));
+    const auto lx = trace.logits().to_vector<float>(), l0 = zero.logits().to_vector<float>();
+    const auto cls = resolve_classes(t, trace.logits());
+    for (int64_t b = 0; b < 4; ++b) {
+        double s = 0;
+        for (int64_t i = 0; i < 784; ++i) s += a[static_cast<size_t>(b * 784 + i)];
+        const size_t k = static_cast<size_t>(b * 10 + cls[static_cast<size_t>(b)]);
+        CHECK(std::fabs(s - (lx[k] - l0[k])) <= 0.02 * std::fabs(lx[k]));
+    }
+}
