@@ -120,6 +120,19 @@ Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
     classifier_->add(std::make_shared<Linear>(in, config_.num_classes, true, gen));
     add_child("features", features_);
     add_child("classifier", classifier_);
+    // torchvision's VGG initialisation: convolutions Kaiming-normal (fan_out, ReLU gain),
+    // linear layers N(0, 0.01), biases 0 (BatchNorm keeps weight 1, bias 0).
+    for (auto& [path, layer] : named_layers()) {
+        if (auto* conv = dynamic_cast<Conv2d*>(layer)) {
+            Tensor w = conv->weight();
+            init::kaiming_normal(w, 0.f, init::FanMode::Out, gen);
+            if (Tensor b = conv->bias(); b.defined()) init::constant(b, 0.f);
+        } else if (auto* lin = dynamic_cast<Linear*>(layer)) {
+            Tensor w = lin->weight();
+            init::normal(w, 0.f, 0.01f, gen);
+            if (Tensor b = lin->bias(); b.defined()) init::constant(b, 0.f);
+        }
+    }
 }
 
 std::string Vgg::describe() const {

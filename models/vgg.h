@@ -1,8 +1,8 @@
 // The VGG family (Simonyan & Zisserman 2015) for small images: a `features`
 // stack of 3x3 convolutions (padding 1) with ReLU, optional BatchNorm, and 2x2
 // max-pools, then flatten and a `classifier` of Linear-ReLU-Dropout blocks.
-// Parameter names follow torchvision (features.0.weight, classifier.3.bias ...),
-// so the same tensors mean the same thing in both.
+// Parameter names and initialisation follow torchvision (features.0.weight,
+// classifier.3.bias ...), so the same tensors mean the same thing in both.
 #pragma once
 
 #include <map>
