@@ -130,3 +130,32 @@ TEST_CASE("a custom rule (modifiers for input and parameters) runs on any linear
     CHECK(max_abs_diff(relevance_of(conv, xc, rc, custom).to_vector<float>(),
                        relevance_of(conv, xc, rc, Rule::alpha_beta(1, 0)).to_vector<float>()) < 1e-6f);
 }
+
+TEST_CASE("modified parameters are computed once per parameter version") {
+    // A custom rule whose parameter modifier counts its calls: two relevance passes
+    // reuse the cached W' and b'; changing the weight (new version) recomputes them.
+    int calls = 0;
+    layers::CustomRule c;
+    layers::RuleTerm t;
+    t.param = [&calls](const Tensor& p, bool) {
+        ++calls;
+        return p.clone();
+    };
+    t.cache_tag = "counting-identity";
+    c.groups = {layers::RuleGroup{{t}, 1.f, 0}};
+    const Rule rule = Rule::custom_rule(c);
+    Generator g(40);
+    layers::Linear lin(5, 3, true, g);
+    const Tensor x = rand_tensor(Shape{2, 5}, 41), r = rand_tensor(Shape{2, 3}, 42);
+    const auto first = relevance_of(lin, x, r, rule).to_vector<float>();
+    CHECK(calls == 2);  // weight and bias
+    CHECK(relevance_of(lin, x, r, rule).to_vector<float>() == first);
+    CHECK(calls == 2);
+    Tensor w = lin.weight();
+    fill(w, 0.5f);
+    relevance_of(lin, x, r, rule);
+    CHECK(calls == 3);  // the weight changed; the bias did not
+    // Equal to LRP-epsilon: the identity modifier leaves the rule unchanged.
+    CHECK(max_abs_diff(relevance_of(lin, x, r, rule).to_vector<float>(),
+                       relevance_of(lin, x, r, Rule::epsilon_rule()).to_vector<float>()) < 1e-6f);
+}
