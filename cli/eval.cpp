@@ -4,7 +4,6 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "core/parallel.h"
@@ -15,15 +14,6 @@
 
 namespace gb::cli {
 
-namespace {
-std::vector<float> floats_of(const std::string& s) {
-    std::vector<float> out;
-    std::stringstream in(s);
-    std::string item;
-    while (std::getline(in, item, ',')) out.push_back(std::stof(item));
-    return out;
-}
-}  // namespace
 
 void add_eval_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a dataset split");
@@ -55,10 +45,7 @@ void add_eval_command(CLI::App& app) {
         train::LoaderOptions lo;
         lo.batch_size = o->batch_size;
         const auto& meta = ck.metadata();
-        if (meta.count("normalize.mean") && meta.count("normalize.std")) {
-            lo.mean = floats_of(meta.at("normalize.mean"));
-            lo.stddev = floats_of(meta.at("normalize.std"));
-        } else {
+        if (!models::read_normalization(meta, o->checkpoint, lo.mean, lo.stddev)) {
             std::cerr << "note: " << o->checkpoint << " records no input normalisation; evaluating on raw [0, 1] pixels\n";
         }
         const train::EvalResult r = train::evaluate(*ck.model, data, lo, device, &std::cerr);

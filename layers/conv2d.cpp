@@ -10,7 +10,7 @@ namespace gb::layers {
 
 namespace {
 
-struct Conv2dNode : LayerNode, LinearLike {
+struct Conv2dNode : LinearLikeNode {
     kernels::Conv2dGeom g;
     Tensor x, w, b;
     bool has_bias;
@@ -33,10 +33,6 @@ struct Conv2dNode : LayerNode, LinearLike {
     const Tensor& saved_input() const override { return x; }
     Tensor saved_weight() const override { return w; }
     Tensor saved_bias() const override { return b; }
-    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
-        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
-        return {linear_like_relevance(*this, r, rule), Tensor(), Tensor()};
-    }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         std::vector<Tensor> out(3);

@@ -41,4 +41,11 @@ public:
 // R_in of a linear-like node under a rule that has a term form (Rule::expand()).
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule);
 
+// A layer node that is linear-like: Pass and Gradient as any layer node, every
+// other rule through the generic path; the relevance goes to input 0.
+class LinearLikeNode : public LayerNode, public LinearLike {
+public:
+    std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule) override;
+};
+
 }  // namespace gb::layers

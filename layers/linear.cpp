@@ -10,7 +10,7 @@ namespace gb::layers {
 
 namespace {
 
-struct LinearNode : LayerNode, LinearLike {
+struct LinearNode : LinearLikeNode {
     Tensor x, w, b;
     LinearNode(Tensor x_, Tensor w_, Tensor b_) : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
     std::string name() const override { return "LinearBackward"; }
@@ -33,10 +33,6 @@ struct LinearNode : LayerNode, LinearLike {
     const Tensor& saved_input() const override { return x; }
     Tensor saved_weight() const override { return w; }
     Tensor saved_bias() const override { return b; }
-    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
-        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
-        return {linear_like_relevance(*this, r, rule), Tensor(), Tensor()};
-    }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);

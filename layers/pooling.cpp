@@ -28,7 +28,7 @@ struct MaxPoolNode : LayerNode {
 
 // Average pools are linear in x with no parameters: the Norm rule (and any
 // epsilon-like rule) goes through the generic path with f = the pool.
-struct AvgPoolNode : LayerNode, LinearLike {
+struct AvgPoolNode : LinearLikeNode {
     kernels::Pool2dGeom g;
     Tensor x;
     AvgPoolNode(const kernels::Pool2dGeom& geom, Tensor x_) : g(geom), x(std::move(x_)) {}
@@ -45,14 +45,10 @@ struct AvgPoolNode : LayerNode, LinearLike {
         return dx;
     }
     const Tensor& saved_input() const override { return x; }
-    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
-        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
-        return {linear_like_relevance(*this, r, rule)};
-    }
     void release_saved() override { x = Tensor(); }
 };
 
-struct AdaptiveAvgPoolNode : LayerNode, LinearLike {
+struct AdaptiveAvgPoolNode : LinearLikeNode {
     Tensor x;
     int64_t P, Q;
     AdaptiveAvgPoolNode(Tensor x_, int64_t p, int64_t q) : x(std::move(x_)), P(p), Q(q) {}
@@ -71,10 +67,6 @@ struct AdaptiveAvgPoolNode : LayerNode, LinearLike {
         return dx;
     }
     const Tensor& saved_input() const override { return x; }
-    std::vector<Tensor> relevance_with(const Tensor& r, const Rule& rule) override {
-        if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(r, rule);
-        return {linear_like_relevance(*this, r, rule)};
-    }
     void release_saved() override { x = Tensor(); }
 };
 

@@ -70,6 +70,13 @@ std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const
     return backward(relevance_out);
 }
 
+std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
+    if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(relevance_out, rule);
+    std::vector<Tensor> out(next().size());
+    out[0] = linear_like_relevance(*this, relevance_out, rule);
+    return out;
+}
+
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {
     const CustomRule form = rule.expand();
     const Tensor& x = f.saved_input();

@@ -1,6 +1,8 @@
 #include "models/checkpoint.h"
 
+#include <iomanip>
 #include <set>
+#include <sstream>
 
 #include "models/registry.h"
 
@@ -49,6 +51,43 @@ void load_state(layers::Layer& model, const io::SafeTensors& file, const std::ve
                 problems.size() > 1 ? "s" : "", "):", msg);
     }
     for (auto& [name, t] : state) t.copy_from(file.at(name));
+}
+
+namespace {
+std::string join_floats(const std::vector<float>& v) {
+    std::ostringstream s;
+    s << std::setprecision(9);
+    for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
+    return s.str();
+}
+
+std::vector<float> parse_floats(const std::string& text, const std::string& what) {
+    std::vector<float> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+        try {
+            out.push_back(std::stof(item));
+        } catch (const std::exception&) {
+            GB_FAIL(what, ": '", item, "' is not a number");
+        }
+    }
+    return out;
+}
+}  // namespace
+
+std::map<std::string, std::string> normalization_metadata(const std::vector<float>& mean, const std::vector<float>& stddev) {
+    return {{"normalize.mean", join_floats(mean)}, {"normalize.std", join_floats(stddev)}};
+}
+
+bool read_normalization(const std::map<std::string, std::string>& meta, const std::string& source,
+                        std::vector<float>& mean, std::vector<float>& stddev) {
+    if (!meta.count("normalize.mean") || !meta.count("normalize.std")) return false;
+    mean = parse_floats(meta.at("normalize.mean"), source + ": normalize.mean");
+    stddev = parse_floats(meta.at("normalize.std"), source + ": normalize.std");
+    GB_CHECK(mean.size() == stddev.size() && !mean.empty(), source, ": normalize.mean and normalize.std disagree");
+    for (float s : stddev) GB_CHECK(s > 0.f, source, ": normalize.std must be positive");
+    return true;
 }
 
 Checkpoint load_checkpoint(const std::string& path, const std::string& model_name, const ModelOptions* options) {

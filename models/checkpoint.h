@@ -27,6 +27,12 @@ void save_checkpoint(const std::string& path, const Vgg& model, const std::map<s
 // missing, extra, or of the wrong dtype/shape is reported (all of it) in one gb::Error.
 void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes = {});
 
+// Input normalisation as `glassbox train` records it ("normalize.mean" / "normalize.std",
+// comma-separated per channel). read_normalization returns false when the metadata has none.
+std::map<std::string, std::string> normalization_metadata(const std::vector<float>& mean, const std::vector<float>& stddev);
+bool read_normalization(const std::map<std::string, std::string>& meta, const std::string& source,
+                        std::vector<float>& mean, std::vector<float>& stddev);
+
 struct Checkpoint {
     std::shared_ptr<Vgg> model;
     io::SafeTensors file;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "explain/target.h"
 #include "io/safetensors.h"
 #include "testing.h"
 
@@ -47,6 +48,13 @@ inline void check_reference_99(const Tensor& got, const Tensor& ref, double tol9
         CHECK_MESSAGE(ok >= static_cast<int64_t>(std::ceil(0.99 * static_cast<double>(per))),
                       what << " sample " << b << ": only " << ok << " of " << per << " elements within tol99 " << tol99);
     }
+}
+
+// One Target per entry of an integer class tensor (the reference files' `target`).
+inline std::vector<explain::Target> targets_of(const Tensor& t) {
+    std::vector<explain::Target> out;
+    for (int32_t c : t.to_vector<int32_t>()) out.push_back(explain::Target::of(c));
+    return out;
 }
 
 // The tolerance stored for `name` in the file's metadata (tol.<name>).

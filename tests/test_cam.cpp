@@ -11,14 +11,6 @@ using namespace gb;
 using namespace gb::testing;
 using namespace gb::explain;
 
-namespace {
-std::vector<Target> targets_of(const Tensor& t) {
-    std::vector<Target> out;
-    for (int32_t c : t.to_vector<int32_t>()) out.push_back(Target::of(c));
-    return out;
-}
-}  // namespace
-
 TEST_CASE("CAM family matches Captum and pytorch-grad-cam on vgg-mini") {
     const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini.data.safetensors"));
     const io::SafeTensors ref = io::load_safetensors(data_file("vgg_mini.cam.safetensors"));

@@ -11,12 +11,6 @@ using namespace gb::testing;
 using namespace gb::explain;
 
 namespace {
-std::vector<Target> targets_of(const Tensor& t) {
-    std::vector<Target> out;
-    for (int32_t c : t.to_vector<int32_t>()) out.push_back(Target::of(c));
-    return out;
-}
-
 void check_model(const std::string& model_name, const std::string& prefix) {
     const io::SafeTensors data = io::load_safetensors(data_file(prefix + ".data.safetensors"));
     const io::SafeTensors ref = io::load_safetensors(data_file(prefix + ".gradient.safetensors"));

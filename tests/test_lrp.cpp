@@ -14,12 +14,6 @@ using explain::Composite;
 using explain::Target;
 
 namespace {
-std::vector<Target> targets_of(const Tensor& t) {
-    std::vector<Target> out;
-    for (int32_t c : t.to_vector<int32_t>()) out.push_back(Target::of(c));
-    return out;
-}
-
 void check_composites(const std::string& model_name, const std::string& prefix, bool fold,
                       const std::vector<std::string>& presets, const std::vector<std::string>& layers) {
     const io::SafeTensors data = io::load_safetensors(data_file(prefix + ".data.safetensors"));

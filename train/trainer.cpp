@@ -28,27 +28,6 @@ std::string fmt(double v, int digits) {
     return s.str();
 }
 
-std::string join_floats(const std::vector<float>& v) {
-    std::ostringstream s;
-    s << std::setprecision(9);
-    for (size_t i = 0; i < v.size(); ++i) s << (i ? "," : "") << v[i];
-    return s.str();
-}
-
-std::vector<float> parse_floats(const std::string& text, const std::string& what) {
-    std::vector<float> out;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        try {
-            out.push_back(std::stof(item));
-        } catch (const std::exception&) {
-            GB_FAIL(what, ": '", item, "' is not a number");
-        }
-    }
-    return out;
-}
-
 json history_json(const std::vector<EpochRecord>& h) {
     json a = json::array();
     for (const auto& r : h)
@@ -175,14 +154,12 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
     if (!c.resume.empty()) {
         resumed = io::load_safetensors(c.resume);
         const auto& meta = resumed.metadata;
-        GB_CHECK(meta.count("train.epoch") && meta.count("normalize.mean"), c.resume,
+        GB_CHECK(meta.count("train.epoch") && models::read_normalization(meta, c.resume, mean, stddev), c.resume,
                  " is not a glassbox resume file (use the resume.safetensors a training run writes)");
         model = std::make_shared<models::Vgg>(models::VggConfig::from_metadata(meta, c.resume));
         GB_CHECK(model->config().name == c.model, c.resume, " continues a '", model->config().name,
                  "' run, but --model is '", c.model, "'");
         models::load_state(*model, resumed, {"optimizer."});
-        mean = parse_floats(meta.at("normalize.mean"), c.resume);
-        stddev = parse_floats(meta.at("normalize.std"), c.resume);
         start_epoch = std::stoll(meta.at("train.epoch"));
         history = history_from_json(meta.at("train.history"), c.resume);
         GB_CHECK(start_epoch < c.epochs, c.resume, " already finished ", start_epoch, " epochs; ask for more than that (--epochs)");
@@ -288,12 +265,11 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
             << fmt(100 * r.test_acc, 2) << "%, " << fmt(r.images_per_s, 0) << " img/s, "
             << Progress::format_duration(train_seconds) << "\n";
 
-        std::map<std::string, std::string> meta = {{"dataset", c.data},
-                                                   {"classes", classes.dump()},
-                                                   {"normalize.mean", join_floats(mean)},
-                                                   {"normalize.std", join_floats(stddev)},
-                                                   {"train.epoch", std::to_string(epoch + 1)},
-                                                   {"test_accuracy", fmt(r.test_acc, 6)}};
+        std::map<std::string, std::string> meta = models::normalization_metadata(mean, stddev);
+        meta["dataset"] = c.data;
+        meta["classes"] = classes.dump();
+        meta["train.epoch"] = std::to_string(epoch + 1);
+        meta["test_accuracy"] = fmt(r.test_acc, 6);
         models::save_checkpoint(result.model_path, *model, meta);
         std::map<std::string, std::string> rmeta = meta;
         for (const auto& [k, v] : opt->state_metadata()) rmeta[k] = v;
