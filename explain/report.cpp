@@ -12,6 +12,9 @@ namespace gb::explain {
 
 namespace {
 
+// Width of every picture on the page; smaller pictures are enlarged without smoothing.
+constexpr int kFigurePx = 152;
+
 constexpr const char* kStyle = R"(
 :root { --ink: #1f2430; --muted: #6b7280; --line: #e5e7eb; --card: #ffffff; --bg: #f5f6f8; --accent: #2563eb; }
 * { box-sizing: border-box; }
@@ -36,8 +39,9 @@ main { display: grid; gap: 16px; }
 .badge { font-size: 12px; padding: 1px 8px; border-radius: 10px; }
 .badge.ok { background: #dcfce7; color: #166534; }
 .badge.bad { background: #fee2e2; color: #991b1b; }
-.card-body { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
-.preds { width: 250px; font-size: 13px; }
+.card-body { display: grid; grid-template-columns: 230px 1fr; gap: 20px; align-items: start; }
+@media (max-width: 720px) { .card-body { grid-template-columns: 1fr; } }
+.preds { font-size: 13px; padding-top: 2px; }
 .preds .row { display: grid; grid-template-columns: 1fr 52px; gap: 0 8px; margin-bottom: 5px; }
 .preds .cls { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 .preds .cls.true { font-weight: 600; }
@@ -46,9 +50,10 @@ main { display: grid; gap: 16px; }
 .preds .bar span { display: block; height: 100%; background: var(--accent); border-radius: 3px; }
 .preds .truth { margin-top: 8px; color: var(--muted); }
 .figs { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; width: 168px; }
-figure img { display: block; width: 168px; height: auto; image-rendering: pixelated;
-             border: 1px solid var(--line); background: #fff; }
+figure { margin: 0; }
+figure img { display: block; height: auto; border: 1px solid var(--line); background: #fff; }
+figure img.px { image-rendering: pixelated; }
+figure.input { margin-right: 10px; }
 figure.input img { border-color: #9ca3af; }
 figcaption { margin-top: 4px; font-size: 12px; text-align: center; color: var(--muted); }
 footer { color: var(--muted); border-top: 1px solid var(--line); margin-top: 8px; }
@@ -96,7 +101,8 @@ void legend(std::ostringstream& out, const std::string& name, const char* what, 
 }
 
 void figure(std::ostringstream& out, const Image& image, const std::string& caption, const char* cls) {
-    out << "<figure class=\"" << cls << "\"><img src=\"" << data_uri(image) << "\" alt=\"" << html_escape(caption)
+    out << "<figure class=\"" << cls << "\"><img" << (image.width < kFigurePx ? " class=\"px\"" : "") << " src=\""
+        << data_uri(image) << "\" alt=\"" << html_escape(caption)
         << "\"><figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
 }
 
@@ -114,9 +120,7 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
         const bool ok = item.top_classes.front().first == item.true_label;
         out << "<span class=\"badge " << (ok ? "ok\">correct" : "bad\">wrong") << "</span>";
     }
-    out << "</div>\n<div class=\"card-body\">\n";
-    figure(out, to_rgb8(item.image), "input", "input");
-    out << "<div class=\"preds\">";
+    out << "</div>\n<div class=\"card-body\">\n<div class=\"preds\">";
     for (size_t k = 0; k < item.top_classes.size(); ++k) {
         const auto& [name, p] = item.top_classes[k];
         const bool is_true = !item.true_label.empty() && name == item.true_label;
@@ -131,6 +135,7 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
         out << "</div>";
     }
     out << "</div>\n<div class=\"figs\">\n";
+    figure(out, to_rgb8(item.image), "input", "input");
     for (const auto& [method, image] : item.maps) figure(out, image, method, "map");
     out << "</div></div></section>\n";
 }
@@ -173,7 +178,7 @@ std::string base64_encode(const std::vector<uint8_t>& bytes) {
 std::string render_html(const Report& report) {
     std::ostringstream out;
     out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << html_escape(report.title)
-        << "</title>\n<style>" << kStyle << "</style>\n</head>\n<body>\n<header>\n<div><h1>"
+        << "</title>\n<style>" << kStyle << "figure, figure img { width: " << kFigurePx << "px; }\n</style>\n</head>\n<body>\n<header>\n<div><h1>"
         << html_escape(report.title) << "</h1>\n<dl class=\"info\">";
     for (const auto& [key, value] : report.info)
         out << "<dt>" << html_escape(key) << "</dt><dd>" << html_escape(value) << "</dd>";
