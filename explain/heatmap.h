@@ -1,0 +1,60 @@
+// Turning explanation maps into pictures: normalisation of raw maps, colouring
+// with a colormap, blending over the input image, nearest-neighbour upscaling
+// and PNG output. Images here are 8-bit, interleaved row-major (H x W x C).
+//   - Signed maps (LRP relevance) are normalised symmetrically, 0 -> 0.5, so
+//     with a diverging colormap white means "no relevance".
+//   - Unsigned maps (Grad-CAM, saliency) are min-max normalised.
+// Input tensors may be float32 on any device; results are on the host.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "explain/colormap.h"
+
+namespace gb::explain {
+
+struct Image {
+    int64_t width = 0, height = 0, channels = 3;
+    std::vector<uint8_t> pixels;  // height * width * channels bytes
+
+    Rgb8 at(int64_t y, int64_t x) const;  // channels == 3
+};
+
+// Per trailing [H, W] map of a tensor of rank >= 2; the result has the same shape.
+// normalize_signed: 0.5 + 0.5 * v / max|v| (an all-zero map -> all 0.5).
+// normalize_minmax: (v - min) / (max - min) (a constant map -> all 0).
+// Non-finite values raise gb::Error.
+Tensor normalize_signed(const Tensor& map);
+Tensor normalize_minmax(const Tensor& map);
+
+// map: [H, W], [1, H, W] or [C, H, W] (summed over C). signed_map picks
+// normalize_signed, else normalize_minmax; then the colormap colours each pixel.
+Image render_heatmap(const Tensor& map, const Colormap& cmap, bool signed_map);
+Image render_heatmap(const Tensor& map, const std::string& cmap_name, bool signed_map);
+
+// An image [C, H, W] with C = 1 (grey, replicated) or 3, values in [0, 1]
+// (clamped) -> RGB8.
+Image to_rgb8(const Tensor& image);
+
+// (1 - alpha) * image + alpha * heatmap per channel, alpha in [0, 1]. A heatmap
+// of another size is first resized bilinearly to the image's size.
+Image overlay(const Tensor& image, const Image& heatmap, float alpha);
+Image overlay(const Image& rgb, const Image& heatmap, float alpha);
+
+// Bilinear resize of an RGB8 image (half-pixel centres, as PyTorch's
+// interpolate with align_corners=False).
+Image resize_bilinear(const Image& rgb, int64_t width, int64_t height);
+// Each pixel becomes a factor x factor block (sharp, for small maps such as 28x28 -> 224x224).
+Image upscale_nearest(const Image& rgb, int64_t factor);
+
+// PNG through io::save_png (atomic) / in memory.
+void save_png(const std::string& path, const Image& image);
+std::vector<uint8_t> encode_png(const Image& image);
+// render_heatmap, then upscale_nearest by `upscale`, then save_png.
+void save_heatmap_png(const std::string& path, const Tensor& map, const std::string& cmap_name, bool signed_map,
+                      int64_t upscale = 1);
+
+}  // namespace gb::explain

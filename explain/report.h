@@ -1,0 +1,45 @@
+// A self-contained static HTML report of explanations: one file, no scripts,
+// every image embedded as a base64 PNG data: URI. A header (title, caller's
+// key/value info such as model and checkpoint, the date, colour legends), one
+// card per input (the input image, top classes with probabilities and the true
+// class, one map per method captioned with its name), and a footer describing
+// the methods. Every caller-supplied text is HTML-escaped.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+#include "explain/heatmap.h"
+
+namespace gb::explain {
+
+struct ReportItem {
+    std::string title;
+    Tensor image;                // [C, H, W], C = 1 or 3, values in [0, 1]
+    std::string true_label;      // empty when unknown
+    float true_probability = -1;  // < 0: unknown (then taken from top_classes when listed there)
+    std::vector<std::pair<std::string, float>> top_classes;  // best first (the first is the prediction), in [0, 1]
+    std::vector<std::pair<std::string, Image>> maps;         // method name -> rendered map (RGB8)
+};
+
+struct Report {
+    std::string title;
+    std::vector<std::pair<std::string, std::string>> info;  // e.g. {"Model", "vgg11"}, {"Checkpoint", path}
+    std::string date;                                       // empty: the local time when rendered
+    std::vector<ReportItem> items;
+    std::vector<std::pair<std::string, std::string>> methods;  // name -> one-line description
+    // Colormaps shown in the legend (as used to render the maps); empty hides that legend.
+    std::string signed_colormap = "bwr";
+    std::string sequential_colormap = "jet";
+};
+
+std::string html_escape(const std::string& text);
+std::string base64_encode(const std::vector<uint8_t>& bytes);  // RFC 4648, with '=' padding
+
+std::string render_html(const Report& report);
+void save_html(const std::string& path, const Report& report);  // atomic
+
+}  // namespace gb::explain
