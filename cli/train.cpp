@@ -28,7 +28,7 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
     cmd->add_option("--momentum", c->momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_flag("--nesterov", c->nesterov, "Nesterov momentum (SGD)");
+    cmd->add_flag("--nesterov,!--no-nesterov", c->nesterov, "Nesterov momentum (SGD; on by default)");
     cmd->add_option("--weight-decay", c->weight_decay, "Weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
     cmd->add_option("--schedule", c->schedule.kind, "Learning-rate schedule: constant, step or cosine")
         ->capture_default_str()

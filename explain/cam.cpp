@@ -102,11 +102,20 @@ std::string cam_method_name(CamMethod m) {
 }
 
 std::string default_cam_layer(const Trace& trace) {
-    std::string last;
+    // The last convolution's rectified feature maps (Selvaraju et al.): the last Conv2d, or the
+    // BatchNorm2d / ReLU layers directly after it when there are any.
+    std::vector<std::pair<std::string, std::string>> leaves;  // (path, type) in forward order
     for (const auto& [path, layer] : trace.model().named_layers())
-        if (layer->type() == "Conv2d") last = path;
-    GB_CHECK(!last.empty(), "CAM: the model has no Conv2d layer; name a layer with a [N, C, h, w] output");
-    return last;
+        if (layer->children().empty() && !path.empty()) leaves.emplace_back(path, layer->type());
+    std::string chosen;
+    for (size_t i = 0; i < leaves.size(); ++i) {
+        if (leaves[i].second != "Conv2d") continue;
+        chosen = leaves[i].first;
+        for (size_t j = i + 1; j < leaves.size() && (leaves[j].second == "BatchNorm2d" || leaves[j].second == "ReLU"); ++j)
+            chosen = leaves[j].first;
+    }
+    GB_CHECK(!chosen.empty(), "CAM: the model has no Conv2d layer; name a layer with a [N, C, h, w] output");
+    return chosen;
 }
 
 Tensor resize_maps(const Tensor& maps, int64_t H, int64_t W, bool align_corners) {

@@ -34,7 +34,8 @@ struct CamOptions {
 CamMethod parse_cam_method(const std::string& name);  // gradcam, gradcam++, xgradcam, layercam, scorecam
 std::string cam_method_name(CamMethod m);
 
-// The last Conv2d of the traced model (the usual Grad-CAM layer).
+// The usual Grad-CAM layer: the output of the last Conv2d after its BatchNorm/ReLU
+// (the rectified feature maps), or the Conv2d's own output when nothing follows it.
 std::string default_cam_layer(const Trace& trace);
 
 CamResult cam(const Trace& trace, CamMethod method, const std::string& layer, const Tensor& seed,

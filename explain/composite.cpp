@@ -86,7 +86,9 @@ Composite Composite::preset(const std::string& name, const PresetOptions& o) {
         if (name == "epsilon-alpha2-beta1-flat") c.first_layer(Rule::flat());
         return c;
     }
-    if (name == "epsilon-gamma-box") return c.by_type("Conv2d", Rule::gamma_rule(o.gamma)).first_layer(Rule::zbox(o.low, o.high));
+    if (name == "epsilon-gamma-box")
+        return c.by_type("Conv2d", Rule::gamma_rule(o.gamma))
+            .first_layer(o.low_bound.defined() ? Rule::zbox(o.low_bound, o.high_bound) : Rule::zbox(o.low, o.high));
     std::string list;
     for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
     GB_FAIL("unknown composite '", name, "' (known: ", list, ")");

@@ -22,6 +22,7 @@ struct PresetOptions {
     float epsilon = 1e-6f;  // Epsilon on Linear layers (and everywhere in "epsilon")
     float gamma = 0.25f;    // Gamma on convolutions (epsilon-gamma-box)
     float low = 0.f, high = 1.f;  // ZBox bounds of the first layer: the input range after normalisation
+    Tensor low_bound, high_bound;  // per-channel ZBox bounds [C]; used instead of low/high when defined
 };
 
 class Composite {

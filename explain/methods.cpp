@@ -75,7 +75,7 @@ std::vector<MethodInfo> list_methods() {
     std::vector<MethodInfo> out;
     for (const auto& c : Composite::preset_names())
         out.push_back({"lrp:" + c, "relevance", "lrp:" + c, "LRP with the " + c + " composite"});
-    out.push_back({"gradcam", "cam", "gradcam[:LAYER]", "Grad-CAM at LAYER (default: the last Conv2d)"});
+    out.push_back({"gradcam", "cam", "gradcam[:LAYER]", "Grad-CAM at LAYER (default: the last Conv2d's rectified output)"});
     out.push_back({"gradcam++", "cam", "gradcam++[:LAYER]", "Grad-CAM++"});
     out.push_back({"xgradcam", "cam", "xgradcam[:LAYER]", "XGrad-CAM"});
     out.push_back({"layercam", "cam", "layercam[:LAYER]", "LayerCAM"});

@@ -17,7 +17,7 @@ TEST_CASE("CAM family matches Captum and pytorch-grad-cam on vgg-mini") {
     models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
     Trace trace(*ck.model, data.at("input"));
     const Tensor seed = trace.seed(targets_of(data.at("target")));
-    CHECK(default_cam_layer(trace) == "features.7");
+    CHECK(default_cam_layer(trace) == "features.8");  // the ReLU after the last Conv2d
     auto check = [&](const Tensor& got, const std::string& key) {
         check_reference(got, ref.at(key), reference_tol(ref, key), key);
     };

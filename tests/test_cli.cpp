@@ -7,6 +7,8 @@
 #include <filesystem>
 
 #include "idx_writer.h"
+#include "io/image.h"
+#include "io/npy.h"
 #include "testing.h"
 
 using namespace gb::testing;
@@ -71,6 +73,38 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(ev.out.find("accuracy: ") != std::string::npos);
     CHECK(ev.out.find("30 images") != std::string::npos);
     CHECK(ev.out.find("| Ankle boot |") != std::string::npos);
+
+    // explain: dataset samples and an image file of another size and colour, several methods.
+    std::vector<uint8_t> rgb(40 * 40 * 3, 90);
+    gb::io::save_png(dir.path("shirt.png"), rgb.data(), 40, 40, 3);
+    const std::string ex = dir.path("explain");
+    const Run e1 = run("explain --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --index 0 3 --method lrp:epsilon-plus-flat --method gradcam --method ig:steps=4 --out " + ex);
+    INFO(e1.out);
+    REQUIRE(e1.code == 0);
+    CHECK(e1.out.find("report: " + ex + "/report.html") != std::string::npos);
+    for (const char* f : {"report.html", "input_0.png", "1_lrp_epsilon-plus-flat.png", "0_gradcam_overlay.png"})
+        CHECK(std::filesystem::exists(ex + "/" + f));
+    const gb::Tensor relevance = gb::io::load_npy(ex + "/lrp_epsilon-plus-flat.npy");
+    CHECK(relevance.shape() == gb::Shape{2, 1, 28, 28});
+    const Run e2 = run("explain --checkpoint " + out + "/model.safetensors --image " + dir.path("shirt.png") +
+                       " --method saliency --target 3 --out " + ex);
+    INFO(e2.out);
+    REQUIRE(e2.code == 0);
+    CHECK(e2.out.find("converted to grey") != std::string::npos);
+    CHECK(e2.out.find("resized to 28x28") != std::string::npos);
+    const Run e3 = run("explain --checkpoint " + out + "/model.safetensors --index 0 --data-dir " + dir.path() +
+                       " --method occlusion --out " + ex);
+    CHECK(e3.code != 0);
+    CHECK(e3.out.find("unknown method 'occlusion'") != std::string::npos);
+    const Run e4 = run("explain --checkpoint " + out + "/model.safetensors --index 99 --data-dir " + dir.path() +
+                       " --method saliency --out " + ex);
+    CHECK(e4.code != 0);
+    CHECK(e4.out.find("--index 99 is outside the 30 test images") != std::string::npos);
+    const Run list = run("explain --list");
+    CHECK(list.code == 0);
+    CHECK(list.out.find("lrp:epsilon-gamma-box") != std::string::npos);
+
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");
     CHECK(again.code != 0);

@@ -68,7 +68,7 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, models::NamedTen
         kernels::SgdParams p;
         p.lr = c.lr;
         p.momentum = c.momentum;
-        p.nesterov = c.nesterov;
+        p.nesterov = c.nesterov && c.momentum > 0.f;  // plain SGD when momentum is off
         p.weight_decay = c.weight_decay;
         return std::make_unique<Sgd>(std::move(params), p);
     }

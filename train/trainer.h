@@ -29,9 +29,9 @@ struct TrainConfig {
     std::string optimizer = "sgd";  // sgd | adam | adamw
     float lr = 0.05f;
     float momentum = 0.9f;
-    bool nesterov = false;
+    bool nesterov = true;
     float weight_decay = 5e-4f;
-    Schedule schedule;  // kind, warm-up, step size ...; base_lr and total_epochs come from lr/epochs
+    Schedule schedule{.kind = "cosine"};  // kind, warm-up, step size ...; base_lr and total_epochs come from lr/epochs
     uint64_t seed = 0;
     std::string out_dir = "runs/vgg-mini";
     std::string resume;        // a resume.safetensors to continue from

@@ -1,0 +1,187 @@
+// `glassbox explain`: explain images (files, or samples of a dataset) with any
+// number of methods from one forward pass; writes heatmaps and overlays (PNG),
+// raw maps (.npy) and a self-contained report.html.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/explain_inputs.h"
+#include "core/factory.h"
+#include "core/parallel.h"
+#include "explain/heatmap.h"
+#include "explain/methods.h"
+#include "explain/report.h"
+#include "io/npy.h"
+
+namespace gb::cli {
+
+namespace {
+
+struct ExplainOptions {
+    std::string checkpoint, model, data, data_dir, split = "test", out = "explanations", target = "pred", device = "cpu";
+    std::vector<std::string> images, methods;
+    std::vector<int64_t> indices;
+    std::string signed_cmap = "bwr", cam_cmap = "jet";
+    int64_t upscale = 8;
+    float alpha = 0.5f;
+    bool list = false;
+    int threads = 0;
+};
+
+// A file-name-safe form of a method spec: "lrp:epsilon-plus-flat" -> "lrp_epsilon-plus-flat".
+std::string slug(const std::string& s) {
+    std::string out;
+    for (char c : s) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+    return out;
+}
+
+void print_list() {
+    std::cout << "methods (--method, repeatable):\n";
+    for (const auto& m : explain::list_methods()) std::cout << "  " << m.usage << "\n      " << m.description << "\n";
+    std::cout << "\ncomposites (lrp:NAME; options lrp:NAME,epsilon=E,gamma=G; rules by layer):\n";
+    for (const auto& name : explain::Composite::preset_names()) {
+        std::cout << "  " << name << "\n";
+        std::stringstream rules(explain::Composite::preset(name).describe());
+        for (std::string line; std::getline(rules, line);) std::cout << "    " << line << "\n";
+    }
+    std::cout << "\ntargets (--target): pred (the predicted class), a class index, or A-B (class A versus B)\n";
+}
+
+// Softmax of one row of logits, best classes first.
+std::vector<std::pair<int32_t, float>> ranked(const std::vector<float>& logits, int64_t row, int64_t K) {
+    const float* l = logits.data() + row * K;
+    const float m = *std::max_element(l, l + K);
+    double z = 0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(static_cast<double>(l[k] - m));
+    std::vector<std::pair<int32_t, float>> out;
+    for (int64_t k = 0; k < K; ++k) out.emplace_back(static_cast<int32_t>(k), static_cast<float>(std::exp(static_cast<double>(l[k] - m)) / z));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
+void run_explain(const ExplainOptions& o) {
+    if (o.list) {
+        print_list();
+        return;
+    }
+    GB_CHECK(!o.checkpoint.empty(), "explain: --checkpoint is required (or --list)");
+    GB_CHECK(o.images.empty() != o.indices.empty(), "explain: give either --image PATH... or --data NAME --index I...");
+    GB_CHECK(!o.methods.empty(), "explain: give at least one --method (see glassbox explain --list)");
+    const Device device = Device::parse(o.device);
+    std::vector<explain::MethodSpec> specs;
+    for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
+    const explain::Target target = explain::Target::parse(o.target);
+
+    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
+    const auto& cfg = ck.model->config();
+    ExplainInputs in;
+    read_checkpoint_conventions(ck, in, std::cerr);
+    if (!o.images.empty())
+        load_images(o.images, cfg, in, std::cerr);
+    else
+        load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in);
+    normalize_inputs(in);
+    ck.model->to(device);
+
+    // ZBox bounds = the pixel range [0, 1] after normalisation, per channel.
+    explain::PresetOptions preset;
+    std::vector<float> low, high;
+    for (size_t c = 0; c < in.mean.size(); ++c) {
+        low.push_back(-in.mean[c] / in.stddev[c]);
+        high.push_back((1.f - in.mean[c]) / in.stddev[c]);
+    }
+    preset.low = low[0];
+    preset.high = high[0];
+    if (low.size() > 1) {
+        preset.low_bound = from_vector(low, Shape{static_cast<int64_t>(low.size())});
+        preset.high_bound = from_vector(high, Shape{static_cast<int64_t>(high.size())});
+    }
+
+    std::filesystem::create_directories(o.out);
+    explain::Trace trace(*ck.model, in.normalized.to(device));
+    const int64_t N = in.raw.dim(0), K = cfg.num_classes;
+    const auto logits = trace.logits().to_vector<float>();
+    const auto classes = explain::resolve_classes({target}, trace.logits());
+
+    explain::Report report;
+    report.title = "glassbox explanations";
+    report.info = {{"Model", ck.model->describe()}, {"Checkpoint", o.checkpoint}, {"Target", target.str()}};
+    report.signed_colormap = o.signed_cmap;
+    report.sequential_colormap = o.cam_cmap;
+    for (int64_t n = 0; n < N; ++n) {
+        explain::ReportItem item;
+        item.title = in.names[static_cast<size_t>(n)] + " (explained: " + in.class_names[static_cast<size_t>(classes[static_cast<size_t>(n)])] + ")";
+        item.image = in.raw.narrow(n, 1).view(Shape{in.raw.dim(1), in.raw.dim(2), in.raw.dim(3)});
+        const auto r = ranked(logits, n, K);
+        for (size_t k = 0; k < std::min<size_t>(3, r.size()); ++k)
+            item.top_classes.emplace_back(in.class_names[static_cast<size_t>(r[k].first)], r[k].second);
+        const int32_t label = in.labels[static_cast<size_t>(n)];
+        if (label >= 0) {
+            item.true_label = in.class_names[static_cast<size_t>(label)];
+            for (const auto& [c, p] : r)
+                if (c == label) item.true_probability = p;
+        }
+        explain::save_png(o.out + "/input_" + std::to_string(n) + ".png",
+                          explain::upscale_nearest(explain::to_rgb8(item.image), o.upscale));
+        report.items.push_back(std::move(item));
+    }
+    for (const auto& spec : specs) {
+        std::cerr << "explain: " << spec.text << "\n";
+        const explain::Attribution a = explain::attribute(trace, spec, {target}, preset);
+        io::save_npy(o.out + "/" + slug(spec.text) + ".npy", a.map);
+        const std::string cmap = a.is_signed ? o.signed_cmap : o.cam_cmap;
+        for (int64_t n = 0; n < N; ++n) {
+            const Tensor m = a.map.narrow(n, 1).view(Shape{a.map.dim(1), a.map.dim(2), a.map.dim(3)});
+            const explain::Image heat = explain::render_heatmap(m, cmap, a.is_signed);
+            const std::string stem = o.out + "/" + std::to_string(n) + "_" + slug(spec.text);
+            explain::save_png(stem + ".png", explain::upscale_nearest(heat, o.upscale));
+            explain::save_png(stem + "_overlay.png",
+                              explain::upscale_nearest(explain::overlay(report.items[static_cast<size_t>(n)].image, heat, o.alpha), o.upscale));
+            report.items[static_cast<size_t>(n)].maps.emplace_back(spec.text, explain::upscale_nearest(heat, 4));
+        }
+    }
+    for (const auto& m : explain::list_methods())
+        for (const auto& spec : specs)
+            if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
+    const std::string html = o.out + "/report.html";
+    explain::save_html(html, report);
+    std::cout << "report: " << html << "\n";
+}
+
+}  // namespace
+
+void add_explain_command(CLI::App& app) {
+    auto* cmd = app.add_subcommand("explain", "Explain images with LRP, CAMs and gradient methods; write PNGs, .npy and report.html");
+    auto o = std::make_shared<ExplainOptions>();
+    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train (or a state dict, with --model)")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--model", o->model, "Model name, only for a state dict without glassbox metadata");
+    cmd->add_option("--image", o->images, "Image files (PNG, JPEG, BMP ...); converted/resized to the model's input with a note")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist)");
+    cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
+    cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
+    cmd->add_option("--index", o->indices, "Sample indices of the dataset split");
+    cmd->add_option("--method", o->methods, "Method spec, repeatable: lrp:epsilon-plus-flat, gradcam, saliency, ig:steps=50 ... (--list)");
+    cmd->add_option("--target", o->target, "pred, a class index, or A-B (class A versus class B)")->capture_default_str();
+    cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
+    cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();
+    cmd->add_option("--cam-colormap", o->cam_cmap, "Colormap for CAMs and saliency (jet, viridis, gray)")->capture_default_str();
+    cmd->add_option("--upscale", o->upscale, "Nearest-neighbour upscaling of the written PNGs")->capture_default_str()->check(CLI::Range(1, 64));
+    cmd->add_option("--alpha", o->alpha, "Heatmap opacity in overlays")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--list", o->list, "List methods, composites and their parameters");
+    cmd->callback([o] {
+        if (o->threads > 0) set_num_threads(o->threads);
+        run_explain(*o);
+    });
+}
+
+}  // namespace gb::cli
