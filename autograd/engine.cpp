@@ -73,7 +73,32 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         }
     };
 
-    // Dependency counts over the reachable graph.
+    // With prune_to_captures, a node runs its backward only when a captured tensor lies below it.
+    std::unordered_map<const Node*, bool> below;
+    auto runs = [&](const Node* n) { return !options.prune_to_captures || below.at(n); };
+    if (options.prune_to_captures) {
+        for (const Tensor& r : roots) {
+            if (!r.defined() || !r.grad_fn() || below.count(r.grad_fn().get())) continue;
+            std::vector<std::pair<Node*, size_t>> st{{r.grad_fn().get(), 0}};
+            while (!st.empty()) {
+                Node* n = st.back().first;
+                const size_t i = st.back().second++;
+                if (i < n->next().size()) {
+                    Node* m = n->next()[i].fn.get();
+                    if (m && !below.count(m)) st.emplace_back(m, 0);
+                    continue;
+                }
+                bool b = false;
+                for (const Edge& e : n->next())
+                    b = b || (e.fn && (capture_node.count(e.fn.get()) || below.at(e.fn.get()))) ||
+                        (e.leaf && capture_leaf.count(e.leaf.get()));
+                below[n] = b;
+                st.pop_back();
+            }
+        }
+    }
+
+    // Dependency counts over the reachable graph (the part that runs, when pruning).
     std::unordered_map<Node*, int> pending;
     std::vector<Node*> stack;
     std::unordered_set<Node*> seen;
@@ -84,6 +109,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     while (!stack.empty()) {
         Node* n = stack.back();
         stack.pop_back();
+        if (!runs(n)) continue;
         for (const Edge& e : n->next()) {
             if (!e.fn) continue;
             ++pending[e.fn.get()];
@@ -127,7 +153,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
             if (--pending[m] != 0) continue;
             if (buffer.count(m))
                 ready.push(m);
-            else
+            else if (runs(m))
                 for (const Edge& e : m->next())
                     if (e.fn) todo.emplace_back(e.fn.get(), Tensor());
         }
@@ -143,6 +169,10 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         Tensor g = apply_hooks(n->output_hooks(), buffer[n]);
         buffer.erase(n);
         if (auto it = capture_node.find(n); it != capture_node.end()) captured[it->second] = g;
+        if (!runs(n)) {
+            visited.push_back(n);
+            continue;
+        }
         std::optional<std::vector<Tensor>> chosen;
         if (options.node_override) chosen = options.node_override(*n, g);
         std::vector<Tensor> grads =

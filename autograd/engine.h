@@ -21,6 +21,8 @@ struct RunOptions {
     Mode mode = Mode::Gradient;
     bool retain_graph = false;
     bool accumulate_into_leaves = true;  // add into leaf.grad (false: only capture)
+    // Run only the nodes that have a captured tensor below them (a Grad-CAM pass stops at its layer).
+    bool prune_to_captures = false;
     // Asked first for every node; a value replaces node.backward() / node.relevance()
     // (explain/ applies the rule a composite chose for the node's layer, or a modified
     // ReLU backward for guided backprop and DeepLIFT).

@@ -135,7 +135,7 @@ CamResult cam(const Trace& trace, CamMethod method, const std::string& layer, co
     const int64_t N = act.dim(0), C = act.dim(1), h = act.dim(2), w = act.dim(3), HW = h * w;
     const auto A = act.to_vector<float>();
     std::vector<float> g;
-    if (method != CamMethod::ScoreCam) g = trace.gradient(seed, {layer})[1].to_vector<float>();
+    if (method != CamMethod::ScoreCam) g = trace.layer_gradients(seed, {layer})[0].to_vector<float>();
     std::vector<float> weights(static_cast<size_t>(N * C), 0.f), raw;
     auto at = [HW, C](int64_t n, int64_t c, int64_t i) { return static_cast<size_t>((n * C + c) * HW + i); };
     switch (method) {

@@ -98,9 +98,10 @@ Tensor Trace::seed(const std::vector<Target>& targets, bool times_logit) const {
 }
 
 std::vector<Tensor> Trace::run(const Tensor& seed, const std::vector<std::string>& layers, bool relevance,
-                               const NodeBackward& replace) const {
+                               const NodeBackward& replace, bool with_input) const {
     check_shape(seed, logits_.shape(), "explain: output seed");
-    std::vector<Tensor> capture{input_};
+    std::vector<Tensor> capture;
+    if (with_input) capture.push_back(input_);
     for (const auto& l : layers) {
         const Tensor& out = layer_output(l);
         GB_CHECK(out.requires_grad(), "explain: layer '", l, "' is not on the path from the input to the output");
@@ -111,6 +112,7 @@ std::vector<Tensor> Trace::run(const Tensor& seed, const std::vector<std::string
     o.retain_graph = true;
     o.accumulate_into_leaves = false;
     o.node_override = replace;
+    o.prune_to_captures = !with_input;
     std::vector<Tensor> got = autograd::run({logits_}, {seed}, capture, o);
     for (size_t i = 0; i < got.size(); ++i)
         if (!got[i].defined()) got[i] = zeros(capture[i].shape(), DType::Float32, capture[i].device());
@@ -119,6 +121,11 @@ std::vector<Tensor> Trace::run(const Tensor& seed, const std::vector<std::string
 
 std::vector<Tensor> Trace::gradient(const Tensor& seed, const std::vector<std::string>& layers) const {
     return run(seed, layers, false, nullptr);
+}
+
+std::vector<Tensor> Trace::layer_gradients(const Tensor& seed, const std::vector<std::string>& layers) const {
+    GB_CHECK(!layers.empty(), "explain: layer_gradients needs at least one layer");
+    return run(seed, layers, false, nullptr, false);
 }
 
 std::vector<Tensor> Trace::modified_gradient(const Tensor& seed, const NodeBackward& replace,

@@ -47,6 +47,8 @@ public:
     Tensor seed(const std::vector<Target>& targets, bool times_logit = false) const;
     // Gradient of sum(seed * logits) at the input (first) and at each named layer output.
     std::vector<Tensor> gradient(const Tensor& seed, const std::vector<std::string>& layers = {}) const;
+    // Gradient at the named layer outputs only: the backward pass stops at the deepest of them.
+    std::vector<Tensor> layer_gradients(const Tensor& seed, const std::vector<std::string>& layers) const;
     // Relevance under `composite` from the output relevance `seed`, at the input and the named layer outputs.
     std::vector<Tensor> relevance(const Composite& composite, const Tensor& seed,
                                   const std::vector<std::string>& layers = {}) const;
@@ -61,7 +63,7 @@ public:
 
 private:
     std::vector<Tensor> run(const Tensor& seed, const std::vector<std::string>& layers, bool relevance,
-                            const NodeBackward& replace) const;
+                            const NodeBackward& replace, bool with_input = true) const;
 
     layers::Layer& model_;
     std::unique_ptr<BatchNormFold> fold_;

@@ -56,6 +56,15 @@ Tensor modified_param(const RuleTerm& t, const Tensor& p, bool is_bias) {
 
 Tensor same_shape(const Tensor& t) { return Tensor(t.shape(), DType::Float32, t.device()); }
 
+// True when every element is 0 (checked on the CPU only; elsewhere false, which is always safe).
+bool all_zero(const Tensor& t) {
+    if (!t.device().is_cpu()) return false;
+    const float* p = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+        if (p[i] != 0.f) return false;
+    return true;
+}
+
 }  // namespace
 
 std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
@@ -87,9 +96,14 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
     for (const RuleGroup& g : form.groups) {
         std::vector<Tensor> xs, ws;
         Tensor Z;
+        std::vector<float> used_weights;
         for (const RuleTerm& t : g.terms) {
             const Tensor xk = t.input ? t.input(x) : x;
-            const Tensor wk = modified_param(t, w, false), bk = modified_param(t, b, true);
+            const Tensor bk = modified_param(t, b, true);
+            // A term whose input is all zero and that carries no bias adds nothing to z, nor to a
+            // relevance that is multiplied by the input (x- after a ReLU): skip its two convolutions.
+            if (form.multiply_by_input && !bk.defined() && all_zero(xk)) continue;
+            const Tensor wk = modified_param(t, w, false);
             const Tensor zk = f.forward_with(xk, wk, bk);
             if (!Z.defined()) {
                 Z = same_shape(zk);
@@ -99,7 +113,9 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             }
             xs.push_back(xk);
             ws.push_back(wk);
+            used_weights.push_back(t.weight);
         }
+        if (!Z.defined()) continue;  // every term vanished: this group passes no relevance
         check_shape(relevance_out, Z.shape(), "relevance at a layer output");
         Tensor r = relevance_out;
         if (g.output_sign != 0) {
@@ -110,14 +126,14 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         }
         Tensor s = same_shape(r);
         be.lrp_divide(r.numel(), form.stabilizer, r.data<float>(), Z.data<float>(), s.data<float>());
-        for (size_t k = 0; k < g.terms.size(); ++k) {
+        for (size_t k = 0; k < xs.size(); ++k) {
             Tensor c = f.input_grad_with(s, ws[k]);
             if (form.multiply_by_input) {
                 Tensor xc = same_shape(c);
                 be.mul(c.numel(), xs[k].data<float>(), c.data<float>(), xc.data<float>());
                 c = xc;
             }
-            be.axpy(c.numel(), g.coef * g.terms[k].weight, c.data<float>(), total.data<float>());
+            be.axpy(c.numel(), g.coef * used_weights[k], c.data<float>(), total.data<float>());
         }
     }
     return total;

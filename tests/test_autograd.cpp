@@ -170,3 +170,33 @@ TEST_CASE("functions: values and bad input") {
     CHECK_THROWS_WITH_AS(from_vector(std::vector<int32_t>{1}, Shape{1}).set_requires_grad(),
                          doctest::Contains("only float32"), Error);
 }
+
+namespace {
+struct CountingNode : autograd::Node {
+    int* calls;
+    explicit CountingNode(int* c) : calls(c) {}
+    std::string name() const override { return "Counting"; }
+    std::vector<Tensor> backward(const Tensor& g) override {
+        ++*calls;
+        return {g};
+    }
+};
+}  // namespace
+
+TEST_CASE("engine: pruning to captures stops the backward pass at the captured tensor") {
+    int calls = 0;
+    Tensor x = ones(Shape{3}).set_requires_grad();
+    Tensor h = autograd::record(std::make_shared<CountingNode>(&calls), {x}, x.detach());
+    Tensor mid = scale(h, 2.f);
+    Tensor y = sum(scale(mid, 3.f));
+    autograd::RunOptions o;
+    o.retain_graph = true;
+    o.accumulate_into_leaves = false;
+    o.prune_to_captures = true;
+    const auto g = autograd::run({y}, {ones(Shape{})}, {mid}, o);
+    CHECK(g[0].to_vector<float>() == std::vector<float>{3.f, 3.f, 3.f});
+    CHECK(calls == 0);  // the node below the capture never ran
+    o.prune_to_captures = false;
+    autograd::run({y}, {ones(Shape{})}, {mid}, o);
+    CHECK(calls == 1);
+}

@@ -102,6 +102,8 @@ TEST_CASE("one forward pass serves many explanations and targets") {
     float err = 0;
     for (size_t i = 0; i < gv.size(); ++i) err = std::max(err, std::fabs(gv[i] - (g2[i] - g3[i])));
     CHECK(err < 1e-5f);
+    // The pruned pass to one layer gives the same gradient there as the full pass.
+    CHECK(trace.layer_gradients(trace.seed({Target::contrast(2, 3)}), {"features.7"})[0].to_vector<float>() == gv);
     CHECK_THROWS_WITH_AS(trace.layer_output("features.99"), doctest::Contains("no layer 'features.99'"), Error);
     CHECK_THROWS_WITH_AS(trace.seed({Target::of(10)}), doctest::Contains("outside [0, 10)"), Error);
     CHECK_THROWS_WITH_AS(Composite::preset("epsilon-minus"), doctest::Contains("unknown composite"), Error);
