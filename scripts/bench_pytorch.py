@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""Runs glassbox's end-to-end benchmarks (build/bench/bench_models) and the same
+cases in PyTorch (Debian's python3-torch, CPU), interleaved in rounds on this
+machine, and prints the ratio table glassbox / PyTorch (time per batch; below 1
+means glassbox is faster). Usage (Debian python3 with python3-torch): scripts/bench_pytorch.py [--rounds 3] [--bench build/bench/bench_models]
+
+Cases (batch, threads): vgg-mini training step (128, 2), VGG-11 training step
+(64, 2), inference (1, 1), (64, 2), saliency (64, 2) and Grad-CAM (64, 2).
+PyTorch's thread count is set explicitly per case (it defaults to 1 here).
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+
+def vgg(cfg, in_ch, size, hidden):
+    layers, ch = [], in_ch
+    for v in cfg:
+        if v == "M":
+            if size >= 2:
+                layers.append(nn.MaxPool2d(2))
+                size //= 2
+            continue
+        layers += [nn.Conv2d(ch, v, 3, padding=1), nn.ReLU()]
+        ch = v
+    cls, n = [], ch * size * size
+    for h in hidden:
+        cls += [nn.Linear(n, h), nn.ReLU(), nn.Dropout(0.5)]
+        n = h
+    cls.append(nn.Linear(n, 10))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(*cls)
+
+        def forward(self, x):
+            return self.classifier(torch.flatten(self.features(x), 1))
+
+    return Net()
+
+
+MODELS = {
+    "vgg_mini": lambda: (vgg([32, 32, "M", 64, 64, "M"], 1, 28, [256]), (1, 28)),
+    "vgg11": lambda: (vgg([64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"], 3, 32, [512, 512]), (3, 32)),
+}
+
+
+def timed(fn, min_time=1.0):
+    fn()  # warm-up
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < min_time or len(times) < 3:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def torch_case(kind, model_name, batch, threads):
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    net, (ch, size) = MODELS[model_name]()
+    x = torch.rand(batch, ch, size, size)
+    y = torch.arange(batch) % 10
+    if kind == "train_step":
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+        def step():
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return timed(step)
+    net.eval()
+    if kind == "inference":
+        def infer():
+            with torch.no_grad():
+                net(x)
+        return timed(infer)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    if kind == "saliency":
+        def sal():
+            xi = x.clone().requires_grad_(True)
+            out = net(xi)
+            seed = torch.zeros_like(out).scatter_(1, out.argmax(1, keepdim=True), 1.0)
+            (g,) = torch.autograd.grad(out, xi, seed)
+            g.abs().amax(1, keepdim=True)
+        return timed(sal)
+    if kind == "gradcam":
+        layer = net.features[8]  # the ReLU after the last conv of vgg-mini
+
+        def cam():
+            acts = {}
+            h = layer.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+            out = net(x.clone().requires_grad_(True))
+            h.remove()
+            seed = torch.zeros_like(out).scatter_(1, out.argmax(1, keepdim=True), 1.0)
+            (g,) = torch.autograd.grad(out, acts["a"], seed)
+            m = torch.relu((g.mean((2, 3), keepdim=True) * acts["a"]).sum(1, keepdim=True))
+            nn.functional.interpolate(m, size=(28, 28), mode="bilinear", align_corners=False)
+        return timed(cam)
+    raise ValueError(kind)
+
+
+# (label, glassbox benchmark name, torch kind, model, batch, threads)
+CASES = [
+    ("vgg-mini training step b128, 2 threads", "train_step/vgg_mini/128/2/real_time", "train_step", "vgg_mini", 128, 2),
+    ("VGG-11 training step b64, 2 threads", "train_step/vgg11/64/2/real_time", "train_step", "vgg11", 64, 2),
+    ("vgg-mini inference b1, 1 thread", "inference/vgg_mini/1/1/real_time", "inference", "vgg_mini", 1, 1),
+    ("vgg-mini inference b64, 2 threads", "inference/vgg_mini/64/2/real_time", "inference", "vgg_mini", 64, 2),
+    ("VGG-11 inference b1, 1 thread", "inference/vgg11/1/1/real_time", "inference", "vgg11", 1, 1),
+    ("vgg-mini saliency b64, 2 threads", "explanation/saliency/64/2/real_time", "saliency", "vgg_mini", 64, 2),
+    ("vgg-mini Grad-CAM b64, 2 threads", "explanation/gradcam/64/2/real_time", "gradcam", "vgg_mini", 64, 2),
+]
+
+
+def glassbox_case(bench, name):
+    out = subprocess.run([bench, "--benchmark_filter=^" + name.replace("/real_time", "") + "/real_time$",
+                          "--benchmark_format=json", "--benchmark_min_time=1"], check=True, capture_output=True, text=True)
+    runs = [b for b in json.loads(out.stdout)["benchmarks"] if b["name"] == name]
+    if not runs:
+        sys.exit(f"benchmark {name} not found in {bench}")
+    return runs[0]["real_time"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--bench", default="build/bench/bench_models")
+    args = ap.parse_args()
+    results = {c[0]: ([], []) for c in CASES}
+    for r in range(args.rounds):
+        for label, gname, kind, model, batch, threads in CASES:
+            g = glassbox_case(args.bench, gname)
+            t = torch_case(kind, model, batch, threads)
+            results[label][0].append(g)
+            results[label][1].append(t)
+            print(f"round {r + 1}: {label}: glassbox {g:.2f} ms, PyTorch {t:.2f} ms", file=sys.stderr)
+    print(f"PyTorch {torch.__version__}, {args.rounds} interleaved rounds, medians\n")
+    print("| case | glassbox ms | PyTorch ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for label, *_ in CASES:
+        g, t = statistics.median(results[label][0]), statistics.median(results[label][1])
+        print(f"| {label} | {g:.2f} | {t:.2f} | {g / t:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
