@@ -1,27 +1,24 @@
 #include "core/storage.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include "core/cpu_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 
 namespace gb {
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-    const size_t alloc = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
-    if (device.is_cpu()) {
-        data_ = std::aligned_alloc(64, alloc);
-        if (!data_) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes on the CPU");
-    } else {
-        data_ = cuda::malloc(alloc, device.index());
-    }
+    if (device.is_cpu())
+        data_ = cpu_alloc::allocate(bytes);
+    else
+        data_ = cuda::malloc(bytes == 0 ? 64 : (bytes + 63) / 64 * 64, device.index());
 }
 
 Storage::~Storage() {
     if (device_.is_cpu())
-        std::free(data_);
+        cpu_alloc::release(data_, bytes_);
     else
         cuda::free(data_, device_.index());
 }

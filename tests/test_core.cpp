@@ -2,6 +2,7 @@
 #include <atomic>
 #include <sstream>
 
+#include "core/cpu_allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/factory.h"
 #include "core/parallel.h"
@@ -129,4 +130,25 @@ TEST_CASE("parallel_for visits every index exactly once") {
         for (auto& h : hits) REQUIRE(h.load() == 1);
     }
     CHECK_THROWS_AS(set_num_threads(0), Error);
+}
+
+TEST_CASE("CPU allocator: large freed blocks are reused, small ones are not cached") {
+    gb::cpu_alloc::empty_cache();
+    if (gb::cpu_alloc::cache_limit() == 0) {  // sanitizer build: nothing is cached, by design
+        { Tensor big(Shape{100000}); }
+        CHECK(gb::cpu_alloc::cached_bytes() == 0);
+        return;
+    }
+    const void* first = nullptr;
+    {
+        Tensor big(Shape{100000});  // 400 KB
+        first = big.raw_data();
+    }
+    CHECK(gb::cpu_alloc::cached_bytes() >= 400000);
+    Tensor again(Shape{100000});
+    CHECK(again.raw_data() == first);
+    CHECK(gb::cpu_alloc::cached_bytes() == 0);
+    { Tensor small(Shape{16}); }
+    CHECK(gb::cpu_alloc::cached_bytes() == 0);
+    CHECK(reinterpret_cast<uintptr_t>(Tensor(Shape{3}).raw_data()) % 64 == 0);
 }
