@@ -23,15 +23,13 @@ struct Cache {
     std::mutex mutex;
     std::map<size_t, std::vector<void*>> free;  // rounded size -> blocks
     size_t bytes = 0;
-    ~Cache() {
-        for (auto& [size, blocks] : free)
-            for (void* p : blocks) std::free(p);
-    }
 };
 
+// Never destroyed: tensors held by other static objects are released after
+// static destructors have run, and must still find a live cache.
 Cache& cache() {
-    static Cache c;
-    return c;
+    static Cache* c = new Cache;
+    return *c;
 }
 
 size_t rounded(size_t bytes) {
