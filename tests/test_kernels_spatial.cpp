@@ -85,7 +85,8 @@ struct PoolCase {
 const PoolCase kPoolCases[] = {
     {1, 1, 1, 1, 1, 1, 1, 1, 0, 0},  {2, 3, 8, 8, 2, 2, 2, 2, 0, 0},   {1, 2, 7, 9, 3, 3, 2, 2, 1, 1},
     {2, 1, 13, 17, 3, 3, 1, 1, 1, 1}, {3, 2, 17, 13, 5, 3, 2, 1, 2, 1}, {1, 3, 31, 33, 4, 4, 3, 3, 2, 2},
-    {2, 2, 6, 5, 2, 3, 1, 2, 1, 1},   {1, 1, 3, 3, 3, 3, 1, 1, 1, 1},
+    {2, 2, 6, 5, 2, 3, 1, 2, 1, 1},   {1, 1, 3, 3, 3, 3, 1, 1, 1, 1},   {2, 3, 7, 9, 2, 2, 2, 2, 0, 0},
+    {1, 2, 28, 28, 2, 2, 2, 2, 0, 0},
 };
 
 }  // namespace
@@ -146,6 +147,19 @@ TEST_CASE("max pooling breaks ties by the first maximum in row-major window orde
     cpu_backend().maxpool2d_forward(g2, x2, &y2, &i2);
     CHECK(y2 == 9.f);
     CHECK(i2 == 1);
+}
+
+TEST_CASE("max pooling propagates the first NaN of a window, like PyTorch") {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    // The 2x2 stride-2 path and the general path (3x3 windows, padding 1).
+    const float x[4] = {1.f, 5.f, nan, nan};
+    for (const Pool2dGeom& g : {make_pool2d_geom(1, 1, 2, 2, 2, 2, 2, 2, 0, 0), make_pool2d_geom(1, 1, 2, 2, 3, 3, 2, 2, 1, 1)}) {
+        float y = 0.f;
+        int32_t i = -1;
+        cpu_backend().maxpool2d_forward(g, x, &y, &i);
+        CHECK(std::isnan(y));
+        CHECK(i == 2);
+    }
 }
 
 TEST_CASE("average pooling forward and backward, count_include_pad both ways") {

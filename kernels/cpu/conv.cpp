@@ -50,7 +50,10 @@ void im2col(const Conv2dGeom& g, const float* x, float* col) {
                 }
                 const float* src = x + (c * g.H + h) * g.W;
                 std::fill(dst, dst + qr.lo, 0.f);
-                for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q] = src[q * g.stride_w + off_w];
+                if (g.stride_w == 1)
+                    std::copy(src + qr.lo + off_w, src + qr.hi + off_w, dst + qr.lo);
+                else
+                    for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q] = src[q * g.stride_w + off_w];
                 std::fill(dst + qr.hi, dst + g.Q, 0.f);
             }
         }
@@ -73,7 +76,10 @@ void col2im(const Conv2dGeom& g, const float* col, float* dx) {
                     if (h < 0 || h >= g.H) continue;
                     const float* src = col + row * PQ + p * g.Q;
                     float* dst = plane + h * g.W;
-                    for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q * g.stride_w + off_w] += src[q];
+                    if (g.stride_w == 1)
+                        for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q + off_w] += src[q];
+                    else
+                        for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q * g.stride_w + off_w] += src[q];
                 }
             }
         }

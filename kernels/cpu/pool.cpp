@@ -46,9 +46,45 @@ inline float avg_divisor(const Pool2dGeom& g, int64_t p, int64_t q) {
     return static_cast<float>((hs.end - hs.start) * (ws.end - ws.start));
 }
 
+// v replaces the running maximum when strictly greater (the first maximum
+// wins) or when it is the first NaN (PyTorch propagates NaN).
+inline void take_max(float v, int32_t vi, float& best, int32_t& best_i) {
+    const bool t = v > best || (std::isnan(v) && !std::isnan(best));
+    best = t ? v : best;
+    best_i = t ? vi : best_i;
+}
+
+// The VGG case, 2x2 windows with stride 2 and no padding: branch-free over a
+// pair of input rows, which the compiler vectorises.
+void maxpool2x2(const Pool2dGeom& g, const float* xp, float* yp, int32_t* ip) {
+    for (int64_t p = 0; p < g.P; ++p) {
+        const float* r0 = xp + 2 * p * g.W;
+        const float* r1 = r0 + g.W;
+        const auto i0 = static_cast<int32_t>(2 * p * g.W), i1 = static_cast<int32_t>(i0 + g.W);
+        float* __restrict yr = yp + p * g.Q;
+        int32_t* __restrict ir = ip + p * g.Q;
+        for (int64_t q = 0; q < g.Q; ++q) {
+            const auto c = static_cast<int32_t>(2 * q);
+            float best = r0[2 * q];
+            int32_t best_i = i0 + c;
+            take_max(r0[2 * q + 1], i0 + c + 1, best, best_i);
+            take_max(r1[2 * q], i1 + c, best, best_i);
+            take_max(r1[2 * q + 1], i1 + c + 1, best, best_i);
+            yr[q] = best;
+            ir[q] = best_i;
+        }
+    }
+}
+
 }  // namespace
 
 void CpuBackend::maxpool2d_forward(const Pool2dGeom& g, const float* x, float* y, int32_t* indices) {
+    if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0) {
+        for_planes(g.planes(), g.H * g.W, [&](int64_t pl) {
+            maxpool2x2(g, x + pl * g.H * g.W, y + pl * g.P * g.Q, indices + pl * g.P * g.Q);
+        });
+        return;
+    }
     for_planes(g.planes(), g.P * g.Q * g.kh * g.kw, [&](int64_t pl) {
         const float* xp = x + pl * g.H * g.W;
         float* yp = y + pl * g.P * g.Q;
@@ -57,22 +93,15 @@ void CpuBackend::maxpool2d_forward(const Pool2dGeom& g, const float* x, float* y
             const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
             for (int64_t q = 0; q < g.Q; ++q) {
                 const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
-                // Padding is -inf, so the first real tap starts the search; a later
-                // tap wins only when strictly greater (first maximum). NaN wins over
-                // any number, the first NaN over later ones (PyTorch propagates NaN).
+                // Padding is -inf, so the first real tap starts the search.
                 int64_t best_i = hs.start * g.W + ws.start;
                 float best = -INFINITY;
-                for (int64_t h = hs.start; h < hs.end; ++h) {
-                    for (int64_t w = ws.start; w < ws.end; ++w) {
-                        const float v = xp[h * g.W + w];
-                        if (v > best || (std::isnan(v) && !std::isnan(best))) {
-                            best = v;
-                            best_i = h * g.W + w;
-                        }
-                    }
-                }
+                int32_t bi = static_cast<int32_t>(best_i);
+                for (int64_t h = hs.start; h < hs.end; ++h)
+                    for (int64_t w = ws.start; w < ws.end; ++w)
+                        take_max(xp[h * g.W + w], static_cast<int32_t>(h * g.W + w), best, bi);
                 yp[p * g.Q + q] = best;
-                ip[p * g.Q + q] = static_cast<int32_t>(best_i);
+                ip[p * g.Q + q] = bi;
             }
         }
     });
