@@ -1,0 +1,43 @@
+// GEMM of the CUDA backend: cuBLAS (default) or the hand-written tiled kernel.
+// cuBLAS is column-major; a row-major C = op(A) op(B) is the column-major
+// C^T = op(B)^T op(A)^T, so the call swaps the operands (and M with N) and
+// keeps each operand's transpose flag: row-major X with stride ld is
+// column-major X^T with the same ld. The emulator's cublasSgemm checks this.
+#pragma once
+
+#include <algorithm>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/tiled_gemm.cuh"
+
+GB_GPU_BEGIN
+
+cublasHandle_t CudaBackend::blas() {
+    if (!blas_) {
+        const cublasStatus_t st = cublasCreate(&blas_);
+        GB_CHECK(st == CUBLAS_STATUS_SUCCESS, "cublasCreate failed on cuda:", device_, ": ", cublasGetStatusString(st));
+    }
+    return blas_;
+}
+
+void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                       int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    if (M <= 0 || N <= 0) return;
+    select_device();
+    if (gemm_algo_ == GemmAlgo::Tiled) {
+        tiled_sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    constexpr int64_t kMax = 0x7fffffff;
+    GB_CHECK(M <= kMax && N <= kMax && K <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax, "gemm ", M, "x", N,
+             "x", K, ": cuBLAS takes 32-bit sizes");
+    // Column-major leading dimensions must be at least the stored row length, even when K == 0.
+    const int64_t ld_b = std::max<int64_t>(ldb, trans_b ? std::max<int64_t>(K, 1) : N);
+    const int64_t ld_a = std::max<int64_t>(lda, trans_a ? M : std::max<int64_t>(K, 1));
+    const cublasStatus_t st = cublasSgemm(blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B,
+                                          static_cast<int>(ld_b), A, static_cast<int>(ld_a), &beta, C, static_cast<int>(ldc));
+    GB_CHECK(st == CUBLAS_STATUS_SUCCESS, "cublasSgemm (", M, "x", N, "x", K, ") failed: ", cublasGetStatusString(st));
+}
+
+GB_GPU_END
