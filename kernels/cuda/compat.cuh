@@ -68,7 +68,8 @@ template <typename T>
 class DeviceBuffer {
 public:
     DeviceBuffer(int64_t count, int device)
-        : device_(device), data_(static_cast<T*>(device_alloc(static_cast<size_t>(count) * sizeof(T) + 16, device))) {}
+        : device_(device),
+          data_(static_cast<T*>(device_alloc(static_cast<size_t>(count > 0 ? count : 1) * sizeof(T), device))) {}
     ~DeviceBuffer() { device_free(data_, device_); }
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;

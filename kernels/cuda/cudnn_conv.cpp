@@ -64,7 +64,8 @@ struct Descriptors {
 };
 
 struct Workspace {
-    Workspace(size_t bytes, int device) : bytes(bytes), device(device), p(bytes ? cuda::malloc(bytes, device) : nullptr) {}
+    Workspace(size_t bytes, int device)
+        : bytes(bytes), device(device), p(bytes ? cuda::malloc(bytes, device) : nullptr) {}
     ~Workspace() { cuda::free(p, device); }
     size_t bytes;
     int device;

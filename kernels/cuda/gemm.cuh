@@ -34,9 +34,10 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
     // Column-major leading dimensions must be at least the stored row length, even when K == 0.
     const int64_t ld_b = std::max<int64_t>(ldb, trans_b ? std::max<int64_t>(K, 1) : N);
     const int64_t ld_a = std::max<int64_t>(lda, trans_a ? M : std::max<int64_t>(K, 1));
-    const cublasStatus_t st = cublasSgemm(blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                          static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B,
-                                          static_cast<int>(ld_b), A, static_cast<int>(ld_a), &beta, C, static_cast<int>(ldc));
+    auto i = [](int64_t v) { return static_cast<int>(v); };
+    const cublasStatus_t st = cublasSgemm(blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, i(N), i(M), i(K), &alpha, B, i(ld_b), A,
+                                          i(ld_a), &beta, C, i(ldc));
     GB_CHECK(st == CUBLAS_STATUS_SUCCESS, "cublasSgemm (", M, "x", N, "x", K, ") failed: ", cublasGetStatusString(st));
 }
 

@@ -22,7 +22,8 @@ __global__ void resize_bilinear_forward_kernel(ResizeArgs a, const float* x, flo
         const LinearTaps tw = linear_taps(a.W, a.OW, a.align_corners, ow);
         const float* row0 = x + (pl * a.H + th.i0) * a.W;
         const float* row1 = x + (pl * a.H + th.i1) * a.W;
-        y[t] = th.w0 * (tw.w0 * row0[tw.i0] + tw.w1 * row0[tw.i1]) + th.w1 * (tw.w0 * row1[tw.i0] + tw.w1 * row1[tw.i1]);
+        y[t] = th.w0 * (tw.w0 * row0[tw.i0] + tw.w1 * row0[tw.i1]) +
+               th.w1 * (tw.w0 * row1[tw.i0] + tw.w1 * row1[tw.i1]);
     }
 }
 

@@ -98,8 +98,8 @@ template <typename OpA, typename OpB>
 void launch_tiled_gemm(int64_t M, int64_t N, int64_t K, float alpha, const OpA& a, const OpB& b, float beta, float* C,
                        int64_t ldc, int64_t batch = 1, int64_t c_batch = 0) {
     if (M <= 0 || N <= 0 || batch <= 0) return;
-    const dim3 grid(static_cast<unsigned>((N + kTileMN - 1) / kTileMN), static_cast<unsigned>((M + kTileMN - 1) / kTileMN),
-                    static_cast<unsigned>(batch));
+    auto tiles = [](int64_t n) { return static_cast<unsigned>((n + kTileMN - 1) / kTileMN); };
+    const dim3 grid(tiles(N), tiles(M), static_cast<unsigned>(batch));
     launch(tiled_gemm_kernel<OpA, OpB>, grid, dim3(kGemmThreads), 0, M, N, K, alpha, a, b, beta, C, ldc, c_batch);
 }
 

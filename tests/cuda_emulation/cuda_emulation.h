@@ -66,7 +66,8 @@ constexpr unsigned kMaxBlockThreads = 1024;
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
 void syncthreads(std::source_location at);
 void* dynamic_shared_bytes();
-uint64_t warp_exchange(std::source_location at, unsigned mask, uint64_t value, int src_lane);  // lane's value -> src_lane's
+// Each lane offers `value` and receives src_lane's.
+uint64_t warp_exchange(std::source_location at, unsigned mask, uint64_t value, int src_lane);
 uint32_t warp_ballot(std::source_location at, unsigned mask, bool predicate);
 int lane_id();
 
