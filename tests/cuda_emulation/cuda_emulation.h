@@ -3,8 +3,8 @@
 // against the CPU backend without a GPU. It is not part of the library.
 //
 // Execution model: a launch runs the grid's blocks one after another (x fastest);
-// each thread of a block is a real std::thread, so races, barriers, shuffles and
-// atomics behave as concurrent code does. __syncthreads is a barrier over the
+// each thread of a block is a real std::thread (from a pool kept between
+// launches), so races, barriers, shuffles and atomics behave as concurrent code does. __syncthreads is a barrier over the
 // block; warp shuffles and votes exchange values through a per-warp barrier.
 // `__shared__` becomes a function-local `static`, which is exactly one copy per
 // block because blocks run in turn and launches are serialised.
