@@ -71,7 +71,7 @@ __global__ void votes(unsigned* ballot, int* any, int* all) {
 
 __device__ float atomic_max_float(float* address, float value) {
     int* bits = reinterpret_cast<int*>(address);
-    int old = *bits;
+    int old = atomicAdd(bits, 0);  // an atomic read
     while (__int_as_float(old) < value) {
         const int seen = atomicCAS(bits, old, __float_as_int(value));
         if (seen == old) break;

@@ -178,6 +178,7 @@ public:
             ++size_;
         }
         job_ = &l;
+        job_threads_ = l.threads;
         body_ = &body;
         ++generation_;
         cv_.notify_all();
@@ -189,10 +190,11 @@ private:
             std::unique_lock lock(mutex_);
             cv_.wait(lock, [&] { return generation_ != seen; });
             seen = generation_;
+            if (t >= job_threads_) continue;  // not in this launch, whose Launch may be gone by now
             Launch* l = job_;
             const std::function<void()>* body = body_;
             lock.unlock();
-            if (t < l->threads) worker(*l, t, *body);
+            worker(*l, t, *body);
         }
     }
 
@@ -201,6 +203,7 @@ private:
     uint64_t generation_ = 0;
     size_t size_ = 0;
     Launch* job_ = nullptr;
+    int job_threads_ = 0;
     const std::function<void()>* body_ = nullptr;
 };
 
