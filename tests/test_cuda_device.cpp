@@ -11,7 +11,10 @@
 #include "core/device.h"
 #include "core/factory.h"
 #include "core/tensor.h"
+#include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "models/registry.h"
+#include "train/optimizer.h"
 #if defined(GB_WITH_CUDA)
 #include "kernels/cuda/registry.h"
 #endif
@@ -62,6 +65,53 @@ TEST_CASE("tensors move between devices with .to(); ops refuse to mix devices") 
     CHECK(sum.device() == Device::cuda(0));
     CHECK(sum.to(Device::cpu()).to_vector<float>() == gb::add(a, b).to_vector<float>());
     CHECK_THROWS_WITH_AS(gb::add(ga, b), doctest::Contains("device"), gb::Error);
+}
+
+TEST_CASE("cuda devices get the CUDA backend; freed device memory is reused by the caching allocator") {
+    CHECK(gb::kernels::backend_for(gb::Device::cuda(0)).name() == "cuda");
+    void* a = gb::cuda::malloc(1000, 0);
+    gb::cuda::free(a, 0);
+    void* b = gb::cuda::malloc(900, 0);  // the same 512-byte size class
+    CHECK(a == b);
+    gb::cuda::free(b, 0);
+    gb::cuda::empty_cache();
+}
+
+TEST_CASE("a vgg-mini training step on the GPU matches the CPU (rtol 1e-3)") {
+    using namespace gb;
+    for (const char* name : {"vgg-mini", "vgg-mini-bn"}) {
+        CAPTURE(name);
+        Generator g(3);
+        auto cpu_model = models::make_model(name, {1, 28, 10}, g);
+        Generator g2(3);
+        auto gpu_model = models::make_model(name, {1, 28, 10}, g2);
+        gpu_model->to(Device::cuda(0));
+        const Tensor x = uniform(Shape{8, 1, 28, 28}, 0.f, 1.f, g);
+        std::vector<int32_t> l(8);
+        for (int i = 0; i < 8; ++i) l[i] = i % 10;
+        const Tensor labels = from_vector(l, Shape{8});
+        kernels::SgdParams p;
+        p.lr = 0.1f;
+        p.momentum = 0.9f;
+        train::Sgd cpu_opt(cpu_model->named_parameters(), p), gpu_opt(gpu_model->named_parameters(), p);
+        cpu_model->eval();  // no dropout: the two runs draw the same nothing
+        gpu_model->eval();
+        for (int step = 0; step < 2; ++step) {
+            const Tensor cpu_loss = cross_entropy((*cpu_model)(x), labels);
+            const Tensor gpu_loss = cross_entropy((*gpu_model)(x.to(Device::cuda(0))), labels.to(Device::cuda(0)));
+            CHECK(gpu_loss.item() == doctest::Approx(cpu_loss.item()).epsilon(1e-3));
+            cpu_opt.zero_grad();
+            gpu_opt.zero_grad();
+            autograd::backward(cpu_loss);
+            autograd::backward(gpu_loss);
+            cpu_opt.step();
+            gpu_opt.step();
+        }
+        const auto cpu_params = cpu_model->named_parameters(), gpu_params = gpu_model->named_parameters();
+        for (size_t i = 0; i < cpu_params.size(); ++i)
+            gbtest::check_rel(cpu_params[i].first, gpu_params[i].second.to_vector<float>(),
+                              cpu_params[i].second.to_vector<float>(), 1e-3, 1e-5);
+    }
 }
 
 int main(int argc, char** argv) {

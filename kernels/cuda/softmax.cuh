@@ -10,6 +10,9 @@
 GB_GPU_BEGIN
 
 constexpr int kRowThreads = 128;
+// Rows up to this many columns are read from global memory once, into dynamic
+// shared memory (32 KiB), instead of once per pass (max, sum, output).
+constexpr int64_t kCachedCols = 8192;
 
 struct RowStats {
     float max, sum_exp;  // sum_j exp(x_j - max)
@@ -25,11 +28,18 @@ __device__ inline RowStats row_stats(const float* xr, int64_t cols) {
 }
 
 // y = softmax(x) (log_output: log softmax). cross-entropy rows also write
-// loss[row] = -log softmax(x)[labels[row]] when `labels` is given.
+// loss[row] = -log softmax(x)[labels[row]] when `labels` is given. With `cached`,
+// each thread copies its columns of the row to shared memory first and reads
+// them from there; no barrier is needed, as a thread only reads what it copied.
 __global__ void softmax_rows_kernel(int64_t rows, int64_t cols, const float* x, bool log_output,
-                                    const int32_t* labels, float* loss, float* y) {
+                                    const int32_t* labels, float* loss, bool cached, float* y) {
+    GB_DYNAMIC_SHARED(float, row_cache);
     for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
         const float* xr = x + row * cols;
+        if (cached) {
+            for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) row_cache[j] = xr[j];
+            xr = row_cache;
+        }
         float* yr = y + row * cols;
         const RowStats st = row_stats(xr, cols);
         if (log_output) {
@@ -39,7 +49,11 @@ __global__ void softmax_rows_kernel(int64_t rows, int64_t cols, const float* x, 
             const float inv = 1.f / st.sum_exp;
             for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = expf(xr[j] - st.max) * inv;
         }
-        if (labels && threadIdx.x == 0) loss[row] = -log_softmax_value(xr[labels[row]], st.max, logf(st.sum_exp));
+        if (labels && threadIdx.x == 0) {
+            const int64_t label = labels[row];
+            const float x_label = cached ? x[row * cols + label] : xr[label];
+            loss[row] = -log_softmax_value(x_label, st.max, logf(st.sum_exp));
+        }
     }
 }
 
@@ -71,8 +85,9 @@ namespace {
 void launch_rows(int64_t rows, int64_t cols, const float* x, bool log_output, const int32_t* labels, float* loss,
                  float* y) {
     if (rows <= 0) return;
-    launch(softmax_rows_kernel, dim3(blocks_for(rows, 1)), dim3(kRowThreads), 0, rows, cols, x, log_output, labels,
-           loss, y);
+    const bool cached = cols <= kCachedCols;
+    launch(softmax_rows_kernel, dim3(blocks_for(rows, 1)), dim3(kRowThreads),
+           cached ? static_cast<size_t>(cols) * sizeof(float) : 0, rows, cols, x, log_output, labels, loss, cached, y);
 }
 void launch_rows_backward(int64_t rows, int64_t cols, const float* y, const float* dy, bool log_output, float* dx) {
     if (rows <= 0) return;
