@@ -461,7 +461,8 @@ TEST_CASE("backend: convolution by every algorithm, forward and both backwards (
     const ConvCase cases[] = {{2, 3, 9, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1},
                               {1, 2, 8, 8, 3, 3, 2, 2, 2, 1, 0, 1, 2},
                               {2, 4, 5, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1},
-                              {3, 2, 6, 7, 130, 3, 3, 2, 1, 0, 1, 1, 1}};
+                              {3, 2, 6, 7, 130, 3, 3, 2, 1, 0, 1, 1, 1},
+                              {2, 2, 32, 32, 4, 3, 3, 1, 1, 1, 1, 1, 1}};  // implicit backward-weight splits K in 4
     for (const std::string& gemm : target().gemm_algos())
         for (const std::string& conv : target().conv_algos()) {
             if (conv != "im2col" && gemm != target().gemm_algos().front()) continue;  // only im2col uses the GEMM

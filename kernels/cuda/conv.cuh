@@ -98,7 +98,7 @@ void CudaBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, co
         case ConvAlgo::Cudnn:
 #endif
         case ConvAlgo::Im2col: conv_im2col_backward_weight(g, x, dy, dw); break;
-        case ConvAlgo::Implicit: implicit_conv2d_backward_weight(g, x, dy, dw); break;
+        case ConvAlgo::Implicit: implicit_conv2d_backward_weight(g, x, dy, dw, device_); break;
     }
     if (dbias) bias_grad(g.N, g.K, g.P * g.Q, dy, dbias);
 }

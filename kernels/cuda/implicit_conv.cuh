@@ -5,7 +5,8 @@
 //   forward          y[n] [K, PQ]  = w [K, CRS]            x (x taps [PQ, CRS])^T
 //   backward-data    dx[n] [C, HW] = (w as [C, KRS])        x (dy taps [HW, KRS])^T
 //   backward-weight  dw   [K, CRS] = (dy as [K, N*PQ])      x (x taps [CRS, N*PQ])^T
-// A tap outside the image (padding) or between strides reads 0.
+// A tap outside the image (padding) or between strides reads 0. Backward-weight
+// splits its deep N*P*Q reduction over blocks (split-K) when K x CRS is small.
 #pragma once
 
 #include "kernels/cuda/tiled_gemm.cuh"
@@ -17,13 +18,13 @@ GB_GPU_BEGIN
 template <typename Src>
 struct GatherOperand {
     Src src;
-    int64_t rows, depth;
+    int64_t rows;
 
-    __device__ void load_tile(Tile& tile, int64_t i0, int64_t k0, unsigned z) const {
+    __device__ void load_tile(Tile& tile, int64_t i0, int64_t k0, int64_t k_end, unsigned z) const {
         for (int e = 0; e < kTileK * kTileMN / kGemmThreads; ++e) {
             const int idx = threadIdx.x + e * kGemmThreads, k = idx / kTileMN, i = idx % kTileMN;
             const int64_t gi = i0 + i, gk = k0 + k;
-            tile[k][i] = gi < rows && gk < depth ? src.at(gi, gk, z) : 0.f;
+            tile[k][i] = gi < rows && gk < k_end ? src.at(gi, gk, z) : 0.f;
         }
     }
 };
@@ -81,26 +82,27 @@ struct WeightXTaps {  // [CRS, N*PQ]
 };
 
 template <typename Src>
-GatherOperand<Src> gather(Src src, int64_t rows, int64_t depth) {
-    return GatherOperand<Src>{src, rows, depth};
+GatherOperand<Src> gather(Src src, int64_t rows) {
+    return GatherOperand<Src>{src, rows};
 }
 
 inline void implicit_conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, float* y) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
-    launch_tiled_gemm(g.K, PQ, CRS, 1.f, dense_operand(w, g.K, CRS, CRS, true), gather(ForwardXTaps{g, x}, PQ, CRS),
-                      0.f, y, PQ, g.N, g.K * PQ);
+    launch_tiled_gemm(GemmShape{g.K, PQ, CRS, PQ, g.K * PQ}, 1.f, dense_operand(w, g.K, CRS, true),
+                      gather(ForwardXTaps{g, x}, PQ), 0.f, y, g.N);
 }
 
 inline void implicit_conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t KRS = g.K * g.R * g.S, HW = g.H * g.W;
-    launch_tiled_gemm(g.C, HW, KRS, 1.f, gather(WeightByChannel{g, w}, g.C, KRS), gather(DyTaps{g, dy}, HW, KRS), 0.f,
-                      dx, HW, g.N, g.C * HW);
+    launch_tiled_gemm(GemmShape{g.C, HW, KRS, HW, g.C * HW}, 1.f, gather(WeightByChannel{g, w}, g.C),
+                      gather(DyTaps{g, dy}, HW), 0.f, dx, g.N);
 }
 
-inline void implicit_conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw) {
+// K x CRS outputs over a reduction of N*P*Q: split-K (tiled_gemm.cuh) keeps a large GPU busy.
+inline void implicit_conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,
+                                            int device) {
     const int64_t CRS = g.C * g.R * g.S, NPQ = g.N * g.P * g.Q;
-    launch_tiled_gemm(g.K, CRS, NPQ, 1.f, gather(DyByOutput{g, dy}, g.K, NPQ), gather(WeightXTaps{g, x}, CRS, NPQ), 0.f,
-                      dw, CRS);
+    tiled_gemm_split_k(g.K, CRS, NPQ, gather(DyByOutput{g, dy}, g.K), gather(WeightXTaps{g, x}, CRS), dw, device);
 }
 
 GB_GPU_END
