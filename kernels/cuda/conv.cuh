@@ -1,6 +1,7 @@
 // Convolution (groups = 1) of the CUDA backend, by the algorithm chosen at run
-// time: cuDNN (cudnn_conv.cpp, GB_CUDNN builds), im2col + GEMM per image (the
-// GEMM by the backend's GEMM choice), or the implicit-GEMM kernels. Biases and
+// time: cuDNN (cudnn_conv.cpp, GB_CUDNN builds), im2col + GEMM (im2col of a
+// chunk of images, then one strided-batched GEMM by the backend's GEMM choice),
+// or the implicit-GEMM kernels. Biases and
 // their gradients always use the backend's own bias kernels.
 #pragma once
 
@@ -20,37 +21,56 @@ bool col_is_input(const Conv2dGeom& g) {
 }
 }  // namespace
 
+// Images per im2col chunk: as many as fit in kColBudget floats of scratch.
+constexpr int64_t kColBudget = int64_t{1} << 24;  // 64 MiB
+inline int64_t col_chunk(const Conv2dGeom& g) {
+    const int64_t per_image = g.C * g.R * g.S * g.P * g.Q;
+    const int64_t n = kColBudget / (per_image > 0 ? per_image : 1);
+    return n < 1 ? 1 : (n > g.N ? g.N : n);
+}
+
+// y[n] = w [K, CRS] * col[n] [CRS, PQ], a strided-batched GEMM per chunk of images.
 void CudaBackend::conv_im2col_forward(const Conv2dGeom& g, const float* x, const float* w, float* y) {
-    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
     const bool direct = col_is_input(g);
-    DeviceBuffer<float> col(direct ? 0 : CRS * PQ, device_);
-    for (int64_t n = 0; n < g.N; ++n) {
-        const float* xn = x + n * g.C * g.H * g.W;
-        if (!direct) im2col(g, xn, col.get());
-        gemm(false, false, g.K, PQ, CRS, 1.f, w, CRS, direct ? xn : col.get(), PQ, 0.f, y + n * g.K * PQ, PQ);
+    DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
+    for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+        const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
+        const float* xn = x + n0 * g.C * g.H * g.W;
+        if (!direct) im2col(g, images, xn, col.get());
+        gemm_batched(false, false, g.K, PQ, CRS, w, CRS, 0, direct ? xn : col.get(), PQ, CRS * PQ, y + n0 * g.K * PQ,
+                     PQ, g.K * PQ, images);
     }
 }
 
+// dcol[n] = w^T [CRS, K] * dy[n] [K, PQ], then col2im into dx[n].
 void CudaBackend::conv_im2col_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
-    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
     const bool direct = col_is_input(g);
-    DeviceBuffer<float> col(direct ? 0 : CRS * PQ, device_);
-    for (int64_t n = 0; n < g.N; ++n) {
-        float* dxn = dx + n * g.C * g.H * g.W;
-        gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, direct ? dxn : col.get(), PQ);
-        if (!direct) col2im(g, col.get(), dxn);
+    DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
+    for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+        const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
+        float* dxn = dx + n0 * g.C * g.H * g.W;
+        gemm_batched(true, false, CRS, PQ, g.K, w, CRS, 0, dy + n0 * g.K * PQ, PQ, g.K * PQ, direct ? dxn : col.get(),
+                     PQ, CRS * PQ, images);
+        if (!direct) col2im(g, images, col.get(), dxn);
     }
 }
 
+// dw = sum over n of dy[n] [K, PQ] * col[n]^T, accumulated image by image.
 void CudaBackend::conv_im2col_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw) {
-    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
     const bool direct = col_is_input(g);
-    DeviceBuffer<float> col(direct ? 0 : CRS * PQ, device_);
-    for (int64_t n = 0; n < g.N; ++n) {
-        const float* xn = x + n * g.C * g.H * g.W;
-        if (!direct) im2col(g, xn, col.get());
-        gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, direct ? xn : col.get(), PQ, n == 0 ? 0.f : 1.f,
-             dw, CRS);
+    DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
+    for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
+        const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
+        const float* xn = x + n0 * g.C * g.H * g.W;
+        if (!direct) im2col(g, images, xn, col.get());
+        for (int64_t i = 0; i < images; ++i) {
+            const float* coln = (direct ? xn : col.get()) + i * CRS * PQ;
+            gemm(false, true, g.K, CRS, PQ, 1.f, dy + (n0 + i) * g.K * PQ, PQ, coln, PQ, n0 + i == 0 ? 0.f : 1.f, dw,
+                 CRS);
+        }
     }
 }
 

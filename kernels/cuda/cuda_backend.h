@@ -113,6 +113,10 @@ public:
 private:
     void select_device() const;  // makes this backend's GPU current for the calling thread
     cublasHandle_t blas();       // created on first use
+    // C[b] = op(A[b]) * op(B[b]) for b < batch, operand b at base + b * stride (stride 0: shared).
+    void gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                      int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float* C, int64_t ldc,
+                      int64_t stride_c, int64_t batch);
     void conv_im2col_forward(const Conv2dGeom& g, const float* x, const float* w, float* y);
     void conv_im2col_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx);
     void conv_im2col_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw);

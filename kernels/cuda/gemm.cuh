@@ -41,4 +41,27 @@ void CudaBackend::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t
     GB_CHECK(st == CUBLAS_STATUS_SUCCESS, "cublasSgemm (", M, "x", N, "x", K, ") failed: ", cublasGetStatusString(st));
 }
 
+// Batches of the same product (the im2col convolution's images): one
+// cublasSgemmStridedBatched call, or the tiled kernel with the batch as blockIdx.z.
+void CudaBackend::gemm_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+                               int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float* C,
+                               int64_t ldc, int64_t stride_c, int64_t batch) {
+    if (M <= 0 || N <= 0 || batch <= 0) return;
+    if (gemm_algo_ == GemmAlgo::Tiled) {
+        launch_tiled_gemm(GemmShape{M, N, K, ldc, stride_c}, 1.f, dense_operand(A, M, lda, !trans_a, stride_a),
+                          dense_operand(B, N, ldb, trans_b, stride_b), 0.f, C, batch);
+        return;
+    }
+    constexpr int64_t kMax = 0x7fffffff;
+    GB_CHECK(M <= kMax && N <= kMax && K <= kMax && batch <= kMax, "batched gemm ", batch, " x ", M, "x", N, "x", K,
+             ": cuBLAS takes 32-bit sizes");
+    const float one = 1.f, zero = 0.f;
+    auto i = [](int64_t v) { return static_cast<int>(v); };
+    const cublasStatus_t st = cublasSgemmStridedBatched(
+        blas(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, i(N), i(M), i(K), &one, B,
+        i(ldb), stride_b, A, i(lda), stride_a, &zero, C, i(ldc), stride_c, i(batch));
+    GB_CHECK(st == CUBLAS_STATUS_SUCCESS, "cublasSgemmStridedBatched (", batch, " x ", M, "x", N, "x", K,
+             ") failed: ", cublasGetStatusString(st));
+}
+
 GB_GPU_END

@@ -1,5 +1,5 @@
-// The emulated cublasSgemm (column-major, cuBLAS's argument checks), a plain
-// loop with float products accumulated in double.
+// The emulated cublasSgemm and cublasSgemmStridedBatched (column-major,
+// cuBLAS's argument checks), plain loops with float products accumulated in double.
 #include "cuda_emulation/cuda_emulation.h"
 
 #include <algorithm>
@@ -37,5 +37,18 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
             float& c = C[i + static_cast<int64_t>(j) * ldc];
             c = *beta == 0.f ? static_cast<float>(*alpha * s) : static_cast<float>(*alpha * s + *beta * c);
         }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                         int m, int n, int k, const float* alpha, const float* A, int lda,
+                                         long long stride_a, const float* B, int ldb, long long stride_b,
+                                         const float* beta, float* C, int ldc, long long stride_c, int batch) {
+    if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
+    for (int b = 0; b < batch; ++b) {
+        const cublasStatus_t st = cublasSgemm(handle, transa, transb, m, n, k, alpha, A + b * stride_a, lda,
+                                              B + b * stride_b, ldb, beta, C + b * stride_c, ldc);
+        if (st != CUBLAS_STATUS_SUCCESS) return st;
+    }
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -4,7 +4,8 @@
 //
 // Execution model: a launch runs the grid's blocks one after another (x fastest);
 // each thread of a block is a real std::thread (from a pool kept between
-// launches), so races, barriers, shuffles and atomics behave as concurrent code does. __syncthreads is a barrier over the
+// launches), so races, barriers, shuffles and atomics behave as concurrent
+// code does. __syncthreads is a barrier over the
 // block; warp shuffles and votes exchange values through a per-warp barrier.
 // `__shared__` becomes a function-local `static`, which is exactly one copy per
 // block because blocks run in turn and launches are serialised.
@@ -208,9 +209,10 @@ T __ldg(const T* p) {
     return *p;
 }
 
-// ---- cuBLAS: the one entry point the backend calls -----------------------------------------------
-// cublasSgemm with cuBLAS's column-major semantics, computed by a plain loop on
-// the host, so the backend's row-major-by-swapping call is checked without a GPU.
+// ---- cuBLAS: the entry points the backend calls --------------------------------------------------
+// cublasSgemm (and its strided-batched form) with cuBLAS's column-major semantics,
+// computed by a plain loop on the host, so the backend's row-major-by-swapping
+// calls are checked without a GPU.
 enum cublasStatus_t { CUBLAS_STATUS_SUCCESS = 0, CUBLAS_STATUS_INVALID_VALUE = 7 };
 enum cublasOperation_t { CUBLAS_OP_N = 0, CUBLAS_OP_T = 1 };
 struct gb_emu_cublas_context {};
@@ -221,3 +223,7 @@ const char* cublasGetStatusString(cublasStatus_t status);
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb, int m, int n,
                            int k, const float* alpha, const float* A, int lda, const float* B, int ldb,
                            const float* beta, float* C, int ldc);
+cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
+                                         int m, int n, int k, const float* alpha, const float* A, int lda,
+                                         long long stride_a, const float* B, int ldb, long long stride_b,
+                                         const float* beta, float* C, int ldc, long long stride_c, int batch);
