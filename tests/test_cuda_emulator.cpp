@@ -80,12 +80,25 @@ __device__ float atomic_max_float(float* address, float value) {
     return __int_as_float(old);
 }
 
-__global__ void atomics(float* fsum, int* isum, int* imax, float* fmax) {
+__global__ void atomics(float* fsum, int* isum, int* imax, float* fmax, int* imin, unsigned* exch) {
     const int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
     atomicAdd(fsum, 1.f);
     atomicAdd(isum, t);
     atomicMax(imax, (t * 7919) % 1024);
     atomic_max_float(fmax, static_cast<float>((t * 31) % 1000) * 0.5f);
+    atomicMin(imin, 5000 - t);
+    const unsigned old = atomicExch(exch, static_cast<unsigned>(t));  // each value is handed on exactly once
+    atomicAdd(exch + 1 + old, 1u);
+}
+
+// 8-byte values shuffle whole; __syncwarp orders shared-memory writes within the warp.
+__global__ void wide_shuffle_and_syncwarp(double* out, int* seen) {
+    __shared__ int s[64];
+    const int lane = threadIdx.x % 32, base = threadIdx.x - lane;
+    out[threadIdx.x] = __shfl_xor_sync(kFull, 1e10 + lane, 31);
+    s[threadIdx.x] = lane;
+    __syncwarp();
+    seen[threadIdx.x] = s[base + 31 - lane];
 }
 
 __global__ void partial_mask_shuffle(int* out) { out[threadIdx.x] = __shfl_sync(0x0000ffffu, 1, 0); }
@@ -160,12 +173,27 @@ TEST_CASE("warp votes") {
 
 TEST_CASE("atomics are atomic across the threads of a block") {
     float fsum = 0.f, fmax = -1.f;
-    int isum = 0, imax = -1;
-    launch(atomics, dim3(4), dim3(256), 0, &fsum, &isum, &imax, &fmax);
+    int isum = 0, imax = -1, imin = 1 << 30;
+    std::vector<unsigned> exch(1026, 0);
+    exch[0] = 1024;  // the first exchange hands on 1024
+    launch(atomics, dim3(4), dim3(256), 0, &fsum, &isum, &imax, &fmax, &imin, exch.data());
     CHECK(fsum == 1024.f);
     CHECK(isum == 1023 * 1024 / 2);
     CHECK(imax == 1023);
     CHECK(fmax == 999 * 0.5f);
+    CHECK(imin == 5000 - 1023);
+    // Of the values 0..1024, the one left in place was never handed on; every other exactly once.
+    for (unsigned v = 0; v <= 1024; ++v) CHECK(exch[1 + v] == (v == exch[0] ? 0u : 1u));
+}
+
+TEST_CASE("8-byte shuffles and __syncwarp") {
+    std::vector<double> out(64);
+    std::vector<int> seen(64);
+    launch(wide_shuffle_and_syncwarp, dim3(1), dim3(64), 0, out.data(), seen.data());
+    for (int t = 0; t < 64; ++t) {
+        CHECK(out[t] == 1e10 + ((t % 32) ^ 31));
+        CHECK(seen[t] == 31 - t % 32);
+    }
 }
 
 TEST_CASE("device memory starts as NaN so unwritten reads show") {
