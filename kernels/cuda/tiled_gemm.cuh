@@ -1,7 +1,8 @@
 // The hand-written tiled SGEMM, C = alpha * op(A) * op(B) + beta * C (row-major),
 // the alternative to cuBLAS (GB_CUDA_GEMM=tiled). A block computes a 128 x 128
 // tile of C with 256 threads, each an 8 x 8 sub-tile held in registers; the
-// k axis advances 8 at a time through shared-memory tiles of op(A) and op(B)
+// k axis advances 8 at a time through shared-memory tiles of op(A) and op(B),
+// filled with float4 loads from global memory where aligned and read as float4
 // (register blocking after Volkov & Demmel 2008; the layout of siboehm's
 // "How to optimize a CUDA matmul kernel"). Operands are loaders, so the same
 // kernel also runs the implicit-GEMM convolutions (implicit_conv.cuh); a deep K
@@ -72,8 +73,8 @@ struct GemmShape {
 // see them. beta = 0 never reads C.
 template <typename OpA, typename OpB>
 __global__ void tiled_gemm_kernel(GemmShape sh, float alpha, OpA a, OpB b, float beta, float* C) {
-    __shared__ Tile As;
-    __shared__ Tile Bs;
+    alignas(16) __shared__ Tile As;
+    alignas(16) __shared__ Tile Bs;
     const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
     const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTileMN, n0 = static_cast<int64_t>(blockIdx.x) * kTileMN;
     const unsigned z = blockIdx.z / sh.splits, split = blockIdx.z % sh.splits;
@@ -85,9 +86,13 @@ __global__ void tiled_gemm_kernel(GemmShape sh, float alpha, OpA a, OpB b, float
         b.load_tile(Bs, n0, k0, k_end, z);
         __syncthreads();
         for (int k = 0; k < kTileK; ++k) {
-            float ra[kMicro], rb[kMicro];
-            for (int i = 0; i < kMicro; ++i) ra[i] = As[k][ty * kMicro + i];
-            for (int j = 0; j < kMicro; ++j) rb[j] = Bs[k][tx * kMicro + j];
+            float ra[kMicro], rb[kMicro];  // two float4 reads from shared memory each
+            for (int h = 0; h < kMicro; h += 4) {
+                const float4 a4 = *reinterpret_cast<const float4*>(&As[k][ty * kMicro + h]);
+                const float4 b4 = *reinterpret_cast<const float4*>(&Bs[k][tx * kMicro + h]);
+                ra[h] = a4.x, ra[h + 1] = a4.y, ra[h + 2] = a4.z, ra[h + 3] = a4.w;
+                rb[h] = b4.x, rb[h + 1] = b4.y, rb[h + 2] = b4.z, rb[h + 3] = b4.w;
+            }
             for (int i = 0; i < kMicro; ++i)
                 for (int j = 0; j < kMicro; ++j) acc[i][j] = fmaf(ra[i], rb[j], acc[i][j]);
         }
