@@ -13,8 +13,11 @@ int device_count();                 // 0 when not built or no GPU / no driver
 std::string unavailable_reason();   // why device_count() is 0 ("" when a GPU exists)
 std::string device_name(int index);
 
+// Device memory through a caching allocator (freed blocks are reused for the
+// next request of the same rounded size); empty_cache() returns them to CUDA.
 void* malloc(size_t bytes, int device);
 void free(void* ptr, int device);
+void empty_cache();
 void memcpy_h2d(void* dst, const void* src, size_t bytes, int device);
 void memcpy_d2h(void* dst, const void* src, size_t bytes, int device);
 void memcpy_d2d(void* dst, const void* src, size_t bytes, int device);

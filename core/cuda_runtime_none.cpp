@@ -14,6 +14,7 @@ std::string unavailable_reason() { return "this glassbox was built without CUDA"
 std::string device_name(int) { no_cuda(); }
 void* malloc(size_t, int) { no_cuda(); }
 void free(void*, int) {}
+void empty_cache() {}
 void memcpy_h2d(void*, const void*, size_t, int) { no_cuda(); }
 void memcpy_d2h(void*, const void*, size_t, int) { no_cuda(); }
 void memcpy_d2d(void*, const void*, size_t, int) { no_cuda(); }

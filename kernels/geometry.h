@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "core/hd.h"
+
 namespace gb::kernels {
 
 // Convolution, groups = 1: x [N,C,H,W] * w [K,C,R,S] -> y [N,K,P,Q].
@@ -14,10 +16,10 @@ struct Conv2dGeom {
     int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
     int64_t P = 0, Q = 0;
 
-    int64_t x_numel() const { return N * C * H * W; }
-    int64_t w_numel() const { return K * C * R * S; }
-    int64_t y_numel() const { return N * K * P * Q; }
-    double flops() const { return 2.0 * N * K * P * Q * C * R * S; }
+    GB_HD int64_t x_numel() const { return N * C * H * W; }
+    GB_HD int64_t w_numel() const { return K * C * R * S; }
+    GB_HD int64_t y_numel() const { return N * K * P * Q; }
+    GB_HD double flops() const { return 2.0 * N * K * P * Q * C * R * S; }
 };
 
 // Fills P and Q; raises gb::Error when the window does not fit or a parameter is invalid.
@@ -32,9 +34,9 @@ struct Pool2dGeom {
     int64_t P = 0, Q = 0;
     bool count_include_pad = true;  // average pooling only (PyTorch's default)
 
-    int64_t planes() const { return N * C; }
-    int64_t x_numel() const { return N * C * H * W; }
-    int64_t y_numel() const { return N * C * P * Q; }
+    GB_HD int64_t planes() const { return N * C; }
+    GB_HD int64_t x_numel() const { return N * C * H * W; }
+    GB_HD int64_t y_numel() const { return N * C * P * Q; }
 };
 
 // Raises gb::Error when pad > kernel/2 (PyTorch's rule) or the window does not fit.

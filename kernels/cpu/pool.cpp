@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/parallel.h"
+#include "kernels/common/pool.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace gb::kernels {
@@ -18,32 +19,6 @@ void for_planes(int64_t planes, int64_t work_per_plane, Fn&& fn) {
                  [&](int64_t p0, int64_t p1) {
                      for (int64_t p = p0; p < p1; ++p) fn(p);
                  });
-}
-
-// Window [start, end) of output index o clipped to [0, in).
-struct Span {
-    int64_t start, end;
-};
-inline Span window(int64_t o, int64_t stride, int64_t pad, int64_t k, int64_t in) {
-    const int64_t s = o * stride - pad;
-    return Span{std::max<int64_t>(s, 0), std::min(s + k, in)};
-}
-
-// Adaptive window of output index i: [floor(i*in/out), ceil((i+1)*in/out)).
-inline Span adaptive_window(int64_t i, int64_t in, int64_t out) {
-    return Span{(i * in) / out, ((i + 1) * in + out - 1) / out};
-}
-
-// Divisor: the padded window size (kh*kw here, as windows never pass the
-// padding without ceil_mode) with count_include_pad, else the real taps.
-inline float avg_divisor(const Pool2dGeom& g, int64_t p, int64_t q) {
-    if (g.count_include_pad) {
-        const int64_t h0 = p * g.stride_h - g.pad_h, w0 = q * g.stride_w - g.pad_w;
-        const int64_t h1 = std::min(h0 + g.kh, g.H + g.pad_h), w1 = std::min(w0 + g.kw, g.W + g.pad_w);
-        return static_cast<float>((h1 - h0) * (w1 - w0));
-    }
-    const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H), ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
-    return static_cast<float>((hs.end - hs.start) * (ws.end - ws.start));
 }
 
 // v replaces the running maximum when strictly greater (the first maximum
@@ -90,9 +65,9 @@ void CpuBackend::maxpool2d_forward(const Pool2dGeom& g, const float* x, float* y
         float* yp = y + pl * g.P * g.Q;
         int32_t* ip = indices + pl * g.P * g.Q;
         for (int64_t p = 0; p < g.P; ++p) {
-            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            const Span hs = pool_window(p, g.stride_h, g.pad_h, g.kh, g.H);
             for (int64_t q = 0; q < g.Q; ++q) {
-                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                const Span ws = pool_window(q, g.stride_w, g.pad_w, g.kw, g.W);
                 // Padding is -inf, so the first real tap starts the search.
                 int64_t best_i = hs.start * g.W + ws.start;
                 float best = -INFINITY;
@@ -122,9 +97,9 @@ void CpuBackend::avgpool2d_forward(const Pool2dGeom& g, const float* x, float* y
         const float* xp = x + pl * g.H * g.W;
         float* yp = y + pl * g.P * g.Q;
         for (int64_t p = 0; p < g.P; ++p) {
-            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            const Span hs = pool_window(p, g.stride_h, g.pad_h, g.kh, g.H);
             for (int64_t q = 0; q < g.Q; ++q) {
-                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                const Span ws = pool_window(q, g.stride_w, g.pad_w, g.kw, g.W);
                 float s = 0.f;
                 for (int64_t h = hs.start; h < hs.end; ++h)
                     for (int64_t w = ws.start; w < ws.end; ++w) s += xp[h * g.W + w];
@@ -140,9 +115,9 @@ void CpuBackend::avgpool2d_backward(const Pool2dGeom& g, const float* dy, float*
         std::fill(dp, dp + g.H * g.W, 0.f);
         const float* gp = dy + pl * g.P * g.Q;
         for (int64_t p = 0; p < g.P; ++p) {
-            const Span hs = window(p, g.stride_h, g.pad_h, g.kh, g.H);
+            const Span hs = pool_window(p, g.stride_h, g.pad_h, g.kh, g.H);
             for (int64_t q = 0; q < g.Q; ++q) {
-                const Span ws = window(q, g.stride_w, g.pad_w, g.kw, g.W);
+                const Span ws = pool_window(q, g.stride_w, g.pad_w, g.kw, g.W);
                 const float v = gp[p * g.Q + q] / avg_divisor(g, p, q);
                 for (int64_t h = hs.start; h < hs.end; ++h)
                     for (int64_t w = ws.start; w < ws.end; ++w) dp[h * g.W + w] += v;

@@ -1,10 +1,13 @@
-// The CPU backend instance, backend selection by device, and the per-thread
+// The CPU backend instance, backend selection by device (the CUDA backend in CUDA builds), and the per-thread
 // grow-only scratch buffers the CPU kernels share.
 #include <array>
 #include <memory>
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#if defined(GB_WITH_CUDA)
+#include "kernels/cuda/registry.h"
+#endif
 
 namespace gb::kernels {
 
@@ -15,7 +18,11 @@ Backend& cpu_backend() {
 
 Backend& backend_for(Device device) {
     if (device.is_cpu()) return cpu_backend();
+#if defined(GB_WITH_CUDA)
+    return cuda_backend(device.index());
+#else
     GB_FAIL("no backend for device ", device.str(), ": the CUDA backend is not built in this glassbox");
+#endif
 }
 
 namespace cpu {
