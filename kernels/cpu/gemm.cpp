@@ -11,9 +11,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -52,19 +54,20 @@ bool cpu_has(GemmIsa isa) {
 #endif
 }
 
-// The best available instruction set, or the one $GB_GEMM_ISA names.
+// The one $GB_GEMM_ISA names, else the best available. A name that is unknown
+// or not runnable here is reported on stderr and ignored rather than thrown: the
+// first GEMM may run inside a parallel region, where an exception cannot escape.
 GemmIsa initial_isa() {
-    if (const char* env = std::getenv("GB_GEMM_ISA")) {
-        for (GemmIsa isa : {GemmIsa::Avx512, GemmIsa::Avx2, GemmIsa::Scalar})
-            if (env == std::string(gemm_isa_name(isa))) {
-                GB_CHECK(gemm_isa_available(isa), "GB_GEMM_ISA=", env, ": this CPU or build cannot run it");
-                return isa;
-            }
-        GB_FAIL("GB_GEMM_ISA=", env, ": expected avx512, avx2 or scalar");
-    }
-    for (GemmIsa isa : {GemmIsa::Avx512, GemmIsa::Avx2})
-        if (gemm_isa_available(isa)) return isa;
-    return GemmIsa::Scalar;
+    GemmIsa best = GemmIsa::Scalar;
+    for (GemmIsa isa : {GemmIsa::Avx2, GemmIsa::Avx512})
+        if (gemm_isa_available(isa)) best = isa;
+    const char* env = std::getenv("GB_GEMM_ISA");
+    if (!env) return best;
+    for (GemmIsa isa : {GemmIsa::Avx512, GemmIsa::Avx2, GemmIsa::Scalar})
+        if (env == std::string(gemm_isa_name(isa)) && gemm_isa_available(isa)) return isa;
+    std::fprintf(stderr, "glassbox: GB_GEMM_ISA=%s is not one of avx512, avx2, scalar that this CPU can run; using %s\n",
+                 env, gemm_isa_name(best));
+    return best;
 }
 
 std::atomic<GemmIsa>& current_isa() {
@@ -94,17 +97,28 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const Gemm
     }
 }
 
+// C as the blocked loop sees it: element (i, j) at p[i * ld + j], or at
+// p[j * ld + i] when the loop computes C^T (see TileStore).
+struct Output {
+    float* p;
+    int64_t ld;
+    bool trans;
+    float* at(int64_t i, int64_t j) const { return trans ? p + j * ld + i : p + i * ld + j; }
+};
+
 // The blocked loop on one thread, for C[M, N] with the epilogue's bias pointers
 // already offset to C's first row and column.
 void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N,
-                  int64_t K, float alpha, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    const int64_t kc_max = std::min(K, uk.kc);
+                  int64_t K, float alpha, float beta, const Output& C, const GemmEpilogue& ep) {
+    // Equal depth blocks: K = 288 as 144 + 144 rather than 256 + 32, which would
+    // cost a whole extra pass over C for little work.
+    const int64_t k_blocks = (K + uk.kc - 1) / uk.kc, kc_max = (K + k_blocks - 1) / k_blocks;
     float* bp = aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
     float* ap = aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
     for (int64_t jc = 0; jc < N; jc += uk.nc) {
         const int64_t nc = std::min(uk.nc, N - jc);
-        for (int64_t pc = 0; pc < K; pc += uk.kc) {
-            const int64_t kc = std::min(uk.kc, K - pc);
+        for (int64_t pc = 0; pc < K; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, K - pc);
             const bool last = pc + kc == K;
             uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, bp);
             for (int64_t ic = 0; ic < M; ic += uk.mc) {
@@ -116,9 +130,9 @@ void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand
                     for (int64_t ir = 0; ir < mc; ir += uk.mr) {
                         const TileStore s{alpha, pc == 0 ? beta : 1.f,
                                           last && ep.row_bias ? ep.row_bias + ic + ir : nullptr, col_bias,
-                                          last && ep.relu};
+                                          last && ep.relu, C.trans};
                         uk.run(kc, ap + ir * kc, bpanel, std::min(uk.mr, mc - ir), std::min(uk.nr, nc - jr),
-                               C + (ic + ir) * ldc + jc + jr, ldc, s);
+                               C.at(ic + ir, jc + jr), C.ld, s);
                     }
                 }
             }
@@ -161,7 +175,19 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
         return;
     }
     const MicroKernel& uk = *kernel_of(gemm_isa());
-    const GemmOperand a{A, lda, trans_a}, b{B, ldb, trans_b};
+    GemmOperand a{A, lda, trans_a}, b{B, ldb, trans_b};
+    Output c{C, ldc, false};
+    GemmEpilogue e = ep;
+    // A C with fewer columns than half a register tile would leave most of each
+    // tile's lanes idle: compute C^T = op(B)^T op(A)^T instead (the VGG-11
+    // layers on 4x4 and 2x2 maps, the 10-way classifier).
+    if (2 * N <= uk.nr && M > N) {
+        std::swap(M, N);
+        a = GemmOperand{B, ldb, !trans_b};
+        b = GemmOperand{A, lda, !trans_a};
+        c.trans = true;
+        std::swap(e.row_bias, e.col_bias);
+    }
     // Split C into whole tiles along M or N. Cost of a split on T threads, in
     // flops: the largest share of tiles, plus the packing of the operand that
     // every thread packs in full (op(B) when splitting M, op(A) when splitting N),
@@ -177,18 +203,18 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     if (cost_m <= cost_n) {
         parallel_for(0, tiles_m, (tiles_m + tm - 1) / tm, [&](int64_t t0, int64_t t1) {
             const int64_t i0 = t0 * uk.mr, i1 = std::min(M, t1 * uk.mr);
-            GemmEpilogue e = ep;
-            if (e.row_bias) e.row_bias += i0;
-            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, i1 - i0, N, K, alpha, beta, C + i0 * ldc,
-                         ldc, e);
+            GemmEpilogue part = e;
+            if (part.row_bias) part.row_bias += i0;
+            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, i1 - i0, N, K, alpha, beta,
+                         Output{c.at(i0, 0), c.ld, c.trans}, part);
         });
     } else {
         parallel_for(0, tiles_n, (tiles_n + tn - 1) / tn, [&](int64_t t0, int64_t t1) {
             const int64_t j0 = t0 * uk.nr, j1 = std::min(N, t1 * uk.nr);
-            GemmEpilogue e = ep;
-            if (e.col_bias) e.col_bias += j0;
-            gemm_blocked(uk, a, GemmOperand{b.at(0, j0), b.ld, b.trans}, M, j1 - j0, K, alpha, beta, C + j0, ldc,
-                         e);
+            GemmEpilogue part = e;
+            if (part.col_bias) part.col_bias += j0;
+            gemm_blocked(uk, a, GemmOperand{b.at(0, j0), b.ld, b.trans}, M, j1 - j0, K, alpha, beta,
+                         Output{c.at(0, j0), c.ld, c.trans}, part);
         });
     }
 }

@@ -10,7 +10,7 @@
 
 #include <immintrin.h>
 
-#include "kernels/cpu/gemm_pack.h"
+#include "kernels/cpu/gemm_kernel_parts.h"
 
 namespace gb::kernels::cpu {
 
@@ -34,7 +34,7 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int6
     for (int i = 0; i < M; ++i) {
 #pragma GCC unroll 4
         for (int j = 0; j < V; ++j) acc[i][j] = _mm256_setzero_ps();
-        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+        if (!s.transposed) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     }
     for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
         __m256 bv[V];
@@ -46,6 +46,12 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int6
 #pragma GCC unroll 4
             for (int j = 0; j < V; ++j) acc[i][j] = _mm256_fmadd_ps(ai, bv[j], acc[i][j]);
         }
+    }
+    if (s.transposed) {  // rare (C with few columns): spill and store element by element
+        alignas(64) float t[M * V * 8];
+        for (int i = 0; i < M; ++i)
+            for (int j = 0; j < V; ++j) _mm256_store_ps(t + (i * V + j) * 8, acc[i][j]);
+        return store_tile(t, V * 8, M, n, c, ldc, s);
     }
     const __m256 alpha = _mm256_set1_ps(s.alpha), beta = _mm256_set1_ps(s.beta), zero = _mm256_setzero_ps();
     const __m256i last = lanes(n - 8 * (V - 1)), all = _mm256_set1_epi32(-1);

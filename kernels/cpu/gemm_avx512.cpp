@@ -11,7 +11,7 @@
 
 #include <immintrin.h>
 
-#include "kernels/cpu/gemm_pack.h"
+#include "kernels/cpu/gemm_kernel_parts.h"
 
 namespace gb::kernels::cpu {
 
@@ -21,8 +21,13 @@ constexpr int MR = 12;
 constexpr int NV = 2;  // zmm vectors per tile row
 constexpr int NR = 16 * NV;
 
+// GCC 12 warns (-Wuninitialized) about the undefined pass-through operand inside
+// _mm512_unpacklo_ps, _mm512_unpackhi_ps, _mm512_shuffle_f32x4 and _mm512_max_ps;
+// the zero-masked forms with a full mask are the same instructions without it.
+constexpr __mmask16 kAll = 0xFFFF;
+
 // Lanes [0, n) of a 16-lane vector (all of them when n >= 16).
-__mmask16 lanes(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1u); }
+__mmask16 lanes(int64_t n) { return n >= 16 ? kAll : __mmask16((1u << n) - 1u); }
 
 template <int M, int V>
 void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t n, float* __restrict c,
@@ -32,7 +37,7 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int6
     for (int i = 0; i < M; ++i) {
 #pragma GCC unroll 4
         for (int j = 0; j < V; ++j) acc[i][j] = _mm512_setzero_ps();
-        _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+        if (!s.transposed) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     }
     for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
         __m512 bv[V];
@@ -45,22 +50,85 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int6
             for (int j = 0; j < V; ++j) acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
         }
     }
+    if (s.transposed) {  // rare (C with few columns): spill and store element by element
+        alignas(64) float t[M * V * 16];
+        for (int i = 0; i < M; ++i)
+            for (int j = 0; j < V; ++j) _mm512_store_ps(t + (i * V + j) * 16, acc[i][j]);
+        return store_tile(t, V * 16, M, n, c, ldc, s);
+    }
     const __m512 alpha = _mm512_set1_ps(s.alpha), beta = _mm512_set1_ps(s.beta), zero = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
         float* ci = c + i * ldc;
 #pragma GCC unroll 4
         for (int j = 0; j < V; ++j) {
-            const __mmask16 m = j == V - 1 ? lanes(n - 16 * j) : __mmask16(0xFFFF);
+            const __mmask16 m = j == V - 1 ? lanes(n - 16 * j) : kAll;
             __m512 v = _mm512_mul_ps(alpha, acc[i][j]);
             if (s.beta != 0.f) v = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, ci + 16 * j), v);
             if (s.row_bias) v = _mm512_add_ps(v, _mm512_set1_ps(s.row_bias[i]));
             if (s.col_bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, s.col_bias + 16 * j));
-            // (The maskz form: GCC 12 warns about the undefined pass-through of _mm512_max_ps.)
             if (s.relu) v = _mm512_maskz_max_ps(m, zero, v);  // NaN stays NaN, as in common/activation.h
             _mm512_mask_storeu_ps(ci + 16 * j, m, v);
         }
     }
+}
+
+// In place: r[c] becomes column c of the 16 x 16 block whose rows were r[0..15].
+void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {  // lane block L of t[i], t[i + 1]: [a4L b4L a4L+1 b4L+1], [a4L+2 b4L+2 ...]
+        t[i] = _mm512_maskz_unpacklo_ps(kAll, r[i], r[i + 1]);
+        t[i + 1] = _mm512_maskz_unpackhi_ps(kAll, r[i], r[i + 1]);
+    }
+    for (int q = 0; q < 16; q += 4) {  // block L of r[q + e]: column 4L + e of rows q..q+3
+        r[q] = _mm512_shuffle_ps(t[q], t[q + 2], 0x44);
+        r[q + 1] = _mm512_shuffle_ps(t[q], t[q + 2], 0xEE);
+        r[q + 2] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+        r[q + 3] = _mm512_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+    }
+    for (int e = 0; e < 4; ++e) {  // gather block L of r[e], r[4 + e], r[8 + e], r[12 + e] into column 4L + e
+        const __m512 w0 = _mm512_maskz_shuffle_f32x4(kAll, r[e], r[4 + e], 0x44);
+        const __m512 w1 = _mm512_maskz_shuffle_f32x4(kAll, r[e], r[4 + e], 0xEE);
+        const __m512 w2 = _mm512_maskz_shuffle_f32x4(kAll, r[8 + e], r[12 + e], 0x44);
+        const __m512 w3 = _mm512_maskz_shuffle_f32x4(kAll, r[8 + e], r[12 + e], 0xEE);
+        t[e] = _mm512_maskz_shuffle_f32x4(kAll, w0, w2, 0x88);
+        t[4 + e] = _mm512_maskz_shuffle_f32x4(kAll, w0, w2, 0xDD);
+        t[8 + e] = _mm512_maskz_shuffle_f32x4(kAll, w1, w3, 0x88);
+        t[12 + e] = _mm512_maskz_shuffle_f32x4(kAll, w1, w3, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// out[k * width + i] = src[i * ld + k] for i < rows (<= 16), k < kc; lanes rows..15
+// of each stored group are zero and the store covers `width_mask` lanes. This is
+// the packing of an operand whose panel rows are contiguous along k (A not
+// transposed, B transposed), 16 x 16 blocks at a time instead of element by element.
+void pack_transposed(const float* src, int64_t ld, int64_t rows, int64_t kc, float* out, int64_t width,
+                     __mmask16 width_mask) {
+    __m512 r[16];
+    for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+        const int64_t kn = kc - k0 < 16 ? kc - k0 : 16;
+        const __mmask16 km = lanes(kn);
+        for (int64_t i = 0; i < 16; ++i)
+            r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + i * ld + k0) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int64_t k = 0; k < kn; ++k) _mm512_mask_storeu_ps(out + (k0 + k) * width, width_mask, r[k]);
+    }
+}
+
+void pack_a_avx512(const GemmOperand& a, int64_t mc, int64_t kc, float* out) {
+    if (a.trans) return pack_a<MR>(a, mc, kc, out);
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, out += kc * MR)
+        pack_transposed(a.at(i0, 0), a.ld, mc - i0 < MR ? mc - i0 : MR, kc, out, MR, lanes(MR));
+}
+
+void pack_b_avx512(const GemmOperand& b, int64_t kc, int64_t nc, float* out) {
+    if (!b.trans) return pack_b<NR>(b, kc, nc, out);
+    for (int64_t j0 = 0; j0 < nc; j0 += NR, out += kc * NR)
+        for (int64_t g = 0; g < NR; g += 16) {
+            const int64_t rows = nc - j0 - g;
+            pack_transposed(b.at(0, j0 + g), b.ld, rows < 0 ? 0 : rows, kc, out + g, NR, lanes(16));
+        }
 }
 
 // The instantiation for m rows (M >= m) and ceil(n / 16) vectors (V >= that).
@@ -79,7 +147,7 @@ void run(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float
     dispatch<MR, NV>(kc, a, b, m, n, c, ldc, s);
 }
 
-constexpr MicroKernel kKernel{MR, NR, 256, 144, 2048, pack_a<MR>, pack_b<NR>, run};
+constexpr MicroKernel kKernel{MR, NR, 384, 144, 1024, pack_a_avx512, pack_b_avx512, run};
 
 }  // namespace
 

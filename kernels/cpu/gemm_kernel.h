@@ -19,11 +19,14 @@ struct GemmOperand {
 // How a finished register tile is written to C: c = alpha * acc + beta * c
 // (beta == 0: C is not read), then + row_bias[i] + col_bias[j] and ReLU where given.
 // The bias pointers are already offset to the tile's first row / column.
+// Element (i, j) of the tile is c[i * ldc + j], or c[j * ldc + i] when transposed
+// (the driver solves C^T = op(B)^T op(A)^T when C has very few columns).
 struct TileStore {
     float alpha, beta;
     const float* row_bias;
     const float* col_bias;
     bool relu;
+    bool transposed;
 };
 
 struct MicroKernel {

@@ -3,7 +3,7 @@
 // baseline x86-64, NEON on AArch64). It computes m full-width rows from the
 // zero-padded B panel and stores their first n columns.
 #include "kernels/cpu/gemm_kernel.h"
-#include "kernels/cpu/gemm_pack.h"
+#include "kernels/cpu/gemm_kernel_parts.h"
 
 namespace gb::kernels::cpu {
 
@@ -18,17 +18,7 @@ void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64
     for (int64_t k = 0; k < kc; ++k, a += MR, b += NR)
         for (int64_t i = 0; i < m; ++i)
             for (int64_t j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
-    for (int64_t i = 0; i < m; ++i) {
-        float* ci = c + i * ldc;
-        for (int64_t j = 0; j < n; ++j) {
-            float v = s.alpha * acc[i][j];
-            if (s.beta != 0.f) v += s.beta * ci[j];
-            if (s.row_bias) v += s.row_bias[i];
-            if (s.col_bias) v += s.col_bias[j];
-            if (s.relu && v < 0.f) v = 0.f;
-            ci[j] = v;
-        }
-    }
+    store_tile(&acc[0][0], NR, m, n, c, ldc, s);
 }
 
 constexpr MicroKernel kKernel{MR, NR, 256, 128, 2048, pack_a<MR>, pack_b<NR>, run};
