@@ -5,15 +5,15 @@
 // row panels, and a register-tiled micro-kernel multiplies one A panel by one
 // B panel (the B panel stays in L1 while the A panels of the block stream from
 // L2). The micro-kernel, its tile and the block sizes come from the instruction
-// set chosen at run time (gemm_kernel.h). Threads split C into whole tiles along
-// M or N, whichever costs less (balance plus the operand every thread must pack).
+// set chosen at run time (gemm_kernel.h). A C with very few columns is computed
+// as C^T. Threads split C into whole tiles along M or N, whichever costs less
+// (balance plus the operand every thread must pack).
 #include "kernels/cpu/gemm.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <utility>
 
