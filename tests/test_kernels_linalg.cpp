@@ -2,8 +2,10 @@
 // double-precision loops written here.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "core/cuda_runtime.h"
@@ -12,6 +14,7 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/geometry.h"
 #include "kernel_reference.h"
 
@@ -31,13 +34,14 @@ TEST_CASE("backend_for(cpu) is the CPU backend") {
 namespace {
 
 struct GemmRef {
-    std::vector<double> value, mag;  // mag: |alpha| sum|a*b| + |beta*c| per element (error bound scale)
+    std::vector<double> value, mag;  // mag: |alpha| sum|a*b| + |beta*c| + |biases| per element (error bound scale)
 };
 
-// C = alpha * op(A) * op(B) + beta * C by the definition, in double; beta == 0 ignores C.
+// C = epilogue(alpha * op(A) * op(B) + beta * C) by the definition, in double;
+// beta == 0 ignores C. The epilogue adds row_bias[i] and col_bias[j], then ReLU.
 GemmRef naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const std::vector<float>& A,
                    int64_t lda, const std::vector<float>& B, int64_t ldb, float beta, const std::vector<float>& C,
-                   int64_t ldc) {
+                   int64_t ldc, const cpu::GemmEpilogue& ep = {}) {
     GemmRef r{std::vector<double>(C.begin(), C.end()), std::vector<double>(C.size(), 0.0)};
     for (int64_t i = 0; i < M; ++i)
         for (int64_t j = 0; j < N; ++j) {
@@ -49,62 +53,143 @@ GemmRef naive_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
                 m += std::fabs(a * b);
             }
             const double c = beta == 0.f ? 0.0 : static_cast<double>(beta) * C[i * ldc + j];
-            r.value[i * ldc + j] = alpha * s + c;
-            r.mag[i * ldc + j] = std::fabs(alpha) * m + std::fabs(c);
+            double v = alpha * s + c, mag = std::fabs(alpha) * m + std::fabs(c);
+            if (ep.row_bias) v += ep.row_bias[i], mag += std::fabs(ep.row_bias[i]);
+            if (ep.col_bias) v += ep.col_bias[j], mag += std::fabs(ep.col_bias[j]);
+            if (ep.relu && v < 0) v = 0;
+            r.value[i * ldc + j] = v;
+            r.mag[i * ldc + j] = mag;
         }
     return r;
 }
 
+enum class Epi { None, RowBias, ColBias, BothRelu, Relu };
+
+// Runs one GEMM through gemm_ex (or Backend::gemm without epilogue) on the
+// current instruction set and compares it with naive_gemm. C has `pad_c` extra
+// columns per row and 64 floats of guard before and after; both must come back
+// untouched (masked edge stores are where overflows hide, and ASan does not see
+// inside masked-store intrinsics).
 void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                   bool nan_c) {
+                   bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1) {
     const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
     const int64_t ldb = (tb ? K : N) + static_cast<int64_t>(g.below(3));
-    const int64_t ldc = N + static_cast<int64_t>(g.below(3));
+    const int64_t ldc = N + (pad_c >= 0 ? pad_c : static_cast<int64_t>(g.below(3)));
+    const int64_t guard = 64;
+    const float sentinel = -12345.f;
     const auto A = uniform(g, (ta ? K : M) * lda);
     const auto B = uniform(g, (tb ? N : K) * ldb);
+    const auto row_bias = uniform(g, M), col_bias = uniform(g, N);
+    cpu::GemmEpilogue ep;
+    if (epi == Epi::RowBias || epi == Epi::BothRelu) ep.row_bias = row_bias.data();
+    if (epi == Epi::ColBias || epi == Epi::BothRelu) ep.col_bias = col_bias.data();
+    ep.relu = epi == Epi::BothRelu || epi == Epi::Relu;
     auto C = uniform(g, M * ldc);
     if (nan_c) std::fill(C.begin(), C.end(), std::numeric_limits<float>::quiet_NaN());
-    const GemmRef ref = naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    std::vector<float> out = C;
-    cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
-    // Padding columns of C (j >= N) must be untouched: the reference keeps them as they were.
+    const GemmRef ref = naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    std::vector<float> buf(static_cast<size_t>(guard), sentinel);
+    buf.insert(buf.end(), C.begin(), C.end());
+    buf.insert(buf.end(), static_cast<size_t>(guard), sentinel);
+    float* out = buf.data() + guard;
+    if (epi == Epi::None)
+        cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
+    else
+        cpu::gemm_ex(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc, ep);
+    INFO("isa=", cpu::gemm_isa_name(cpu::gemm_isa()), " ta=", ta, " tb=", tb, " M=", M, " N=", N, " K=", K,
+         " alpha=", alpha, " beta=", beta, " ldc=", ldc, " epilogue=", static_cast<int>(epi));
+    bool guard_kept = true;
+    for (int64_t i = 0; i < guard; ++i)
+        guard_kept = guard_kept && buf[static_cast<size_t>(i)] == sentinel &&
+                     buf[buf.size() - 1 - static_cast<size_t>(i)] == sentinel;
+    CHECK(guard_kept);
+    // Padding columns of C (j >= N) must be untouched: compare them exactly (NaN
+    // padding compares as equal when both are NaN), then leave them out.
+    std::vector<float> got(out, out + M * ldc);
     std::vector<double> want = ref.value;
+    bool padding_kept = true;
     for (size_t i = 0; i < want.size(); ++i)
-        if (static_cast<int64_t>(i) % ldc >= N) want[i] = C[i];
-    INFO("ta=", ta, " tb=", tb, " M=", M, " N=", N, " K=", K, " alpha=", alpha, " beta=", beta);
-    if (nan_c) {
-        for (size_t i = 0; i < want.size(); ++i)
-            if (static_cast<int64_t>(i) % ldc >= N) out[i] = 0.f, want[i] = 0.0;
+        if (static_cast<int64_t>(i) % ldc >= N) {
+            padding_kept = padding_kept && (got[i] == C[i] || (std::isnan(got[i]) && std::isnan(C[i])));
+            got[i] = 0.f, want[i] = 0.0;
+        }
+    CHECK(padding_kept);
+    // A length-K float dot product scaled by alpha, added to beta*C and the
+    // biases: K + 4 roundings (check_sums allows (K + 4) * 2^-23 * mag).
+    check_sums("gemm", got, want, ref.mag, static_cast<double>(K));
+}
+
+// Runs fn once on every GEMM instruction set this CPU and build can run, then
+// restores the one that was selected.
+template <typename Fn>
+void for_each_gemm_isa(Fn&& fn) {
+    const cpu::GemmIsa saved = cpu::gemm_isa();
+    for (cpu::GemmIsa isa : {cpu::GemmIsa::Scalar, cpu::GemmIsa::Avx2, cpu::GemmIsa::Avx512}) {
+        if (!cpu::gemm_isa_available(isa)) continue;
+        cpu::set_gemm_isa(isa);
+        const std::string isa_name = cpu::gemm_isa_name(isa);
+        CAPTURE(isa_name);
+        fn();
     }
-    // A length-K float dot product scaled by alpha and added to beta*C: K + 2 roundings.
-    check_sums("gemm", out, want, ref.mag, static_cast<double>(K));
+    cpu::set_gemm_isa(saved);
 }
 
 }  // namespace
 
-TEST_CASE("gemm matches the definition for every transpose, odd sizes and padded strides") {
+TEST_CASE("gemm instruction sets: scalar always available, unavailable ones refused") {
+    CHECK(cpu::gemm_isa_available(cpu::GemmIsa::Scalar));
+    CHECK(std::string(cpu::gemm_isa_name(cpu::GemmIsa::Avx512)) == "avx512");
+    CHECK(std::string(cpu::gemm_isa_name(cpu::GemmIsa::Avx2)) == "avx2");
+    CHECK(std::string(cpu::gemm_isa_name(cpu::GemmIsa::Scalar)) == "scalar");
+    for (cpu::GemmIsa isa : {cpu::GemmIsa::Avx2, cpu::GemmIsa::Avx512})
+        if (!cpu::gemm_isa_available(isa)) CHECK_THROWS_AS(cpu::set_gemm_isa(isa), Error);
+    MESSAGE("gemm instruction set in use: ", std::string(cpu::gemm_isa_name(cpu::gemm_isa())));
+}
+
+TEST_CASE("gemm matches the definition for every instruction set, transpose, odd sizes and padded strides") {
     Generator g(1);
-    const int64_t sizes[] = {1, 3, 7, 13, 17, 31, 33, 65};
-    for (int t = 0; t < 4; ++t) {
-        const bool ta = t & 1, tb = t & 2;
-        for (int rep = 0; rep < 12; ++rep) {
-            const int64_t M = sizes[g.below(8)], N = sizes[g.below(8)], K = sizes[g.below(8)];
-            run_gemm_case(g, ta, tb, M, N, K, 1.f, 0.f, false);
-            run_gemm_case(g, ta, tb, M, N, K, -0.75f, 1.5f, false);
+    const int64_t sizes[] = {1, 3, 7, 13, 17, 31, 33, 65, 97};
+    for_each_gemm_isa([&] {
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            for (int rep = 0; rep < 12; ++rep) {
+                const int64_t M = sizes[g.below(9)], N = sizes[g.below(9)], K = sizes[g.below(9)];
+                run_gemm_case(g, ta, tb, M, N, K, 1.f, 0.f, false);
+                run_gemm_case(g, ta, tb, M, N, K, -0.75f, 1.5f, false, Epi::None, 1 + g.below(17));
+                run_gemm_case(g, ta, tb, M, N, K, 0.5f, 1.f, false);
+            }
         }
-        // Past the blocking sizes (KC = 256, MC = 120, NC = 1024) and both thread splits.
-        run_gemm_case(g, ta, tb, 130, 67, 300, 1.f, 1.f, false);
-        run_gemm_case(g, ta, tb, 7, 1030, 260, 0.5f, 0.f, false);
-        run_gemm_case(g, ta, tb, 400, 5, 33, 2.f, -1.f, false);
-    }
+    });
+}
+
+TEST_CASE("gemm is right around the tile and block sizes of every instruction set") {
+    // Tiles: 4x16 (scalar), 6x16 (AVX2), 12x32 (AVX-512); depth blocks of 256 / 384
+    // (split evenly), row blocks of 96..144, column blocks of 1024 / 2048. The
+    // sizes sit on both sides of those, and of half a tile, where C^T is computed.
+    Generator g(4);
+    for_each_gemm_isa([&] {
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            run_gemm_case(g, ta, tb, 12, 32, 384, 1.f, 0.f, false, Epi::None, 0);
+            run_gemm_case(g, ta, tb, 13, 33, 385, 1.f, 1.f, false, Epi::None, 5);
+            run_gemm_case(g, ta, tb, 11, 31, 257, 2.f, 0.f, false, Epi::None, 15);
+            run_gemm_case(g, ta, tb, 145, 47, 770, 1.f, -0.5f, false, Epi::None, 3);
+            run_gemm_case(g, ta, tb, 97, 15, 129, 1.f, 0.f, false, Epi::None, 17);
+            run_gemm_case(g, ta, tb, 290, 9, 40, 1.f, 1.f, false, Epi::None, 1);
+            run_gemm_case(g, ta, tb, 6, 1030, 20, 0.5f, 0.f, false, Epi::None, 16);
+            run_gemm_case(g, ta, tb, 30, 2049, 9, 1.f, 0.f, false, Epi::None, 0);
+        }
+    });
 }
 
 TEST_CASE("gemm with beta = 0 ignores a C full of NaN") {
     Generator g(2);
-    for (int t = 0; t < 4; ++t) {
-        run_gemm_case(g, t & 1, t & 2, 13, 17, 31, 1.f, 0.f, true);
-        run_gemm_case(g, t & 1, t & 2, 150, 70, 270, 0.5f, 0.f, true);
-    }
+    for_each_gemm_isa([&] {
+        for (int t = 0; t < 4; ++t) {
+            run_gemm_case(g, t & 1, t & 2, 13, 17, 31, 1.f, 0.f, true, Epi::None, 3);
+            run_gemm_case(g, t & 1, t & 2, 150, 70, 400, 0.5f, 0.f, true, Epi::None, 2);
+            run_gemm_case(g, t & 1, t & 2, 40, 5, 30, 1.f, 0.f, true, Epi::BothRelu, 1);
+        }
+    });
 }
 
 TEST_CASE("gemm with K = 0 or alpha = 0 scales C by beta") {
@@ -117,21 +202,48 @@ TEST_CASE("gemm with K = 0 or alpha = 0 scales C by beta") {
     std::vector<float> A(6, 1.f), B(8, 1.f);
     cpu_backend().gemm(false, false, 3, 4, 2, 0.f, A.data(), 2, B.data(), 4, 3.f, C.data(), 4);
     for (float c : C) CHECK(c == 3.f);
+    // The epilogue still applies: relu(0.5 * C + row_bias[i] + col_bias[j]).
+    const float rb[3] = {1.f, -10.f, 0.f}, cb[4] = {0.f, 1.f, 2.f, 3.f};
+    cpu::gemm_ex(false, false, 3, 4, 0, 1.f, a, 1, a, 4, 0.5f, C.data(), 4, cpu::GemmEpilogue{rb, cb, true});
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 4; ++j) CHECK(C[i * 4 + j] == std::max(0.f, 1.5f + rb[i] + cb[j]));
+}
+
+TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth block") {
+    Generator g(5);
+    for_each_gemm_isa([&] {
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            for (Epi e : {Epi::RowBias, Epi::ColBias, Epi::BothRelu, Epi::Relu}) {
+                run_gemm_case(g, ta, tb, 33, 50, 31, 1.f, 0.f, false, e, 2);
+                run_gemm_case(g, ta, tb, 70, 40, 800, 0.5f, 1.f, false, e, 0);  // three depth blocks, beta once
+                run_gemm_case(g, ta, tb, 64, 3, 100, 1.f, 0.f, false, e, 1);    // computed as C^T
+            }
+        }
+    });
 }
 
 TEST_CASE("gemm gives the same result on one thread and on several") {
     Generator g(3);
-    const int64_t M = 97, N = 45, K = 70;
-    const auto A = uniform(g, M * K), B = uniform(g, K * N);
-    std::vector<float> c1(M * N), cn(M * N);
+    // (M, N, K): split along M, split along N, computed as C^T.
+    const int64_t shapes[][3] = {{97, 45, 70}, {20, 700, 300}, {300, 5, 200}, {2, 3, 4}};
     const int saved = num_threads();
-    set_num_threads(1);
-    cpu_backend().gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, c1.data(), N);
-    set_num_threads(std::max(2, saved));
-    cpu_backend().gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, cn.data(), N);
+    for_each_gemm_isa([&] {
+        for (const auto& s : shapes) {
+            const int64_t M = s[0], N = s[1], K = s[2];
+            const auto A = uniform(g, M * K), B = uniform(g, K * N), rb = uniform(g, M);
+            std::vector<float> c1(M * N), cn(M * N);
+            const cpu::GemmEpilogue ep{rb.data(), nullptr, true};
+            set_num_threads(1);
+            cpu::gemm_ex(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, c1.data(), N, ep);
+            set_num_threads(std::max(2, saved));
+            cpu::gemm_ex(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, cn.data(), N, ep);
+            // Each element is the same blocked dot product whichever thread computes it.
+            CAPTURE(M);
+            CHECK(c1 == cn);
+        }
+    });
     set_num_threads(saved);
-    // Each element is the same blocked dot product whichever thread computes it.
-    CHECK(c1 == cn);
 }
 
 namespace {

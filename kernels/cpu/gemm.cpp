@@ -1,144 +1,138 @@
-// Single-precision GEMM, C = alpha * op(A) * op(B) + beta * C, row-major.
+// Single-precision GEMM, C = epilogue(alpha * op(A) * op(B) + beta * C), row-major.
 // Goto/van de Geijn blocking ("Anatomy of high-performance matrix
-// multiplication", TOMS 2008): op(B) is packed into KC x NC blocks of NR-wide
-// column panels, op(A) into MC x KC blocks of MR-high row panels, and an MR x NR
-// register tile is accumulated by a branch-free inner loop the compiler
-// vectorises. Threads split the rows of C (or its columns when M is small);
-// each runs the blocked loop on its part with its own packing buffers.
-#include <algorithm>
+// multiplication", TOMS 2008; the loop order of BLIS): op(B) is packed into
+// KC x NC blocks of NR-wide column panels, op(A) into MC x KC blocks of MR-high
+// row panels, and a register-tiled micro-kernel multiplies one A panel by one
+// B panel (the B panel stays in L1 while the A panels of the block stream from
+// L2). The micro-kernel, its tile and the block sizes come from the instruction
+// set chosen at run time (gemm_kernel.h). A C with very few columns is computed
+// as C^T. Threads split C into whole tiles along M or N, whichever costs less
+// (balance plus the operand every thread must pack).
+#include "kernels/cpu/gemm.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/gemm_kernel.h"
 
-namespace gb::kernels {
+namespace gb::kernels::cpu {
 
 namespace {
 
-constexpr int64_t MR = 6;     // register tile rows
-constexpr int64_t NR = 8;     // register tile columns: two SSE / one AVX vector
-constexpr int64_t KC = 256;   // depth of a packed block (A panel + B panel stay in L1/L2)
-constexpr int64_t MC = 120;   // rows of a packed A block (multiple of MR)
-constexpr int64_t NC = 1024;  // columns of a packed B block (multiple of NR)
-
-struct Operand {
-    const float* p;
-    int64_t ld;
-    bool trans;
-    // Element (r, c) of op(X).
-    const float* at(int64_t r, int64_t c) const { return trans ? p + c * ld + r : p + r * ld + c; }
-};
-
-// Packs rows [0, mc) x depth [0, kc) of op(A) into MR-row panels, k-major
-// within a panel, zero-filling the rows past mc.
-void pack_a(const Operand& a, int64_t mc, int64_t kc, float* __restrict out) {
-    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
-        const int64_t mr = std::min(MR, mc - i0);
-        if (a.trans) {
-            for (int64_t k = 0; k < kc; ++k) {
-                const float* src = a.at(i0, k);
-                for (int64_t i = 0; i < mr; ++i) out[k * MR + i] = src[i];
-                for (int64_t i = mr; i < MR; ++i) out[k * MR + i] = 0.f;
-            }
-        } else {
-            for (int64_t i = 0; i < mr; ++i) {
-                const float* src = a.at(i0 + i, 0);
-                for (int64_t k = 0; k < kc; ++k) out[k * MR + i] = src[k];
-            }
-            for (int64_t i = mr; i < MR; ++i)
-                for (int64_t k = 0; k < kc; ++k) out[k * MR + i] = 0.f;
-        }
-        out += kc * MR;
+const MicroKernel* kernel_of(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::Avx512:
+            return avx512_micro_kernel();
+        case GemmIsa::Avx2:
+            return avx2_micro_kernel();
+        case GemmIsa::Scalar:
+            return &scalar_micro_kernel();
     }
+    return nullptr;
 }
 
-// Packs depth [0, kc) x columns [0, nc) of op(B) into NR-column panels, k-major
-// within a panel, zero-filling the columns past nc.
-void pack_b(const Operand& b, int64_t kc, int64_t nc, float* __restrict out) {
-    for (int64_t j0 = 0; j0 < nc; j0 += NR) {
-        const int64_t nr = std::min(NR, nc - j0);
-        if (b.trans) {
-            for (int64_t j = 0; j < nr; ++j) {
-                const float* src = b.at(0, j0 + j);
-                for (int64_t k = 0; k < kc; ++k) out[k * NR + j] = src[k];
-            }
-            for (int64_t j = nr; j < NR; ++j)
-                for (int64_t k = 0; k < kc; ++k) out[k * NR + j] = 0.f;
-        } else {
-            for (int64_t k = 0; k < kc; ++k) {
-                const float* src = b.at(k, j0);
-                for (int64_t j = 0; j < nr; ++j) out[k * NR + j] = src[j];
-                for (int64_t j = nr; j < NR; ++j) out[k * NR + j] = 0.f;
-            }
-        }
-        out += kc * NR;
+bool cpu_has(GemmIsa isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    switch (isa) {
+        case GemmIsa::Avx512:
+            return __builtin_cpu_supports("avx512f");
+        case GemmIsa::Avx2:
+            return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        case GemmIsa::Scalar:
+            return true;
     }
+    return false;
+#else
+    return isa == GemmIsa::Scalar;
+#endif
 }
 
-// acc[MR][NR] = sum_k a[k][:] (outer) b[k][:] over one packed panel pair.
-inline void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
-                         float* __restrict acc) {
-    float c[MR][NR] = {};
-    for (int64_t k = 0; k < kc; ++k) {
-        for (int64_t i = 0; i < MR; ++i) {
-            const float ai = a[i];
-            for (int64_t j = 0; j < NR; ++j) c[i][j] += ai * b[j];
-        }
-        a += MR;
-        b += NR;
-    }
-    for (int64_t i = 0; i < MR; ++i)
-        for (int64_t j = 0; j < NR; ++j) acc[i * NR + j] = c[i][j];
+// The one $GB_GEMM_ISA names, else the best available. A name that is unknown
+// or not runnable here is reported on stderr and ignored rather than thrown: the
+// first GEMM may run inside a parallel region, where an exception cannot escape.
+GemmIsa initial_isa() {
+    GemmIsa best = GemmIsa::Scalar;
+    for (GemmIsa isa : {GemmIsa::Avx2, GemmIsa::Avx512})
+        if (gemm_isa_available(isa)) best = isa;
+    const char* env = std::getenv("GB_GEMM_ISA");
+    if (!env) return best;
+    for (GemmIsa isa : {GemmIsa::Avx512, GemmIsa::Avx2, GemmIsa::Scalar})
+        if (env == std::string(gemm_isa_name(isa)) && gemm_isa_available(isa)) return isa;
+    std::fprintf(stderr, "glassbox: GB_GEMM_ISA=%s is not one of avx512, avx2, scalar that this CPU can run; using %s\n",
+                 env, gemm_isa_name(best));
+    return best;
 }
 
-// C tile (mr x nr) = alpha * acc + beta * C; beta == 0 never reads C.
-inline void store_tile(const float* __restrict acc, int64_t mr, int64_t nr, float alpha, float beta,
-                       float* __restrict C, int64_t ldc) {
-    for (int64_t i = 0; i < mr; ++i) {
-        float* __restrict c = C + i * ldc;
-        const float* __restrict t = acc + i * NR;
-        if (beta == 0.f) {
-            for (int64_t j = 0; j < nr; ++j) c[j] = alpha * t[j];
-        } else if (beta == 1.f) {
-            for (int64_t j = 0; j < nr; ++j) c[j] += alpha * t[j];
-        } else {
-            for (int64_t j = 0; j < nr; ++j) c[j] = alpha * t[j] + beta * c[j];
-        }
-    }
+std::atomic<GemmIsa>& current_isa() {
+    static std::atomic<GemmIsa> isa{initial_isa()};
+    return isa;
 }
 
-// C = beta * C for K == 0 (beta == 0 writes zeros without reading C).
-void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
+// A per-thread scratch buffer aligned to 64 bytes (the micro-kernels load B panels aligned).
+float* aligned_scratch(Scratch slot, int64_t count) {
+    float* p = scratch(slot, static_cast<size_t>(count) + 16);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// C = epilogue(beta * C) when there is no product to add (K == 0 or alpha == 0).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
     for (int64_t i = 0; i < M; ++i) {
         float* c = C + i * ldc;
-        if (beta == 0.f)
-            std::fill(c, c + N, 0.f);
-        else if (beta != 1.f)
-            for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+        for (int64_t j = 0; j < N; ++j) {
+            float v = beta == 0.f ? 0.f : beta * c[j];
+            if (ep.row_bias) v += ep.row_bias[i];
+            if (ep.col_bias) v += ep.col_bias[j];
+            if (ep.relu && v < 0.f) v = 0.f;
+            c[j] = v;
+        }
     }
 }
 
-// The blocked loop on one thread.
-void gemm_blocked(const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                  float* C, int64_t ldc) {
-    const int64_t kc_max = std::min(K, KC);
-    float* bp = cpu::scratch(cpu::Scratch::GemmB, static_cast<size_t>(kc_max * ((std::min(N, NC) + NR - 1) / NR) * NR));
-    float* ap = cpu::scratch(cpu::Scratch::GemmA, static_cast<size_t>(kc_max * ((std::min(M, MC) + MR - 1) / MR) * MR));
-    alignas(64) float acc[MR * NR];
-    for (int64_t jc = 0; jc < N; jc += NC) {
-        const int64_t nc = std::min(NC, N - jc);
-        for (int64_t pc = 0; pc < K; pc += KC) {
-            const int64_t kc = std::min(KC, K - pc);
-            const float beta_k = pc == 0 ? beta : 1.f;
-            pack_b(Operand{b.at(pc, jc), b.ld, b.trans}, kc, nc, bp);
-            for (int64_t ic = 0; ic < M; ic += MC) {
-                const int64_t mc = std::min(MC, M - ic);
-                pack_a(Operand{a.at(ic, pc), a.ld, a.trans}, mc, kc, ap);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const float* bpanel = bp + (jr / NR) * kc * NR;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        micro_kernel(kc, ap + (ir / MR) * kc * MR, bpanel, acc);
-                        store_tile(acc, std::min(MR, mc - ir), std::min(NR, nc - jr), alpha, beta_k,
-                                   C + (ic + ir) * ldc + jc + jr, ldc);
+// C as the blocked loop sees it: element (i, j) at p[i * ld + j], or at
+// p[j * ld + i] when the loop computes C^T (see TileStore).
+struct Output {
+    float* p;
+    int64_t ld;
+    bool trans;
+    float* at(int64_t i, int64_t j) const { return trans ? p + j * ld + i : p + i * ld + j; }
+};
+
+// The blocked loop on one thread, for C[M, N] with the epilogue's bias pointers
+// already offset to C's first row and column.
+void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N,
+                  int64_t K, float alpha, float beta, const Output& C, const GemmEpilogue& ep) {
+    // Equal depth blocks: K = 288 as 144 + 144 rather than 256 + 32, which would
+    // cost a whole extra pass over C for little work.
+    const int64_t k_blocks = (K + uk.kc - 1) / uk.kc, kc_max = (K + k_blocks - 1) / k_blocks;
+    float* bp = aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
+    float* ap = aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
+    for (int64_t jc = 0; jc < N; jc += uk.nc) {
+        const int64_t nc = std::min(uk.nc, N - jc);
+        for (int64_t pc = 0; pc < K; pc += kc_max) {
+            const int64_t kc = std::min(kc_max, K - pc);
+            const bool last = pc + kc == K;
+            uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, bp);
+            for (int64_t ic = 0; ic < M; ic += uk.mc) {
+                const int64_t mc = std::min(uk.mc, M - ic);
+                uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, mc, kc, ap);
+                for (int64_t jr = 0; jr < nc; jr += uk.nr) {
+                    const float* bpanel = bp + jr * kc;
+                    const float* col_bias = last && ep.col_bias ? ep.col_bias + jc + jr : nullptr;
+                    for (int64_t ir = 0; ir < mc; ir += uk.mr) {
+                        const TileStore s{alpha, pc == 0 ? beta : 1.f,
+                                          last && ep.row_bias ? ep.row_bias + ic + ir : nullptr, col_bias,
+                                          last && ep.relu, C.trans};
+                        uk.run(kc, ap + ir * kc, bpanel, std::min(uk.mr, mc - ir), std::min(uk.nr, nc - jr),
+                               C.at(ic + ir, jc + jr), C.ld, s);
                     }
                 }
             }
@@ -148,33 +142,90 @@ void gemm_blocked(const Operand& a, const Operand& b, int64_t M, int64_t N, int6
 
 }  // namespace
 
-void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+bool gemm_isa_available(GemmIsa isa) { return kernel_of(isa) != nullptr && cpu_has(isa); }
+
+void set_gemm_isa(GemmIsa isa) {
+    GB_CHECK(gemm_isa_available(isa), "set_gemm_isa(", gemm_isa_name(isa), "): this CPU or build cannot run it");
+    current_isa().store(isa);
+}
+
+GemmIsa gemm_isa() { return current_isa().load(); }
+
+const char* gemm_isa_name(GemmIsa isa) {
+    switch (isa) {
+        case GemmIsa::Avx512:
+            return "avx512";
+        case GemmIsa::Avx2:
+            return "avx2";
+        case GemmIsa::Scalar:
+            return "scalar";
+    }
+    return "?";
+}
+
+void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+             const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.f) {
-        parallel_for(0, M, std::max<int64_t>(1, cpu::kElementGrain / N),
-                     [&](int64_t i0, int64_t i1) { scale_c(i1 - i0, N, beta, C + i0 * ldc, ldc); });
+        parallel_for(0, M, std::max<int64_t>(1, kElementGrain / N), [&](int64_t i0, int64_t i1) {
+            GemmEpilogue e = ep;
+            if (e.row_bias) e.row_bias += i0;
+            scale_c(i1 - i0, N, beta, C + i0 * ldc, ldc, e);
+        });
         return;
     }
-    const Operand a{A, lda, trans_a}, b{B, ldb, trans_b};
-    // Each chunk should carry at least ~1 MFLOP so threading pays for itself.
-    const int64_t min_flops = int64_t{1} << 20;
+    const MicroKernel& uk = *kernel_of(gemm_isa());
+    GemmOperand a{A, lda, trans_a}, b{B, ldb, trans_b};
+    Output c{C, ldc, false};
+    GemmEpilogue e = ep;
+    // A C with fewer columns than half a register tile would leave most of each
+    // tile's lanes idle: compute C^T = op(B)^T op(A)^T instead (the VGG-11
+    // layers on 4x4 and 2x2 maps, the 10-way classifier).
+    if (2 * N <= uk.nr && M > N) {
+        std::swap(M, N);
+        a = GemmOperand{B, ldb, !trans_b};
+        b = GemmOperand{A, lda, !trans_a};
+        c.trans = true;
+        std::swap(e.row_bias, e.col_bias);
+    }
+    // Split C into whole tiles along M or N. Cost of a split on T threads, in
+    // flops: the largest share of tiles, plus the packing of the operand that
+    // every thread packs in full (op(B) when splitting M, op(A) when splitting N),
+    // counted at ~8 flops per packed float. Each share should carry at least
+    // ~0.25 MFLOP, or the fork and join cost more than they save.
     const int64_t threads = num_threads();
-    if (M >= N || M >= threads * MC) {
-        const int64_t blocks = (M + MR - 1) / MR;
-        const int64_t grain = std::max<int64_t>(1, min_flops / (2 * MR * N * K + 1));
-        parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
-            const int64_t i0 = b0 * MR, i1 = std::min(M, b1 * MR);
-            gemm_blocked(Operand{a.at(i0, 0), a.ld, a.trans}, b, i1 - i0, N, K, alpha, beta, C + i0 * ldc, ldc);
+    const int64_t tiles_m = (M + uk.mr - 1) / uk.mr, tiles_n = (N + uk.nr - 1) / uk.nr;
+    const int64_t min_flops = int64_t{1} << 18;
+    const int64_t max_shares = std::max<int64_t>(1, std::min<int64_t>(threads, 2 * M * N * K / min_flops));
+    const int64_t tm = std::min(max_shares, tiles_m), tn = std::min(max_shares, tiles_n);
+    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + 8 * K * N;
+    const int64_t cost_n = (tiles_n + tn - 1) / tn * uk.nr * M * K * 2 + 8 * K * M;
+    if (cost_m <= cost_n) {
+        parallel_for(0, tiles_m, (tiles_m + tm - 1) / tm, [&](int64_t t0, int64_t t1) {
+            const int64_t i0 = t0 * uk.mr, i1 = std::min(M, t1 * uk.mr);
+            GemmEpilogue part = e;
+            if (part.row_bias) part.row_bias += i0;
+            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, i1 - i0, N, K, alpha, beta,
+                         Output{c.at(i0, 0), c.ld, c.trans}, part);
         });
     } else {
-        const int64_t blocks = (N + NR - 1) / NR;
-        const int64_t grain = std::max<int64_t>(1, min_flops / (2 * NR * M * K + 1));
-        parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
-            const int64_t j0 = b0 * NR, j1 = std::min(N, b1 * NR);
-            gemm_blocked(a, Operand{b.at(0, j0), b.ld, b.trans}, M, j1 - j0, K, alpha, beta, C + j0, ldc);
+        parallel_for(0, tiles_n, (tiles_n + tn - 1) / tn, [&](int64_t t0, int64_t t1) {
+            const int64_t j0 = t0 * uk.nr, j1 = std::min(N, t1 * uk.nr);
+            GemmEpilogue part = e;
+            if (part.col_bias) part.col_bias += j0;
+            gemm_blocked(uk, a, GemmOperand{b.at(0, j0), b.ld, b.trans}, M, j1 - j0, K, alpha, beta,
+                         Output{c.at(0, j0), c.ld, c.trans}, part);
         });
     }
+}
+
+}  // namespace gb::kernels::cpu
+
+namespace gb::kernels {
+
+void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    cpu::gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, cpu::GemmEpilogue{});
 }
 
 }  // namespace gb::kernels
