@@ -1,7 +1,7 @@
 // 2-D convolution (groups = 1) as im2col + GEMM (Chellapilla et al. 2006; the
 // scheme of Caffe and PyTorch's slow_conv2d). Per image n, col[C*R*S, P*Q]
 // holds the input taps of every output pixel, so
-//   forward:          y[n] = w[K, CRS] * col                    (+ bias)
+//   forward:          y[n] = w[K, CRS] * col   (+ bias, in the GEMM's epilogue)
 //   backward-data:    dcol = w^T * dy[n], then col2im adds dcol into dx[n]
 //   backward-weight:  dw   = sum_n dy[n] * col^T,  dbias = sum of dy over N, P, Q.
 // 1x1 kernels with stride 1 and no padding use the input itself as col. With at
@@ -11,6 +11,7 @@
 
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/gemm.h"
 
 namespace gb::kernels {
 
@@ -111,8 +112,9 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
             im2col(g, xn, buf);
             col = buf;
         }
-        gemm(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ);
-        if (bias) bias_add(1, g.K, PQ, bias, yn);
+        cpu::GemmEpilogue ep;
+        ep.row_bias = bias;  // added as each tile of y is stored
+        cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
     });
 }
 
