@@ -333,6 +333,11 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {2, 2, 3, 3, 3, 5, 5, 1, 1, 2, 2, 1, 1},     // kernel larger than the input
         {1, 16, 31, 33, 33, 3, 3, 1, 1, 1, 1, 1, 1}, // wider channels, single image (threaded GEMM)
         {3, 7, 20, 19, 9, 5, 5, 2, 2, 2, 2, 1, 1},
+        // Maps of at most 64 pixels: runs of images share one GEMM (images_per_gemm).
+        {6, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},     // 2x2 maps, one run
+        {9, 4, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1},     // 8x8 maps, a run of 8 and a run of 1
+        {3, 5, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1},     // 1x1 kernel on small maps
+        {130, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1},   // 1x1 maps: runs of 512 images capped by N
     };
     Generator gen(4);
     for (const Case& c : cases) {

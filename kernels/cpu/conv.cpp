@@ -7,6 +7,8 @@
 // 1x1 kernels with stride 1 and no padding use the input itself as col. With at
 // least as many images as threads, images are spread over threads (the GEMM
 // then runs inline in each); otherwise images run in turn with a threaded GEMM.
+// Output maps of at most 64 pixels take runs of images per GEMM instead
+// (images_per_gemm), the GEMM and the layout copies threaded.
 #include <algorithm>
 
 #include "core/parallel.h"
@@ -34,22 +36,25 @@ QRange valid_q(int64_t off, int64_t stride, int64_t W, int64_t Q) {
     return QRange{l, std::max(l, h)};
 }
 
-// col[(c*R + r)*S + s, p*Q + q] = x[c, p*sh - ph + r*dh, q*sw - pw + s*dw], 0 in the padding.
-void im2col(const Conv2dGeom& g, const float* x, float* col) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q;
-    parallel_for(0, g.C * RS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
-        for (int64_t row = r0; row < r1; ++row) {
+// col[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[i][c, p*sh - ph + r*dh, q*sw - pw + s*dw], 0 in the
+// padding, for `images` consecutive images; col rows are `ld` apart (ld = images * P*Q).
+void im2col(const Conv2dGeom& g, const float* x, int64_t images, int64_t ld, float* col) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
+    parallel_for(0, images * CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
+        for (int64_t task = r0; task < r1; ++task) {
+            const int64_t img = task / CRS, row = task % CRS;
             const int64_t c = row / RS, r = (row / g.S) % g.R, s = row % g.S;
             const int64_t off_w = s * g.dil_w - g.pad_w;
             const QRange qr = valid_q(off_w, g.stride_w, g.W, g.Q);
+            const float* xi = x + img * g.C * g.H * g.W;
             for (int64_t p = 0; p < g.P; ++p) {
-                float* dst = col + row * PQ + p * g.Q;
+                float* dst = col + row * ld + img * PQ + p * g.Q;
                 const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
                 if (h < 0 || h >= g.H) {
                     std::fill(dst, dst + g.Q, 0.f);
                     continue;
                 }
-                const float* src = x + (c * g.H + h) * g.W;
+                const float* src = xi + (c * g.H + h) * g.W;
                 std::fill(dst, dst + qr.lo, 0.f);
                 if (g.stride_w == 1)
                     std::copy(src + qr.lo + off_w, src + qr.hi + off_w, dst + qr.lo);
@@ -61,12 +66,14 @@ void im2col(const Conv2dGeom& g, const float* x, float* col) {
     });
 }
 
-// dx[c, h, w] = sum of the col entries that im2col read from (c, h, w).
-void col2im(const Conv2dGeom& g, const float* col, float* dx) {
+// dx[i][c, h, w] = sum of the col entries that im2col read from (i, c, h, w), for
+// `images` consecutive images laid out in col as im2col writes them.
+void col2im(const Conv2dGeom& g, const float* col, int64_t images, int64_t ld, float* dx) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q;
-    parallel_for(0, g.C, std::max<int64_t>(1, cpu::kElementGrain / (RS * PQ)), [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-            float* plane = dx + c * g.H * g.W;
+    parallel_for(0, images * g.C, std::max<int64_t>(1, cpu::kElementGrain / (RS * PQ)), [&](int64_t t0, int64_t t1) {
+        for (int64_t task = t0; task < t1; ++task) {
+            const int64_t img = task / g.C, c = task % g.C;
+            float* plane = dx + (img * g.C + c) * g.H * g.W;
             std::fill(plane, plane + g.H * g.W, 0.f);
             for (int64_t rs = 0; rs < RS; ++rs) {
                 const int64_t r = rs / g.S, s = rs % g.S, row = c * RS + rs;
@@ -75,7 +82,7 @@ void col2im(const Conv2dGeom& g, const float* col, float* dx) {
                 for (int64_t p = 0; p < g.P; ++p) {
                     const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
                     if (h < 0 || h >= g.H) continue;
-                    const float* src = col + row * PQ + p * g.Q;
+                    const float* src = col + row * ld + img * PQ + p * g.Q;
                     float* dst = plane + h * g.W;
                     if (g.stride_w == 1)
                         for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q + off_w] += src[q];
@@ -83,6 +90,37 @@ void col2im(const Conv2dGeom& g, const float* col, float* dx) {
                         for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q * g.stride_w + off_w] += src[q];
                 }
             }
+        }
+    });
+}
+
+// Small output maps (the deep layers of VGG on small images) make skinny
+// per-image GEMMs that reread the whole weight for a few columns each; there a
+// run of images shares one GEMM with images * P*Q columns. Returns the run
+// length: 1 (per image) for maps of more than 64 pixels, else enough images
+// for about 512 columns, with col at most 8 MiB.
+int64_t images_per_gemm(const Conv2dGeom& g) {
+    const int64_t PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+    if (PQ > 64 || g.N < 2) return 1;
+    const int64_t by_columns = std::max<int64_t>(1, 512 / PQ);
+    const int64_t by_memory = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * CRS * PQ));
+    return std::min({g.N, by_columns, by_memory});
+}
+
+// Between the per-image layout [images][K][P*Q] and the GEMM layout [K][images * P*Q].
+void to_gemm_layout(int64_t images, int64_t K, int64_t PQ, const float* src, float* dst) {
+    parallel_for(0, images * K, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t i = t / K, k = t % K;
+            std::copy(src + t * PQ, src + (t + 1) * PQ, dst + (k * images + i) * PQ);
+        }
+    });
+}
+void from_gemm_layout(int64_t images, int64_t K, int64_t PQ, const float* src, float* dst) {
+    parallel_for(0, images * K, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t i = t / K, k = t % K;
+            std::copy(src + (k * images + i) * PQ, src + (k * images + i + 1) * PQ, dst + t * PQ);
         }
     });
 }
@@ -102,6 +140,19 @@ void for_images(const Conv2dGeom& g, Fn&& fn) {
 
 void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    cpu::GemmEpilogue ep;
+    ep.row_bias = bias;  // added as each tile of y is stored
+    if (const int64_t run = images_per_gemm(g); run > 1) {
+        for (int64_t n0 = 0; n0 < g.N; n0 += run) {
+            const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
+            float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
+            float* yb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
+            im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
+            cpu::gemm_ex(false, false, g.K, cols, CRS, 1.f, w, CRS, col, cols, 0.f, yb, cols, ep);
+            from_gemm_layout(nb, g.K, PQ, yb, y + n0 * g.K * PQ);
+        }
+        return;
+    }
     const bool direct = col_is_input(g);
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
@@ -109,23 +160,32 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
         const float* col = xn;
         if (!direct) {
             float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, xn, buf);
+            im2col(g, xn, 1, PQ, buf);
             col = buf;
         }
-        cpu::GemmEpilogue ep;
-        ep.row_bias = bias;  // added as each tile of y is stored
         cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
     });
 }
 
 void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    if (const int64_t run = images_per_gemm(g); run > 1) {
+        for (int64_t n0 = 0; n0 < g.N; n0 += run) {
+            const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
+            float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
+            float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
+            to_gemm_layout(nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
+            gemm(true, false, CRS, cols, g.K, 1.f, w, CRS, dyb, cols, 0.f, dcol, cols);
+            col2im(g, dcol, nb, cols, dx + n0 * g.C * g.H * g.W);
+        }
+        return;
+    }
     const bool direct = col_is_input(g);
     for_images(g, [&](int64_t n) {
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
         gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
-        if (!direct) col2im(g, dcol, dxn);
+        if (!direct) col2im(g, dcol, 1, PQ, dxn);
     });
 }
 
@@ -139,13 +199,23 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
         const float* col = xn;
         if (!direct) {
             float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, xn, buf);
+            im2col(g, xn, 1, PQ, buf);
             col = buf;
         }
         gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, col, PQ, beta, out, CRS);
     };
+    const int64_t run = images_per_gemm(g);
     if (g.N == 0) {
         fill(KCRS, 0.f, dw);
+    } else if (run > 1) {
+        for (int64_t n0 = 0; n0 < g.N; n0 += run) {
+            const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
+            float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
+            float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
+            im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
+            to_gemm_layout(nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
+            gemm(false, true, g.K, CRS, cols, 1.f, dyb, cols, col, cols, n0 == 0 ? 0.f : 1.f, dw, CRS);
+        }
     } else if (split_batch(g)) {
         // One partial dw per slot (slot s takes images s, s + slots, ...), then a fixed-order sum.
         const int64_t slots = std::min<int64_t>(num_threads(), g.N);
