@@ -189,10 +189,9 @@ TEST_CASE("safetensors: round trip and malformed files") {
     with_tail.push_back(0);
     bad(with_tail, "trailing bytes");
     const std::string h = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})";
-    std::vector<uint8_t> wrong(8);
+    std::vector<uint8_t> wrong(8 + h.size() + 4, 0);
     wrong[0] = static_cast<uint8_t>(h.size());
-    wrong.insert(wrong.end(), h.begin(), h.end());
-    wrong.resize(wrong.size() + 4);
+    std::copy(h.begin(), h.end(), wrong.begin() + 8);
     bad(wrong, "4 bytes of data for 2 elements");
     CHECK_THROWS_WITH_AS(io::save_safetensors(dir.path("no/such/dir/x.safetensors"), {{"w", w}}),
                          doctest::Contains("does not exist"), Error);
