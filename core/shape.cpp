@@ -8,8 +8,6 @@ void Shape::validate() const {
     for (int64_t d : dims_) GB_CHECK(d >= 0, "shape ", str(), " has a negative dimension");
 }
 
-int64_t Shape::numel() const { return prod(0, rank()); }
-
 int64_t Shape::norm_axis(int64_t i) const {
     const int64_t r = rank();
     const int64_t a = i < 0 ? i + r : i;

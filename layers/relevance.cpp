@@ -2,6 +2,7 @@
 // modified parameters (W+, W-, W + gW+ ...), keyed by parameter storage,
 // version and rule tag so a second explanation reuses them until the
 // parameter changes.
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -60,9 +61,7 @@ Tensor same_shape(const Tensor& t) { return Tensor(t.shape(), DType::Float32, t.
 bool all_zero(const Tensor& t) {
     if (!t.device().is_cpu()) return false;
     const float* p = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-        if (p[i] != 0.f) return false;
-    return true;
+    return std::all_of(p, p + t.numel(), [](float v) { return v == 0.f; });
 }
 
 }  // namespace
