@@ -94,9 +94,14 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(e2.out.find("converted to grey") != std::string::npos);
     CHECK(e2.out.find("resized to 28x28") != std::string::npos);
     const Run e3 = run("explain --checkpoint " + out + "/model.safetensors --index 0 --data-dir " + dir.path() +
-                       " --method occlusion --out " + ex);
+                       " --method occlude --out " + ex);
     CHECK(e3.code != 0);
-    CHECK(e3.out.find("unknown method 'occlusion'") != std::string::npos);
+    CHECK(e3.out.find("unknown method 'occlude'") != std::string::npos);
+    const Run e5 = run("explain --checkpoint " + out + "/model.safetensors --index 0 --data-dir " + dir.path() +
+                       " --method occlusion:window=2 --method random --out " + ex);
+    INFO(e5.out);
+    CHECK(e5.code == 0);
+    CHECK(std::filesystem::exists(ex + "/0_occlusion_window_2.png"));
     const Run e4 = run("explain --checkpoint " + out + "/model.safetensors --index 99 --data-dir " + dir.path() +
                        " --method saliency --out " + ex);
     CHECK(e4.code != 0);
