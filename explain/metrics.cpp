@@ -252,24 +252,33 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
     return c;
 }
 
-double aopc(const Curves& c) {
+std::vector<double> aopc_per_sample(const Curves& c) {
     GB_CHECK(c.samples > 0, "aopc: no curves");
-    double total = 0;
-    for (int64_t n = 0; n < c.samples; ++n) {
-        double s = 0;
-        for (int64_t k = 0; k < c.points; ++k) s += c.at(n, 0) - c.at(n, k);
-        total += s / static_cast<double>(c.points);
-    }
-    return total / static_cast<double>(c.samples);
+    std::vector<double> out(static_cast<size_t>(c.samples), 0.0);
+    for (int64_t n = 0; n < c.samples; ++n)
+        for (int64_t k = 0; k < c.points; ++k)
+            out[static_cast<size_t>(n)] += (c.at(n, 0) - c.at(n, k)) / static_cast<double>(c.points);
+    return out;
+}
+
+std::vector<double> area_per_sample(const Curves& c) {
+    GB_CHECK(c.samples > 0 && c.points >= 2, "area under curve: needs curves with at least 2 points");
+    std::vector<double> out(static_cast<size_t>(c.samples), 0.0);
+    for (int64_t n = 0; n < c.samples; ++n)
+        for (int64_t k = 1; k < c.points; ++k)
+            out[static_cast<size_t>(n)] += 0.5 * (c.at(n, k) + c.at(n, k - 1)) *
+                                           (c.fraction[static_cast<size_t>(k)] - c.fraction[static_cast<size_t>(k - 1)]);
+    return out;
+}
+
+double aopc(const Curves& c) {
+    const auto v = aopc_per_sample(c);
+    return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
 double area_under_curve(const Curves& c) {
-    GB_CHECK(c.samples > 0 && c.points >= 2, "area under curve: needs curves with at least 2 points");
-    double total = 0;
-    for (int64_t n = 0; n < c.samples; ++n)
-        for (int64_t k = 1; k < c.points; ++k)
-            total += 0.5 * (c.at(n, k) + c.at(n, k - 1)) * (c.fraction[static_cast<size_t>(k)] - c.fraction[static_cast<size_t>(k - 1)]);
-    return total / static_cast<double>(c.samples);
+    const auto v = area_per_sample(c);
+    return std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
 double spearman(const std::vector<float>& a, const std::vector<float>& b) {

@@ -67,8 +67,11 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
 // The replacement image for x (the same shape).
 Tensor replacement_image(const Tensor& x, const PerturbationOptions& options);
 
-double aopc(const Curves& c);           // mean over samples of mean_k (c_0 - c_k)
-double area_under_curve(const Curves& c);  // mean over samples of the trapezoid area over `fraction`
+// Per sample: mean_k (c_0 - c_k), and the trapezoid area over `fraction`; aopc / area_under_curve are their means.
+std::vector<double> aopc_per_sample(const Curves& c);
+std::vector<double> area_per_sample(const Curves& c);
+double aopc(const Curves& c);
+double area_under_curve(const Curves& c);
 
 // A method as a function of the model, so the randomisation and sensitivity
 // checks can call it on other weights and inputs; returns [N, C or 1, H, W].

@@ -110,6 +110,28 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(list.code == 0);
     CHECK(list.out.find("lrp:epsilon-gamma-box") != std::string::npos);
 
+    // evaluate: every metric on a few images, the files it writes, and clear errors.
+    const std::string evd = dir.path("evaluate");
+    const Run v1 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 6 --batch 4 --method saliency --method random --metric aopc --metric deletion"
+                       " --metric insertion --metric randomisation --metric sensitivity --metric conservation"
+                       " --steps 4 --aopc-steps 4 --sensitivity-samples 2 --threads 1 --out " + evd);
+    INFO(v1.out);
+    REQUIRE(v1.code == 0);
+    CHECK(v1.out.find("| saliency |") != std::string::npos);
+    CHECK(v1.out.find("up to features.0") != std::string::npos);
+    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc_curves.png", "deletion_curves.png",
+                          "insertion_curves.png", "randomisation.png"})
+        CHECK(std::filesystem::exists(evd + "/" + f));
+    const Run v2 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 99 --method saliency --out " + evd);
+    CHECK(v2.code != 0);
+    CHECK(v2.out.find("--samples 99 exceeds the 30 test images") != std::string::npos);
+    const Run v3 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 2 --method saliency --metric faithfulness --out " + evd);
+    CHECK(v3.code != 0);
+    CHECK(v3.out.find("faithfulness") != std::string::npos);
+
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");
     CHECK(again.code != 0);
