@@ -30,6 +30,7 @@ TEST_CASE("every listed method computes a map on vgg-mini") {
         std::string spec = m.name;
         if (m.name == "smoothgrad") spec = "smoothgrad:samples=2";
         if (m.name == "ig") spec = "ig:steps=4";
+        if (m.name == "lime" || m.name == "kernelshap") spec = m.name + ":samples=8";
         const Attribution a = attribute(trace, parse_method(spec), t);
         CHECK(a.map.dim(0) == 2);
         CHECK(a.map.dim(2) == 28);
