@@ -7,7 +7,7 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
+    CLI::App app{"glassbox: train, explain and evaluate explanations of small CNNs (native LRP, CAMs, gradient and perturbation methods)"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(GB_VERSION));
     gb::cli::add_info_command(app);
@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     gb::cli::add_eval_command(app);
     gb::cli::add_explain_command(app);
     gb::cli::add_evaluate_command(app);
+    gb::cli::add_visualize_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -132,6 +132,23 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(v3.code != 0);
     CHECK(v3.out.find("faithfulness") != std::string::npos);
 
+    // visualize: activation maximisation per class as a grid, channel importance, clear errors.
+    const std::string vis = dir.path("visualize");
+    const Run z1 = run("visualize --checkpoint " + out + "/model.safetensors --class 0 --class 9 --steps 3 --importance 8 --data-dir " +
+                       dir.path() + " --threads 1 --out " + vis);
+    INFO(z1.out);
+    REQUIRE(z1.code == 0);
+    CHECK(z1.out.find("Ankle boot") != std::string::npos);
+    CHECK(z1.out.find("features.0") != std::string::npos);
+    CHECK(std::filesystem::exists(vis + "/activation_maximisation.png"));
+    CHECK(std::filesystem::exists(vis + "/channel_importance.csv"));
+    const Run z2 = run("visualize --checkpoint " + out + "/model.safetensors --class 12 --out " + vis);
+    CHECK(z2.code != 0);
+    CHECK(z2.out.find("--class 12 is outside the model's 10 classes") != std::string::npos);
+    const Run z3 = run("visualize --checkpoint " + out + "/model.safetensors --layer features.0 --out " + vis);
+    CHECK(z3.code != 0);
+    CHECK(z3.out.find("--layer and --channel go together") != std::string::npos);
+
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");
     CHECK(again.code != 0);
