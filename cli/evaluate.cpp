@@ -35,7 +35,7 @@ struct EvaluateOptions {
     std::string checkpoint, model, data = "fashion-mnist", data_dir, split = "test", out = "evaluation", device = "cpu";
     std::vector<std::string> methods, metrics{"aopc", "deletion", "insertion"};
     int64_t samples = 100, batch = 50, patch = 4, aopc_steps = 16, steps = 16, sensitivity_samples = 10;
-    std::string replacement = "noise";
+    std::vector<std::string> replacements{"noise"};
     float blur_sigma = 3.f, radius = 0.02f;
     uint64_t seed = 0;
     int threads = 0;
@@ -56,7 +56,7 @@ struct Stat {
 
 struct MethodResult {
     std::map<std::string, Stat> stats;          // metric -> per-sample values
-    std::map<std::string, explain::Curves> curves;  // aopc / deletion / insertion
+    std::map<std::string, explain::Curves> curves;  // by curve metric key
     std::vector<explain::RandomisationStep> randomisation;  // weighted means over batches
     double seconds = 0;                         // computing the maps (from the shared trace)
 };
@@ -67,14 +67,12 @@ std::string fixed(double v, int digits) {
     return o.str();
 }
 
-// What each metric measures and which way is better, for the tables.
-std::string metric_header(const std::string& m) {
-    if (m == "aopc") return "AOPC (higher better)";
-    if (m == "deletion") return "deletion AUC (lower better)";
-    if (m == "insertion") return "insertion AUC (higher better)";
-    if (m == "sensitivity") return "max-sensitivity (lower better)";
-    return "conservation error";
-}
+// A metric computed from perturbation curves.
+struct CurveMetric {
+    std::string key, header, title, y_label;
+    explain::PerturbationOptions options;
+    bool aopc = false;  // AOPC, else the area under the curve
+};
 
 void write_text(const std::string& path, const std::string& text) {
     io::write_file_atomic(path, [&](std::ostream& out) { out << text; });
@@ -86,7 +84,6 @@ void run_evaluate(const EvaluateOptions& o) {
     GB_CHECK(o.samples > 0 && o.batch > 0, "evaluate: --samples and --batch must be positive");
     std::vector<explain::MethodSpec> specs;
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
-    const explain::Replacement replacement = explain::parse_replacement(o.replacement);
     const Device device = Device::parse(o.device);
     auto wants = [&](const std::string& m) { return std::find(o.metrics.begin(), o.metrics.end(), m) != o.metrics.end(); };
 
@@ -107,27 +104,40 @@ void run_evaluate(const EvaluateOptions& o) {
     const explain::PresetOptions preset = preset_options(in);
 
     // Samek et al.: patches removed most relevant first, one per step, replaced by noise
-    // over the pixel range; Petsiuk et al.: pixels deleted to black / inserted into a blurred input.
-    explain::PerturbationOptions aopc_o;
-    aopc_o.patch = o.patch;
-    aopc_o.steps = o.aopc_steps;
-    aopc_o.units_per_step = 1;
-    aopc_o.replacement = replacement;
-    aopc_o.value = preset.low;
-    aopc_o.noise_low = preset.low;
-    aopc_o.noise_high = preset.high;
-    aopc_o.blur_sigma = o.blur_sigma;
-    aopc_o.seed = o.seed;
+    // over the pixel range (or the mean, a blur, black); Petsiuk et al.: pixels deleted
+    // to black / inserted into a blurred input.
+    std::vector<CurveMetric> curve_metrics;
+    if (wants("aopc"))
+        for (const auto& r : o.replacements) {
+            CurveMetric m{"aopc-" + r, "AOPC, " + r + " (higher better)", "AOPC: most relevant patches replaced by " + r + " first",
+                          "logit of the class", {}, true};
+            m.options.patch = o.patch;
+            m.options.steps = o.aopc_steps;
+            m.options.units_per_step = 1;
+            m.options.replacement = r == "black" ? explain::Replacement::Value : explain::parse_replacement(r);
+            m.options.value = preset.low;
+            m.options.noise_low = preset.low;
+            m.options.noise_high = preset.high;
+            m.options.blur_sigma = o.blur_sigma;
+            m.options.seed = o.seed;
+            curve_metrics.push_back(m);
+        }
     explain::PerturbationOptions del_o;
     del_o.steps = o.steps;
     del_o.replacement = explain::Replacement::Value;
     del_o.value = preset.low;
     del_o.probability = true;
     del_o.seed = o.seed;
+    if (wants("deletion"))
+        curve_metrics.push_back({"deletion", "deletion AUC (lower better)", "Deletion: most relevant pixels to black first",
+                                 "probability of the class", del_o, false});
     explain::PerturbationOptions ins_o = del_o;
     ins_o.insertion = true;
     ins_o.replacement = explain::Replacement::Blur;
     ins_o.blur_sigma = o.blur_sigma;
+    if (wants("insertion"))
+        curve_metrics.push_back({"insertion", "insertion AUC (higher better)",
+                                 "Insertion: most relevant pixels into the blurred input first", "probability of the class", ins_o, false});
 
     std::map<std::string, MethodResult> results;
     const explain::Target pred = explain::Target::predicted();
@@ -157,15 +167,11 @@ void run_evaluate(const EvaluateOptions& o) {
             const auto t0 = std::chrono::steady_clock::now();
             const Tensor map = explain::attribute(trace, spec, {pred}, preset).map;
             r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            auto curve = [&](const std::string& metric, const explain::PerturbationOptions& po) {
-                if (!wants(metric)) return;
-                const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, po);
-                r.curves[metric].append(c);
-                r.stats[metric].add(metric == "aopc" ? explain::aopc_per_sample(c) : explain::area_per_sample(c));
-            };
-            curve("aopc", aopc_o);
-            curve("deletion", del_o);
-            curve("insertion", ins_o);
+            for (const auto& m : curve_metrics) {
+                const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, m.options);
+                r.curves[m.key].append(c);
+                r.stats[m.key].add(m.aopc ? explain::aopc_per_sample(c) : explain::area_per_sample(c));
+            }
             // The seed is one-hot, so relevance that is conserved sums to 1 per sample.
             if (wants("conservation")) r.stats["conservation"].add(explain::conservation_error(map, std::vector<double>(static_cast<size_t>(B), 1.0)));
             if (wants("sensitivity")) {
@@ -195,17 +201,18 @@ void run_evaluate(const EvaluateOptions& o) {
 
     // ---- tables ----
     std::filesystem::create_directories(o.out);
-    std::vector<std::string> columns;
-    for (const auto& m : o.metrics)
-        if (m != "randomisation") columns.push_back(m);
+    std::vector<std::pair<std::string, std::string>> columns;  // key, header
+    for (const auto& m : curve_metrics) columns.emplace_back(m.key, m.header);
+    if (wants("sensitivity")) columns.emplace_back("sensitivity", "max-sensitivity (lower better)");
+    if (wants("conservation")) columns.emplace_back("conservation", "conservation error");
     std::ostringstream csv, md, curves_csv;
     csv << "method,metric,mean,stderr,samples\n";
     curves_csv << "method,metric,fraction,mean_score\n";
     std::vector<std::vector<std::string>> table{{"method"}};
     md << "| method |";
-    for (const auto& c : columns) {
-        md << " " << metric_header(c) << " |";
-        table[0].push_back(metric_header(c));
+    for (const auto& [key, header] : columns) {
+        md << " " << header << " |";
+        table[0].push_back(header);
     }
     md << " seconds / image (maps) |\n|---|";
     table[0].push_back("seconds / image (maps)");
@@ -215,7 +222,7 @@ void run_evaluate(const EvaluateOptions& o) {
         const MethodResult& r = results[spec.text];
         std::vector<std::string> row{spec.text};
         md << "| " << spec.text << " |";
-        for (const auto& c : columns) {
+        for (const auto& [c, header] : columns) {
             const Stat& s = r.stats.at(c);
             csv << spec.text << "," << c << "," << fixed(s.mean(), 6) << "," << fixed(s.stderr_(), 6) << "," << s.values.size() << "\n";
             const std::string cell = fixed(s.mean(), 3) + " ± " + fixed(s.stderr_(), 3);
@@ -260,14 +267,20 @@ void run_evaluate(const EvaluateOptions& o) {
             rmd << "\n";
         }
     }
+    std::string replacements;
+    for (const auto& r : o.replacements) replacements += (replacements.empty() ? "" : ", ") + r;
     std::ostringstream setup;
     setup << N << " " << o.data << " " << o.split << " images (the first " << N << "), explained for the predicted class; model accuracy on them "
-          << fixed(100.0 * static_cast<double>(correct) / static_cast<double>(N), 2) << "%. AOPC: " << o.patch << "x" << o.patch
-          << " patches, most relevant first, one per step, " << o.aopc_steps << " steps, replacement " << o.replacement
-          << ", logit of the class. Deletion: pixels to black, insertion: pixels into the input blurred with sigma "
-          << fixed(o.blur_sigma, 1) << ", " << o.steps << " steps each, softmax probability of the class. Sensitivity: "
-          << o.sensitivity_samples << " samples, radius " << fixed(o.radius, 3) << " (input units). Seed " << o.seed
-          << ". Mean ± standard error over images; total " << train::Progress::format_duration(elapsed) << ".";
+          << fixed(100.0 * static_cast<double>(correct) / static_cast<double>(N), 2) << "%.";
+    if (wants("aopc"))
+        setup << " AOPC: " << o.patch << "x" << o.patch << " patches, most relevant first, one per step, " << o.aopc_steps
+              << " steps, replaced by " << replacements << ", logit of the class.";
+    if (wants("deletion") || wants("insertion"))
+        setup << " Deletion: pixels to black; insertion: pixels into the input blurred with sigma " << fixed(o.blur_sigma, 1)
+              << "; " << o.steps << " steps each, softmax probability of the class.";
+    if (wants("sensitivity"))
+        setup << " Max-sensitivity: " << o.sensitivity_samples << " samples, radius " << fixed(o.radius, 3) << " (input units).";
+    setup << " Seed " << o.seed << ". Mean ± standard error over images; total " << train::Progress::format_duration(elapsed) << ".";
     std::ostringstream full_md;
     full_md << "# glassbox evaluate\n\n" << setup.str() << "\n\n" << md.str();
     if (wants("randomisation"))
@@ -286,23 +299,18 @@ void run_evaluate(const EvaluateOptions& o) {
     main.title = "Faithfulness and robustness";
     main.text = setup.str();
     main.table = table;
-    const std::map<std::string, std::pair<std::string, std::string>> labels = {
-        {"aopc", {"AOPC: most relevant patches replaced first", "logit of the class"}},
-        {"deletion", {"Deletion: most relevant pixels to black first", "probability of the class"}},
-        {"insertion", {"Insertion: most relevant pixels into the blurred input first", "probability of the class"}}};
-    for (const auto& [metric, text] : labels) {
-        if (!wants(metric)) continue;
+    for (const auto& m : curve_metrics) {
         explain::LinePlot p;
-        p.title = text.first;
+        p.title = m.title;
         p.x_label = "fraction of the image perturbed";
-        p.y_label = text.second;
+        p.y_label = m.y_label;
         for (const auto& spec : specs) {
-            const auto& c = results[spec.text].curves.at(metric);
+            const auto& c = results[spec.text].curves.at(m.key);
             p.series.push_back({spec.text, c.fraction, c.mean()});
         }
         const explain::Image im = explain::render_line_plot(p);
-        explain::save_png(o.out + "/" + metric + "_curves.png", im);
-        main.figures.emplace_back(metric + " (mean over images)", im);
+        explain::save_png(o.out + "/" + m.key + "_curves.png", im);
+        main.figures.emplace_back(m.key + " (mean over images)", im);
     }
     report.sections.push_back(main);
     if (wants("randomisation")) {
@@ -355,9 +363,9 @@ void add_evaluate_command(CLI::App& app) {
     cmd->add_option("--batch", o->batch, "Images per traced batch")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--patch", o->patch, "AOPC: side of the square patches")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--aopc-steps", o->aopc_steps, "AOPC: patches removed (one per step)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--replacement", o->replacement, "AOPC: noise (uniform over the pixel range), mean, blur or value (black)")
+    cmd->add_option("--replacement", o->replacements, "AOPC: noise (uniform over the pixel range), mean, blur or black; repeatable")
         ->capture_default_str()
-        ->check(CLI::IsMember({"noise", "mean", "blur", "value"}));
+        ->check(CLI::IsMember({"noise", "mean", "blur", "black"}));
     cmd->add_option("--steps", o->steps, "Deletion/insertion: curve points after the start")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--blur-sigma", o->blur_sigma, "Gaussian sigma (pixels) of the blurred input")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--sensitivity-samples", o->sensitivity_samples, "Max-sensitivity: perturbed inputs per image")

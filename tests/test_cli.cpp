@@ -114,13 +114,13 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     const std::string evd = dir.path("evaluate");
     const Run v1 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
                        " --samples 6 --batch 4 --method saliency --method random --metric aopc --metric deletion"
-                       " --metric insertion --metric randomisation --metric sensitivity --metric conservation"
+                       " --metric insertion --metric randomisation --metric sensitivity --metric conservation --replacement noise --replacement black"
                        " --steps 4 --aopc-steps 4 --sensitivity-samples 2 --threads 1 --out " + evd);
     INFO(v1.out);
     REQUIRE(v1.code == 0);
     CHECK(v1.out.find("| saliency |") != std::string::npos);
     CHECK(v1.out.find("up to features.0") != std::string::npos);
-    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc_curves.png", "deletion_curves.png",
+    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc-noise_curves.png", "aopc-black_curves.png", "deletion_curves.png",
                           "insertion_curves.png", "randomisation.png"})
         CHECK(std::filesystem::exists(evd + "/" + f));
     const Run v2 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
