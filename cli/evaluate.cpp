@@ -168,7 +168,7 @@ void run_evaluate(const EvaluateOptions& o) {
             const Tensor map = explain::attribute(trace, spec, {pred}, preset).map;
             r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             for (const auto& m : curve_metrics) {
-                const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, m.options);
+                const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, m.options, trace.logits());
                 r.curves[m.key].append(c);
                 r.stats[m.key].add(m.aopc ? explain::aopc_per_sample(c) : explain::area_per_sample(c));
             }

@@ -194,7 +194,7 @@ Tensor replacement_image(const Tensor& x, const PerturbationOptions& o) {
 }
 
 Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& maps, const std::vector<int32_t>& classes,
-                           const PerturbationOptions& o) {
+                           const PerturbationOptions& o, const Tensor& x_logits) {
     check_maps(x, maps, classes.size(), "perturbation curves");
     GB_CHECK(o.steps >= 1 && o.units_per_step >= 0 && o.batch > 0, "perturbation curves: steps must be >= 1 (got ",
              o.steps, "), units_per_step >= 0 (got ", o.units_per_step, ")");
@@ -211,12 +211,43 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
     const auto rv = replacement_image(x, o).to_vector<float>();
     std::vector<std::vector<int64_t>> order(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n) order[static_cast<size_t>(n)] = rank_units(maps, n, p, o.seed);
-    const int64_t total = N * c.points;
+    // A point's score from a row of logits.
+    auto score = [&](const float* row, int64_t K, int64_t n) {
+        const int32_t cls = classes[static_cast<size_t>(n)];
+        GB_CHECK(cls >= 0 && cls < K, "perturbation curves: class ", cls, " is outside [0, ", K, ")");
+        if (!o.probability) return static_cast<double>(row[cls]);
+        const float mx = *std::max_element(row, row + K);
+        double z = 0;
+        for (int64_t k = 0; k < K; ++k) z += std::exp(static_cast<double>(row[k] - mx));
+        return std::exp(static_cast<double>(row[cls] - mx)) / z;
+    };
+    // Points whose input is x itself (deletion of nothing, insertion of everything) come from x_logits.
+    std::vector<int64_t> rows;  // n * points + k of the points that need a forward pass
+    for (int64_t n = 0; n < N; ++n)
+        for (int64_t k = 0; k < c.points; ++k) {
+            const int64_t m = std::min(units, k * step);
+            const bool is_x = o.insertion ? m == units : m == 0;
+            if (is_x && x_logits.defined()) continue;
+            rows.push_back(n * c.points + k);
+        }
+    if (x_logits.defined()) {
+        GB_CHECK(x_logits.rank() == 2 && x_logits.dim(0) == N, "perturbation curves: x_logits ", x_logits.shape().str(),
+                 " for ", N, " samples");
+        const int64_t K = x_logits.dim(1);
+        const auto l = x_logits.to_vector<float>();
+        for (int64_t n = 0; n < N; ++n)
+            for (int64_t k = 0; k < c.points; ++k) {
+                const int64_t m = std::min(units, k * step);
+                if (o.insertion ? m == units : m == 0) c.values[static_cast<size_t>(n * c.points + k)] = score(l.data() + n * K, K, n);
+            }
+    }
+    const int64_t total = static_cast<int64_t>(rows.size());
     for (int64_t b = 0; b < total; b += o.batch) {
         const int64_t B = std::min(o.batch, total - b);
         std::vector<float> in(static_cast<size_t>(B * per));
         for (int64_t j = 0; j < B; ++j) {
-            const int64_t n = (b + j) / c.points, k = (b + j) % c.points, m = std::min(units, k * step);
+            const int64_t row = rows[static_cast<size_t>(b + j)];
+            const int64_t n = row / c.points, k = row % c.points, m = std::min(units, k * step);
             const auto& from = o.insertion ? rv : xv;  // the image we start from
             const auto& put = o.insertion ? xv : rv;   // what the first m units become
             float* dst = in.data() + j * per;
@@ -235,18 +266,8 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
         const int64_t K = logits.dim(1);
         const auto l = logits.to_vector<float>();
         for (int64_t j = 0; j < B; ++j) {
-            const int64_t n = (b + j) / c.points;
-            const int32_t cls = classes[static_cast<size_t>(n)];
-            GB_CHECK(cls >= 0 && cls < K, "perturbation curves: class ", cls, " is outside [0, ", K, ")");
-            const float* row = l.data() + j * K;
-            double score = row[cls];
-            if (o.probability) {
-                const float mx = *std::max_element(row, row + K);
-                double z = 0;
-                for (int64_t k = 0; k < K; ++k) z += std::exp(static_cast<double>(row[k] - mx));
-                score = std::exp(static_cast<double>(row[cls] - mx)) / z;
-            }
-            c.values[static_cast<size_t>(b + j)] = score;
+            const int64_t row = rows[static_cast<size_t>(b + j)];
+            c.values[static_cast<size_t>(row)] = score(l.data() + j * K, K, row / c.points);
         }
     }
     return c;

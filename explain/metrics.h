@@ -60,9 +60,12 @@ struct Curves {
 // The units of a map [N, C or 1, H, W] ranked most relevant first, for sample n (ties in seeded random order).
 std::vector<int64_t> rank_units(const Tensor& maps, int64_t n, int64_t patch, uint64_t seed);
 
-// x [N, C, H, W] (the model's input), maps [N, C or 1, H, W], classes [N].
+// x [N, C, H, W] (the model's input), maps [N, C or 1, H, W], classes [N]. `x_logits`, when
+// given, are the model's logits for x (a trace's): the points whose input is x itself
+// (nothing deleted, everything inserted) take their score from them instead of a forward pass.
 Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& maps,
-                           const std::vector<int32_t>& classes, const PerturbationOptions& options);
+                           const std::vector<int32_t>& classes, const PerturbationOptions& options,
+                           const Tensor& x_logits = Tensor());
 
 // The replacement image for x (the same shape).
 Tensor replacement_image(const Tensor& x, const PerturbationOptions& options);

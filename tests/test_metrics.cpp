@@ -131,6 +131,16 @@ TEST_CASE("perturbation curves on a linear model: closed form, exact map best, r
         CHECK(ins_rand > ins_worst);
         for (double a : {del_exact, del_rand, ins_exact, ins_rand}) CHECK((a > 0.0 && a < 1.0));
     }
+    SUBCASE("the unperturbed points may come from given logits (a trace's), for deletion and insertion") {
+        for (bool insertion : {false, true}) {
+            o.insertion = insertion;
+            const Curves a = perturbation_curves(*lm.model, x, exact, classes, o);
+            const Curves b = perturbation_curves(*lm.model, x, exact, classes, o, logits);
+            for (size_t i = 0; i < a.values.size(); ++i) CHECK(b.values[i] == doctest::Approx(a.values[i]).epsilon(1e-6));
+        }
+        CHECK_THROWS_WITH_AS(perturbation_curves(*lm.model, x, exact, classes, o, logits.narrow(0, 2)),
+                             doctest::Contains("x_logits [2, 4] for 64 samples"), Error);
+    }
     SUBCASE("patches: a unit is a square, the curve spans all of them") {
         o.patch = 3;  // 3x3 grid of units on 8x8 (the last row and column are 2 wide)
         o.steps = 3;
