@@ -51,9 +51,12 @@ std::string tick_label(double v, double step) {
 }  // namespace
 
 Rgb8 series_color(size_t i) {
-    static constexpr Rgb8 kTab10[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},  {148, 103, 189},
-                                      {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
-    return kTab10[i % 10];
+    // tab10, then ten darker colours so that up to 20 series stay apart.
+    static constexpr Rgb8 kColors[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},   {148, 103, 189},
+                                       {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34},  {23, 190, 207},
+                                       {0, 0, 0},      {0, 0, 128},     {128, 0, 0},     {0, 128, 128},   {128, 128, 0},
+                                       {200, 0, 200},  {184, 134, 11},  {75, 0, 130},    {0, 100, 0},     {255, 0, 0}};
+    return kColors[i % 20];
 }
 
 std::vector<double> nice_ticks(double lo, double hi, int count) {

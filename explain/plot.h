@@ -21,7 +21,7 @@ struct LinePlot {
     std::vector<Series> series;
 };
 
-// The i-th colour of matplotlib's tab10 palette (cycling).
+// The i-th series colour: matplotlib's tab10, then ten darker colours (cycling after 20).
 Rgb8 series_color(size_t i);
 
 // Axis ticks covering [lo, hi]: multiples of a step 1, 2 or 5 x 10^k, about `count` of them.

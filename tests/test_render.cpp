@@ -353,6 +353,8 @@ TEST_CASE("line plots: nice ticks, series colours at their points, text, bad inp
     CHECK(first > 100);
     CHECK(second > 100);
     CHECK(ink > 200);  // axes and text
+    for (size_t i = 0; i < 20; ++i)
+        for (size_t j = 0; j < i; ++j) CHECK_FALSE(gb::explain::series_color(i) == gb::explain::series_color(j));
     p.series[1].y.pop_back();
     CHECK_THROWS_WITH_AS(gb::explain::render_line_plot(p), doctest::Contains("series 'b' has 3 x and 2 y values"), gb::Error);
 }
