@@ -5,6 +5,7 @@
 // and report.html to --out.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -45,7 +46,7 @@ struct Stat {
     std::vector<double> values;
     void add(const std::vector<double>& v) { values.insert(values.end(), v.begin(), v.end()); }
     double mean() const { return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size()); }
-    double stderr_() const {
+    double standard_error() const {
         if (values.size() < 2) return 0.0;
         const double m = mean();
         double s = 0;
@@ -83,7 +84,10 @@ void run_evaluate(const EvaluateOptions& o) {
     GB_CHECK(!o.metrics.empty(), "evaluate: give at least one --metric (", "aopc, deletion, insertion, randomisation, sensitivity, conservation)");
     GB_CHECK(o.samples > 0 && o.batch > 0, "evaluate: --samples and --batch must be positive");
     std::vector<explain::MethodSpec> specs;
-    for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
+    for (const auto& m : o.methods) {
+        GB_CHECK(std::count(o.methods.begin(), o.methods.end(), m) == 1, "evaluate: --method ", m, " is given twice");
+        specs.push_back(explain::parse_method(m));
+    }
     const Device device = Device::parse(o.device);
     auto wants = [&](const std::string& m) { return std::find(o.metrics.begin(), o.metrics.end(), m) != o.metrics.end(); };
 
@@ -224,8 +228,8 @@ void run_evaluate(const EvaluateOptions& o) {
         md << "| " << spec.text << " |";
         for (const auto& [c, header] : columns) {
             const Stat& s = r.stats.at(c);
-            csv << spec.text << "," << c << "," << fixed(s.mean(), 6) << "," << fixed(s.stderr_(), 6) << "," << s.values.size() << "\n";
-            const std::string cell = fixed(s.mean(), 3) + " ± " + fixed(s.stderr_(), 3);
+            csv << spec.text << "," << c << "," << fixed(s.mean(), 6) << "," << fixed(s.standard_error(), 6) << "," << s.values.size() << "\n";
+            const std::string cell = fixed(s.mean(), 3) + " ± " + fixed(s.standard_error(), 3);
             md << " " << cell << " |";
             row.push_back(cell);
         }
