@@ -7,7 +7,7 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-    CLI::App app{"glassbox: train, explain and evaluate explanations of small CNNs (native LRP, CAMs, gradient and perturbation methods)"};
+    CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(GB_VERSION));
     gb::cli::add_info_command(app);
