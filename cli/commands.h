@@ -11,5 +11,7 @@ void add_info_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
+void add_evaluate_command(CLI::App& app);
+void add_visualize_command(CLI::App& app);
 
 }  // namespace gb::cli

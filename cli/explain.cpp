@@ -89,19 +89,7 @@ void run_explain(const ExplainOptions& o) {
     normalize_inputs(in);
     ck.model->to(device);
 
-    // ZBox bounds = the pixel range [0, 1] after normalisation, per channel.
-    explain::PresetOptions preset;
-    std::vector<float> low, high;
-    for (size_t c = 0; c < in.mean.size(); ++c) {
-        low.push_back(-in.mean[c] / in.stddev[c]);
-        high.push_back((1.f - in.mean[c]) / in.stddev[c]);
-    }
-    preset.low = low[0];
-    preset.high = high[0];
-    if (low.size() > 1) {
-        preset.low_bound = from_vector(low, Shape{static_cast<int64_t>(low.size())});
-        preset.high_bound = from_vector(high, Shape{static_cast<int64_t>(high.size())});
-    }
+    const explain::PresetOptions preset = preset_options(in);
 
     std::filesystem::create_directories(o.out);
     explain::Trace trace(*ck.model, in.normalized.to(device));

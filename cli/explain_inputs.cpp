@@ -87,4 +87,20 @@ void normalize_inputs(ExplainInputs& in) {
     in.normalized = from_vector(v, in.raw.shape());
 }
 
+explain::PresetOptions preset_options(const ExplainInputs& in) {
+    explain::PresetOptions preset;
+    std::vector<float> low, high;
+    for (size_t c = 0; c < in.mean.size(); ++c) {
+        low.push_back(-in.mean[c] / in.stddev[c]);
+        high.push_back((1.f - in.mean[c]) / in.stddev[c]);
+    }
+    preset.low = low[0];
+    preset.high = high[0];
+    if (low.size() > 1) {
+        preset.low_bound = from_vector(low, Shape{static_cast<int64_t>(low.size())});
+        preset.high_bound = from_vector(high, Shape{static_cast<int64_t>(high.size())});
+    }
+    return preset;
+}
+
 }  // namespace gb::cli

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "explain/composite.h"
 #include "models/checkpoint.h"
 
 namespace gb::cli {
@@ -32,5 +33,8 @@ void load_samples(const std::string& data, const std::string& data_dir, const st
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in);
 // Fills `normalized` from `raw`.
 void normalize_inputs(ExplainInputs& in);
+// Composite options for these inputs: ZBox bounds (and `low`, the value of a black pixel)
+// = the pixel range [0, 1] after normalisation, per channel.
+explain::PresetOptions preset_options(const ExplainInputs& in);
 
 }  // namespace gb::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
     gb::cli::add_train_command(app);
     gb::cli::add_eval_command(app);
     gb::cli::add_explain_command(app);
+    gb::cli::add_evaluate_command(app);
+    gb::cli::add_visualize_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -4,6 +4,8 @@
 
 #include "explain/cam.h"
 #include "explain/gradient_methods.h"
+#include "explain/lime.h"
+#include "explain/perturbation.h"
 
 namespace gb::explain {
 
@@ -88,6 +90,13 @@ std::vector<MethodInfo> list_methods() {
     out.push_back({"smoothgrad", "gradient", "smoothgrad[:samples=25,noise=0.15,seed=0]", "SmoothGrad"});
     out.push_back({"ig", "gradient", "ig[:steps=50,rule=gausslegendre|riemann_trapezoid|riemann_left|riemann_right|riemann_middle]",
                    "Integrated Gradients, zero baseline"});
+    out.push_back({"occlusion", "perturbation", "occlusion[:window=4,stride=4,baseline=LOW]",
+                   "score drop when a window is set to the baseline (default: the input's lower bound, black), averaged per pixel"});
+    out.push_back({"lime", "perturbation", "lime[:samples=100,segments=25,compactness=0.1,seed=0,baseline=LOW]",
+                   "LIME on SLIC superpixels: weighted ridge regression of the score on switched-off superpixels"});
+    out.push_back({"kernelshap", "perturbation", "kernelshap[:samples=100,segments=25,compactness=0.1,seed=0,baseline=LOW]",
+                   "KernelSHAP on SLIC superpixels: Shapley-kernel regression with exact efficiency"});
+    out.push_back({"random", "baseline", "random[:seed=0]", "uniform random map (the baseline for evaluation metrics)"});
     return out;
 }
 
@@ -132,6 +141,30 @@ Attribution attribute(const Trace& trace, const MethodSpec& s, const std::vector
         o.steps = int_param(s, "steps", o.steps);
         if (s.params.count("rule")) o.rule = parse_integration_rule(s.params.at("rule"));
         return {integrated_gradients(trace, targets, o), true};
+    }
+    if (s.name == "occlusion") {
+        allow_params(s, {"window", "stride", "baseline"});
+        OcclusionOptions o;
+        o.window = int_param(s, "window", o.window);
+        o.stride = int_param(s, "stride", o.stride);
+        o.baseline = float_param(s, "baseline", preset.low);
+        return {occlusion(trace.model(), trace.input(), seed, o), true};
+    }
+    if (s.name == "lime" || s.name == "kernelshap") {
+        allow_params(s, {"samples", "segments", "compactness", "seed", "baseline"});
+        SurrogateOptions o;
+        o.samples = int_param(s, "samples", o.samples);
+        o.slic.segments = int_param(s, "segments", o.slic.segments);
+        o.slic.compactness = float_param(s, "compactness", o.slic.compactness);
+        o.seed = static_cast<uint64_t>(int_param(s, "seed", 0));
+        o.baseline = float_param(s, "baseline", preset.low);
+        const auto r = s.name == "lime" ? lime(trace.model(), trace.input(), seed, o) : kernel_shap(trace.model(), trace.input(), seed, o);
+        return {r.map, true};
+    }
+    if (s.name == "random") {
+        allow_params(s, {"seed"});
+        const Tensor& x = trace.input();
+        return {random_map(x.dim(0), x.dim(2), x.dim(3), static_cast<uint64_t>(int_param(s, "seed", 0)), x.device()), false};
     }
     std::string known;
     for (const auto& m : list_methods()) known += (known.empty() ? "" : ", ") + m.usage;

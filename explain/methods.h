@@ -3,6 +3,7 @@
 //   lrp:epsilon-plus-flat   gradcam   gradcam:features.7   scorecam
 //   saliency   gradient   gradxinput   guided-backprop   deeplift
 //   smoothgrad:samples=25,noise=0.15   ig:steps=50,rule=gausslegendre
+//   occlusion:window=4,stride=4   lime:samples=100   kernelshap:segments=25   random:seed=1
 // and one function that computes its map for a trace and targets.
 #pragma once
 

@@ -56,6 +56,10 @@ figure img.px { image-rendering: pixelated; }
 figure.input { margin-right: 10px; }
 figure.input img { border-color: #9ca3af; }
 figcaption { margin-top: 4px; font-size: 12px; text-align: center; color: var(--muted); }
+table.results { border-collapse: collapse; margin: 10px 0; font-variant-numeric: tabular-nums; }
+table.results th, table.results td { border-bottom: 1px solid var(--line); padding: 4px 12px; text-align: right; }
+table.results th:first-child, table.results td:first-child { text-align: left; }
+figure.plot, figure.plot img { width: auto; max-width: 100%; }
 footer { color: var(--muted); border-top: 1px solid var(--line); margin-top: 8px; }
 footer dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 16px; margin: 8px 0 12px; }
 footer dt { color: var(--ink); font-weight: 600; }
@@ -140,6 +144,28 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
     out << "</div></div></section>\n";
 }
 
+void section(std::ostringstream& out, const ReportSection& s) {
+    out << "<section class=\"card\"><h2>" << html_escape(s.title) << "</h2>\n";
+    if (!s.text.empty()) out << "<p>" << html_escape(s.text) << "</p>\n";
+    if (!s.table.empty()) {
+        out << "<table class=\"results\">";
+        for (size_t r = 0; r < s.table.size(); ++r) {
+            out << "<tr>";
+            for (const auto& cell : s.table[r]) out << (r == 0 ? "<th>" : "<td>") << html_escape(cell) << (r == 0 ? "</th>" : "</td>");
+            out << "</tr>";
+        }
+        out << "</table>\n";
+    }
+    if (!s.figures.empty()) {
+        out << "<div class=\"figs\">\n";
+        for (const auto& [caption, image] : s.figures)
+            out << "<figure class=\"plot\"><img src=\"" << data_uri(image) << "\" alt=\"" << html_escape(caption)
+                << "\"><figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
+        out << "</div>\n";
+    }
+    out << "</section>\n";
+}
+
 }  // namespace
 
 std::string html_escape(const std::string& text) {
@@ -187,6 +213,7 @@ std::string render_html(const Report& report) {
     legend(out, report.signed_colormap, "relevance", "negative", "0", "positive");
     legend(out, report.sequential_colormap, "activation maps", "low", "", "high");
     out << "</div>\n</header>\n<main>\n";
+    for (const auto& s : report.sections) section(out, s);
     for (size_t i = 0; i < report.items.size(); ++i) card(out, report.items[i], i);
     out << "</main>\n<footer>\n";
     if (!report.methods.empty()) {

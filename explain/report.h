@@ -1,7 +1,7 @@
 // A self-contained static HTML report of explanations: one file, no scripts,
 // every image embedded as a base64 PNG data: URI. A header (title, caller's
-// key/value info such as model and checkpoint, the date, colour legends), one
-// card per input (the input image, top classes with probabilities and the true
+// key/value info such as model and checkpoint, the date, colour legends),
+// result sections (a table and figures each), one card per input (the input image, top classes with probabilities and the true
 // class, one map per method captioned with its name), and a footer describing
 // the methods. Every caller-supplied text is HTML-escaped.
 #pragma once
@@ -25,10 +25,19 @@ struct ReportItem {
     std::vector<std::pair<std::string, Image>> maps;         // method name -> rendered map (RGB8)
 };
 
+// A section of results before the cards: a heading, a paragraph, a table (first row the
+// header) and figures with captions, e.g. the metrics of `glassbox evaluate`.
+struct ReportSection {
+    std::string title, text;
+    std::vector<std::vector<std::string>> table;
+    std::vector<std::pair<std::string, Image>> figures;  // caption -> picture (shown at its own size)
+};
+
 struct Report {
     std::string title;
     std::vector<std::pair<std::string, std::string>> info;  // e.g. {"Model", "vgg11"}, {"Checkpoint", path}
     std::string date;                                       // empty: the local time when rendered
+    std::vector<ReportSection> sections;
     std::vector<ReportItem> items;
     std::vector<std::pair<std::string, std::string>> methods;  // name -> one-line description
     // Colormaps shown in the legend (as used to render the maps); empty hides that legend.

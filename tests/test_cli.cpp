@@ -94,9 +94,14 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(e2.out.find("converted to grey") != std::string::npos);
     CHECK(e2.out.find("resized to 28x28") != std::string::npos);
     const Run e3 = run("explain --checkpoint " + out + "/model.safetensors --index 0 --data-dir " + dir.path() +
-                       " --method occlusion --out " + ex);
+                       " --method occlude --out " + ex);
     CHECK(e3.code != 0);
-    CHECK(e3.out.find("unknown method 'occlusion'") != std::string::npos);
+    CHECK(e3.out.find("unknown method 'occlude'") != std::string::npos);
+    const Run e5 = run("explain --checkpoint " + out + "/model.safetensors --index 0 --data-dir " + dir.path() +
+                       " --method occlusion:window=2 --method random --out " + ex);
+    INFO(e5.out);
+    CHECK(e5.code == 0);
+    CHECK(std::filesystem::exists(ex + "/0_occlusion_window_2.png"));
     const Run e4 = run("explain --checkpoint " + out + "/model.safetensors --index 99 --data-dir " + dir.path() +
                        " --method saliency --out " + ex);
     CHECK(e4.code != 0);
@@ -104,6 +109,45 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     const Run list = run("explain --list");
     CHECK(list.code == 0);
     CHECK(list.out.find("lrp:epsilon-gamma-box") != std::string::npos);
+
+    // evaluate: every metric on a few images, the files it writes, and clear errors.
+    const std::string evd = dir.path("evaluate");
+    const Run v1 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 6 --batch 4 --method saliency --method random --metric aopc --metric deletion"
+                       " --metric insertion --metric randomisation --metric sensitivity --metric conservation --replacement noise --replacement black"
+                       " --steps 4 --aopc-steps 4 --sensitivity-samples 2 --threads 1 --out " + evd);
+    INFO(v1.out);
+    REQUIRE(v1.code == 0);
+    CHECK(v1.out.find("| saliency |") != std::string::npos);
+    CHECK(v1.out.find("up to features.0") != std::string::npos);
+    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc-noise_curves.png", "aopc-black_curves.png", "deletion_curves.png",
+                          "insertion_curves.png", "randomisation.png"})
+        CHECK(std::filesystem::exists(evd + "/" + f));
+    const Run v2 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 99 --method saliency --out " + evd);
+    CHECK(v2.code != 0);
+    CHECK(v2.out.find("--samples 99 exceeds the 30 test images") != std::string::npos);
+    const Run v3 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --samples 2 --method saliency --metric faithfulness --out " + evd);
+    CHECK(v3.code != 0);
+    CHECK(v3.out.find("faithfulness") != std::string::npos);
+
+    // visualize: activation maximisation per class as a grid, channel importance, clear errors.
+    const std::string vis = dir.path("visualize");
+    const Run z1 = run("visualize --checkpoint " + out + "/model.safetensors --class 0 --class 9 --steps 3 --importance 8 --data-dir " +
+                       dir.path() + " --threads 1 --out " + vis);
+    INFO(z1.out);
+    REQUIRE(z1.code == 0);
+    CHECK(z1.out.find("Ankle boot") != std::string::npos);
+    CHECK(z1.out.find("features.0") != std::string::npos);
+    CHECK(std::filesystem::exists(vis + "/activation_maximisation.png"));
+    CHECK(std::filesystem::exists(vis + "/channel_importance.csv"));
+    const Run z2 = run("visualize --checkpoint " + out + "/model.safetensors --class 12 --out " + vis);
+    CHECK(z2.code != 0);
+    CHECK(z2.out.find("--class 12 is outside the model's 10 classes") != std::string::npos);
+    const Run z3 = run("visualize --checkpoint " + out + "/model.safetensors --layer features.0 --out " + vis);
+    CHECK(z3.code != 0);
+    CHECK(z3.out.find("--layer and --channel go together") != std::string::npos);
 
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");

@@ -30,16 +30,17 @@ TEST_CASE("every listed method computes a map on vgg-mini") {
         std::string spec = m.name;
         if (m.name == "smoothgrad") spec = "smoothgrad:samples=2";
         if (m.name == "ig") spec = "ig:steps=4";
+        if (m.name == "lime" || m.name == "kernelshap") spec = m.name + ":samples=8";
         const Attribution a = attribute(trace, parse_method(spec), t);
         CHECK(a.map.dim(0) == 2);
         CHECK(a.map.dim(2) == 28);
         CHECK(a.map.dim(3) == 28);
-        CHECK(a.is_signed == (m.kind != "cam" && m.name != "saliency"));
+        CHECK(a.is_signed == (m.kind != "cam" && m.kind != "baseline" && m.name != "saliency"));
         CHECK(max_abs(a.map.to_vector<float>()) > 0.f);
     }
     CHECK_THROWS_WITH_AS(attribute(trace, parse_method("lrp"), t), doctest::Contains("name a composite"), Error);
     CHECK_THROWS_WITH_AS(attribute(trace, parse_method("ig:stepz=3"), t), doctest::Contains("unknown option 'stepz'"), Error);
     CHECK_THROWS_WITH_AS(attribute(trace, parse_method("saliency:features.7"), t), doctest::Contains("takes no"), Error);
-    CHECK_THROWS_WITH_AS(attribute(trace, parse_method("occlusion"), t), doctest::Contains("unknown method 'occlusion'"), Error);
+    CHECK_THROWS_WITH_AS(attribute(trace, parse_method("occlude"), t), doctest::Contains("unknown method 'occlude'"), Error);
     CHECK_THROWS_WITH_AS(attribute(trace, parse_method("gradcam:classifier.9"), t), doctest::Contains("no layer"), Error);
 }

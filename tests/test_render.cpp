@@ -7,6 +7,7 @@
 
 #include "explain/colormap.h"
 #include "explain/heatmap.h"
+#include "explain/plot.h"
 #include "explain/report.h"
 #include "io/file_util.h"
 #include "io/image.h"
@@ -325,4 +326,53 @@ TEST_CASE("report: escaped text, one <img> per picture, every data: URI is a PNG
 
     r.items[1].image = Tensor();
     CHECK_THROWS_WITH_AS(explain::render_html(r), doctest::Contains("report item 1"), Error);
+}
+
+TEST_CASE("line plots: nice ticks, series colours at their points, text, bad input") {
+    using gb::explain::nice_ticks;
+    CHECK(nice_ticks(0, 1) == std::vector<double>{0, 0.2, 0.4, 0.6000000000000001, 0.8, 1});
+    CHECK(nice_ticks(-3, 47).front() == -0.0);
+    CHECK(nice_ticks(-3, 47).back() == 40);
+    gb::explain::LinePlot p;
+    p.title = "deletion";
+    p.x_label = "fraction removed";
+    p.y_label = "p(class)";
+    p.series.push_back({"a", {0, 1}, {0, 1}});
+    p.series.push_back({"b", {0, 0.5, 1}, {1, 0.5, 0}});
+    const gb::explain::Image im = gb::explain::render_line_plot(p, 400, 300);
+    CHECK(im.width == 400);
+    CHECK(im.height == 300);
+    int first = 0, second = 0, ink = 0;
+    for (int64_t y = 0; y < im.height; ++y)
+        for (int64_t x = 0; x < im.width; ++x) {
+            const auto c = im.at(y, x);
+            first += c == gb::explain::series_color(0);
+            second += c == gb::explain::series_color(1);
+            ink += c == gb::explain::Rgb8{31, 36, 48};
+        }
+    CHECK(first > 100);
+    CHECK(second > 100);
+    CHECK(ink > 200);  // axes and text
+    for (size_t i = 0; i < 20; ++i)
+        for (size_t j = 0; j < i; ++j) CHECK_FALSE(gb::explain::series_color(i) == gb::explain::series_color(j));
+    p.series[1].y.pop_back();
+    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot(p), doctest::Contains("series 'b' has 3 x and 2 y values"), gb::Error);
+}
+
+TEST_CASE("report sections: an escaped table and embedded figures before the cards") {
+    gb::explain::Report r;
+    r.title = "evaluation";
+    r.date = "2026-01-01 00:00";
+    gb::explain::ReportSection s;
+    s.title = "AOPC <noise>";
+    s.table = {{"method", "AOPC"}, {"lrp:epsilon-plus", "1.23 & more"}};
+    gb::explain::LinePlot p;
+    p.series.push_back({"a", {0, 1}, {1, 0}});
+    s.figures.emplace_back("curves", gb::explain::render_line_plot(p, 300, 200));
+    r.sections.push_back(s);
+    const std::string html = gb::explain::render_html(r);
+    CHECK(html.find("<h2>AOPC &lt;noise&gt;</h2>") != std::string::npos);
+    CHECK(html.find("<th>method</th><th>AOPC</th>") != std::string::npos);
+    CHECK(html.find("<td>1.23 &amp; more</td>") != std::string::npos);
+    CHECK(html.find("<figure class=\"plot\"><img src=\"data:image/png;base64,") != std::string::npos);
 }

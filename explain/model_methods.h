@@ -1,0 +1,83 @@
+// Model-level explanations: what a model or a unit responds to, rather than why
+// one input got its score.
+//   - activation maximisation (Erhan et al. 2009; Simonyan et al. 2014; the
+//     regularisers of Olah et al. 2017): gradient ascent on the input of a class
+//     logit or of a channel's mean activation, x <- x + lr (g / mean|g|) - lr l2 (x - m),
+//     m the middle of [low, high],
+//     the gradient taken at the input randomly shifted by up to `jitter` pixels
+//     (then shifted back), a Gaussian blur every `blur_every` steps, values kept
+//     within [low, high]. Several objectives run as one batch.
+//   - channel importance: mean |activation| per channel (over samples and
+//     positions) of the chosen layers' outputs on a dataset, sorted per layer.
+//   - counterfactuals (Wachter et al. 2017): gradient descent from x on
+//     -log p_target(x') + lambda ||x' - x||^2 within [low, high]; a sample stops
+//     once it is classified as the target with p >= `confidence`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "layers/layer.h"
+
+namespace gb::explain {
+
+// A class logit (layer empty) or the mean activation of `channel` of the output of `layer`.
+struct Objective {
+    std::string layer;
+    int64_t index = 0;  // the class, or the channel
+    std::string str() const;
+};
+
+struct ActivationMaxOptions {
+    int64_t steps = 200;
+    float lr = 0.1f;
+    float l2 = 0.01f;
+    int64_t jitter = 1;
+    int64_t blur_every = 4;  // 0: never
+    float blur_sigma = 0.5f;
+    float low = 0.f, high = 1.f;  // the input range (the model's input space)
+    uint64_t seed = 0;            // the start: uniform noise in the middle tenth of [low, high]
+};
+
+struct ActivationMaxResult {
+    Tensor images;                    // [B, C, H, W], one per objective
+    std::vector<double> start, value;  // the objective at the start and at the end
+};
+
+// `input` is the model's input shape [C, H, W].
+ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& input, const std::vector<Objective>& objectives,
+                                            const ActivationMaxOptions& options = {});
+
+// The objectives' values [B] for a batch [B, C, H, W] (one objective per row).
+std::vector<double> objective_values(layers::Layer& model, const Tensor& x, const std::vector<Objective>& objectives);
+
+struct LayerImportance {
+    std::string layer;
+    std::vector<std::pair<int64_t, double>> channels;  // (channel, mean |activation|), largest first
+};
+// `layers` empty: every Conv2d and Linear layer. data: [N, C, H, W] in the model's input space.
+std::vector<LayerImportance> channel_importance(layers::Layer& model, const Tensor& data,
+                                                const std::vector<std::string>& layers = {}, int64_t batch = 256);
+
+struct CounterfactualOptions {
+    int64_t steps = 300;
+    float lr = 0.05f;
+    float distance_weight = 0.05f;  // lambda
+    float confidence = 0.5f;
+    float low = 0.f, high = 1.f;
+};
+
+struct Counterfactual {
+    Tensor input;              // [C, H, W]
+    int32_t target = 0, new_class = 0;
+    double target_probability = 0;  // p(target) at x'
+    double distance = 0;            // ||x' - x||_2
+    int64_t steps = 0;              // steps taken
+    bool reached = false;           // classified as the target with p >= confidence
+};
+std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& x, const std::vector<int32_t>& targets,
+                                            const CounterfactualOptions& options = {});
+
+}  // namespace gb::explain
