@@ -31,7 +31,8 @@ public:
     virtual ~LinearLike() = default;
     // f with these parameters (w, b undefined: none / the layer has none), no graph recorded.
     virtual Tensor forward_with(const Tensor& x, const Tensor& w, const Tensor& b) const = 0;
-    // f^T: the input gradient of f with weight w for output gradient s (shape of the saved input).
+    // f^T: the input gradient of f with weight w for output gradient s (shape of the saved input),
+    // a new tensor that the rule path may overwrite.
     virtual Tensor input_grad_with(const Tensor& s, const Tensor& w) const = 0;
     virtual const Tensor& saved_input() const = 0;
     virtual Tensor saved_weight() const { return Tensor(); }

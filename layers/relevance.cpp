@@ -91,7 +91,8 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
     const Tensor w = f.saved_weight(), b = f.saved_bias();
     auto& be = kernels::backend_for(x.device());
     Tensor z_plain;  // f(x; W, b), needed only for groups split by the sign of z
-    Tensor total = zeros(x.shape(), DType::Float32, x.device());
+    Tensor total(x.shape(), DType::Float32, x.device());
+    bool have_total = false;  // total holds a contribution (else it is uninitialised)
     for (const RuleGroup& g : form.groups) {
         std::vector<Tensor> xs, ws;
         Tensor Z;
@@ -127,14 +128,21 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         be.lrp_divide(r.numel(), form.stabilizer, r.data<float>(), Z.data<float>(), s.data<float>());
         for (size_t k = 0; k < xs.size(); ++k) {
             Tensor c = f.input_grad_with(s, ws[k]);
-            if (form.multiply_by_input) {
-                Tensor xc = same_shape(c);
-                be.mul(c.numel(), xs[k].data<float>(), c.data<float>(), xc.data<float>());
-                c = xc;
+            const float factor = g.coef * used_weights[k];
+            const int64_t n = c.numel();
+            if (!have_total && form.multiply_by_input && factor == 1.f) {
+                be.mul(n, xs[k].data<float>(), c.data<float>(), total.data<float>());
+            } else {
+                if (form.multiply_by_input) be.mul(n, xs[k].data<float>(), c.data<float>(), c.data<float>());
+                if (have_total)
+                    be.axpy(n, factor, c.data<float>(), total.data<float>());
+                else
+                    be.scale(n, factor, c.data<float>(), total.data<float>());
             }
-            be.axpy(c.numel(), g.coef * used_weights[k], c.data<float>(), total.data<float>());
+            have_total = true;
         }
     }
+    if (!have_total) be.fill(total.numel(), 0.f, total.data<float>());
     return total;
 }
 
