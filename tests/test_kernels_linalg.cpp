@@ -223,6 +223,32 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
     });
 }
 
+TEST_CASE("gemm with at most four rows of C (no packing), every transpose, epilogue and beta") {
+    Generator g(7);
+    for (int64_t M : {1, 2, 3, 4})
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            run_gemm_case(g, ta, tb, M, 1, 1, 1.f, 0.f, true);
+            run_gemm_case(g, ta, tb, M, 300, 3136, 1.f, 0.f, true);   // linear 3136 -> 300 on M images
+            run_gemm_case(g, ta, tb, M, 517, 37, -0.5f, 1.5f, false);  // two column chunks and a tail
+            for (Epi e : {Epi::RowBias, Epi::ColBias, Epi::BothRelu, Epi::Relu})
+                run_gemm_case(g, ta, tb, M, 70, 129, 0.75f, e == Epi::Relu ? 0.5f : 0.f, false, e, 1);
+        }
+}
+
+TEST_CASE("gemm with at most four columns of C (op(B) transposed once), every transpose, epilogue and beta") {
+    Generator g(8);
+    for (int64_t N : {1, 2, 3, 4})
+        for (int t = 0; t < 4; ++t) {
+            const bool ta = t & 1, tb = t & 2;
+            run_gemm_case(g, ta, tb, 1, N, 1, 1.f, 0.f, true);
+            run_gemm_case(g, ta, tb, 512, N, 4608, 1.f, 0.f, true);  // VGG-11's conv8 on one image
+            run_gemm_case(g, ta, tb, 37, N, 129, -0.5f, 1.5f, false);
+            for (Epi e : {Epi::RowBias, Epi::ColBias, Epi::BothRelu, Epi::Relu})
+                run_gemm_case(g, ta, tb, 70, N, 33, 0.75f, e == Epi::Relu ? 0.5f : 0.f, false, e, 1);
+        }
+}
+
 TEST_CASE("gemm gives the same result on one thread and on several") {
     Generator g(3);
     // (M, N, K): split along M, split along N, computed as C^T.
@@ -338,6 +364,7 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {9, 4, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1},     // 8x8 maps, a run of 8 and a run of 1
         {3, 5, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1},     // 1x1 kernel on small maps
         {130, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1},   // 1x1 maps: runs of 512 images capped by N
+        {2, 3, 1, 1, 4, 1, 1, 1, 1, 0, 0, 1, 1},     // a run of two 1x1 maps: a 2-column GEMM
     };
     Generator gen(4);
     for (const Case& c : cases) {

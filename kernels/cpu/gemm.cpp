@@ -97,6 +97,95 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const Gemm
     }
 }
 
+// The finished element: epilogue(alpha * acc + beta * C), beta == 0 never reading C.
+inline float finish(float acc, float alpha, float beta, float c, const GemmEpilogue& ep, int64_t i, int64_t j) {
+    float v = alpha * acc;
+    if (beta != 0.f) v += beta * c;
+    if (ep.row_bias) v += ep.row_bias[i];
+    if (ep.col_bias) v += ep.col_bias[j];
+    return ep.relu && v < 0.f ? 0.f : v;
+}
+
+// A C of at most kFewRows rows with op(A) = A (a linear layer on a few images)
+// needs no packing: packing op(B) would move more memory than the product
+// reads. With op(B) = B^T every element is a dot product of two contiguous
+// rows; with op(B) = B every row of C is a combination of B's rows, computed
+// over column chunks that stay in L1. Threads split the columns of C.
+constexpr int64_t kFewRows = 4;
+
+void gemm_few_rows(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    if (trans_b) {
+        parallel_for(0, N, std::max<int64_t>(1, (int64_t{1} << 16) / (M * K)), [&](int64_t j0, int64_t j1) {
+            for (int64_t j = j0; j < j1; ++j)
+                for (int64_t i = 0; i < M; ++i) {
+                    const float* a = A + i * lda;
+                    const float* b = B + j * ldb;
+                    float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+                    for (int64_t k = 0; k < K; ++k) acc += a[k] * b[k];
+                    float* c = C + i * ldc + j;
+                    *c = finish(acc, alpha, beta, beta == 0.f ? 0.f : *c, ep, i, j);
+                }
+        });
+        return;
+    }
+    constexpr int64_t kChunk = 256;
+    const int64_t chunks = (N + kChunk - 1) / kChunk;
+    parallel_for(0, chunks, std::max<int64_t>(1, (int64_t{1} << 16) / (M * K * kChunk)), [&](int64_t c0, int64_t c1) {
+        alignas(64) float acc[kFewRows][kChunk];
+        for (int64_t chunk = c0; chunk < c1; ++chunk) {
+            const int64_t j0 = chunk * kChunk, n = std::min(kChunk, N - j0);
+            for (int64_t i = 0; i < M; ++i) std::fill(acc[i], acc[i] + n, 0.f);
+            for (int64_t k = 0; k < K; ++k) {
+                const float* b = B + k * ldb + j0;
+                for (int64_t i = 0; i < M; ++i) {
+                    const float a = A[i * lda + k];
+                    float* r = acc[i];
+#pragma omp simd
+                    for (int64_t j = 0; j < n; ++j) r[j] += a * b[j];
+                }
+            }
+            for (int64_t i = 0; i < M; ++i) {
+                float* c = C + i * ldc + j0;
+                for (int64_t j = 0; j < n; ++j) c[j] = finish(acc[i][j], alpha, beta, beta == 0.f ? 0.f : c[j], ep, i, j0 + j);
+            }
+        }
+    });
+}
+
+// A C of at most kFewRows columns with op(A) = A (VGG's deepest convolutions
+// on one image: 2x2 output maps against a 512 x 4608 weight): op(B) is copied
+// transposed and zero-padded to kFewRows rows (tiny), then every row of A, read
+// once and never packed, meets all of them in one pass with independent
+// accumulators. Threads split the rows of C.
+void gemm_few_cols(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const GemmOperand& b, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    float* bt = scratch(Scratch::GemmT, static_cast<size_t>(kFewRows * K));
+    for (int64_t j = 0; j < kFewRows; ++j)
+        for (int64_t k = 0; k < K; ++k) bt[j * K + k] = j < N ? *b.at(k, j) : 0.f;
+    parallel_for(0, M, std::max<int64_t>(1, (int64_t{1} << 16) / (kFewRows * K)), [&](int64_t i0, int64_t i1) {
+        constexpr int64_t L = 16;  // lanes of independent partial sums per column
+        for (int64_t i = i0; i < i1; ++i) {
+            const float* a = A + i * lda;
+            alignas(64) float part[kFewRows][L] = {};
+            int64_t k = 0;
+            for (; k + L <= K; k += L)
+                for (int64_t j = 0; j < kFewRows; ++j)
+                    for (int64_t l = 0; l < L; ++l) part[j][l] += a[k + l] * bt[j * K + k + l];
+            float sums[kFewRows];
+            for (int64_t j = 0; j < kFewRows; ++j) {
+                float t = 0.f;
+                for (int64_t l = 0; l < L; ++l) t += part[j][l];
+                for (int64_t kk = k; kk < K; ++kk) t += a[kk] * bt[j * K + kk];
+                sums[j] = t;
+            }
+            float* c = C + i * ldc;
+            for (int64_t j = 0; j < N; ++j) c[j] = finish(sums[j], alpha, beta, beta == 0.f ? 0.f : c[j], ep, i, j);
+        }
+    });
+}
+
 // C as the blocked loop sees it: element (i, j) at p[i * ld + j], or at
 // p[j * ld + i] when the loop computes C^T (see TileStore).
 struct Output {
@@ -172,6 +261,14 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
             if (e.row_bias) e.row_bias += i0;
             scale_c(i1 - i0, N, beta, C + i0 * ldc, ldc, e);
         });
+        return;
+    }
+    if (M <= kFewRows && !trans_a) {
+        gemm_few_rows(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+        return;
+    }
+    if (N <= kFewRows && !trans_a) {
+        gemm_few_cols(M, N, K, alpha, A, lda, GemmOperand{B, ldb, trans_b}, beta, C, ldc, ep);
         return;
     }
     const MicroKernel& uk = *kernel_of(gemm_isa());
