@@ -68,6 +68,14 @@ void inference(benchmark::State& state, const std::string& name, int64_t channel
 }
 
 // Explanations include their forward pass: a Trace, then the method.
+// One saliency, LRP (the composite) or Grad-CAM (features.8) map from a trace.
+Tensor explain_once(explain::Trace& trace, const std::string& method, const explain::Composite& composite,
+                    const Tensor& seed) {
+    if (method == "saliency") return trace.gradient(seed)[0];
+    if (method == "lrp") return trace.relevance(composite, seed)[0];
+    return explain::cam(trace, explain::CamMethod::GradCam, "features.8", seed).map;
+}
+
 void explanation(benchmark::State& state, const std::string& method) {
     set_num_threads(static_cast<int>(state.range(1)));
     const int64_t batch = state.range(0);
@@ -76,11 +84,7 @@ void explanation(benchmark::State& state, const std::string& method) {
     for (auto _ : state) {
         explain::Trace trace(*s.model, s.x);
         const Tensor seed = trace.seed({explain::Target::predicted()});
-        Tensor out;
-        if (method == "saliency") out = trace.gradient(seed)[0];
-        if (method == "lrp") out = trace.relevance(composite, seed)[0];
-        if (method == "gradcam") out = explain::cam(trace, explain::CamMethod::GradCam, "features.8", seed).map;
-        benchmark::DoNotOptimize(out.data<float>());
+        benchmark::DoNotOptimize(explain_once(trace, method, composite, seed).data<float>());
     }
     finish(state, batch);
 }
@@ -96,11 +100,7 @@ void explanation_from_trace(benchmark::State& state, const std::string& method) 
     explain::Trace trace(*s.model, s.x);
     const Tensor seed = trace.seed({explain::Target::predicted()});
     for (auto _ : state) {
-        Tensor out;
-        if (method == "saliency") out = trace.gradient(seed)[0];
-        if (method == "lrp") out = trace.relevance(composite, seed)[0];
-        if (method == "gradcam") out = explain::cam(trace, explain::CamMethod::GradCam, "features.8", seed).map;
-        benchmark::DoNotOptimize(out.data<float>());
+        benchmark::DoNotOptimize(explain_once(trace, method, composite, seed).data<float>());
     }
     if (explain::Trace::forward_passes() - forwards_before != 1) state.SkipWithError("an explanation ran a forward");
     finish(state, batch);

@@ -20,6 +20,10 @@ struct Conv2dGeom {
     GB_HD int64_t w_numel() const { return K * C * R * S; }
     GB_HD int64_t y_numel() const { return N * K * P * Q; }
     GB_HD double flops() const { return 2.0 * N * K * P * Q * C * R * S; }
+    // A 1x1 kernel with stride 1 and no padding: the image itself is its im2col matrix.
+    GB_HD bool col_is_input() const {
+        return R == 1 && S == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
+    }
 };
 
 // Fills P and Q; raises gb::Error when the window does not fit or a parameter is invalid.

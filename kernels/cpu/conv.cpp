@@ -19,10 +19,6 @@ namespace gb::kernels {
 
 namespace {
 
-bool col_is_input(const Conv2dGeom& g) {
-    return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
-}
-
 bool split_batch(const Conv2dGeom& g) { return num_threads() > 1 && g.N >= num_threads(); }
 
 // Output columns q whose input column q*stride + off lies in [0, W).
@@ -108,19 +104,12 @@ int64_t images_per_gemm(const Conv2dGeom& g) {
 }
 
 // Between the per-image layout [images][K][P*Q] and the GEMM layout [K][images * P*Q].
-void to_gemm_layout(int64_t images, int64_t K, int64_t PQ, const float* src, float* dst) {
+void relayout(bool to_gemm, int64_t images, int64_t K, int64_t PQ, const float* src, float* dst) {
     parallel_for(0, images * K, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
-            const int64_t i = t / K, k = t % K;
-            std::copy(src + t * PQ, src + (t + 1) * PQ, dst + (k * images + i) * PQ);
-        }
-    });
-}
-void from_gemm_layout(int64_t images, int64_t K, int64_t PQ, const float* src, float* dst) {
-    parallel_for(0, images * K, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const int64_t i = t / K, k = t % K;
-            std::copy(src + (k * images + i) * PQ, src + (k * images + i + 1) * PQ, dst + t * PQ);
+            const int64_t image_major = t * PQ, gemm_major = (t % K * images + t / K) * PQ;
+            const int64_t from = to_gemm ? image_major : gemm_major, to = to_gemm ? gemm_major : image_major;
+            std::copy(src + from, src + from + PQ, dst + to);
         }
     });
 }
@@ -149,11 +138,11 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
             float* yb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
             im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
             cpu::gemm_ex(false, false, g.K, cols, CRS, 1.f, w, CRS, col, cols, 0.f, yb, cols, ep);
-            from_gemm_layout(nb, g.K, PQ, yb, y + n0 * g.K * PQ);
+            relayout(false, nb, g.K, PQ, yb, y + n0 * g.K * PQ);
         }
         return;
     }
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
@@ -174,13 +163,13 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
             float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
             float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
-            to_gemm_layout(nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
+            relayout(true, nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
             gemm(true, false, CRS, cols, g.K, 1.f, w, CRS, dyb, cols, 0.f, dcol, cols);
             col2im(g, dcol, nb, cols, dx + n0 * g.C * g.H * g.W);
         }
         return;
     }
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     for_images(g, [&](int64_t n) {
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
@@ -192,7 +181,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
 void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,
                                         float* dbias) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, KCRS = g.K * CRS;
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     // dw (+)= dy[n] [K, PQ] * col(n)^T, col(n) [CRS, PQ].
     auto accumulate = [&](int64_t n, float beta, float* out) {
         const float* xn = x + n * g.C * g.H * g.W;
@@ -213,7 +202,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
             float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
             im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
-            to_gemm_layout(nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
+            relayout(true, nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
             gemm(false, true, g.K, CRS, cols, 1.f, dyb, cols, col, cols, n0 == 0 ? 0.f : 1.f, dw, CRS);
         }
     } else if (split_batch(g)) {

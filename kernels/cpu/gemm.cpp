@@ -83,20 +83,6 @@ float* aligned_scratch(Scratch slot, int64_t count) {
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// C = epilogue(beta * C) when there is no product to add (K == 0 or alpha == 0).
-void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    for (int64_t i = 0; i < M; ++i) {
-        float* c = C + i * ldc;
-        for (int64_t j = 0; j < N; ++j) {
-            float v = beta == 0.f ? 0.f : beta * c[j];
-            if (ep.row_bias) v += ep.row_bias[i];
-            if (ep.col_bias) v += ep.col_bias[j];
-            if (ep.relu && v < 0.f) v = 0.f;
-            c[j] = v;
-        }
-    }
-}
-
 // The finished element: epilogue(alpha * acc + beta * C), beta == 0 never reading C.
 inline float finish(float acc, float alpha, float beta, float c, const GemmEpilogue& ep, int64_t i, int64_t j) {
     float v = alpha * acc;
@@ -104,6 +90,14 @@ inline float finish(float acc, float alpha, float beta, float c, const GemmEpilo
     if (ep.row_bias) v += ep.row_bias[i];
     if (ep.col_bias) v += ep.col_bias[j];
     return ep.relu && v < 0.f ? 0.f : v;
+}
+
+// C = epilogue(beta * C) when there is no product to add (K == 0 or alpha == 0).
+void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    for (int64_t i = 0; i < M; ++i) {
+        float* c = C + i * ldc;
+        for (int64_t j = 0; j < N; ++j) c[j] = finish(0.f, 0.f, beta, beta == 0.f ? 0.f : c[j], ep, i, j);
+    }
 }
 
 // A C of at most kFewRows rows with op(A) = A (a linear layer on a few images)

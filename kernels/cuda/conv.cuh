@@ -14,13 +14,6 @@
 
 GB_GPU_BEGIN
 
-namespace {
-// A 1x1 kernel with stride 1 and no padding reads the image itself as its col.
-bool col_is_input(const Conv2dGeom& g) {
-    return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
-}
-}  // namespace
-
 // Images per im2col chunk: as many as fit in kColBudget floats of scratch.
 constexpr int64_t kColBudget = int64_t{1} << 24;  // 64 MiB
 inline int64_t col_chunk(const Conv2dGeom& g) {
@@ -32,7 +25,7 @@ inline int64_t col_chunk(const Conv2dGeom& g) {
 // y[n] = w [K, CRS] * col[n] [CRS, PQ], a strided-batched GEMM per chunk of images.
 void CudaBackend::conv_im2col_forward(const Conv2dGeom& g, const float* x, const float* w, float* y) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
     for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
         const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
@@ -46,7 +39,7 @@ void CudaBackend::conv_im2col_forward(const Conv2dGeom& g, const float* x, const
 // dcol[n] = w^T [CRS, K] * dy[n] [K, PQ], then col2im into dx[n].
 void CudaBackend::conv_im2col_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
     for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
         const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
@@ -60,7 +53,7 @@ void CudaBackend::conv_im2col_backward_data(const Conv2dGeom& g, const float* dy
 // dw = sum over n of dy[n] [K, PQ] * col[n]^T, accumulated image by image.
 void CudaBackend::conv_im2col_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, chunk = col_chunk(g);
-    const bool direct = col_is_input(g);
+    const bool direct = g.col_is_input();
     DeviceBuffer<float> col(direct ? 0 : chunk * CRS * PQ, device_);
     for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
         const int64_t images = n0 + chunk <= g.N ? chunk : g.N - n0;
