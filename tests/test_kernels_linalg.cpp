@@ -359,6 +359,12 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {2, 2, 3, 3, 3, 5, 5, 1, 1, 2, 2, 1, 1},     // kernel larger than the input
         {1, 16, 31, 33, 33, 3, 3, 1, 1, 1, 1, 1, 1}, // wider channels, single image (threaded GEMM)
         {3, 7, 20, 19, 9, 5, 5, 2, 2, 2, 2, 1, 1},
+        // Stride 1 with Q == W: im2col/col2im copy whole shifted rows (flat_rows).
+        {2, 3, 6, 9, 4, 5, 5, 1, 1, 2, 2, 1, 1},     // 5x5 "same": two padding taps per row
+        {1, 2, 9, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2},     // dilated "same"
+        {2, 2, 5, 6, 3, 3, 1, 1, 1, 0, 0, 1, 1},     // 3x1, no padding: only rows are cut
+        {1, 3, 4, 3, 2, 1, 3, 1, 1, 3, 1, 1, 1},     // tall padding: output rows that read only zeros
+        {2, 2, 2, 2, 3, 7, 7, 1, 1, 3, 3, 1, 1},     // padding taps wider than the map
         // Maps of at most 64 pixels: runs of images share one GEMM (images_per_gemm).
         {6, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},     // 2x2 maps, one run
         {9, 4, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1},     // 8x8 maps, a run of 8 and a run of 1

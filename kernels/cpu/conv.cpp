@@ -10,6 +10,7 @@
 // Output maps of at most 64 pixels take runs of images per GEMM instead
 // (images_per_gemm), the GEMM and the layout copies threaded.
 #include <algorithm>
+#include <cstdlib>
 
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -32,58 +33,118 @@ QRange valid_q(int64_t off, int64_t stride, int64_t W, int64_t Q) {
     return QRange{l, std::max(l, h)};
 }
 
+// Stride-1 convolutions whose output rows are as wide as the input's (Q == W:
+// "same" padding, 2*pad_w == (S-1)*dil_w) admit flat rows: in col row
+// (c, r, s), output pixel j = p*Q + q reads input pixel j + shift with
+// shift = (r*dh - ph)*W + s*dw - pw, for the output rows p whose input row lies
+// in [0, H). The flat shift wraps the taps that fall into the left or right
+// padding (q + s*dw - pw outside [0, W)) onto a neighbouring input row; those
+// `pad_taps` per output row are zeroed. One contiguous copy or add per col row
+// replaces P short ones.
+struct FlatRow {
+    int64_t p_lo, p_hi;  // output rows [p_lo, p_hi) read input rows inside [0, H)
+    int64_t shift;       // input pixel of output pixel j: j + shift
+    int64_t w_off;       // s*dw - pw: < 0 pads the first -w_off pixels of each row, > 0 the last w_off
+    int64_t j_lo, j_hi;  // output pixels in [p_lo*Q, p_hi*Q) whose shifted pixel lies in [0, H*W)
+};
+
+bool flat_rows(const Conv2dGeom& g) { return g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W; }
+
+FlatRow flat_row(const Conv2dGeom& g, int64_t r, int64_t s) {
+    FlatRow f;
+    const int64_t h_off = r * g.dil_h - g.pad_h;
+    f.p_lo = std::clamp<int64_t>(-h_off, 0, g.P);
+    f.p_hi = std::clamp<int64_t>(g.H - h_off, f.p_lo, g.P);
+    f.w_off = s * g.dil_w - g.pad_w;
+    f.shift = h_off * g.W + f.w_off;
+    f.j_lo = std::clamp(-f.shift, f.p_lo * g.Q, f.p_hi * g.Q);
+    f.j_hi = std::max(f.j_lo, std::min(f.p_hi * g.Q, g.H * g.W - f.shift));
+    return f;
+}
+
+// Zeroes the padding taps of output rows [p_lo, p_hi) of one flat col row.
+void zero_pad_taps(const Conv2dGeom& g, const FlatRow& f, float* row) {
+    const int64_t n = std::min(std::abs(f.w_off), g.Q);
+    if (n == 0) return;
+    const int64_t first = f.w_off < 0 ? 0 : g.Q - n;
+    for (int64_t p = f.p_lo; p < f.p_hi; ++p)
+        for (int64_t q = first; q < first + n; ++q) row[p * g.Q + q] = 0.f;
+}
+
+// dst[q] = src[q * stride + off] for q in [qr.lo, qr.hi), 0 for the rest of
+// [0, Q): one output row of one im2col row, for the geometries without flat rows.
+void gather_row(float* __restrict dst, const float* __restrict src, int64_t Q, QRange qr, int64_t off,
+                int64_t stride) {
+    std::fill(dst, dst + qr.lo, 0.f);
+    for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q] = src[q * stride + off];
+    std::fill(dst + qr.hi, dst + Q, 0.f);
+}
+
 // col[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[i][c, p*sh - ph + r*dh, q*sw - pw + s*dw], 0 in the
 // padding, for `images` consecutive images; col rows are `ld` apart (ld = images * P*Q).
 void im2col(const Conv2dGeom& g, const float* x, int64_t images, int64_t ld, float* col) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
+    const bool flat = flat_rows(g);
     parallel_for(0, images * CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
         for (int64_t task = r0; task < r1; ++task) {
             const int64_t img = task / CRS, row = task % CRS;
             const int64_t c = row / RS, r = (row / g.S) % g.R, s = row % g.S;
+            const float* plane = x + (img * g.C + c) * g.H * g.W;
+            float* dst = col + row * ld + img * PQ;
+            if (flat) {
+                const FlatRow f = flat_row(g, r, s);
+                std::fill(dst, dst + f.j_lo, 0.f);
+                const float* __restrict src = plane + (f.j_lo + f.shift);
+                float* __restrict d = dst + f.j_lo;
+#pragma omp simd
+                for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = src[j];
+                std::fill(dst + f.j_hi, dst + PQ, 0.f);
+                zero_pad_taps(g, f, dst);
+                continue;
+            }
             const int64_t off_w = s * g.dil_w - g.pad_w;
             const QRange qr = valid_q(off_w, g.stride_w, g.W, g.Q);
-            const float* xi = x + img * g.C * g.H * g.W;
-            for (int64_t p = 0; p < g.P; ++p) {
-                float* dst = col + row * ld + img * PQ + p * g.Q;
+            for (int64_t p = 0; p < g.P; ++p, dst += g.Q) {
                 const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
-                if (h < 0 || h >= g.H) {
+                if (h < 0 || h >= g.H)
                     std::fill(dst, dst + g.Q, 0.f);
-                    continue;
-                }
-                const float* src = xi + (c * g.H + h) * g.W;
-                std::fill(dst, dst + qr.lo, 0.f);
-                if (g.stride_w == 1)
-                    std::copy(src + qr.lo + off_w, src + qr.hi + off_w, dst + qr.lo);
                 else
-                    for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q] = src[q * g.stride_w + off_w];
-                std::fill(dst + qr.hi, dst + g.Q, 0.f);
+                    gather_row(dst, plane + h * g.W, g.Q, qr, off_w, g.stride_w);
             }
         }
     });
 }
 
 // dx[i][c, h, w] = sum of the col entries that im2col read from (i, c, h, w), for
-// `images` consecutive images laid out in col as im2col writes them.
-void col2im(const Conv2dGeom& g, const float* col, int64_t images, int64_t ld, float* dx) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q;
+// `images` consecutive images laid out in col as im2col writes them. With flat
+// rows the padding taps of col are zeroed on the way (col is scratch).
+void col2im(const Conv2dGeom& g, float* col, int64_t images, int64_t ld, float* dx) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
+    const bool flat = flat_rows(g);
     parallel_for(0, images * g.C, std::max<int64_t>(1, cpu::kElementGrain / (RS * PQ)), [&](int64_t t0, int64_t t1) {
         for (int64_t task = t0; task < t1; ++task) {
             const int64_t img = task / g.C, c = task % g.C;
-            float* plane = dx + (img * g.C + c) * g.H * g.W;
-            std::fill(plane, plane + g.H * g.W, 0.f);
+            float* plane = dx + (img * g.C + c) * HW;
+            std::fill(plane, plane + HW, 0.f);
             for (int64_t rs = 0; rs < RS; ++rs) {
-                const int64_t r = rs / g.S, s = rs % g.S, row = c * RS + rs;
+                const int64_t r = rs / g.S, s = rs % g.S;
+                float* src = col + (c * RS + rs) * ld + img * PQ;
+                if (flat) {
+                    const FlatRow f = flat_row(g, r, s);
+                    zero_pad_taps(g, f, src);
+                    float* __restrict d = plane + (f.j_lo + f.shift);
+                    const float* __restrict sr = src + f.j_lo;
+#pragma omp simd
+                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += sr[j];
+                    continue;
+                }
                 const int64_t off_w = s * g.dil_w - g.pad_w;
                 const QRange qr = valid_q(off_w, g.stride_w, g.W, g.Q);
-                for (int64_t p = 0; p < g.P; ++p) {
+                for (int64_t p = 0; p < g.P; ++p, src += g.Q) {
                     const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
                     if (h < 0 || h >= g.H) continue;
-                    const float* src = col + row * ld + img * PQ + p * g.Q;
                     float* dst = plane + h * g.W;
-                    if (g.stride_w == 1)
-                        for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q + off_w] += src[q];
-                    else
-                        for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q * g.stride_w + off_w] += src[q];
+                    for (int64_t q = qr.lo; q < qr.hi; ++q) dst[q * g.stride_w + off_w] += src[q];
                 }
             }
         }
