@@ -380,25 +380,35 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         const auto x = uniform(gen, g.x_numel()), w = uniform(gen, g.w_numel()), bias = uniform(gen, g.K);
         const auto dy = uniform(gen, g.y_numel());
         Backend& b = cpu_backend();
-
-        std::vector<float> y(g.y_numel(), std::numeric_limits<float>::quiet_NaN());
-        b.conv2d_forward(g, x.data(), w.data(), bias.data(), y.data());
         const ConvRef yr = naive_conv_forward(g, x, w, bias);
-        // Each output is a float dot product of length C*R*S plus the bias.
-        check_sums("conv2d_forward", y, yr.value, yr.mag, static_cast<double>(g.C * g.R * g.S + 1));
-
         ConvRef dxr, dwr, dbr;
         naive_conv_backward(g, x, w, dy, dxr, dwr, dbr);
-        std::vector<float> dx(g.x_numel(), std::numeric_limits<float>::quiet_NaN());
-        b.conv2d_backward_data(g, dy.data(), w.data(), dx.data());
-        // dx sums K*R*S products through the GEMM plus up to R*S col2im additions.
-        check_sums("conv2d_backward_data", dx, dxr.value, dxr.mag, static_cast<double>(g.K * g.R * g.S + g.R * g.S));
+        // Every instruction set: the weight gradient of stride-1 convolutions takes
+        // row_dot under AVX-512 and im2col + GEMM otherwise.
+        const cpu::GemmIsa saved = cpu::gemm_isa();
+        for (cpu::GemmIsa isa : {cpu::GemmIsa::Avx512, cpu::GemmIsa::Avx2, cpu::GemmIsa::Scalar}) {
+            if (!cpu::gemm_isa_available(isa)) continue;
+            cpu::set_gemm_isa(isa);
+            INFO("isa=", cpu::gemm_isa_name(isa));
+            std::vector<float> y(g.y_numel(), std::numeric_limits<float>::quiet_NaN());
+            b.conv2d_forward(g, x.data(), w.data(), bias.data(), y.data());
+            // Each output is a float dot product of length C*R*S plus the bias.
+            check_sums("conv2d_forward", y, yr.value, yr.mag, static_cast<double>(g.C * g.R * g.S + 1));
 
-        std::vector<float> dw(g.w_numel(), std::numeric_limits<float>::quiet_NaN()), db(g.K);
-        b.conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data());
-        // dw sums P*Q products per image, then N partial sums.
-        check_sums("conv2d_backward_weight", dw, dwr.value, dwr.mag, static_cast<double>(g.N * g.P * g.Q + g.N));
-        check_sums("conv2d dbias", db, dbr.value, dbr.mag, static_cast<double>(g.N * g.P * g.Q));
+            std::vector<float> dx(g.x_numel(), std::numeric_limits<float>::quiet_NaN());
+            b.conv2d_backward_data(g, dy.data(), w.data(), dx.data());
+            // dx sums K*R*S products through the GEMM plus up to R*S col2im additions.
+            check_sums("conv2d_backward_data", dx, dxr.value, dxr.mag,
+                       static_cast<double>(g.K * g.R * g.S + g.R * g.S));
+
+            std::vector<float> dw(g.w_numel(), std::numeric_limits<float>::quiet_NaN()), db(g.K);
+            b.conv2d_backward_weight(g, x.data(), dy.data(), dw.data(), db.data());
+            // dw sums P*Q products per image (P*(Q + padding) with row_dot), then N partial sums.
+            check_sums("conv2d_backward_weight", dw, dwr.value, dwr.mag,
+                       static_cast<double>(g.N * g.P * (g.W + 2 * g.pad_w) + g.N));
+            check_sums("conv2d dbias", db, dbr.value, dbr.mag, static_cast<double>(g.N * g.P * g.Q));
+        }
+        cpu::set_gemm_isa(saved);
     }
 }
 

@@ -11,10 +11,12 @@
 // (images_per_gemm), the GEMM and the layout copies threaded.
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/row_dot.h"
 
 namespace gb::kernels {
 
@@ -186,6 +188,47 @@ void for_images(const Conv2dGeom& g, Fn&& fn) {
     }
 }
 
+// The weight gradient of a stride-1 convolution of one image without im2col.
+// With the input zero-padded to Hp x Wp planes (xp) and dy laid out on the padded
+// width (dyp[k][p*Wp + q], 0 for q >= Q), col row (c, r, s) is the shifted view
+// xp[c] + r*dh*Wp + s*dw of length P*Wp, so
+//   dw[k, (c*R + r)*S + s] = sum_t dyp[k][t] * xp[c][t + r*dh*Wp + s*dw],
+// dot products of contiguous rows (row_dot), no transposed packing. The extra
+// columns q >= Q of a padded row (dy = 0 there) read the wrapped start of the
+// next row, or each plane's zeroed tail, never another channel: a non-finite
+// input can then leak into the taps of its own channel that do not read it.
+// Null when this CPU has no fast row_dot.
+cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
+    if (g.stride_h != 1 || g.stride_w != 1 || g.col_is_input() || images_per_gemm(g) > 1) return nullptr;
+    return cpu::gemm_isa() == cpu::GemmIsa::Avx512 ? cpu::avx512_row_dot() : nullptr;
+}
+
+void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* xn, const float* dyn, float beta,
+                      float* out) {
+    const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
+    const int64_t plane = Hp * Wp + (g.S - 1) * g.dil_w, len = g.P * Wp;
+    float* xp = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * plane));
+    float* dyp = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * len));
+    std::fill(xp, xp + g.C * plane, 0.f);
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t h = 0; h < g.H; ++h)
+            std::copy(xn + (c * g.H + h) * g.W, xn + (c * g.H + h + 1) * g.W,
+                      xp + c * plane + (h + g.pad_h) * Wp + g.pad_w);
+    for (int64_t k = 0; k < g.K; ++k)
+        for (int64_t p = 0; p < g.P; ++p) {
+            float* d = dyp + k * len + p * Wp;
+            std::copy(dyn + k * PQ + p * g.Q, dyn + k * PQ + (p + 1) * g.Q, d);
+            std::fill(d + g.Q, d + Wp, 0.f);
+        }
+    thread_local std::vector<const float*> rows;
+    rows.resize(static_cast<size_t>(CRS));
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t r = 0; r < g.R; ++r)
+            for (int64_t s = 0; s < g.S; ++s)
+                rows[static_cast<size_t>((c * g.R + r) * g.S + s)] = xp + c * plane + r * g.dil_h * Wp + s * g.dil_w;
+    row_dot(g.K, CRS, len, dyp, len, rows.data(), beta, out, CRS);
+}
+
 }  // namespace
 
 void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
@@ -243,9 +286,11 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
                                         float* dbias) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, KCRS = g.K * CRS;
     const bool direct = g.col_is_input();
+    const cpu::RowDotFn row_dot = direct_weight_grad(g);
     // dw (+)= dy[n] [K, PQ] * col(n)^T, col(n) [CRS, PQ].
     auto accumulate = [&](int64_t n, float beta, float* out) {
         const float* xn = x + n * g.C * g.H * g.W;
+        if (row_dot) return weight_grad_rows(g, row_dot, xn, dy + n * g.K * PQ, beta, out);
         const float* col = xn;
         if (!direct) {
             float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
