@@ -87,6 +87,10 @@ const PoolCase kPoolCases[] = {
     {2, 1, 13, 17, 3, 3, 1, 1, 1, 1}, {3, 2, 17, 13, 5, 3, 2, 1, 2, 1}, {1, 3, 31, 33, 4, 4, 3, 3, 2, 2},
     {2, 2, 6, 5, 2, 3, 1, 2, 1, 1},   {1, 1, 3, 3, 3, 3, 1, 1, 1, 1},   {2, 3, 7, 9, 2, 2, 2, 2, 0, 0},
     {1, 2, 28, 28, 2, 2, 2, 2, 0, 0},
+    // 2x2 stride 2 rows of 7, 10, 17 and 20 outputs: one by one, runs of 8 and of 16
+    // with an overlapping last run.
+    {2, 2, 14, 14, 2, 2, 2, 2, 0, 0}, {1, 3, 9, 21, 2, 2, 2, 2, 0, 0},  {1, 2, 6, 35, 2, 2, 2, 2, 0, 0},
+    {1, 1, 4, 40, 2, 2, 2, 2, 0, 0},
 };
 
 }  // namespace
@@ -160,6 +164,24 @@ TEST_CASE("max pooling propagates the first NaN of a window, like PyTorch") {
         CHECK(std::isnan(y));
         CHECK(i == 2);
     }
+    // Rows of 10 outputs (runs of 8): NaNs in the first, the overlapping and the last window.
+    const Pool2dGeom g = make_pool2d_geom(1, 1, 2, 20, 2, 2, 2, 2, 0, 0);
+    std::vector<float> xs(40);
+    for (size_t k = 0; k < xs.size(); ++k) xs[k] = static_cast<float>(k % 7);
+    xs[21] = nan;  // window 0, second row: first NaN at index 21 though 0..1 and 20 are numbers
+    xs[5] = nan;   // window 2 (in both runs of 8)
+    xs[39] = nan;  // window 9, its last tap
+    xs[38] = nan;  // ... and the one before it: the first NaN wins
+    std::vector<float> ys(10);
+    std::vector<int32_t> is(10);
+    cpu_backend().maxpool2d_forward(g, xs.data(), ys.data(), is.data());
+    CHECK(std::isnan(ys[0]));
+    CHECK(is[0] == 21);
+    CHECK(std::isnan(ys[2]));
+    CHECK(is[2] == 5);
+    CHECK(std::isnan(ys[9]));
+    CHECK(is[9] == 38);
+    CHECK(!std::isnan(ys[5]));
 }
 
 TEST_CASE("average pooling forward and backward, count_include_pad both ways") {

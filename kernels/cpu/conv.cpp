@@ -10,7 +10,6 @@
 // Output maps of at most 64 pixels take runs of images per GEMM instead
 // (images_per_gemm), the GEMM and the layout copies threaded.
 #include <algorithm>
-#include <cstdlib>
 #include <vector>
 
 #include "core/parallel.h"
@@ -40,37 +39,45 @@ QRange valid_q(int64_t off, int64_t stride, int64_t W, int64_t Q) {
 // (c, r, s), output pixel j = p*Q + q reads input pixel j + shift with
 // shift = (r*dh - ph)*W + s*dw - pw, for the output rows p whose input row lies
 // in [0, H). The flat shift wraps the taps that fall into the left or right
-// padding (q + s*dw - pw outside [0, W)) onto a neighbouring input row; those
-// `pad_taps` per output row are zeroed. One contiguous copy or add per col row
+// padding (q + s*dw - pw outside [0, W)) onto a neighbouring input row; a mask
+// per s selects 0 there. One contiguous masked copy or add per col row
 // replaces P short ones.
 struct FlatRow {
-    int64_t p_lo, p_hi;  // output rows [p_lo, p_hi) read input rows inside [0, H)
     int64_t shift;       // input pixel of output pixel j: j + shift
-    int64_t w_off;       // s*dw - pw: < 0 pads the first -w_off pixels of each row, > 0 the last w_off
-    int64_t j_lo, j_hi;  // output pixels in [p_lo*Q, p_hi*Q) whose shifted pixel lies in [0, H*W)
+    int64_t j_lo, j_hi;  // output pixels whose input row is inside [0, H) and shifted pixel inside [0, H*W)
+    const int32_t* keep; // [P*Q]: 1 where q + s*dw - pw lies in [0, W), else 0 (a padding tap)
 };
 
 bool flat_rows(const Conv2dGeom& g) { return g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W; }
 
-FlatRow flat_row(const Conv2dGeom& g, int64_t r, int64_t s) {
-    FlatRow f;
-    const int64_t h_off = r * g.dil_h - g.pad_h;
-    f.p_lo = std::clamp<int64_t>(-h_off, 0, g.P);
-    f.p_hi = std::clamp<int64_t>(g.H - h_off, f.p_lo, g.P);
-    f.w_off = s * g.dil_w - g.pad_w;
-    f.shift = h_off * g.W + f.w_off;
-    f.j_lo = std::clamp(-f.shift, f.p_lo * g.Q, f.p_hi * g.Q);
-    f.j_hi = std::max(f.j_lo, std::min(f.p_hi * g.Q, g.H * g.W - f.shift));
-    return f;
-}
-
-// Zeroes the padding taps of output rows [p_lo, p_hi) of one flat col row.
-void zero_pad_taps(const Conv2dGeom& g, const FlatRow& f, float* row) {
-    const int64_t n = std::min(std::abs(f.w_off), g.Q);
-    if (n == 0) return;
-    const int64_t first = f.w_off < 0 ? 0 : g.Q - n;
-    for (int64_t p = f.p_lo; p < f.p_hi; ++p)
-        for (int64_t q = first; q < first + n; ++q) row[p * g.Q + q] = 0.f;
+// The R*S flat rows of a geometry (null without flat_rows), built once per
+// convolution call into grow-only storage of the calling thread and read by
+// every thread that works on the call.
+const FlatRow* flat_plan(const Conv2dGeom& g) {
+    if (!flat_rows(g)) return nullptr;
+    thread_local std::vector<FlatRow> rows;
+    thread_local std::vector<int32_t> keep;
+    const int64_t PQ = g.P * g.Q;
+    rows.resize(static_cast<size_t>(g.R * g.S));
+    keep.resize(static_cast<size_t>(g.S * PQ));
+    for (int64_t s = 0; s < g.S; ++s) {
+        const int64_t w_off = s * g.dil_w - g.pad_w;
+        int32_t* k = keep.data() + s * PQ;
+        for (int64_t q = 0; q < g.Q; ++q) k[q] = q + w_off >= 0 && q + w_off < g.W;
+        for (int64_t p = 1; p < g.P; ++p) std::copy(k, k + g.Q, k + p * g.Q);
+    }
+    for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s) {
+            FlatRow& f = rows[static_cast<size_t>(r * g.S + s)];
+            const int64_t h_off = r * g.dil_h - g.pad_h;
+            const int64_t p_lo = std::clamp<int64_t>(-h_off, 0, g.P);
+            const int64_t p_hi = std::clamp<int64_t>(g.H - h_off, p_lo, g.P);
+            f.shift = h_off * g.W + s * g.dil_w - g.pad_w;
+            f.j_lo = std::clamp(-f.shift, p_lo * g.Q, p_hi * g.Q);
+            f.j_hi = std::max(f.j_lo, std::min(p_hi * g.Q, g.H * g.W - f.shift));
+            f.keep = keep.data() + s * PQ;
+        }
+    return rows.data();
 }
 
 // dst[q] = src[q * stride + off] for q in [qr.lo, qr.hi), 0 for the rest of
@@ -84,9 +91,9 @@ void gather_row(float* __restrict dst, const float* __restrict src, int64_t Q, Q
 
 // col[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[i][c, p*sh - ph + r*dh, q*sw - pw + s*dw], 0 in the
 // padding, for `images` consecutive images; col rows are `ld` apart (ld = images * P*Q).
-void im2col(const Conv2dGeom& g, const float* x, int64_t images, int64_t ld, float* col) {
+// `flat` is flat_plan(g).
+void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t images, int64_t ld, float* col) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
-    const bool flat = flat_rows(g);
     parallel_for(0, images * CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
         for (int64_t task = r0; task < r1; ++task) {
             const int64_t img = task / CRS, row = task % CRS;
@@ -94,14 +101,14 @@ void im2col(const Conv2dGeom& g, const float* x, int64_t images, int64_t ld, flo
             const float* plane = x + (img * g.C + c) * g.H * g.W;
             float* dst = col + row * ld + img * PQ;
             if (flat) {
-                const FlatRow f = flat_row(g, r, s);
+                const FlatRow& f = flat[r * g.S + s];
                 std::fill(dst, dst + f.j_lo, 0.f);
                 const float* __restrict src = plane + (f.j_lo + f.shift);
+                const int32_t* __restrict keep = f.keep + f.j_lo;
                 float* __restrict d = dst + f.j_lo;
 #pragma omp simd
-                for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = src[j];
+                for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = keep[j] ? src[j] : 0.f;
                 std::fill(dst + f.j_hi, dst + PQ, 0.f);
-                zero_pad_taps(g, f, dst);
                 continue;
             }
             const int64_t off_w = s * g.dil_w - g.pad_w;
@@ -118,11 +125,9 @@ void im2col(const Conv2dGeom& g, const float* x, int64_t images, int64_t ld, flo
 }
 
 // dx[i][c, h, w] = sum of the col entries that im2col read from (i, c, h, w), for
-// `images` consecutive images laid out in col as im2col writes them. With flat
-// rows the padding taps of col are zeroed on the way (col is scratch).
-void col2im(const Conv2dGeom& g, float* col, int64_t images, int64_t ld, float* dx) {
+// `images` consecutive images laid out in col as im2col writes them.
+void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t images, int64_t ld, float* dx) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
-    const bool flat = flat_rows(g);
     parallel_for(0, images * g.C, std::max<int64_t>(1, cpu::kElementGrain / (RS * PQ)), [&](int64_t t0, int64_t t1) {
         for (int64_t task = t0; task < t1; ++task) {
             const int64_t img = task / g.C, c = task % g.C;
@@ -130,14 +135,14 @@ void col2im(const Conv2dGeom& g, float* col, int64_t images, int64_t ld, float* 
             std::fill(plane, plane + HW, 0.f);
             for (int64_t rs = 0; rs < RS; ++rs) {
                 const int64_t r = rs / g.S, s = rs % g.S;
-                float* src = col + (c * RS + rs) * ld + img * PQ;
+                const float* src = col + (c * RS + rs) * ld + img * PQ;
                 if (flat) {
-                    const FlatRow f = flat_row(g, r, s);
-                    zero_pad_taps(g, f, src);
+                    const FlatRow& f = flat[rs];
                     float* __restrict d = plane + (f.j_lo + f.shift);
                     const float* __restrict sr = src + f.j_lo;
+                    const int32_t* __restrict keep = f.keep + f.j_lo;
 #pragma omp simd
-                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += sr[j];
+                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += keep[j] ? sr[j] : 0.f;
                     continue;
                 }
                 const int64_t off_w = s * g.dil_w - g.pad_w;
@@ -209,16 +214,21 @@ void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* x
     const int64_t plane = Hp * Wp + (g.S - 1) * g.dil_w, len = g.P * Wp;
     float* xp = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * plane));
     float* dyp = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * len));
+    // Row by row with plain loops: rows are short, where memmove/memset calls cost more than the copy.
     std::fill(xp, xp + g.C * plane, 0.f);
     for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t h = 0; h < g.H; ++h)
-            std::copy(xn + (c * g.H + h) * g.W, xn + (c * g.H + h + 1) * g.W,
-                      xp + c * plane + (h + g.pad_h) * Wp + g.pad_w);
+        for (int64_t h = 0; h < g.H; ++h) {
+            const float* __restrict src = xn + (c * g.H + h) * g.W;
+            float* __restrict d = xp + c * plane + (h + g.pad_h) * Wp + g.pad_w;
+#pragma omp simd
+            for (int64_t w = 0; w < g.W; ++w) d[w] = src[w];
+        }
     for (int64_t k = 0; k < g.K; ++k)
         for (int64_t p = 0; p < g.P; ++p) {
-            float* d = dyp + k * len + p * Wp;
-            std::copy(dyn + k * PQ + p * g.Q, dyn + k * PQ + (p + 1) * g.Q, d);
-            std::fill(d + g.Q, d + Wp, 0.f);
+            const float* __restrict src = dyn + k * PQ + p * g.Q;
+            float* __restrict d = dyp + k * len + p * Wp;
+#pragma omp simd
+            for (int64_t q = 0; q < Wp; ++q) d[q] = q < g.Q ? src[q] : 0.f;
         }
     thread_local std::vector<const float*> rows;
     rows.resize(static_cast<size_t>(CRS));
@@ -235,12 +245,13 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     cpu::GemmEpilogue ep;
     ep.row_bias = bias;  // added as each tile of y is stored
+    const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
             float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             float* yb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
-            im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
+            im2col(g, flat, x + n0 * g.C * g.H * g.W, nb, cols, col);
             cpu::gemm_ex(false, false, g.K, cols, CRS, 1.f, w, CRS, col, cols, 0.f, yb, cols, ep);
             relayout(false, nb, g.K, PQ, yb, y + n0 * g.K * PQ);
         }
@@ -253,7 +264,7 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
         const float* col = xn;
         if (!direct) {
             float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, xn, 1, PQ, buf);
+            im2col(g, flat, xn, 1, PQ, buf);
             col = buf;
         }
         cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
@@ -262,6 +273,7 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
 
 void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
@@ -269,7 +281,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
             float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             relayout(true, nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
             gemm(true, false, CRS, cols, g.K, 1.f, w, CRS, dyb, cols, 0.f, dcol, cols);
-            col2im(g, dcol, nb, cols, dx + n0 * g.C * g.H * g.W);
+            col2im(g, flat, dcol, nb, cols, dx + n0 * g.C * g.H * g.W);
         }
         return;
     }
@@ -278,7 +290,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
         gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
-        if (!direct) col2im(g, dcol, 1, PQ, dxn);
+        if (!direct) col2im(g, flat, dcol, 1, PQ, dxn);
     });
 }
 
@@ -287,6 +299,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, KCRS = g.K * CRS;
     const bool direct = g.col_is_input();
     const cpu::RowDotFn row_dot = direct_weight_grad(g);
+    const FlatRow* flat = row_dot ? nullptr : flat_plan(g);
     // dw (+)= dy[n] [K, PQ] * col(n)^T, col(n) [CRS, PQ].
     auto accumulate = [&](int64_t n, float beta, float* out) {
         const float* xn = x + n * g.C * g.H * g.W;
@@ -294,7 +307,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
         const float* col = xn;
         if (!direct) {
             float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, xn, 1, PQ, buf);
+            im2col(g, flat, xn, 1, PQ, buf);
             col = buf;
         }
         gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, col, PQ, beta, out, CRS);
@@ -307,7 +320,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
             float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
-            im2col(g, x + n0 * g.C * g.H * g.W, nb, cols, col);
+            im2col(g, flat, x + n0 * g.C * g.H * g.W, nb, cols, col);
             relayout(true, nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
             gemm(false, true, g.K, CRS, cols, 1.f, dyb, cols, col, cols, n0 == 0 ? 0.f : 1.f, dw, CRS);
         }

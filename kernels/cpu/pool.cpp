@@ -29,25 +29,45 @@ inline void take_max(float v, int32_t vi, float& best, int32_t& best_i) {
     best_i = t ? vi : best_i;
 }
 
-// The VGG case, 2x2 windows with stride 2 and no padding: branch-free over a
-// pair of input rows, which the compiler vectorises.
+// Outputs [q0, q0 + L) of one output row of a 2x2 stride-2 window: a loop of
+// compile-time length that the compiler turns into a few vector operations.
+template <int64_t L>
+inline void maxpool2x2_run(const float* __restrict r0, const float* __restrict r1, int32_t i0, int32_t i1,
+                           int64_t q0, float* __restrict yr, int32_t* __restrict ir) {
+    for (int64_t q = q0; q < q0 + L; ++q) {
+        const auto c = static_cast<int32_t>(2 * q);
+        float best = r0[2 * q];
+        int32_t best_i = i0 + c;
+        take_max(r0[2 * q + 1], i0 + c + 1, best, best_i);
+        take_max(r1[2 * q], i1 + c, best, best_i);
+        take_max(r1[2 * q + 1], i1 + c + 1, best, best_i);
+        yr[q] = best;
+        ir[q] = best_i;
+    }
+}
+
+// One output row in runs of L; the last run is moved back to end at Q, so it may
+// recompute a few outputs of the previous run (same inputs, same result).
+template <int64_t L>
+void maxpool2x2_row(const float* r0, const float* r1, int32_t i0, int32_t i1, int64_t Q, float* yr, int32_t* ir) {
+    for (int64_t q0 = 0; q0 < Q; q0 += L) maxpool2x2_run<L>(r0, r1, i0, i1, std::min(q0, Q - L), yr, ir);
+}
+
+// The VGG case, 2x2 windows with stride 2 and no padding: branch-free runs of 16
+// or 8 outputs (rows narrower than 8 outputs run one by one).
 void maxpool2x2(const Pool2dGeom& g, const float* xp, float* yp, int32_t* ip) {
     for (int64_t p = 0; p < g.P; ++p) {
         const float* r0 = xp + 2 * p * g.W;
         const float* r1 = r0 + g.W;
         const auto i0 = static_cast<int32_t>(2 * p * g.W), i1 = static_cast<int32_t>(i0 + g.W);
-        float* __restrict yr = yp + p * g.Q;
-        int32_t* __restrict ir = ip + p * g.Q;
-        for (int64_t q = 0; q < g.Q; ++q) {
-            const auto c = static_cast<int32_t>(2 * q);
-            float best = r0[2 * q];
-            int32_t best_i = i0 + c;
-            take_max(r0[2 * q + 1], i0 + c + 1, best, best_i);
-            take_max(r1[2 * q], i1 + c, best, best_i);
-            take_max(r1[2 * q + 1], i1 + c + 1, best, best_i);
-            yr[q] = best;
-            ir[q] = best_i;
-        }
+        float* yr = yp + p * g.Q;
+        int32_t* ir = ip + p * g.Q;
+        if (g.Q >= 16)
+            maxpool2x2_row<16>(r0, r1, i0, i1, g.Q, yr, ir);
+        else if (g.Q >= 8)
+            maxpool2x2_row<8>(r0, r1, i0, i1, g.Q, yr, ir);
+        else
+            for (int64_t q = 0; q < g.Q; ++q) maxpool2x2_run<1>(r0, r1, i0, i1, q, yr, ir);
     }
 }
 
