@@ -91,6 +91,11 @@ const PoolCase kPoolCases[] = {
     // with an overlapping last run.
     {2, 2, 14, 14, 2, 2, 2, 2, 0, 0}, {1, 3, 9, 21, 2, 2, 2, 2, 0, 0},  {1, 2, 6, 35, 2, 2, 2, 2, 0, 0},
     {1, 1, 4, 40, 2, 2, 2, 2, 0, 0},
+    // Small planes in runs across rows and planes: groups of 28 planes of 3x3 outputs (one
+    // partial), 42 planes of 2x3 (a full group and a partial one), one plane of 35x5, and
+    // 60x5 outputs (more than one group holds: row by row).
+    {3, 7, 6, 6, 2, 2, 2, 2, 0, 0},   {5, 13, 4, 7, 2, 2, 2, 2, 0, 0},  {1, 1, 70, 10, 2, 2, 2, 2, 0, 0},
+    {1, 1, 120, 11, 2, 2, 2, 2, 0, 0},
 };
 
 }  // namespace
@@ -182,6 +187,18 @@ TEST_CASE("max pooling propagates the first NaN of a window, like PyTorch") {
     CHECK(std::isnan(ys[9]));
     CHECK(is[9] == 38);
     CHECK(!std::isnan(ys[5]));
+    // Small planes (runs across planes): 8 planes of 2x2 outputs, NaNs in plane 5.
+    const Pool2dGeom gs = make_pool2d_geom(2, 4, 4, 4, 2, 2, 2, 2, 0, 0);
+    std::vector<float> xsm(128);
+    for (size_t k = 0; k < xsm.size(); ++k) xsm[k] = static_cast<float>((k * 5) % 11);
+    xsm[5 * 16 + 4] = nan;  // plane 5, output (0, 0): taps 0, 1, 4, 5 -> first NaN at 4
+    xsm[5 * 16 + 5] = nan;
+    std::vector<float> ysm(32);
+    std::vector<int32_t> ism(32);
+    cpu_backend().maxpool2d_forward(gs, xsm.data(), ysm.data(), ism.data());
+    CHECK(std::isnan(ysm[5 * 4]));
+    CHECK(ism[5 * 4] == 4);
+    CHECK(!std::isnan(ysm[5 * 4 + 1]));
 }
 
 TEST_CASE("average pooling forward and backward, count_include_pad both ways") {

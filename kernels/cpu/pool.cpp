@@ -71,10 +71,72 @@ void maxpool2x2(const Pool2dGeom& g, const float* xp, float* yp, int32_t* ip) {
     }
 }
 
+// 2x2 stride-2 pooling of small planes (rows of fewer than 8 outputs, at most
+// kSmallOutputs per plane: the deep maps of VGG) in runs of 16 outputs across
+// rows and planes. The even and odd input rows of a group of planes are first
+// copied apart (E, O: [plane][p][2Q]), so output o of the group reads E[2o],
+// E[2o + 1], O[2o], O[2o + 1], whose indices in their plane are base[o] + {0, 1, W, W + 1}.
+constexpr int64_t kSmallOutputs = 256;
+
+inline void maxpool2x2_small_run(const float* __restrict E, const float* __restrict O, const int32_t* __restrict base,
+                                 int64_t W, int64_t o, float* __restrict y, int32_t* __restrict idx) {
+    const auto w = static_cast<int32_t>(W);
+    float best = E[2 * o];
+    int32_t best_i = base[o];
+    take_max(E[2 * o + 1], base[o] + 1, best, best_i);
+    take_max(O[2 * o], base[o] + w, best, best_i);
+    take_max(O[2 * o + 1], base[o] + w + 1, best, best_i);
+    y[o] = best;
+    idx[o] = best_i;
+}
+
+// Q (< 8) is a template parameter so that the row copies have a fixed length.
+template <int64_t Q>
+void maxpool2x2_small(const Pool2dGeom& g, const float* x, float* y, int32_t* idx) {
+    constexpr int64_t Q2 = 2 * Q;
+    const int64_t PQ = g.P * Q, HW = g.H * g.W;
+    const int64_t group = std::max<int64_t>(1, kSmallOutputs / PQ), groups = (g.planes() + group - 1) / group;
+    parallel_for(0, groups, std::max<int64_t>(1, cpu::kElementGrain / (group * HW)), [&](int64_t t0, int64_t t1) {
+        alignas(64) float E[2 * kSmallOutputs], O[2 * kSmallOutputs];
+        alignas(64) int32_t base[kSmallOutputs];
+        for (int64_t o = 0; o < group * PQ; ++o) {
+            const int64_t in = o % PQ;
+            base[o] = static_cast<int32_t>(2 * (in / Q) * g.W + 2 * (in % Q));
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t pl0 = t * group, planes = std::min(group, g.planes() - pl0), n = planes * PQ;
+            for (int64_t i = 0; i < planes * g.P; ++i) {  // row pair i: plane i / P, output row i % P
+                const float* r0 = x + (pl0 + i / g.P) * HW + 2 * (i % g.P) * g.W;
+                for (int64_t k = 0; k < Q2; ++k) E[i * Q2 + k] = r0[k];
+                for (int64_t k = 0; k < Q2; ++k) O[i * Q2 + k] = r0[g.W + k];
+            }
+            float* yg = y + pl0 * PQ;
+            int32_t* ig = idx + pl0 * PQ;
+            if (n < 16) {
+                for (int64_t o = 0; o < n; ++o) maxpool2x2_small_run(E, O, base, g.W, o, yg, ig);
+                continue;
+            }
+            for (int64_t o0 = 0; o0 < n; o0 += 16) {  // the last run moved back to end at n
+                const int64_t start = std::min(o0, n - 16);
+                for (int64_t o = start; o < start + 16; ++o) maxpool2x2_small_run(E, O, base, g.W, o, yg, ig);
+            }
+        }
+    });
+}
+
+// maxpool2x2_small for the Q of g (1..7).
+template <int64_t Q = 1>
+void maxpool2x2_small_dispatch(const Pool2dGeom& g, const float* x, float* y, int32_t* idx) {
+    if constexpr (Q < 7)
+        if (g.Q != Q) return maxpool2x2_small_dispatch<Q + 1>(g, x, y, idx);
+    maxpool2x2_small<Q>(g, x, y, idx);
+}
+
 }  // namespace
 
 void CpuBackend::maxpool2d_forward(const Pool2dGeom& g, const float* x, float* y, int32_t* indices) {
     if (g.kh == 2 && g.kw == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0) {
+        if (g.Q < 8 && g.P * g.Q <= kSmallOutputs) return maxpool2x2_small_dispatch(g, x, y, indices);
         for_planes(g.planes(), g.H * g.W, [&](int64_t pl) {
             maxpool2x2(g, x + pl * g.H * g.W, y + pl * g.P * g.Q, indices + pl * g.P * g.Q);
         });
