@@ -46,6 +46,15 @@ public:
     // ---- convolution (groups = 1); w [K,C,R,S], bias [K] or nullptr --------
     virtual void conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                                 float* y) = 0;
+    // y = max(0, conv2d_forward(...)): the ReLU that follows a convolution, for
+    // callers that need no pre-activation (inference without a graph or hooks).
+    // The CPU backend applies it in the GEMM's epilogue; this default runs a
+    // separate in-place ReLU.
+    virtual void conv2d_forward_relu(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
+                                     float* y) {
+        conv2d_forward(g, x, w, bias, y);
+        relu_forward(g.y_numel(), y, y);
+    }
     virtual void conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) = 0;
     // dw [K,C,R,S]; dbias [K] or nullptr.
     virtual void conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,

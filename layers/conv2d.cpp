@@ -81,12 +81,26 @@ std::string Conv2d::describe() const {
     return s + ")";
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+kernels::Conv2dGeom Conv2d::geometry(const Tensor& x) const {
     GB_CHECK(x.dtype() == DType::Float32 && x.rank() == 4 && x.dim(1) == in_, "Conv2d(", in_, " -> ", out_,
              "): expected a float32 input [N, ", in_, ", H, W], got ", dtype_name(x.dtype()), " ", x.shape().str());
     check_same_device(x, weight_, "Conv2d input and weight");
-    const auto g = kernels::make_conv2d_geom(x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_, opt_.stride,
-                                             opt_.stride, opt_.padding, opt_.padding, opt_.dilation, opt_.dilation);
+    return kernels::make_conv2d_geom(x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_, opt_.stride, opt_.stride,
+                                     opt_.padding, opt_.padding, opt_.dilation, opt_.dilation);
+}
+
+std::optional<Tensor> Conv2d::forward_relu_without_graph(const Tensor& x) {
+    if (autograd::should_record({x, weight_, bias_})) return std::nullopt;
+    const auto g = geometry(x);
+    Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
+    kernels::backend_for(x.device())
+        .conv2d_forward_relu(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,
+                             y.data<float>());
+    return y;
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+    const auto g = geometry(x);
     Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
     kernels::backend_for(x.device())
         .conv2d_forward(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,

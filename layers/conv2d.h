@@ -2,7 +2,10 @@
 // Default init as PyTorch: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 #pragma once
 
+#include <optional>
+
 #include "core/rng.h"
+#include "kernels/geometry.h"
 #include "layers/layer.h"
 
 namespace gb::layers {
@@ -28,10 +31,18 @@ public:
     int64_t kernel_size() const { return k_; }
     const Conv2dOptions& options() const { return opt_; }
 
+    // max(0, this layer's output) with the ReLU fused into the convolution, when
+    // the call would record no graph (grad mode off, or nothing requires grad);
+    // nullopt otherwise. Sequential uses it for a Conv2d followed by a ReLU, neither
+    // with hooks. Hooks of this layer are not run.
+    std::optional<Tensor> forward_relu_without_graph(const Tensor& x);
+
 protected:
     Tensor forward(const Tensor& x) override;
 
 private:
+    kernels::Conv2dGeom geometry(const Tensor& x) const;
+
     int64_t in_, out_, k_;
     Conv2dOptions opt_;
     Tensor weight_, bias_;

@@ -54,6 +54,7 @@ public:
     int on_forward(ForwardHook hook);
     int on_backward(BackwardHook hook);
     bool remove_hook(int handle);
+    bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
 
     // Total number of parameter elements.
     int64_t num_parameters() const;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <vector>
@@ -70,8 +71,9 @@ enum class Epi { None, RowBias, ColBias, BothRelu, Relu };
 // columns per row and 64 floats of guard before and after; both must come back
 // untouched (masked edge stores are where overflows hide, and ASan does not see
 // inside masked-store intrinsics).
+// With `prepack` (op = NN only), B goes in packed by packed_b_layout through gemm_packed_b.
 void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                   bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1) {
+                   bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1, bool prepack = false) {
     const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
     const int64_t ldb = (tb ? K : N) + static_cast<int64_t>(g.below(3));
     const int64_t ldc = N + (pad_c >= 0 ? pad_c : static_cast<int64_t>(g.below(3)));
@@ -91,7 +93,18 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
     buf.insert(buf.end(), C.begin(), C.end());
     buf.insert(buf.end(), static_cast<size_t>(guard), sentinel);
     float* out = buf.data() + guard;
-    if (epi == Epi::None)
+    std::vector<float> packed_buf;
+    if (prepack) {
+        REQUIRE((!ta && !tb));
+        const cpu::PackedBLayout layout = cpu::packed_b_layout(K, N);
+        packed_buf.assign(static_cast<size_t>(layout.size + 16), std::numeric_limits<float>::quiet_NaN());
+        float* packed = packed_buf.data();
+        while (reinterpret_cast<uintptr_t>(packed) % 64 != 0) ++packed;
+        // Every element, and the zero columns [N, npad) of each panel.
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < layout.npad; ++j) packed[layout.offset(k, j, K)] = j < N ? B[k * ldb + j] : 0.f;
+        cpu::gemm_packed_b(M, N, K, alpha, A.data(), lda, packed, beta, out, ldc, ep);
+    } else if (epi == Epi::None)
         cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
     else
         cpu::gemm_ex(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc, ep);
@@ -219,6 +232,19 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
                 run_gemm_case(g, ta, tb, 70, 40, 800, 0.5f, 1.f, false, e, 0);  // three depth blocks, beta once
                 run_gemm_case(g, ta, tb, 64, 3, 100, 1.f, 0.f, false, e, 1);    // computed as C^T
             }
+        }
+    });
+}
+
+TEST_CASE("gemm_packed_b matches the definition for B packed ahead of time") {
+    Generator g(9);
+    for_each_gemm_isa([&] {
+        // (M, N, K): tiny, one panel, several depth blocks with a partial panel, small M (no few-rows path).
+        const int64_t shapes[][3] = {{1, 1, 1}, {33, 32, 9}, {37, 70, 800}, {3, 784, 288}, {64, 196, 576}};
+        for (const auto& sh : shapes) {
+            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], 1.f, 0.f, true, Epi::None, 1, true);
+            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], 0.5f, 1.f, false, Epi::RowBias, 0, true);
+            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], -1.f, 0.f, false, Epi::BothRelu, 2, true);
         }
     });
 }

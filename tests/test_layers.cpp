@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "autograd/functions.h"
+#include "autograd/grad_mode.h"
 #include "layers/layers.h"
 #include "testing.h"
 
@@ -205,6 +206,37 @@ TEST_CASE("hooks: forward sees input and output, backward sees the gradient at t
     seen_in = Tensor();
     (*net)(x);
     CHECK_FALSE(seen_in.defined());
+}
+
+TEST_CASE("Sequential fuses Conv2d + ReLU only when no graph is recorded and no hook watches them") {
+    auto net = tiny_net();
+    net->eval();
+    auto& features = static_cast<Sequential&>(net->child("features"));
+    // Mixed signs, so the ReLU zeroes some outputs.
+    Tensor x = rand_tensor(Shape{3, 1, 4, 4}, 24);
+    // Reference: the unfused path (a graph is recorded when the input requires grad).
+    Tensor x_grad = x.detach().set_requires_grad();
+    const std::vector<float> unfused = (*net)(x_grad).to_vector<float>();
+    Tensor fused;
+    {
+        autograd::NoGradGuard no_grad;
+        fused = (*net)(x);
+    }
+    // The ReLU in the GEMM epilogue is max(0, v) of the same v: bitwise equal.
+    CHECK(fused.to_vector<float>() == unfused);
+    CHECK_FALSE(fused.requires_grad());
+    // A hook on the ReLU sees the conv's pre-activation as its input: no fusion.
+    Tensor relu_in;
+    const int h = features[1].on_forward([&](Layer&, const Tensor& in, const Tensor&) { relu_in = in; });
+    {
+        autograd::NoGradGuard no_grad;
+        CHECK((*net)(x).to_vector<float>() == unfused);
+    }
+    REQUIRE(relu_in.defined());
+    bool negative_seen = false;
+    for (float v : relu_in.to_vector<float>()) negative_seen = negative_seen || v < 0.f;
+    CHECK(negative_seen);
+    features[1].remove_hook(h);
 }
 
 TEST_CASE("layers: bad input names the layer and the expected shape") {

@@ -10,6 +10,7 @@
 // Output maps of at most 64 pixels take runs of images per GEMM instead
 // (images_per_gemm), the GEMM and the layout copies threaded.
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "core/parallel.h"
@@ -43,10 +44,15 @@ QRange valid_q(int64_t off, int64_t stride, int64_t W, int64_t Q) {
 // per s selects 0 there. One contiguous masked copy or add per col row
 // replaces P short ones.
 struct FlatRow {
-    int64_t shift;       // input pixel of output pixel j: j + shift
-    int64_t j_lo, j_hi;  // output pixels whose input row is inside [0, H) and shifted pixel inside [0, H*W)
-    const int32_t* keep; // [P*Q]: 1 where q + s*dw - pw lies in [0, W), else 0 (a padding tap)
+    int64_t shift;        // input pixel of output pixel j: j + shift
+    int64_t j_lo, j_hi;   // output pixels whose input row is inside [0, H) and shifted pixel inside [0, H*W)
+    const uint32_t* keep; // [P*Q]: all ones where q + s*dw - pw lies in [0, W), else 0 (a padding tap)
 };
+
+// v where keep is all ones, +0 where it is 0: a bitwise and, which vectorises to
+// plain loads and vpand (a select compiles to merge-masked loads that chain
+// each iteration on the last).
+inline float masked(float v, uint32_t keep) { return std::bit_cast<float>(std::bit_cast<uint32_t>(v) & keep); }
 
 bool flat_rows(const Conv2dGeom& g) { return g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W; }
 
@@ -56,14 +62,14 @@ bool flat_rows(const Conv2dGeom& g) { return g.stride_h == 1 && g.stride_w == 1 
 const FlatRow* flat_plan(const Conv2dGeom& g) {
     if (!flat_rows(g)) return nullptr;
     thread_local std::vector<FlatRow> rows;
-    thread_local std::vector<int32_t> keep;
+    thread_local std::vector<uint32_t> keep;
     const int64_t PQ = g.P * g.Q;
     rows.resize(static_cast<size_t>(g.R * g.S));
     keep.resize(static_cast<size_t>(g.S * PQ));
     for (int64_t s = 0; s < g.S; ++s) {
         const int64_t w_off = s * g.dil_w - g.pad_w;
-        int32_t* k = keep.data() + s * PQ;
-        for (int64_t q = 0; q < g.Q; ++q) k[q] = q + w_off >= 0 && q + w_off < g.W;
+        uint32_t* k = keep.data() + s * PQ;
+        for (int64_t q = 0; q < g.Q; ++q) k[q] = q + w_off >= 0 && q + w_off < g.W ? ~uint32_t{0} : 0;
         for (int64_t p = 1; p < g.P; ++p) std::copy(k, k + g.Q, k + p * g.Q);
     }
     for (int64_t r = 0; r < g.R; ++r)
@@ -89,36 +95,67 @@ void gather_row(float* __restrict dst, const float* __restrict src, int64_t Q, Q
     std::fill(dst + qr.hi, dst + Q, 0.f);
 }
 
-// col[(c*R + r)*S + s, i*P*Q + p*Q + q] = x[i][c, p*sh - ph + r*dh, q*sw - pw + s*dw], 0 in the
-// padding, for `images` consecutive images; col rows are `ld` apart (ld = images * P*Q).
-// `flat` is flat_plan(g).
+// p rounded up to 64 bytes (the micro-kernels load packed panels aligned).
+float* aligned64(float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
+
+// Row (c, r, s) of one image's col: dst[p*Q + q] = x[c, p*sh - ph + r*dh, q*sw - pw + s*dw],
+// 0 in the padding; `plane` is x[c] and `flat` is flat_plan(g).
+void col_row(const Conv2dGeom& g, const FlatRow* flat, const float* plane, int64_t r, int64_t s, float* dst) {
+    const int64_t PQ = g.P * g.Q;
+    if (flat) {
+        const FlatRow& f = flat[r * g.S + s];
+        std::fill(dst, dst + f.j_lo, 0.f);
+        const float* __restrict src = plane + (f.j_lo + f.shift);
+        const uint32_t* __restrict keep = f.keep + f.j_lo;
+        float* __restrict d = dst + f.j_lo;
+#pragma omp simd
+        for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = masked(src[j], keep[j]);
+        std::fill(dst + f.j_hi, dst + PQ, 0.f);
+        return;
+    }
+    const int64_t off_w = s * g.dil_w - g.pad_w;
+    const QRange qr = valid_q(off_w, g.stride_w, g.W, g.Q);
+    for (int64_t p = 0; p < g.P; ++p, dst += g.Q) {
+        const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
+        if (h < 0 || h >= g.H)
+            std::fill(dst, dst + g.Q, 0.f);
+        else
+            gather_row(dst, plane + h * g.W, g.Q, qr, off_w, g.stride_w);
+    }
+}
+
+// col[(c*R + r)*S + s, i*P*Q + p*Q + q] (col_row of image i), for `images`
+// consecutive images; col rows are `ld` apart (ld = images * P*Q).
 void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t images, int64_t ld, float* col) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
     parallel_for(0, images * CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
         for (int64_t task = r0; task < r1; ++task) {
             const int64_t img = task / CRS, row = task % CRS;
             const int64_t c = row / RS, r = (row / g.S) % g.R, s = row % g.S;
-            const float* plane = x + (img * g.C + c) * g.H * g.W;
-            float* dst = col + row * ld + img * PQ;
-            if (flat) {
-                const FlatRow& f = flat[r * g.S + s];
-                std::fill(dst, dst + f.j_lo, 0.f);
-                const float* __restrict src = plane + (f.j_lo + f.shift);
-                const int32_t* __restrict keep = f.keep + f.j_lo;
-                float* __restrict d = dst + f.j_lo;
+            col_row(g, flat, x + (img * g.C + c) * g.H * g.W, r, s, col + row * ld + img * PQ);
+        }
+    });
+}
+
+// One image's col written straight into the GEMM's packed-B layout (`layout`,
+// from packed_b_layout(C*R*S, P*Q)): each row is built in a per-thread buffer
+// that stays in L1, then copied out panel by panel, so the GEMM packs nothing.
+void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedBLayout& layout,
+                   float* out) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.nr;
+    parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
+        float* row = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.npad + 16)));
+        for (int64_t k = r0; k < r1; ++k) {
+            const int64_t c = k / RS, r = (k / g.S) % g.R, s = k % g.S;
+            col_row(g, flat, x + c * g.H * g.W, r, s, row);
+            std::fill(row + PQ, row + layout.npad, 0.f);
+            float* dst = out + layout.offset(k, 0, CRS);
+            const int64_t panel = layout.offset(k, nr, CRS) - layout.offset(k, 0, CRS);  // nr * (block depth)
+            for (int64_t j0 = 0; j0 < PQ; j0 += nr, dst += panel) {
+                const float* __restrict src = row + j0;
+                float* __restrict d = dst;
 #pragma omp simd
-                for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = keep[j] ? src[j] : 0.f;
-                std::fill(dst + f.j_hi, dst + PQ, 0.f);
-                continue;
-            }
-            const int64_t off_w = s * g.dil_w - g.pad_w;
-            const QRange qr = valid_q(off_w, g.stride_w, g.W, g.Q);
-            for (int64_t p = 0; p < g.P; ++p, dst += g.Q) {
-                const int64_t h = p * g.stride_h - g.pad_h + r * g.dil_h;
-                if (h < 0 || h >= g.H)
-                    std::fill(dst, dst + g.Q, 0.f);
-                else
-                    gather_row(dst, plane + h * g.W, g.Q, qr, off_w, g.stride_w);
+                for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
             }
         }
     });
@@ -140,9 +177,9 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
                     const FlatRow& f = flat[rs];
                     float* __restrict d = plane + (f.j_lo + f.shift);
                     const float* __restrict sr = src + f.j_lo;
-                    const int32_t* __restrict keep = f.keep + f.j_lo;
+                    const uint32_t* __restrict keep = f.keep + f.j_lo;
 #pragma omp simd
-                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += keep[j] ? sr[j] : 0.f;
+                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += masked(sr[j], keep[j]);
                     continue;
                 }
                 const int64_t off_w = s * g.dil_w - g.pad_w;
@@ -239,12 +276,11 @@ void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* x
     row_dot(g.K, CRS, len, dyp, len, rows.data(), beta, out, CRS);
 }
 
-}  // namespace
-
-void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, bool relu, float* y) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     cpu::GemmEpilogue ep;
-    ep.row_bias = bias;  // added as each tile of y is stored
+    ep.row_bias = bias;  // added as each tile of y is stored, then the ReLU when asked
+    ep.relu = relu;
     const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
@@ -261,14 +297,23 @@ void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
-        const float* col = xn;
-        if (!direct) {
-            float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, flat, xn, 1, PQ, buf);
-            col = buf;
-        }
-        cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
+        if (direct) return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, xn, PQ, 0.f, yn, PQ, ep);
+        const cpu::PackedBLayout layout = cpu::packed_b_layout(CRS, PQ);
+        float* packed = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
+        im2col_packed(g, flat, xn, layout, packed);
+        cpu::gemm_packed_b(g.K, PQ, CRS, 1.f, w, CRS, packed, 0.f, yn, PQ, ep);
     });
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) {
+    conv_forward(g, x, w, bias, false, y);
+}
+
+void CpuBackend::conv2d_forward_relu(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
+                                     float* y) {
+    conv_forward(g, x, w, bias, true, y);
 }
 
 void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {

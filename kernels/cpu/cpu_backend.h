@@ -25,6 +25,8 @@ public:
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) override;
 
     void conv2d_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, float* y) override;
+    void conv2d_forward_relu(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
+                             float* y) override;
     void conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) override;
     void conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,
                                 float* dbias) override;
@@ -93,7 +95,7 @@ namespace cpu {
 
 // Grow-only scratch buffers of the calling thread, one per slot, so hot paths
 // allocate only when a call needs more than any earlier call on that thread.
-enum class Scratch { GemmA, GemmB, GemmT, Col, Partial, Gather, Count };
+enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Partial, Gather, Count };
 float* scratch(Scratch slot, size_t count);
 
 // Element counts per parallel_for chunk below which splitting does not pay.

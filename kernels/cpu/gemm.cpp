@@ -189,21 +189,37 @@ struct Output {
     float* at(int64_t i, int64_t j) const { return trans ? p + j * ld + i : p + i * ld + j; }
 };
 
+// Equal depth blocks: K = 288 as 144 + 144 rather than 256 + 32, which would
+// cost a whole extra pass over C for little work.
+int64_t depth_block(const MicroKernel& uk, int64_t K) {
+    const int64_t k_blocks = (K + uk.kc - 1) / uk.kc;
+    return (K + k_blocks - 1) / k_blocks;
+}
+
+// op(B) packed ahead of time (gemm_packed_b): columns from j0 of the whole matrix.
+struct Prepacked {
+    const float* p = nullptr;
+    int64_t npad = 0, j0 = 0;
+};
+
 // The blocked loop on one thread, for C[M, N] with the epilogue's bias pointers
 // already offset to C's first row and column.
-void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, int64_t M, int64_t N,
-                  int64_t K, float alpha, float beta, const Output& C, const GemmEpilogue& ep) {
-    // Equal depth blocks: K = 288 as 144 + 144 rather than 256 + 32, which would
-    // cost a whole extra pass over C for little work.
-    const int64_t k_blocks = (K + uk.kc - 1) / uk.kc, kc_max = (K + k_blocks - 1) / k_blocks;
-    float* bp = aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
+void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, const Prepacked& pre,
+                  int64_t M, int64_t N, int64_t K, float alpha, float beta, const Output& C,
+                  const GemmEpilogue& ep) {
+    const int64_t kc_max = depth_block(uk, K);
+    float* pack = pre.p ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
     float* ap = aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
     for (int64_t jc = 0; jc < N; jc += uk.nc) {
         const int64_t nc = std::min(uk.nc, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
             const int64_t kc = std::min(kc_max, K - pc);
             const bool last = pc + kc == K;
-            uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, bp);
+            const float* bp = pack;
+            if (pre.p)
+                bp = pre.p + pc * pre.npad + (pre.j0 + jc) * kc;
+            else
+                uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, pack);
             for (int64_t ic = 0; ic < M; ic += uk.mc) {
                 const int64_t mc = std::min(uk.mc, M - ic);
                 uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, mc, kc, ap);
@@ -246,8 +262,12 @@ const char* gemm_isa_name(GemmIsa isa) {
     return "?";
 }
 
-void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-             const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+namespace {
+
+// gemm_ex, or with `pre` set gemm_packed_b (op(A) = A, no B operand).
+void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, const Prepacked& pre, float beta, float* C, int64_t ldc,
+               const GemmEpilogue& ep) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.f) {
         parallel_for(0, M, std::max<int64_t>(1, kElementGrain / N), [&](int64_t i0, int64_t i1) {
@@ -257,11 +277,11 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
         });
         return;
     }
-    if (M <= kFewRows && !trans_a) {
+    if (M <= kFewRows && !trans_a && !pre.p) {
         gemm_few_rows(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
         return;
     }
-    if (N <= kFewRows && !trans_a) {
+    if (N <= kFewRows && !trans_a && !pre.p) {
         gemm_few_cols(M, N, K, alpha, A, lda, GemmOperand{B, ldb, trans_b}, beta, C, ldc, ep);
         return;
     }
@@ -272,7 +292,7 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     // A C with fewer columns than half a register tile would leave most of each
     // tile's lanes idle: compute C^T = op(B)^T op(A)^T instead (the VGG-11
     // layers on 4x4 and 2x2 maps, the 10-way classifier).
-    if (2 * N <= uk.nr && M > N) {
+    if (2 * N <= uk.nr && M > N && !pre.p) {
         std::swap(M, N);
         a = GemmOperand{B, ldb, !trans_b};
         b = GemmOperand{A, lda, !trans_a};
@@ -289,14 +309,14 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     const int64_t min_flops = int64_t{1} << 18;
     const int64_t max_shares = std::max<int64_t>(1, std::min<int64_t>(threads, 2 * M * N * K / min_flops));
     const int64_t tm = std::min(max_shares, tiles_m), tn = std::min(max_shares, tiles_n);
-    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + 8 * K * N;
+    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + (pre.p ? 0 : 8 * K * N);
     const int64_t cost_n = (tiles_n + tn - 1) / tn * uk.nr * M * K * 2 + 8 * K * M;
     if (cost_m <= cost_n) {
         parallel_for(0, tiles_m, (tiles_m + tm - 1) / tm, [&](int64_t t0, int64_t t1) {
             const int64_t i0 = t0 * uk.mr, i1 = std::min(M, t1 * uk.mr);
             GemmEpilogue part = e;
             if (part.row_bias) part.row_bias += i0;
-            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, i1 - i0, N, K, alpha, beta,
+            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, pre, i1 - i0, N, K, alpha, beta,
                          Output{c.at(i0, 0), c.ld, c.trans}, part);
         });
     } else {
@@ -304,10 +324,31 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
             const int64_t j0 = t0 * uk.nr, j1 = std::min(N, t1 * uk.nr);
             GemmEpilogue part = e;
             if (part.col_bias) part.col_bias += j0;
-            gemm_blocked(uk, a, GemmOperand{b.at(0, j0), b.ld, b.trans}, M, j1 - j0, K, alpha, beta,
-                         Output{c.at(0, j0), c.ld, c.trans}, part);
+            Prepacked part_pre = pre;
+            part_pre.j0 += j0;
+            gemm_blocked(uk, a, pre.p ? b : GemmOperand{b.at(0, j0), b.ld, b.trans}, part_pre, M, j1 - j0, K, alpha,
+                         beta, Output{c.at(0, j0), c.ld, c.trans}, part);
         });
     }
+}
+
+}  // namespace
+
+void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+             const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    gemm_impl(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, Prepacked{}, beta, C, ldc, ep);
+}
+
+PackedBLayout packed_b_layout(int64_t K, int64_t N) {
+    const MicroKernel& uk = *kernel_of(gemm_isa());
+    const int64_t npad = round_up(N, uk.nr);
+    return PackedBLayout{uk.nr, depth_block(uk, std::max<int64_t>(K, 1)), npad, K * npad};
+}
+
+void gemm_packed_b(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* packed_b,
+                   float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    gemm_impl(false, false, M, N, K, alpha, A, lda, nullptr, 0, Prepacked{packed_b, round_up(N, kernel_of(gemm_isa())->nr), 0},
+              beta, C, ldc, ep);
 }
 
 }  // namespace gb::kernels::cpu
