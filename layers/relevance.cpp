@@ -64,6 +64,24 @@ bool all_zero(const Tensor& t) {
     return std::all_of(p, p + t.numel(), [](float v) { return v == 0.f; });
 }
 
+// True when no element is negative or NaN (CPU only; elsewhere false, always safe).
+// One branch-free pass, which the compiler vectorises (std::all_of stops early
+// but checks every element on its own).
+bool no_negative(const Tensor& t) {
+    if (!t.device().is_cpu()) return false;
+    const float* p = t.data<float>();
+    const int64_t n = t.numel();
+    bool ok = true;
+    for (int64_t i0 = 0; i0 < n && ok; i0 += 4096) {
+        const int64_t i1 = std::min(n, i0 + 4096);
+        int bad = 0;
+#pragma omp simd reduction(| : bad)
+        for (int64_t i = i0; i < i1; ++i) bad |= !(p[i] >= 0.f);
+        ok = bad == 0;
+    }
+    return ok;
+}
+
 }  // namespace
 
 std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
@@ -93,19 +111,29 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
     Tensor z_plain;  // f(x; W, b), needed only for groups split by the sign of z
     Tensor total(x.shape(), DType::Float32, x.device());
     bool have_total = false;  // total holds a contribution (else it is uninitialised)
+    int x_sign = 0;  // 1: x has no negative element, -1: it has, 0: not checked yet
+    const auto x_nonnegative = [&] {
+        if (x_sign == 0) x_sign = no_negative(x) ? 1 : -1;
+        return x_sign == 1;
+    };
     for (const RuleGroup& g : form.groups) {
         std::vector<Tensor> xs, ws;
         Tensor Z;
         std::vector<float> used_weights;
         for (const RuleTerm& t : g.terms) {
-            const Tensor xk = t.input ? t.input(x) : x;
             const Tensor bk = modified_param(t, b, true);
             // A term whose input is all zero and that carries no bias adds nothing to z, nor to a
             // relevance that is multiplied by the input (x- after a ReLU): skip its two convolutions.
-            if (form.multiply_by_input && !bk.defined() && all_zero(xk)) continue;
+            const bool skippable = form.multiply_by_input && !bk.defined();
+            if (skippable && t.part == RuleTerm::Part::Negative && x_nonnegative()) continue;
+            const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_nonnegative());
+            const Tensor xk = x_itself ? x : t.input(x);
+            if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
             const Tensor wk = modified_param(t, w, false);
-            const Tensor zk = f.forward_with(xk, wk, bk);
-            if (!Z.defined()) {
+            Tensor zk = f.forward_with(xk, wk, bk);
+            if (!Z.defined() && t.weight == 1.f) {
+                Z = std::move(zk);  // a fresh tensor: no copy
+            } else if (!Z.defined()) {
                 Z = same_shape(zk);
                 be.scale(zk.numel(), t.weight, zk.data<float>(), Z.data<float>());
             } else {

@@ -59,9 +59,10 @@ std::function<Tensor(const Tensor&, bool)> params(std::function<Tensor(const Ten
 // A term with input modifier `in` and parameter modifier `fn` (bias kept or dropped); the
 // cache tag names both, so cached parameters of one form never stand in for the other.
 RuleTerm term(std::function<Tensor(const Tensor&)> in, std::function<Tensor(const Tensor&)> fn, bool keep_bias,
-              const std::string& tag, float weight = 1.f) {
+              const std::string& tag, float weight = 1.f, RuleTerm::Part part = RuleTerm::Part::Custom) {
     RuleTerm t;
     t.input = std::move(in);
+    t.part = part;
     t.param = params(std::move(fn), keep_bias);
     t.cache_tag = tag + (keep_bias ? "" : "/no-bias");
     t.weight = weight;
@@ -147,6 +148,7 @@ CustomRule Rule::expand() const {
     c.name = str();
     const auto pos_in = [](const Tensor& x) { return positive(x); };
     const auto neg_in = [](const Tensor& x) { return negative(x); };
+    constexpr auto Pos = RuleTerm::Part::Positive, Neg = RuleTerm::Part::Negative;
     switch (kind) {
         case Kind::Epsilon:
         case Kind::Norm:
@@ -155,12 +157,12 @@ CustomRule Rule::expand() const {
         case Kind::ZPlus:
         case Kind::AlphaBeta: {
             // z+ = W+ x+ + W- x- + b+ ; z- = W- x+ + W+ x- + b-
-            RuleGroup plus{{term(pos_in, positive, true, "pos"), term(neg_in, negative, false, "neg")},
+            RuleGroup plus{{term(pos_in, positive, true, "pos", 1.f, Pos), term(neg_in, negative, false, "neg", 1.f, Neg)},
                            kind == Kind::ZPlus ? 1.f : alpha, 0};
             c.groups = {plus};
             if (kind == Kind::AlphaBeta && beta != 0.f)
                 c.groups.push_back(RuleGroup{
-                    {term(pos_in, negative, true, "neg"), term(neg_in, positive, false, "pos")}, -beta, 0});
+                    {term(pos_in, negative, true, "neg", 1.f, Pos), term(neg_in, positive, false, "pos", 1.f, Neg)}, -beta, 0});
             return c;
         }
         case Kind::Gamma: {
@@ -168,8 +170,8 @@ CustomRule Rule::expand() const {
             auto up = [g](const Tensor& p) { return plus_scaled(p, positive(p), g); };    // W + g W+
             auto down = [g](const Tensor& p) { return plus_scaled(p, negative(p), g); };  // W + g W-
             const std::string tg = "gamma" + fmt(g);
-            c.groups = {RuleGroup{{term(pos_in, up, true, tg + "+"), term(neg_in, down, false, tg + "-")}, 1.f, +1},
-                        RuleGroup{{term(pos_in, down, true, tg + "-"), term(neg_in, up, false, tg + "+")}, 1.f, -1}};
+            c.groups = {RuleGroup{{term(pos_in, up, true, tg + "+", 1.f, Pos), term(neg_in, down, false, tg + "-", 1.f, Neg)}, 1.f, +1},
+                        RuleGroup{{term(pos_in, down, true, tg + "-", 1.f, Pos), term(neg_in, up, false, tg + "+", 1.f, Neg)}, 1.f, -1}};
             return c;
         }
         case Kind::Flat:

@@ -20,8 +20,14 @@
 namespace gb::layers {
 
 struct RuleTerm {
+    // What `input` computes when it is x's positive or negative part (the z+,
+    // alpha-beta and gamma rules): on an input without negative elements (after a
+    // ReLU) the generic path then uses x itself, or skips the term, without
+    // running `input`. Custom: no such knowledge.
+    enum class Part { Custom, Positive, Negative };
     // Input modifier; nullptr = the input itself.
     std::function<Tensor(const Tensor& x)> input;
+    Part part = Part::Custom;
     // Parameter modifier applied to the weight and (is_bias = true) the bias; nullptr = unchanged.
     std::function<Tensor(const Tensor& p, bool is_bias)> param;
     float weight = 1.f;  // c_k
