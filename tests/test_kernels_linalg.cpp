@@ -397,6 +397,9 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {3, 5, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1},     // 1x1 kernel on small maps
         {130, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1},   // 1x1 maps: runs of 512 images capped by N
         {2, 3, 1, 1, 4, 1, 1, 1, 1, 0, 0, 1, 1},     // a run of two 1x1 maps: a 2-column GEMM
+        // One image on a tiny map: the GEMM's unpacked or C^T paths instead of a packed im2col.
+        {1, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},     // 2x2 map: 4 columns
+        {1, 4, 4, 4, 20, 3, 3, 1, 1, 1, 1, 1, 1},    // 4x4 map: 16 columns, computed as C^T
     };
     Generator gen(4);
     for (const Case& c : cases) {

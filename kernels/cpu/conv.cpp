@@ -298,6 +298,11 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
         if (direct) return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, xn, PQ, 0.f, yn, PQ, ep);
+        if (!cpu::gemm_packs_b(g.K, PQ)) {  // tiny maps (VGG's 2x2 at batch 1): the unpacked GEMM paths
+            float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
+            im2col(g, flat, xn, 1, PQ, col);
+            return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
+        }
         const cpu::PackedBLayout layout = cpu::packed_b_layout(CRS, PQ);
         float* packed = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
         im2col_packed(g, flat, xn, layout, packed);

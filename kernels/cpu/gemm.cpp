@@ -339,6 +339,10 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
     gemm_impl(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, Prepacked{}, beta, C, ldc, ep);
 }
 
+bool gemm_packs_b(int64_t M, int64_t N) {
+    return M > kFewRows && N > kFewRows && !(2 * N <= kernel_of(gemm_isa())->nr && M > N);
+}
+
 PackedBLayout packed_b_layout(int64_t K, int64_t N) {
     const MicroKernel& uk = *kernel_of(gemm_isa());
     const int64_t npad = round_up(N, uk.nr);

@@ -36,6 +36,10 @@ struct PackedBLayout {
     }
 };
 PackedBLayout packed_b_layout(int64_t K, int64_t N);
+// Whether gemm_ex(false, false, M, N, ...) would pack B at all: false where it
+// takes an unpacked path (at most four rows or columns of C) or computes C^T
+// (few columns); prepacking would then cost more than it saves.
+bool gemm_packs_b(int64_t M, int64_t N);
 
 // gemm_ex(false, false, ...) with B already packed by packed_b_layout(K, N)
 // (laid out for the instruction set current at the time of the call).
