@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -71,7 +72,8 @@ enum class Epi { None, RowBias, ColBias, BothRelu, Relu };
 // columns per row and 64 floats of guard before and after; both must come back
 // untouched (masked edge stores are where overflows hide, and ASan does not see
 // inside masked-store intrinsics).
-// With `prepack` (op = NN only), B goes in packed by packed_b_layout through gemm_packed_b.
+// With `prepack` (op(B) = B only), A and B go in packed ahead of time through
+// gemm_prepacked: A by pack_a_ahead, B element by element from packed_b_layout.
 void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
                    bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1, bool prepack = false) {
     const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
@@ -95,15 +97,30 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
     float* out = buf.data() + guard;
     std::vector<float> packed_buf;
     if (prepack) {
-        REQUIRE((!ta && !tb));
-        const cpu::PackedBLayout layout = cpu::packed_b_layout(K, N);
-        packed_buf.assign(static_cast<size_t>(layout.size + 16), std::numeric_limits<float>::quiet_NaN());
-        float* packed = packed_buf.data();
-        while (reinterpret_cast<uintptr_t>(packed) % 64 != 0) ++packed;
-        // Every element, and the zero columns [N, npad) of each panel.
+        REQUIRE(!tb);
+        const cpu::PackedLayout la = cpu::packed_a_layout(M, K), lb = cpu::packed_b_layout(K, N);
+        packed_buf.assign(static_cast<size_t>(la.size + lb.size + 32), std::numeric_limits<float>::quiet_NaN());
+        float* pa = packed_buf.data();
+        while (reinterpret_cast<uintptr_t>(pa) % 64 != 0) ++pa;
+        float* pb = pa + la.size + 16 - (la.size % 16);
+        cpu::pack_a_ahead(ta, M, K, A.data(), lda, pa);
+        // Every element of B, and the zero columns [N, pad) of each panel.
         for (int64_t k = 0; k < K; ++k)
-            for (int64_t j = 0; j < layout.npad; ++j) packed[layout.offset(k, j, K)] = j < N ? B[k * ldb + j] : 0.f;
-        cpu::gemm_packed_b(M, N, K, alpha, A.data(), lda, packed, beta, out, ldc, ep);
+            for (int64_t j = 0; j < lb.pad; ++j) pb[lb.offset(j, k, K)] = j < N ? B[k * ldb + j] : 0.f;
+        // Both packed, then each one alone.
+        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{pa, pb}, beta, out,
+                            ldc, ep);
+        // Bit for bit the same (padding columns of C keep their NaNs).
+        const std::vector<float> both(out, out + M * ldc);
+        const auto same_as_both = [&] { return std::memcmp(out, both.data(), both.size() * sizeof(float)) == 0; };
+        std::copy(C.begin(), C.end(), out);
+        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{pa, nullptr}, beta,
+                            out, ldc, ep);
+        CHECK(same_as_both());
+        std::copy(C.begin(), C.end(), out);
+        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{nullptr, pb}, beta,
+                            out, ldc, ep);
+        CHECK(same_as_both());
     } else if (epi == Epi::None)
         cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
     else
@@ -236,17 +253,23 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
     });
 }
 
-TEST_CASE("gemm_packed_b matches the definition for B packed ahead of time") {
+TEST_CASE("gemm_prepacked matches the definition for operands packed ahead of time") {
     Generator g(9);
     for_each_gemm_isa([&] {
-        // (M, N, K): tiny, one panel, several depth blocks with a partial panel, small M (no few-rows path).
-        const int64_t shapes[][3] = {{1, 1, 1}, {33, 32, 9}, {37, 70, 800}, {3, 784, 288}, {64, 196, 576}};
-        for (const auto& sh : shapes) {
-            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], 1.f, 0.f, true, Epi::None, 1, true);
-            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], 0.5f, 1.f, false, Epi::RowBias, 0, true);
-            run_gemm_case(g, false, false, sh[0], sh[1], sh[2], -1.f, 0.f, false, Epi::BothRelu, 2, true);
-        }
+        // (M, N, K): one panel, several depth blocks with partial panels, a conv forward, backward-data.
+        const int64_t shapes[][3] = {{5, 5, 1}, {33, 32, 9}, {37, 70, 800}, {32, 784, 288}, {288, 196, 64}};
+        for (const auto& sh : shapes)
+            for (bool ta : {false, true}) {
+                run_gemm_case(g, ta, false, sh[0], sh[1], sh[2], 1.f, 0.f, true, Epi::None, 1, true);
+                run_gemm_case(g, ta, false, sh[0], sh[1], sh[2], 0.5f, 1.f, false, Epi::RowBias, 0, true);
+                run_gemm_case(g, ta, false, sh[0], sh[1], sh[2], -1.f, 0.f, false, Epi::BothRelu, 2, true);
+            }
     });
+    // Shapes outside the packed loop are refused.
+    const float one = 1.f;
+    float c = 0.f;
+    CHECK_THROWS_AS(cpu::gemm_prepacked(false, 1, 1, 1, 1.f, &one, 1, &one, 1, cpu::Prepacked{}, 0.f, &c, 1, {}),
+                    Error);
 }
 
 TEST_CASE("gemm with at most four rows of C (no packing), every transpose, epilogue and beta") {

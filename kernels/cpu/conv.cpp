@@ -138,19 +138,39 @@ void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t im
 }
 
 // One image's col written straight into the GEMM's packed-B layout (`layout`,
-// from packed_b_layout(C*R*S, P*Q)): each row is built in a per-thread buffer
-// that stays in L1, then copied out panel by panel, so the GEMM packs nothing.
-void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedBLayout& layout,
+// from packed_b_layout(C*R*S, P*Q)), so the GEMM packs nothing. Flat rows go
+// straight into their panels, nr columns at a time; other geometries build each
+// row in a per-thread buffer that stays in L1, then copy it out panel by panel.
+void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedLayout& layout,
                    float* out) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.nr;
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.r;
     parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
-        float* row = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.npad + 16)));
+        float* row = flat ? nullptr : aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.pad + 16)));
         for (int64_t k = r0; k < r1; ++k) {
             const int64_t c = k / RS, r = (k / g.S) % g.R, s = k % g.S;
-            col_row(g, flat, x + c * g.H * g.W, r, s, row);
-            std::fill(row + PQ, row + layout.npad, 0.f);
-            float* dst = out + layout.offset(k, 0, CRS);
-            const int64_t panel = layout.offset(k, nr, CRS) - layout.offset(k, 0, CRS);  // nr * (block depth)
+            const float* plane = x + c * g.H * g.W;
+            float* dst = out + layout.offset(0, k, CRS);
+            const int64_t panel = layout.offset(nr, k, CRS) - layout.offset(0, k, CRS);  // nr * (block depth)
+            if (flat) {
+                const FlatRow& f = flat[r * g.S + s];
+                for (int64_t j0 = 0; j0 < layout.pad; j0 += nr, dst += panel) {
+                    float* __restrict d = dst;
+                    if (j0 >= f.j_lo && j0 + nr <= f.j_hi) {  // the whole panel row reads the input
+                        const float* __restrict src = plane + (j0 + f.shift);
+                        const uint32_t* __restrict keep = f.keep + j0;
+#pragma omp simd
+                        for (int64_t j = 0; j < nr; ++j) d[j] = masked(src[j], keep[j]);
+                    } else {
+                        for (int64_t j = 0; j < nr; ++j) {
+                            const int64_t jj = j0 + j;
+                            d[j] = jj >= f.j_lo && jj < f.j_hi ? masked(plane[jj + f.shift], f.keep[jj]) : 0.f;
+                        }
+                    }
+                }
+                continue;
+            }
+            col_row(g, flat, plane, r, s, row);
+            std::fill(row + PQ, row + layout.pad, 0.f);
             for (int64_t j0 = 0; j0 < PQ; j0 += nr, dst += panel) {
                 const float* __restrict src = row + j0;
                 float* __restrict d = dst;
@@ -193,6 +213,18 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
             }
         }
     });
+}
+
+// Whether the per-image GEMM of a K x PQ output runs the packed loop (gemm_packs).
+bool gemm_packs(int64_t M, int64_t N) { return cpu::gemm_packs(M, N); }
+
+// op(w) packed for the GEMM once per call, in the calling thread's storage
+// (read by every thread that works on the call).
+const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
+    const cpu::PackedLayout layout = cpu::packed_a_layout(M, K);
+    float* out = aligned64(cpu::scratch(cpu::Scratch::Weight, static_cast<size_t>(layout.size + 16)));
+    cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
+    return out;
 }
 
 // Small output maps (the deep layers of VGG on small images) make skinny
@@ -294,19 +326,30 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
         return;
     }
     const bool direct = g.col_is_input();
+    // The weight is packed once for all images (unless the GEMM takes an unpacked
+    // path: tiny maps such as VGG's 2x2 at batch 1), and each image's col straight
+    // into panels.
+    const bool packed = gemm_packs(g.K, PQ);
+    const float* wp = packed ? packed_weight(false, g.K, CRS, w) : nullptr;
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
-        if (direct) return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, xn, PQ, 0.f, yn, PQ, ep);
-        if (!cpu::gemm_packs_b(g.K, PQ)) {  // tiny maps (VGG's 2x2 at batch 1): the unpacked GEMM paths
-            float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, flat, xn, 1, PQ, col);
-            return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
+        if (direct || !packed) {
+            const float* col = xn;
+            if (!direct) {
+                float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
+                im2col(g, flat, xn, 1, PQ, buf);
+                col = buf;
+            }
+            if (!wp) return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
+            return cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, cpu::Prepacked{wp, nullptr},
+                                       0.f, yn, PQ, ep);
         }
-        const cpu::PackedBLayout layout = cpu::packed_b_layout(CRS, PQ);
-        float* packed = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
-        im2col_packed(g, flat, xn, layout, packed);
-        cpu::gemm_packed_b(g.K, PQ, CRS, 1.f, w, CRS, packed, 0.f, yn, PQ, ep);
+        const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
+        float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
+        im2col_packed(g, flat, xn, layout, colp);
+        cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, yn, PQ,
+                            ep);
     });
 }
 
@@ -336,10 +379,15 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
         return;
     }
     const bool direct = g.col_is_input();
+    const float* wp = gemm_packs(CRS, PQ) ? packed_weight(true, CRS, g.K, w) : nullptr;  // w^T, once for all images
     for_images(g, [&](int64_t n) {
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-        gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
+        if (wp)
+            cpu::gemm_prepacked(true, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, cpu::Prepacked{wp, nullptr},
+                                0.f, dcol, PQ, cpu::GemmEpilogue{});
+        else
+            gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
         if (!direct) col2im(g, flat, dcol, 1, PQ, dxn);
     });
 }

@@ -95,7 +95,7 @@ namespace cpu {
 
 // Grow-only scratch buffers of the calling thread, one per slot, so hot paths
 // allocate only when a call needs more than any earlier call on that thread.
-enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Partial, Gather, Count };
+enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Weight, Partial, Gather, Count };
 float* scratch(Scratch slot, size_t count);
 
 // Element counts per parallel_for chunk below which splitting does not pay.

@@ -196,33 +196,39 @@ int64_t depth_block(const MicroKernel& uk, int64_t K) {
     return (K + k_blocks - 1) / k_blocks;
 }
 
-// op(B) packed ahead of time (gemm_packed_b): columns from j0 of the whole matrix.
-struct Prepacked {
-    const float* p = nullptr;
-    int64_t npad = 0, j0 = 0;
+// Operands packed ahead of time (gemm_prepacked), with the offsets of this
+// thread's rows (i0) and columns (j0) in the whole matrix.
+struct Ahead {
+    const float* a = nullptr;
+    const float* b = nullptr;
+    int64_t mpad = 0, npad = 0, i0 = 0, j0 = 0;
 };
 
 // The blocked loop on one thread, for C[M, N] with the epilogue's bias pointers
 // already offset to C's first row and column.
-void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, const Prepacked& pre,
+void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand& b, const Ahead& pre,
                   int64_t M, int64_t N, int64_t K, float alpha, float beta, const Output& C,
                   const GemmEpilogue& ep) {
     const int64_t kc_max = depth_block(uk, K);
-    float* pack = pre.p ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
-    float* ap = aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
+    float* pack_b = pre.b ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
+    float* pack_a = pre.a ? nullptr : aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
     for (int64_t jc = 0; jc < N; jc += uk.nc) {
         const int64_t nc = std::min(uk.nc, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
             const int64_t kc = std::min(kc_max, K - pc);
             const bool last = pc + kc == K;
-            const float* bp = pack;
-            if (pre.p)
-                bp = pre.p + pc * pre.npad + (pre.j0 + jc) * kc;
+            const float* bp = pack_b;
+            if (pre.b)
+                bp = pre.b + pc * pre.npad + (pre.j0 + jc) * kc;
             else
-                uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, pack);
+                uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, pack_b);
             for (int64_t ic = 0; ic < M; ic += uk.mc) {
                 const int64_t mc = std::min(uk.mc, M - ic);
-                uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, mc, kc, ap);
+                const float* ap = pack_a;
+                if (pre.a)
+                    ap = pre.a + pc * pre.mpad + (pre.i0 + ic) * kc;
+                else
+                    uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, mc, kc, pack_a);
                 for (int64_t jr = 0; jr < nc; jr += uk.nr) {
                     const float* bpanel = bp + jr * kc;
                     const float* col_bias = last && ep.col_bias ? ep.col_bias + jc + jr : nullptr;
@@ -264,10 +270,11 @@ const char* gemm_isa_name(GemmIsa isa) {
 
 namespace {
 
-// gemm_ex, or with `pre` set gemm_packed_b (op(A) = A, no B operand).
+// gemm_ex, or gemm_prepacked with `pre` holding a packed operand.
 void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-               int64_t lda, const float* B, int64_t ldb, const Prepacked& pre, float beta, float* C, int64_t ldc,
+               int64_t lda, const float* B, int64_t ldb, const Ahead& pre, float beta, float* C, int64_t ldc,
                const GemmEpilogue& ep) {
+    const bool ahead = pre.a || pre.b;
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.f) {
         parallel_for(0, M, std::max<int64_t>(1, kElementGrain / N), [&](int64_t i0, int64_t i1) {
@@ -277,11 +284,11 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
         });
         return;
     }
-    if (M <= kFewRows && !trans_a && !pre.p) {
+    if (M <= kFewRows && !trans_a && !ahead) {
         gemm_few_rows(trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
         return;
     }
-    if (N <= kFewRows && !trans_a && !pre.p) {
+    if (N <= kFewRows && !trans_a && !ahead) {
         gemm_few_cols(M, N, K, alpha, A, lda, GemmOperand{B, ldb, trans_b}, beta, C, ldc, ep);
         return;
     }
@@ -292,7 +299,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     // A C with fewer columns than half a register tile would leave most of each
     // tile's lanes idle: compute C^T = op(B)^T op(A)^T instead (the VGG-11
     // layers on 4x4 and 2x2 maps, the 10-way classifier).
-    if (2 * N <= uk.nr && M > N && !pre.p) {
+    if (2 * N <= uk.nr && M > N && !ahead) {
         std::swap(M, N);
         a = GemmOperand{B, ldb, !trans_b};
         b = GemmOperand{A, lda, !trans_a};
@@ -309,24 +316,26 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     const int64_t min_flops = int64_t{1} << 18;
     const int64_t max_shares = std::max<int64_t>(1, std::min<int64_t>(threads, 2 * M * N * K / min_flops));
     const int64_t tm = std::min(max_shares, tiles_m), tn = std::min(max_shares, tiles_n);
-    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + (pre.p ? 0 : 8 * K * N);
-    const int64_t cost_n = (tiles_n + tn - 1) / tn * uk.nr * M * K * 2 + 8 * K * M;
+    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + (pre.b ? 0 : 8 * K * N);
+    const int64_t cost_n = (tiles_n + tn - 1) / tn * uk.nr * M * K * 2 + (pre.a ? 0 : 8 * K * M);
     if (cost_m <= cost_n) {
         parallel_for(0, tiles_m, (tiles_m + tm - 1) / tm, [&](int64_t t0, int64_t t1) {
             const int64_t i0 = t0 * uk.mr, i1 = std::min(M, t1 * uk.mr);
             GemmEpilogue part = e;
             if (part.row_bias) part.row_bias += i0;
-            gemm_blocked(uk, GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, pre, i1 - i0, N, K, alpha, beta,
-                         Output{c.at(i0, 0), c.ld, c.trans}, part);
+            Ahead part_pre = pre;
+            part_pre.i0 += i0;
+            gemm_blocked(uk, pre.a ? a : GemmOperand{a.at(i0, 0), a.ld, a.trans}, b, part_pre, i1 - i0, N, K, alpha,
+                         beta, Output{c.at(i0, 0), c.ld, c.trans}, part);
         });
     } else {
         parallel_for(0, tiles_n, (tiles_n + tn - 1) / tn, [&](int64_t t0, int64_t t1) {
             const int64_t j0 = t0 * uk.nr, j1 = std::min(N, t1 * uk.nr);
             GemmEpilogue part = e;
             if (part.col_bias) part.col_bias += j0;
-            Prepacked part_pre = pre;
+            Ahead part_pre = pre;
             part_pre.j0 += j0;
-            gemm_blocked(uk, a, pre.p ? b : GemmOperand{b.at(0, j0), b.ld, b.trans}, part_pre, M, j1 - j0, K, alpha,
+            gemm_blocked(uk, a, pre.b ? b : GemmOperand{b.at(0, j0), b.ld, b.trans}, part_pre, M, j1 - j0, K, alpha,
                          beta, Output{c.at(0, j0), c.ld, c.trans}, part);
         });
     }
@@ -336,23 +345,47 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 
 void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    gemm_impl(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, Prepacked{}, beta, C, ldc, ep);
+    gemm_impl(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, Ahead{}, beta, C, ldc, ep);
 }
 
-bool gemm_packs_b(int64_t M, int64_t N) {
+bool gemm_packs(int64_t M, int64_t N) {
     return M > kFewRows && N > kFewRows && !(2 * N <= kernel_of(gemm_isa())->nr && M > N);
 }
 
-PackedBLayout packed_b_layout(int64_t K, int64_t N) {
+PackedLayout packed_a_layout(int64_t M, int64_t K) {
     const MicroKernel& uk = *kernel_of(gemm_isa());
-    const int64_t npad = round_up(N, uk.nr);
-    return PackedBLayout{uk.nr, depth_block(uk, std::max<int64_t>(K, 1)), npad, K * npad};
+    const int64_t pad = round_up(M, uk.mr);
+    return PackedLayout{uk.mr, depth_block(uk, std::max<int64_t>(K, 1)), pad, K * pad};
 }
 
-void gemm_packed_b(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* packed_b,
-                   float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    gemm_impl(false, false, M, N, K, alpha, A, lda, nullptr, 0, Prepacked{packed_b, round_up(N, kernel_of(gemm_isa())->nr), 0},
-              beta, C, ldc, ep);
+PackedLayout packed_b_layout(int64_t K, int64_t N) {
+    const MicroKernel& uk = *kernel_of(gemm_isa());
+    const int64_t pad = round_up(N, uk.nr);
+    return PackedLayout{uk.nr, depth_block(uk, std::max<int64_t>(K, 1)), pad, K * pad};
+}
+
+void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* out) {
+    const MicroKernel& uk = *kernel_of(gemm_isa());
+    const PackedLayout layout = packed_a_layout(M, K);
+    const GemmOperand a{A, lda, trans_a};
+    for (int64_t pc = 0; pc < K; pc += layout.kc) {
+        const int64_t kc = std::min(layout.kc, K - pc);
+        for (int64_t ic = 0; ic < M; ic += uk.mc)
+            uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, std::min(uk.mc, M - ic), kc,
+                      out + pc * layout.pad + ic * kc);
+    }
+}
+
+void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, const Prepacked& packed, float beta, float* C, int64_t ldc,
+                    const GemmEpilogue& ep) {
+    GB_CHECK(gemm_packs(M, N), "gemm_prepacked: a ", M, " x ", N, " C does not take the packed loop");
+    Ahead pre;
+    pre.a = packed.a;
+    pre.b = packed.b;
+    pre.mpad = packed_a_layout(M, K).pad;
+    pre.npad = packed_b_layout(K, N).pad;
+    gemm_impl(trans_a, false, M, N, K, alpha, A, lda, B, ldb, pre, beta, C, ldc, ep);
 }
 
 }  // namespace gb::kernels::cpu

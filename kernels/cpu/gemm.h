@@ -22,29 +22,40 @@ struct GemmEpilogue {
 void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
              const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
 
-// op(B) packed ahead of time into the current micro-kernel's panel layout, for
-// callers that can produce B straight into it (conv.cpp writes im2col there):
-// element (k, j) of the K x N matrix lives at
-//   pc * npad + (j / nr) * nr * kc_pc + (k - pc) * nr + j % nr,
-// where pc = k - k % kc starts k's depth block and kc_pc = min(kc, K - pc) is
-// that block's depth; columns [N, npad) of every panel are zero. `size` floats in all.
-struct PackedBLayout {
-    int64_t nr, kc, npad, size;
-    int64_t offset(int64_t k, int64_t j, int64_t K) const {
+// Operands packed ahead of time into the current micro-kernel's panel layout,
+// for callers that reuse one (a convolution's weight over the images of a batch)
+// or can produce one directly (im2col written straight into panels). Element
+// (idx, k) of op(A) (idx = row) or op(B) (idx = column), depth K, lives at
+//   pc * pad + (idx / r) * r * kc_pc + (k - pc) * r + idx % r,
+// where pc = k - k % kc starts k's depth block, kc_pc = min(kc, K - pc) is that
+// block's depth and r is the register tile's rows (A) or columns (B); entries
+// [M or N, pad) of every panel are zero. `size` floats in all; the buffer must
+// be 64-byte aligned. Layouts belong to the instruction set current when made.
+struct PackedLayout {
+    int64_t r, kc, pad, size;
+    int64_t offset(int64_t idx, int64_t k, int64_t K) const {
         const int64_t pc = k - k % kc, kc_pc = std::min(kc, K - pc);
-        return pc * npad + (j / nr) * nr * kc_pc + (k - pc) * nr + j % nr;
+        return pc * pad + (idx / r) * r * kc_pc + (k - pc) * r + idx % r;
     }
 };
-PackedBLayout packed_b_layout(int64_t K, int64_t N);
-// Whether gemm_ex(false, false, M, N, ...) would pack B at all: false where it
-// takes an unpacked path (at most four rows or columns of C) or computes C^T
-// (few columns); prepacking would then cost more than it saves.
-bool gemm_packs_b(int64_t M, int64_t N);
+PackedLayout packed_a_layout(int64_t M, int64_t K);
+PackedLayout packed_b_layout(int64_t K, int64_t N);
+// op(A) (M x K) into packed_a_layout(M, K) at `out`.
+void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* out);
 
-// gemm_ex(false, false, ...) with B already packed by packed_b_layout(K, N)
-// (laid out for the instruction set current at the time of the call).
-void gemm_packed_b(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* packed_b,
-                   float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
+// gemm_ex(..., op(A), op(B), ...) with either operand already packed (null:
+// take it from A / B as usual, op = no transpose for B, trans_a for A).
+struct Prepacked {
+    const float* a = nullptr;
+    const float* b = nullptr;
+};
+void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, const Prepacked& packed, float beta, float* C, int64_t ldc,
+                    const GemmEpilogue& ep);
+// Whether gemm_ex(trans_a, false, M, N, ...) would run its packed, blocked loop:
+// false where it takes an unpacked path (at most four rows or columns of C) or
+// computes C^T (few columns). gemm_prepacked is only for shapes where it is true.
+bool gemm_packs(int64_t M, int64_t N);
 
 enum class GemmIsa { Scalar, Avx2, Avx512 };
 
