@@ -13,18 +13,13 @@ namespace gb::kernels {
 
 namespace {
 
-// Sum of n contiguous floats in double, four independent accumulators.
+// Sum of n contiguous floats in double: independent partial sums per vector
+// lane (a fixed order for a given build, so results repeat run to run).
 double sum_contig(const float* x, int64_t n) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += x[i];
-        s1 += x[i + 1];
-        s2 += x[i + 2];
-        s3 += x[i + 3];
-    }
-    for (; i < n; ++i) s0 += x[i];
-    return (s0 + s1) + (s2 + s3);
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < n; ++i) s += x[i];
+    return s;
 }
 
 constexpr int64_t kSegment = 1 << 14;  // fixed partial-sum length for long rows
