@@ -53,6 +53,25 @@ struct Conv2dNode : LinearLikeNode {
     void release_saved() override { x = w = b = Tensor(); }
 };
 
+// A Conv2d and the ReLU after it as one node (Conv2d::forward_relu): the
+// gradient is masked by the saved output, then runs the convolution's backward.
+// Relevance is the convolution's: a ReLU passes relevance unchanged.
+struct ConvReluNode : Conv2dNode {
+    Tensor y;
+    ConvReluNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_, Tensor y_)
+        : Conv2dNode(geom, std::move(x_), std::move(w_), std::move(b_)), y(std::move(y_)) {}
+    std::string name() const override { return "Conv2dReluBackward"; }
+    std::vector<Tensor> backward(const Tensor& dy) override {
+        Tensor dz(dy.shape(), DType::Float32, dy.device());
+        kernels::backend_for(dy.device()).relu_backward(dy.numel(), y.data<float>(), dy.data<float>(), dz.data<float>());
+        return Conv2dNode::backward(dz);
+    }
+    void release_saved() override {
+        Conv2dNode::release_saved();
+        y = Tensor();
+    }
+};
+
 }  // namespace
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options,
@@ -89,14 +108,18 @@ kernels::Conv2dGeom Conv2d::geometry(const Tensor& x) const {
                                      opt_.padding, opt_.padding, opt_.dilation, opt_.dilation);
 }
 
-std::optional<Tensor> Conv2d::forward_relu_without_graph(const Tensor& x) {
-    if (autograd::should_record({x, weight_, bias_})) return std::nullopt;
+Tensor Conv2d::forward_relu(const Tensor& x) {
     const auto g = geometry(x);
     Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
     kernels::backend_for(x.device())
         .conv2d_forward_relu(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,
                              y.data<float>());
-    return y;
+    std::vector<Tensor> inputs{x, weight_, bias_};
+    if (!autograd::should_record(inputs)) return y;
+    auto node = std::make_shared<ConvReluNode>(g, x.detach(), weight_.detach(), opt_.bias ? bias_.detach() : Tensor(),
+                                               y.detach());
+    node->set_layer(this);
+    return autograd::record(node, inputs, y);
 }
 
 Tensor Conv2d::forward(const Tensor& x) {

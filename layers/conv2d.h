@@ -2,8 +2,6 @@
 // Default init as PyTorch: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 #pragma once
 
-#include <optional>
-
 #include "core/rng.h"
 #include "kernels/geometry.h"
 #include "layers/layer.h"
@@ -31,11 +29,12 @@ public:
     int64_t kernel_size() const { return k_; }
     const Conv2dOptions& options() const { return opt_; }
 
-    // max(0, this layer's output) with the ReLU fused into the convolution, when
-    // the call would record no graph (grad mode off, or nothing requires grad);
-    // nullopt otherwise. Sequential uses it for a Conv2d followed by a ReLU, neither
-    // with hooks. Hooks of this layer are not run.
-    std::optional<Tensor> forward_relu_without_graph(const Tensor& x);
+    // max(0, this layer's output) with the ReLU fused into the convolution (the
+    // GEMM's epilogue on the CPU) and, when a graph is recorded, one node for both
+    // (its backward masks the gradient by the output, its relevance is the
+    // convolution's). Sequential uses it for a Conv2d followed by a ReLU when
+    // neither has hooks; this layer's hooks are not run.
+    Tensor forward_relu(const Tensor& x);
 
 protected:
     Tensor forward(const Tensor& x) override;

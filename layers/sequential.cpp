@@ -16,21 +16,22 @@ Layer& Sequential::child(const std::string& name) const {
     GB_FAIL("Sequential: no child named '", name, "'");
 }
 
-// A Conv2d followed by a ReLU, neither with hooks, runs as one fused call when it
-// records no graph (inference): the pre-activation is never stored.
+// A Conv2d followed by a ReLU, neither with hooks, runs as one fused call
+// (Conv2d::forward_relu): the pre-activation is never stored and the ReLU costs
+// no pass of its own. Hooks (explain::Trace sets them on every layer) keep the
+// two layers apart.
 Tensor Sequential::forward(const Tensor& x) {
     Tensor cur = x;
     const auto& ch = children();
     for (size_t i = 0; i < ch.size(); ++i) {
         Layer& layer = *ch[i].second;
-        if (i + 1 < ch.size() && !layer.has_hooks() && !ch[i + 1].second->has_hooks() &&
-            dynamic_cast<const ReLU*>(ch[i + 1].second.get()))
-            if (auto* conv = dynamic_cast<Conv2d*>(&layer))
-                if (auto y = conv->forward_relu_without_graph(cur)) {
-                    cur = std::move(*y);
-                    ++i;
-                    continue;
-                }
+        auto* conv = dynamic_cast<Conv2d*>(&layer);
+        if (conv && i + 1 < ch.size() && dynamic_cast<const ReLU*>(ch[i + 1].second.get()) && !layer.has_hooks() &&
+            !ch[i + 1].second->has_hooks()) {
+            cur = conv->forward_relu(cur);
+            ++i;
+            continue;
+        }
         cur = layer(cur);
     }
     return cur;

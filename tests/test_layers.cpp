@@ -4,6 +4,7 @@
 
 #include "autograd/functions.h"
 #include "autograd/grad_mode.h"
+#include "layers/layer_node.h"
 #include "layers/layers.h"
 #include "testing.h"
 
@@ -208,35 +209,47 @@ TEST_CASE("hooks: forward sees input and output, backward sees the gradient at t
     CHECK_FALSE(seen_in.defined());
 }
 
-TEST_CASE("Sequential fuses Conv2d + ReLU only when no graph is recorded and no hook watches them") {
+TEST_CASE("Sequential fuses Conv2d + ReLU unless a hook watches them: same outputs and gradients, bit for bit") {
     auto net = tiny_net();
     net->eval();
     auto& features = static_cast<Sequential&>(net->child("features"));
-    // Mixed signs, so the ReLU zeroes some outputs.
-    Tensor x = rand_tensor(Shape{3, 1, 4, 4}, 24);
-    // Reference: the unfused path (a graph is recorded when the input requires grad).
-    Tensor x_grad = x.detach().set_requires_grad();
-    const std::vector<float> unfused = (*net)(x_grad).to_vector<float>();
-    Tensor fused;
-    {
-        autograd::NoGradGuard no_grad;
-        fused = (*net)(x);
-    }
-    // The ReLU in the GEMM epilogue is max(0, v) of the same v: bitwise equal.
-    CHECK(fused.to_vector<float>() == unfused);
-    CHECK_FALSE(fused.requires_grad());
-    // A hook on the ReLU sees the conv's pre-activation as its input: no fusion.
+    const Tensor x = rand_tensor(Shape{3, 1, 4, 4}, 24);  // mixed signs: the ReLU zeroes some outputs
+    const Tensor seed = rand_tensor(Shape{3, 3}, 25);
+    // Input and parameter gradients of one forward and backward, and the logits.
+    const auto run = [&] {
+        net->zero_grad();
+        Tensor xi = x.detach().set_requires_grad();
+        Tensor y = (*net)(xi);
+        autograd::backward(y, seed);
+        std::vector<std::vector<float>> out{y.to_vector<float>(), xi.grad().to_vector<float>()};
+        for (auto& p : net->parameters()) out.push_back(p.grad().to_vector<float>());
+        return out;
+    };
+    // Unfused: a hook on the ReLU sees the convolution's pre-activation as its input.
     Tensor relu_in;
     const int h = features[1].on_forward([&](Layer&, const Tensor& in, const Tensor&) { relu_in = in; });
-    {
-        autograd::NoGradGuard no_grad;
-        CHECK((*net)(x).to_vector<float>() == unfused);
-    }
+    const auto unfused = run();
     REQUIRE(relu_in.defined());
     bool negative_seen = false;
     for (float v : relu_in.to_vector<float>()) negative_seen = negative_seen || v < 0.f;
     CHECK(negative_seen);
     features[1].remove_hook(h);
+    // Fused, with a graph: one node for both layers, owned by the convolution.
+    relu_in = Tensor();
+    const auto fused = run();
+    CHECK(fused == unfused);
+    {
+        Tensor y = features(x.detach().set_requires_grad());
+        REQUIRE(y.grad_fn()->next()[0].fn);
+        const auto& conv_relu = y.grad_fn()->next()[0].fn;  // the pool's input came from the fused node
+        CHECK(conv_relu->name() == "Conv2dReluBackward");
+        CHECK(dynamic_cast<LayerNode&>(*conv_relu).layer() == &features[0]);
+    }
+    // Fused without a graph (inference).
+    autograd::NoGradGuard no_grad;
+    const Tensor y = (*net)(x);
+    CHECK(y.to_vector<float>() == unfused[0]);
+    CHECK_FALSE(y.requires_grad());
 }
 
 TEST_CASE("layers: bad input names the layer and the expected shape") {
