@@ -446,6 +446,12 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
             b.conv2d_forward(g, x.data(), w.data(), bias.data(), y.data());
             // Each output is a float dot product of length C*R*S plus the bias.
             check_sums("conv2d_forward", y, yr.value, yr.mag, static_cast<double>(g.C * g.R * g.S + 1));
+            // The fused ReLU is max(0, the same value): exact.
+            std::vector<float> yrelu(g.y_numel(), std::numeric_limits<float>::quiet_NaN());
+            b.conv2d_forward_relu(g, x.data(), w.data(), bias.data(), yrelu.data());
+            bool relu_exact = true;
+            for (size_t i = 0; i < y.size(); ++i) relu_exact = relu_exact && yrelu[i] == std::max(y[i], 0.f);
+            CHECK(relu_exact);
 
             std::vector<float> dx(g.x_numel(), std::numeric_limits<float>::quiet_NaN());
             b.conv2d_backward_data(g, dy.data(), w.data(), dx.data());

@@ -262,6 +262,9 @@ void for_images(const Conv2dGeom& g, Fn&& fn) {
     }
 }
 
+// row_dot where this CPU has a fast one (the GEMM runs its AVX-512 kernel), else null.
+cpu::RowDotFn fast_row_dot() { return cpu::gemm_isa() == cpu::GemmIsa::Avx512 ? cpu::avx512_row_dot() : nullptr; }
+
 // The weight gradient of a stride-1 convolution of one image without im2col.
 // With the input zero-padded to Hp x Wp planes (xp) and dy laid out on the padded
 // width (dyp[k][p*Wp + q], 0 for q >= Q), col row (c, r, s) is the shifted view
@@ -274,7 +277,32 @@ void for_images(const Conv2dGeom& g, Fn&& fn) {
 // Null when this CPU has no fast row_dot.
 cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
     if (g.stride_h != 1 || g.stride_w != 1 || g.col_is_input() || images_per_gemm(g) > 1) return nullptr;
-    return cpu::gemm_isa() == cpu::GemmIsa::Avx512 ? cpu::avx512_row_dot() : nullptr;
+    return fast_row_dot();
+}
+
+// One image's forward on a map too small for the packed GEMM (at most 16 output
+// pixels, e.g. VGG-11's 4x4 and 2x2 maps at batch 1), where the GEMM would
+// repack the whole weight for a few columns: y[k][j] = w[k] . col^T[j], dot
+// products of each weight row, read once and never packed, with the
+// transposed im2col (P*Q rows of C*R*S).
+void tiny_map_forward(const Conv2dGeom& g, const FlatRow* flat, cpu::RowDotFn row_dot, const float* xn,
+                      const float* w, const float* bias, bool relu, float* yn) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
+    float* colt = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(PQ * CRS));
+    float* row = cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(PQ));
+    for (int64_t k = 0; k < CRS; ++k) {
+        col_row(g, flat, xn + k / RS * g.H * g.W, k / g.S % g.R, k % g.S, row);
+        for (int64_t j = 0; j < PQ; ++j) colt[j * CRS + k] = row[j];
+    }
+    thread_local std::vector<const float*> rows;
+    rows.resize(static_cast<size_t>(PQ));
+    for (int64_t j = 0; j < PQ; ++j) rows[static_cast<size_t>(j)] = colt + j * CRS;
+    row_dot(g.K, PQ, CRS, w, CRS, rows.data(), 0.f, yn, PQ);
+    for (int64_t k = 0; k < g.K; ++k)
+        for (int64_t j = 0; j < PQ; ++j) {
+            float v = yn[k * PQ + j] + (bias ? bias[k] : 0.f);
+            yn[k * PQ + j] = relu && v < 0.f ? 0.f : v;  // NaN stays NaN, as in the GEMM's epilogue
+        }
 }
 
 void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* xn, const float* dyn, float beta,
@@ -331,9 +359,11 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
     // into panels.
     const bool packed = gemm_packs(g.K, PQ);
     const float* wp = packed ? packed_weight(false, g.K, CRS, w) : nullptr;
+    const cpu::RowDotFn row_dot = fast_row_dot();
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
+        if (!packed && !direct && row_dot) return tiny_map_forward(g, flat, row_dot, xn, w, bias, relu, yn);
         if (direct || !packed) {
             const float* col = xn;
             if (!direct) {
