@@ -137,13 +137,38 @@ void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t im
     });
 }
 
+// A flat col row into its panels (`panel` floats apart) of NR columns each, for
+// columns [0, pad): the masked, shifted input where a whole panel row reads it,
+// element by element at the edges. NR is a compile-time constant for the
+// register tiles in use, so each panel row is a few vector operations with no
+// loop of its own to set up.
+template <int64_t NR>
+void flat_row_panels(const FlatRow& f, const float* plane, int64_t nr, int64_t pad, int64_t panel, float* dst) {
+    const int64_t n = NR > 0 ? NR : nr;
+    for (int64_t j0 = 0; j0 < pad; j0 += n, dst += panel) {
+        float* __restrict d = dst;
+        if (j0 >= f.j_lo && j0 + n <= f.j_hi) {
+            const float* __restrict src = plane + (j0 + f.shift);
+            const uint32_t* __restrict keep = f.keep + j0;
+#pragma omp simd
+            for (int64_t j = 0; j < n; ++j) d[j] = masked(src[j], keep[j]);
+            continue;
+        }
+        for (int64_t j = 0; j < n; ++j) {
+            const int64_t jj = j0 + j;
+            d[j] = jj >= f.j_lo && jj < f.j_hi ? masked(plane[jj + f.shift], f.keep[jj]) : 0.f;
+        }
+    }
+}
+
 // One image's col written straight into the GEMM's packed-B layout (`layout`,
 // from packed_b_layout(C*R*S, P*Q)), so the GEMM packs nothing. Flat rows go
-// straight into their panels, nr columns at a time; other geometries build each
-// row in a per-thread buffer that stays in L1, then copy it out panel by panel.
+// straight into their panels; other geometries build each row in a per-thread
+// buffer that stays in L1, then copy it out panel by panel.
 void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedLayout& layout,
                    float* out) {
     const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.r;
+    const auto panels = nr == 32 ? flat_row_panels<32> : nr == 16 ? flat_row_panels<16> : flat_row_panels<0>;
     parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
         float* row = flat ? nullptr : aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.pad + 16)));
         for (int64_t k = r0; k < r1; ++k) {
@@ -152,21 +177,7 @@ void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, con
             float* dst = out + layout.offset(0, k, CRS);
             const int64_t panel = layout.offset(nr, k, CRS) - layout.offset(0, k, CRS);  // nr * (block depth)
             if (flat) {
-                const FlatRow& f = flat[r * g.S + s];
-                for (int64_t j0 = 0; j0 < layout.pad; j0 += nr, dst += panel) {
-                    float* __restrict d = dst;
-                    if (j0 >= f.j_lo && j0 + nr <= f.j_hi) {  // the whole panel row reads the input
-                        const float* __restrict src = plane + (j0 + f.shift);
-                        const uint32_t* __restrict keep = f.keep + j0;
-#pragma omp simd
-                        for (int64_t j = 0; j < nr; ++j) d[j] = masked(src[j], keep[j]);
-                    } else {
-                        for (int64_t j = 0; j < nr; ++j) {
-                            const int64_t jj = j0 + j;
-                            d[j] = jj >= f.j_lo && jj < f.j_hi ? masked(plane[jj + f.shift], f.keep[jj]) : 0.f;
-                        }
-                    }
-                }
+                panels(flat[r * g.S + s], plane, nr, layout.pad, panel, dst);
                 continue;
             }
             col_row(g, flat, plane, r, s, row);
