@@ -13,6 +13,7 @@
 #include <bit>
 #include <vector>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
@@ -43,10 +44,15 @@ QRange valid_q(int64_t off, int64_t stride, int64_t W, int64_t Q) {
 // padding (q + s*dw - pw outside [0, W)) onto a neighbouring input row; a mask
 // per s selects 0 there. One contiguous masked copy or add per col row
 // replaces P short ones.
+// Zero entries of a keep mask past P*Q, so packed panels (up to one register
+// tile of columns past P*Q) can read it without a bounds check.
+constexpr int64_t kKeepSlack = 64;
+
 struct FlatRow {
     int64_t shift;        // input pixel of output pixel j: j + shift
     int64_t j_lo, j_hi;   // output pixels whose input row is inside [0, H) and shifted pixel inside [0, H*W)
-    const uint32_t* keep; // [P*Q]: all ones where q + s*dw - pw lies in [0, W), else 0 (a padding tap)
+    const uint32_t* keep; // [P*Q + kKeepSlack]: all ones where q + s*dw - pw lies in [0, W), else 0 (a
+                          // padding tap, or past P*Q)
 };
 
 // v where keep is all ones, +0 where it is 0: a bitwise and, which vectorises to
@@ -65,10 +71,11 @@ const FlatRow* flat_plan(const Conv2dGeom& g) {
     thread_local std::vector<uint32_t> keep;
     const int64_t PQ = g.P * g.Q;
     rows.resize(static_cast<size_t>(g.R * g.S));
-    keep.resize(static_cast<size_t>(g.S * PQ));
+    const int64_t stride = PQ + kKeepSlack;
+    keep.assign(static_cast<size_t>(g.S * stride), 0);
     for (int64_t s = 0; s < g.S; ++s) {
         const int64_t w_off = s * g.dil_w - g.pad_w;
-        uint32_t* k = keep.data() + s * PQ;
+        uint32_t* k = keep.data() + s * stride;
         for (int64_t q = 0; q < g.Q; ++q) k[q] = q + w_off >= 0 && q + w_off < g.W ? ~uint32_t{0} : 0;
         for (int64_t p = 1; p < g.P; ++p) std::copy(k, k + g.Q, k + p * g.Q);
     }
@@ -81,7 +88,7 @@ const FlatRow* flat_plan(const Conv2dGeom& g) {
             f.shift = h_off * g.W + s * g.dil_w - g.pad_w;
             f.j_lo = std::clamp(-f.shift, p_lo * g.Q, p_hi * g.Q);
             f.j_hi = std::max(f.j_lo, std::min(p_hi * g.Q, g.H * g.W - f.shift));
-            f.keep = keep.data() + s * PQ;
+            f.keep = keep.data() + s * stride;
         }
     return rows.data();
 }
@@ -138,52 +145,65 @@ void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t im
 }
 
 // A flat col row into its panels (`panel` floats apart) of NR columns each, for
-// columns [0, pad): the masked, shifted input where a whole panel row reads it,
-// element by element at the edges. NR is a compile-time constant for the
-// register tiles in use, so each panel row is a few vector operations with no
-// loop of its own to set up.
+// columns [0, pad). `plane` is the input plane inside zero margins wide enough
+// for every shifted read (im2col_packed), so output rows whose input row lies
+// outside the map read zeros and no panel needs a bounds check: each is the
+// masked, shifted plane. NR is a compile-time constant for the register tiles in
+// use, so a panel row is a few vector operations.
 template <int64_t NR>
 void flat_row_panels(const FlatRow& f, const float* plane, int64_t nr, int64_t pad, int64_t panel, float* dst) {
     const int64_t n = NR > 0 ? NR : nr;
     for (int64_t j0 = 0; j0 < pad; j0 += n, dst += panel) {
         float* __restrict d = dst;
-        if (j0 >= f.j_lo && j0 + n <= f.j_hi) {
-            const float* __restrict src = plane + (j0 + f.shift);
-            const uint32_t* __restrict keep = f.keep + j0;
+        const float* __restrict src = plane + (j0 + f.shift);
+        const uint32_t* __restrict keep = f.keep + j0;
 #pragma omp simd
-            for (int64_t j = 0; j < n; ++j) d[j] = masked(src[j], keep[j]);
-            continue;
-        }
-        for (int64_t j = 0; j < n; ++j) {
-            const int64_t jj = j0 + j;
-            d[j] = jj >= f.j_lo && jj < f.j_hi ? masked(plane[jj + f.shift], f.keep[jj]) : 0.f;
-        }
+        for (int64_t j = 0; j < n; ++j) d[j] = masked(src[j], keep[j]);
     }
 }
 
 // One image's col written straight into the GEMM's packed-B layout (`layout`,
 // from packed_b_layout(C*R*S, P*Q)), so the GEMM packs nothing. Flat rows go
-// straight into their panels; other geometries build each row in a per-thread
-// buffer that stays in L1, then copy it out panel by panel.
+// straight into their panels from a copy of their plane inside zero margins;
+// other geometries build each row in a per-thread buffer that stays in L1, then
+// copy it out panel by panel.
 void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedLayout& layout,
                    float* out) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.r;
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, HW = g.H * g.W, nr = layout.r;
+    GB_CHECK(layout.pad - PQ <= kKeepSlack, "im2col_packed: panels wider than the keep masks' slack");
     const auto panels = nr == 32 ? flat_row_panels<32> : nr == 16 ? flat_row_panels<16> : flat_row_panels<0>;
+    // Margins: every read plane[j + shift], j in [0, pad), must land inside them.
+    int64_t before = 0, after = 0;
+    if (flat)
+        for (int64_t rs = 0; rs < RS; ++rs) {
+            before = std::max(before, -flat[rs].shift);
+            after = std::max(after, layout.pad + flat[rs].shift - HW);
+        }
     parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
-        float* row = flat ? nullptr : aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.pad + 16)));
+        float* buf = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(
+                                                                   flat ? before + HW + after + 16 : layout.pad + 16)));
+        if (flat) {
+            std::fill(buf, buf + before, 0.f);
+            std::fill(buf + before + HW, buf + before + HW + after, 0.f);
+        }
+        int64_t plane_in_buf = -1;
         for (int64_t k = r0; k < r1; ++k) {
             const int64_t c = k / RS, r = (k / g.S) % g.R, s = k % g.S;
-            const float* plane = x + c * g.H * g.W;
+            const float* plane = x + c * HW;
             float* dst = out + layout.offset(0, k, CRS);
             const int64_t panel = layout.offset(nr, k, CRS) - layout.offset(0, k, CRS);  // nr * (block depth)
             if (flat) {
-                panels(flat[r * g.S + s], plane, nr, layout.pad, panel, dst);
+                if (plane_in_buf != c) {
+                    std::copy(plane, plane + HW, buf + before);
+                    plane_in_buf = c;
+                }
+                panels(flat[r * g.S + s], buf + before, nr, layout.pad, panel, dst);
                 continue;
             }
-            col_row(g, flat, plane, r, s, row);
-            std::fill(row + PQ, row + layout.pad, 0.f);
+            col_row(g, flat, plane, r, s, buf);
+            std::fill(buf + PQ, buf + layout.pad, 0.f);
             for (int64_t j0 = 0; j0 < PQ; j0 += nr, dst += panel) {
-                const float* __restrict src = row + j0;
+                const float* __restrict src = buf + j0;
                 float* __restrict d = dst;
 #pragma omp simd
                 for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
