@@ -56,6 +56,15 @@ public:
         relu_forward(g.y_numel(), y, y);
     }
     virtual void conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) = 0;
+    // One LRP term through a convolution in a single pass per image:
+    //   out = x * conv2d_backward_data(lrp_divide(r, conv2d_forward(x, w, bias), eps), w),
+    // bit for bit what those four calls give. Returns false (out untouched) where
+    // the backend has no such pass; the caller then runs the four.
+    virtual bool conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
+                                 const float* r, float eps, float* out) {
+        (void)g, (void)x, (void)w, (void)bias, (void)r, (void)eps, (void)out;
+        return false;
+    }
     // dw [K,C,R,S]; dbias [K] or nullptr.
     virtual void conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,
                                         float* dbias) = 0;

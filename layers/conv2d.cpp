@@ -30,6 +30,16 @@ struct Conv2dNode : LinearLikeNode {
         kernels::backend_for(s.device()).conv2d_backward_data(g, s.data<float>(), wi.data<float>(), dx.data<float>());
         return dx;
     }
+    Tensor relevance_term(const Tensor& xi, const Tensor& wi, const Tensor& bi, const Tensor& r,
+                          float eps) const override {
+        if (r.shape() != Shape{g.N, g.K, g.P, g.Q}) return Tensor();  // the generic path reports it
+        Tensor out(xi.shape(), DType::Float32, xi.device());
+        const bool done = kernels::backend_for(xi.device())
+                              .conv2d_lrp_term(g, xi.data<float>(), wi.data<float>(),
+                                               bi.defined() ? bi.data<float>() : nullptr, r.data<float>(), eps,
+                                               out.data<float>());
+        return done ? out : Tensor();
+    }
     const Tensor& saved_input() const override { return x; }
     Tensor saved_weight() const override { return w; }
     Tensor saved_bias() const override { return b; }

@@ -34,6 +34,15 @@ public:
     // f^T: the input gradient of f with weight w for output gradient s (shape of the saved input),
     // a new tensor that the rule path may overwrite.
     virtual Tensor input_grad_with(const Tensor& s, const Tensor& w) const = 0;
+    // One term of a rule in one pass where the backend has one (a convolution on
+    // the CPU): x * f^T_w(r / stabilise(f(x; w, b), eps)), bit for bit what
+    // forward_with, lrp_divide, input_grad_with and a product give. Undefined when
+    // there is no such pass.
+    virtual Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r,
+                                  float eps) const {
+        (void)x, (void)w, (void)b, (void)r, (void)eps;
+        return Tensor();
+    }
     virtual const Tensor& saved_input() const = 0;
     virtual Tensor saved_weight() const { return Tensor(); }
     virtual Tensor saved_bias() const { return Tensor(); }

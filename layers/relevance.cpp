@@ -117,9 +117,12 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         return x_sign == 1;
     };
     for (const RuleGroup& g : form.groups) {
-        std::vector<Tensor> xs, ws;
-        Tensor Z;
-        std::vector<float> used_weights;
+        // The group's terms that contribute: input, parameters and weight.
+        struct Active {
+            Tensor x, w, b;
+            float weight;
+        };
+        std::vector<Active> active;
         for (const RuleTerm& t : g.terms) {
             const Tensor bk = modified_param(t, b, true);
             // A term whose input is all zero and that carries no bias adds nothing to z, nor to a
@@ -129,21 +132,39 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_nonnegative());
             const Tensor xk = x_itself ? x : t.input(x);
             if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
-            const Tensor wk = modified_param(t, w, false);
-            Tensor zk = f.forward_with(xk, wk, bk);
-            if (!Z.defined() && t.weight == 1.f) {
+            active.push_back(Active{xk, modified_param(t, w, false), bk, t.weight});
+        }
+        if (active.empty()) continue;  // every term vanished: this group passes no relevance
+        // One plain term (z+ on an input without negative elements, epsilon): the
+        // layer's single pass, when it has one.
+        if (active.size() == 1 && active[0].weight == 1.f && g.coef == 1.f && g.output_sign == 0 &&
+            form.multiply_by_input && !have_total) {
+            Tensor fused = f.relevance_term(active[0].x, active[0].w, active[0].b, relevance_out, form.stabilizer);
+            if (fused.defined()) {
+                total = fused;
+                have_total = true;
+                continue;
+            }
+        }
+        std::vector<Tensor> xs, ws;
+        Tensor Z;
+        std::vector<float> used_weights;
+        for (const Active& a : active) {
+            const Tensor& xk = a.x;
+            const Tensor& wk = a.w;
+            Tensor zk = f.forward_with(xk, wk, a.b);
+            if (!Z.defined() && a.weight == 1.f) {
                 Z = std::move(zk);  // a fresh tensor: no copy
             } else if (!Z.defined()) {
                 Z = same_shape(zk);
-                be.scale(zk.numel(), t.weight, zk.data<float>(), Z.data<float>());
+                be.scale(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
             } else {
-                be.axpy(zk.numel(), t.weight, zk.data<float>(), Z.data<float>());
+                be.axpy(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
             }
             xs.push_back(xk);
             ws.push_back(wk);
-            used_weights.push_back(t.weight);
+            used_weights.push_back(a.weight);
         }
-        if (!Z.defined()) continue;  // every term vanished: this group passes no relevance
         check_shape(relevance_out, Z.shape(), "relevance at a layer output");
         Tensor r = relevance_out;
         if (g.output_sign != 0) {

@@ -485,6 +485,35 @@ TEST_CASE("conv2d forward without bias and backward-weight without dbias") {
     check_sums("conv2d_backward_weight (no dbias)", dw, dwr.value, dwr.mag, static_cast<double>(g.N * g.P * g.Q + g.N));
 }
 
+TEST_CASE("conv2d_lrp_term is bit for bit the four passes it fuses, where it applies") {
+    Generator gen(12);
+    Backend& b = cpu_backend();
+    const float eps = 1e-6f;
+    // Per-image packed paths (fused), then a 1x1 kernel and small maps (not fused: false).
+    const Conv2dGeom fused[] = {make_conv2d_geom(3, 4, 9, 9, 20, 3, 3, 1, 1, 1, 1),
+                                make_conv2d_geom(2, 8, 14, 14, 16, 3, 3, 1, 1, 1, 1),
+                                make_conv2d_geom(1, 3, 12, 10, 9, 3, 3, 2, 2, 1, 1)};
+    for_each_gemm_isa([&] {
+        for (const Conv2dGeom& g : fused) {
+            INFO("C=", g.C, " H=", g.H, " K=", g.K, " stride=", g.stride_h);
+            const auto x = uniform(gen, g.x_numel()), w = uniform(gen, g.w_numel()), bias = uniform(gen, g.K);
+            const auto r = uniform(gen, g.y_numel());
+            std::vector<float> z(g.y_numel()), s(g.y_numel()), c(g.x_numel()), want(g.x_numel()), got(g.x_numel());
+            b.conv2d_forward(g, x.data(), w.data(), bias.data(), z.data());
+            b.lrp_divide(g.y_numel(), eps, r.data(), z.data(), s.data());
+            b.conv2d_backward_data(g, s.data(), w.data(), c.data());
+            b.mul(g.x_numel(), x.data(), c.data(), want.data());
+            REQUIRE(b.conv2d_lrp_term(g, x.data(), w.data(), bias.data(), r.data(), eps, got.data()));
+            CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+        }
+    });
+    const float one = 1.f;
+    float out = 0.f;
+    CHECK_FALSE(b.conv2d_lrp_term(make_conv2d_geom(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0), &one, &one, nullptr, &one, eps,
+                                  &out));
+    CHECK(out == 0.f);
+}
+
 TEST_CASE("conv2d backward-weight of an empty batch is zero") {
     const Conv2dGeom g = make_conv2d_geom(0, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1);
     std::vector<float> dw(g.w_numel(), 7.f), db(g.K, 7.f);

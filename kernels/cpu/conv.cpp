@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/common/lrp.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/row_dot.h"
@@ -250,10 +251,11 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
 bool gemm_packs(int64_t M, int64_t N) { return cpu::gemm_packs(M, N); }
 
 // op(w) packed for the GEMM once per call, in the calling thread's storage
-// (read by every thread that works on the call).
+// (Weight for w, WeightT for w^T; read by every thread that works on the call).
 const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
     const cpu::PackedLayout layout = cpu::packed_a_layout(M, K);
-    float* out = aligned64(cpu::scratch(cpu::Scratch::Weight, static_cast<size_t>(layout.size + 16)));
+    float* out = aligned64(cpu::scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight,
+                                        static_cast<size_t>(layout.size + 16)));
     cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
     return out;
 }
@@ -451,6 +453,40 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
             gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
         if (!direct) col2im(g, flat, dcol, 1, PQ, dxn);
     });
+}
+
+// The four passes of an LRP term image by image, each image's z, s and col
+// staying in cache between them: the forward GEMM (weight packed once, im2col
+// into panels), lrp_divide, the backward-data GEMM (w^T packed once), col2im
+// and the product with x. The same GEMM paths as conv2d_forward and
+// conv2d_backward_data take, so the result is bit for bit theirs. Only for
+// convolutions that take the per-image packed paths both ways.
+bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
+                                 const float* r, float eps, float* out) {
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
+    if (images_per_gemm(g) > 1 || g.col_is_input() || !gemm_packs(g.K, PQ) || !gemm_packs(CRS, PQ)) return false;
+    const FlatRow* flat = flat_plan(g);
+    const float* wp = packed_weight(false, g.K, CRS, w);
+    const float* wtp = packed_weight(true, CRS, g.K, w);
+    cpu::GemmEpilogue ep;
+    ep.row_bias = bias;
+    for_images(g, [&](int64_t n) {
+        const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
+        float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
+        float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
+        im2col_packed(g, flat, x + n * CHW, layout, colp);
+        cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, s, PQ, ep);
+        const float* rn = r + n * g.K * PQ;
+        for (int64_t i = 0; i < g.K * PQ; ++i) s[i] = kernels::lrp_divide(rn[i], s[i], eps);
+        float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the packed col is used up
+        cpu::gemm_prepacked(true, CRS, PQ, g.K, 1.f, w, CRS, s, PQ, cpu::Prepacked{wtp, nullptr}, 0.f, dcol, PQ,
+                            cpu::GemmEpilogue{});
+        float* on = out + n * CHW;
+        col2im(g, flat, dcol, 1, PQ, on);
+        const float* xn = x + n * CHW;
+        for (int64_t i = 0; i < CHW; ++i) on[i] *= xn[i];
+    });
+    return true;
 }
 
 void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,

@@ -28,6 +28,8 @@ public:
     void conv2d_forward_relu(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                              float* y) override;
     void conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) override;
+    bool conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias, const float* r,
+                         float eps, float* out) override;
     void conv2d_backward_weight(const Conv2dGeom& g, const float* x, const float* dy, float* dw,
                                 float* dbias) override;
 
@@ -95,7 +97,7 @@ namespace cpu {
 
 // Grow-only scratch buffers of the calling thread, one per slot, so hot paths
 // allocate only when a call needs more than any earlier call on that thread.
-enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Weight, Partial, Gather, Count };
+enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Weight, WeightT, Partial, Gather, Count };
 float* scratch(Scratch slot, size_t count);
 
 // Element counts per parallel_for chunk below which splitting does not pay.
