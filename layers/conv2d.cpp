@@ -118,30 +118,27 @@ kernels::Conv2dGeom Conv2d::geometry(const Tensor& x) const {
                                      opt_.padding, opt_.padding, opt_.dilation, opt_.dilation);
 }
 
-Tensor Conv2d::forward_relu(const Tensor& x) {
+// The convolution, with the ReLU fused when `relu`; one node for what ran.
+Tensor Conv2d::compute(const Tensor& x, bool relu) {
     const auto g = geometry(x);
     Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
-    kernels::backend_for(x.device())
-        .conv2d_forward_relu(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,
-                             y.data<float>());
+    auto& be = kernels::backend_for(x.device());
+    const float* b = opt_.bias ? bias_.data<float>() : nullptr;
+    if (relu)
+        be.conv2d_forward_relu(g, x.data<float>(), weight_.data<float>(), b, y.data<float>());
+    else
+        be.conv2d_forward(g, x.data<float>(), weight_.data<float>(), b, y.data<float>());
     std::vector<Tensor> inputs{x, weight_, bias_};
     if (!autograd::should_record(inputs)) return y;
-    auto node = std::make_shared<ConvReluNode>(g, x.detach(), weight_.detach(), opt_.bias ? bias_.detach() : Tensor(),
-                                               y.detach());
-    node->set_layer(this);
+    const Tensor bd = opt_.bias ? bias_.detach() : Tensor();
+    if (!relu) return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(), bd), inputs, y);
+    auto node = std::make_shared<ConvReluNode>(g, x.detach(), weight_.detach(), bd, y.detach());
+    node->set_layer(this);  // the call bypassed Layer::operator(), which would claim it
     return autograd::record(node, inputs, y);
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
-    const auto g = geometry(x);
-    Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
-    kernels::backend_for(x.device())
-        .conv2d_forward(g, x.data<float>(), weight_.data<float>(), opt_.bias ? bias_.data<float>() : nullptr,
-                        y.data<float>());
-    std::vector<Tensor> inputs{x, weight_, bias_};
-    if (!autograd::should_record(inputs)) return y;
-    return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(),
-                                                                 opt_.bias ? bias_.detach() : Tensor()), inputs, y);
-}
+Tensor Conv2d::forward_relu(const Tensor& x) { return compute(x, true); }
+
+Tensor Conv2d::forward(const Tensor& x) { return compute(x, false); }
 
 }  // namespace gb::layers

@@ -41,6 +41,7 @@ protected:
 
 private:
     kernels::Conv2dGeom geometry(const Tensor& x) const;
+    Tensor compute(const Tensor& x, bool relu);
 
     int64_t in_, out_, k_;
     Conv2dOptions opt_;

@@ -313,31 +313,6 @@ cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
     return fast_row_dot();
 }
 
-// One image's forward on a map too small for the packed GEMM (at most 16 output
-// pixels, e.g. VGG-11's 4x4 and 2x2 maps at batch 1), where the GEMM would
-// repack the whole weight for a few columns: y[k][j] = w[k] . col^T[j], dot
-// products of each weight row, read once and never packed, with the
-// transposed im2col (P*Q rows of C*R*S).
-void tiny_map_forward(const Conv2dGeom& g, const FlatRow* flat, cpu::RowDotFn row_dot, const float* xn,
-                      const float* w, const float* bias, bool relu, float* yn) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
-    float* colt = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(PQ * CRS));
-    float* row = cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(PQ));
-    for (int64_t k = 0; k < CRS; ++k) {
-        col_row(g, flat, xn + k / RS * g.H * g.W, k / g.S % g.R, k % g.S, row);
-        for (int64_t j = 0; j < PQ; ++j) colt[j * CRS + k] = row[j];
-    }
-    thread_local std::vector<const float*> rows;
-    rows.resize(static_cast<size_t>(PQ));
-    for (int64_t j = 0; j < PQ; ++j) rows[static_cast<size_t>(j)] = colt + j * CRS;
-    row_dot(g.K, PQ, CRS, w, CRS, rows.data(), 0.f, yn, PQ);
-    for (int64_t k = 0; k < g.K; ++k)
-        for (int64_t j = 0; j < PQ; ++j) {
-            float v = yn[k * PQ + j] + (bias ? bias[k] : 0.f);
-            yn[k * PQ + j] = relu && v < 0.f ? 0.f : v;  // NaN stays NaN, as in the GEMM's epilogue
-        }
-}
-
 void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* xn, const float* dyn, float beta,
                       float* out) {
     const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
@@ -369,6 +344,33 @@ void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* x
     row_dot(g.K, CRS, len, dyp, len, rows.data(), beta, out, CRS);
 }
 
+constexpr int64_t kTinyMap = 16;
+
+// One image's forward on a map too small for the packed GEMM (at most kTinyMap
+// output pixels, e.g. VGG-11's 4x4 and 2x2 maps at batch 1), where the GEMM would
+// repack the whole weight for a few columns: y[k][j] = w[k] . col^T[j], dot
+// products of each weight row, read once and never packed, with the
+// transposed im2col (P*Q rows of C*R*S).
+void tiny_map_forward(const Conv2dGeom& g, const FlatRow* flat, cpu::RowDotFn row_dot, const float* xn,
+                      const float* w, const float* bias, bool relu, float* yn) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS;
+    float* colt = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(PQ * CRS));
+    float* row = cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(PQ));
+    for (int64_t k = 0; k < CRS; ++k) {
+        col_row(g, flat, xn + k / RS * g.H * g.W, k / g.S % g.R, k % g.S, row);
+        for (int64_t j = 0; j < PQ; ++j) colt[j * CRS + k] = row[j];
+    }
+    thread_local std::vector<const float*> rows;
+    rows.resize(static_cast<size_t>(PQ));
+    for (int64_t j = 0; j < PQ; ++j) rows[static_cast<size_t>(j)] = colt + j * CRS;
+    row_dot(g.K, PQ, CRS, w, CRS, rows.data(), 0.f, yn, PQ);
+    for (int64_t k = 0; k < g.K; ++k)
+        for (int64_t j = 0; j < PQ; ++j) {
+            float v = yn[k * PQ + j] + (bias ? bias[k] : 0.f);
+            yn[k * PQ + j] = relu && v < 0.f ? 0.f : v;  // NaN stays NaN, as in the GEMM's epilogue
+        }
+}
+
 void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, bool relu, float* y) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     cpu::GemmEpilogue ep;
@@ -396,7 +398,8 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
-        if (!packed && !direct && row_dot) return tiny_map_forward(g, flat, row_dot, xn, w, bias, relu, yn);
+        if (!packed && !direct && row_dot && PQ <= kTinyMap)
+            return tiny_map_forward(g, flat, row_dot, xn, w, bias, relu, yn);
         if (direct || !packed) {
             const float* col = xn;
             if (!direct) {

@@ -28,9 +28,10 @@ void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float 
 // (idx, k) of op(A) (idx = row) or op(B) (idx = column), depth K, lives at
 //   pc * pad + (idx / r) * r * kc_pc + (k - pc) * r + idx % r,
 // where pc = k - k % kc starts k's depth block, kc_pc = min(kc, K - pc) is that
-// block's depth and r is the register tile's rows (A) or columns (B); entries
-// [M or N, pad) of every panel are zero. `size` floats in all; the buffer must
-// be 64-byte aligned. Layouts belong to the instruction set current when made.
+// block's depth and r is the register tile's rows (A) or columns (B). Entries
+// [M or N, pad) of the last panel are multiplied but never stored, so they may
+// hold anything. `size` floats in all; the buffer must be 64-byte aligned.
+// Layouts belong to the instruction set current when they are made.
 struct PackedLayout {
     int64_t r, kc, pad, size;
     int64_t offset(int64_t idx, int64_t k, int64_t K) const {
@@ -52,9 +53,9 @@ struct Prepacked {
 void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, const Prepacked& packed, float beta, float* C, int64_t ldc,
                     const GemmEpilogue& ep);
-// Whether gemm_ex(trans_a, false, M, N, ...) would run its packed, blocked loop:
-// false where it takes an unpacked path (at most four rows or columns of C) or
-// computes C^T (few columns). gemm_prepacked is only for shapes where it is true.
+// True when a C of M x N takes gemm_ex's packed, blocked loop whatever op(A) is:
+// more than four rows and columns (fewer may take an unpacked path) and not
+// computed as C^T (few columns). gemm_prepacked takes only such shapes.
 bool gemm_packs(int64_t M, int64_t N);
 
 enum class GemmIsa { Scalar, Avx2, Avx512 };
