@@ -145,72 +145,92 @@ void im2col(const Conv2dGeom& g, const FlatRow* flat, const float* x, int64_t im
     });
 }
 
-// A flat col row into its panels (`panel` floats apart) of NR columns each, for
-// columns [0, pad). `plane` is the input plane inside zero margins wide enough
-// for every shifted read (im2col_packed), so output rows whose input row lies
-// outside the map read zeros and no panel needs a bounds check: each is the
-// masked, shifted plane. NR is a compile-time constant for the register tiles in
-// use, so a panel row is a few vector operations.
+// One image's planes, each inside zero margins wide enough for every shifted
+// read of a flat row over columns [0, pad) (pad: P*Q rounded up to whole
+// panels), so output rows whose input row lies outside the map read zeros and no
+// panel needs a bounds check. Plane c starts at base + c * stride.
+struct MarginPlanes {
+    const float* base;
+    int64_t stride;
+};
+
+MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float* xn, int64_t pad) {
+    const int64_t RS = g.R * g.S, HW = g.H * g.W, PQ = g.P * g.Q;
+    GB_CHECK(pad - PQ <= kKeepSlack, "conv: panels wider than the keep masks' slack");
+    int64_t before = 0, after = 0;
+    for (int64_t rs = 0; rs < RS; ++rs) {
+        before = std::max(before, -flat[rs].shift);
+        after = std::max(after, pad + flat[rs].shift - HW);
+    }
+    const int64_t stride = before + HW + after;
+    float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * stride));
+    for (int64_t c = 0; c < g.C; ++c) {
+        float* plane = buf + c * stride;
+        std::fill(plane, plane + before, 0.f);
+        std::copy(xn + c * HW, xn + (c + 1) * HW, plane + before);
+        std::fill(plane + before + HW, plane + stride, 0.f);
+    }
+    return MarginPlanes{buf + before, stride};
+}
+
+// Rows [pc, pc + kc) x columns [j0, j0 + NR) of a flat im2col as one GEMM panel:
+// each row the masked, shifted plane. NR is a compile-time constant for the
+// register tiles in use, so a panel row is a few vector operations.
 template <int64_t NR>
-void flat_row_panels(const FlatRow& f, const float* plane, int64_t nr, int64_t pad, int64_t panel, float* dst) {
-    const int64_t n = NR > 0 ? NR : nr;
-    for (int64_t j0 = 0; j0 < pad; j0 += n, dst += panel) {
-        float* __restrict d = dst;
-        const float* __restrict src = plane + (j0 + f.shift);
+void flat_panel(const Conv2dGeom& g, const FlatRow* flat, const MarginPlanes& mp, int64_t pc, int64_t kc,
+                int64_t j0, float* panel) {
+    const int64_t RS = g.R * g.S;
+    for (int64_t k = pc; k < pc + kc; ++k) {
+        const FlatRow& f = flat[k % RS];
+        const float* __restrict src = mp.base + k / RS * mp.stride + (j0 + f.shift);
         const uint32_t* __restrict keep = f.keep + j0;
+        float* __restrict d = panel + (k - pc) * NR;
 #pragma omp simd
-        for (int64_t j = 0; j < n; ++j) d[j] = masked(src[j], keep[j]);
+        for (int64_t j = 0; j < NR; ++j) d[j] = masked(src[j], keep[j]);
     }
 }
 
-// One image's col written straight into the GEMM's packed-B layout (`layout`,
-// from packed_b_layout(C*R*S, P*Q)), so the GEMM packs nothing. Flat rows go
-// straight into their panels from a copy of their plane inside zero margins;
-// other geometries build each row in a per-thread buffer that stays in L1, then
-// copy it out panel by panel.
-void im2col_packed(const Conv2dGeom& g, const FlatRow* flat, const float* x, const cpu::PackedLayout& layout,
-                   float* out) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, HW = g.H * g.W, nr = layout.r;
-    GB_CHECK(layout.pad - PQ <= kKeepSlack, "im2col_packed: panels wider than the keep masks' slack");
-    const auto panels = nr == 32 ? flat_row_panels<32> : nr == 16 ? flat_row_panels<16> : flat_row_panels<0>;
-    // Margins: every read plane[j + shift], j in [0, pad), must land inside them.
-    int64_t before = 0, after = 0;
-    if (flat)
-        for (int64_t rs = 0; rs < RS; ++rs) {
-            before = std::max(before, -flat[rs].shift);
-            after = std::max(after, layout.pad + flat[rs].shift - HW);
-        }
+// One image's col (geometries without flat rows) written straight into the
+// GEMM's packed-B layout (`layout`, from packed_b_layout(C*R*S, P*Q)): each row
+// built in a per-thread buffer that stays in L1, then copied out panel by panel.
+void im2col_packed(const Conv2dGeom& g, const float* x, const cpu::PackedLayout& layout, float* out) {
+    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.r;
     parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
-        float* buf = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(
-                                                                   flat ? before + HW + after + 16 : layout.pad + 16)));
-        if (flat) {
-            std::fill(buf, buf + before, 0.f);
-            std::fill(buf + before + HW, buf + before + HW + after, 0.f);
-        }
-        int64_t plane_in_buf = -1;
+        float* row = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.pad + 16)));
         for (int64_t k = r0; k < r1; ++k) {
-            const int64_t c = k / RS, r = (k / g.S) % g.R, s = k % g.S;
-            const float* plane = x + c * HW;
+            col_row(g, nullptr, x + k / RS * g.H * g.W, k / g.S % g.R, k % g.S, row);
+            std::fill(row + PQ, row + layout.pad, 0.f);
             float* dst = out + layout.offset(0, k, CRS);
             const int64_t panel = layout.offset(nr, k, CRS) - layout.offset(0, k, CRS);  // nr * (block depth)
-            if (flat) {
-                if (plane_in_buf != c) {
-                    std::copy(plane, plane + HW, buf + before);
-                    plane_in_buf = c;
-                }
-                panels(flat[r * g.S + s], buf + before, nr, layout.pad, panel, dst);
-                continue;
-            }
-            col_row(g, flat, plane, r, s, buf);
-            std::fill(buf + PQ, buf + layout.pad, 0.f);
             for (int64_t j0 = 0; j0 < PQ; j0 += nr, dst += panel) {
-                const float* __restrict src = buf + j0;
+                const float* __restrict src = row + j0;
                 float* __restrict d = dst;
 #pragma omp simd
                 for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
             }
         }
     });
+}
+
+// yn = epilogue(w * col(xn)) for one image on the packed GEMM path, the weight
+// packed ahead (wp). With flat rows the GEMM takes col panel by panel, each
+// filled from the image right before use (gemm_fill_b: col never leaves L1);
+// otherwise col is written whole into B's packed layout first.
+void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* w, const float* wp,
+                   float* yn, const cpu::GemmEpilogue& ep) {
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
+    const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
+    if (flat && (layout.r == 32 || layout.r == 16)) {
+        const MarginPlanes mp = margin_planes(g, flat, xn, layout.pad);
+        const auto fill = layout.r == 32 ? flat_panel<32> : flat_panel<16>;
+        cpu::gemm_fill_b(g.K, PQ, CRS, 1.f, wp,
+                         [&](int64_t pc, int64_t kc, int64_t j0, float* panel) { fill(g, flat, mp, pc, kc, j0, panel); },
+                         0.f, yn, PQ, ep);
+        return;
+    }
+    float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
+    im2col_packed(g, xn, layout, colp);
+    cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, yn, PQ, ep);
 }
 
 // dx[i][c, h, w] = sum of the col entries that im2col read from (i, c, h, w), for
@@ -411,11 +431,7 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
             return cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, cpu::Prepacked{wp, nullptr},
                                        0.f, yn, PQ, ep);
         }
-        const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
-        float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
-        im2col_packed(g, flat, xn, layout, colp);
-        cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, yn, PQ,
-                            ep);
+        forward_image(g, flat, xn, w, wp, yn, ep);
     });
 }
 
@@ -474,14 +490,11 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     cpu::GemmEpilogue ep;
     ep.row_bias = bias;
     for_images(g, [&](int64_t n) {
-        const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
-        float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
         float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
-        im2col_packed(g, flat, x + n * CHW, layout, colp);
-        cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, s, PQ, ep);
+        forward_image(g, flat, x + n * CHW, w, wp, s, ep);
         const float* rn = r + n * g.K * PQ;
         for (int64_t i = 0; i < g.K * PQ; ++i) s[i] = kernels::lrp_divide(rn[i], s[i], eps);
-        float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the packed col is used up
+        float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the forward's col is used up
         cpu::gemm_prepacked(true, CRS, PQ, g.K, 1.f, w, CRS, s, PQ, cpu::Prepacked{wtp, nullptr}, 0.f, dcol, PQ,
                             cpu::GemmEpilogue{});
         float* on = out + n * CHW;

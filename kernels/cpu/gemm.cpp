@@ -388,6 +388,33 @@ void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, 
     gemm_impl(trans_a, false, M, N, K, alpha, A, lda, B, ldb, pre, beta, C, ldc, ep);
 }
 
+void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,
+                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_fill_b: a ", M, " x ", N, " C of depth ", K,
+             " does not take the packed loop");
+    const MicroKernel& uk = *kernel_of(gemm_isa());
+    const int64_t kc_max = depth_block(uk, K), mpad = round_up(M, uk.mr), panels = (N + uk.nr - 1) / uk.nr;
+    // Each panel carries 2*M*K*nr flops; shares of at least ~0.25 MFLOP.
+    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, 2 * M * K * uk.nr));
+    parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) {
+        float* panel = aligned_scratch(Scratch::GemmB, kc_max * uk.nr);
+        for (int64_t jp = p0; jp < p1; ++jp) {
+            const int64_t j0 = jp * uk.nr, n = std::min(uk.nr, N - j0);
+            for (int64_t pc = 0; pc < K; pc += kc_max) {
+                const int64_t kc = std::min(kc_max, K - pc);
+                const bool last = pc + kc == K;
+                fill(pc, kc, j0, panel);
+                for (int64_t ir = 0; ir < M; ir += uk.mr) {
+                    const TileStore s{alpha, pc == 0 ? beta : 1.f, last && ep.row_bias ? ep.row_bias + ir : nullptr,
+                                      last && ep.col_bias ? ep.col_bias + j0 : nullptr, last && ep.relu, false};
+                    uk.run(kc, packed_a + pc * mpad + ir * kc, panel, std::min(uk.mr, M - ir), n, C + ir * ldc + j0,
+                           ldc, s);
+                }
+            }
+        }
+    });
+}
+
 }  // namespace gb::kernels::cpu
 
 namespace gb::kernels {

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 namespace gb::kernels::cpu {
 
@@ -53,6 +54,17 @@ struct Prepacked {
 void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, const Prepacked& packed, float beta, float* C, int64_t ldc,
                     const GemmEpilogue& ep);
+// C = epilogue(alpha * A * B + beta * C) with A packed ahead (pack_a_ahead) and B
+// never stored whole: `fill(pc, kc, j0, panel)` writes rows [pc, pc + kc) and
+// columns [j0, j0 + r) of B as one panel, panel[(k - pc) * r + (j - j0)]
+// (r = packed_b_layout(K, N).r; columns past N may hold anything), right before
+// the micro-kernel multiplies it, so a panel lives in L1 from its making to its
+// use (an implicit GEMM: the convolutions fill panels straight from the image).
+// Threads split the panels; fill runs on the thread that uses the panel.
+using PanelFill = std::function<void(int64_t pc, int64_t kc, int64_t j0, float* panel)>;
+void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,
+                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
+
 // True when a C of M x N takes gemm_ex's packed, blocked loop whatever op(A) is:
 // more than four rows and columns (fewer may take an unpacked path) and not
 // computed as C^T (few columns). gemm_prepacked takes only such shapes.
