@@ -121,6 +121,16 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
         cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{nullptr, pb}, beta,
                             out, ldc, ep);
         CHECK(same_as_both());
+        // B filled panel by panel (gemm_fill_b), columns past N left as garbage.
+        std::copy(C.begin(), C.end(), out);
+        cpu::gemm_fill_b(M, N, K, alpha, pa,
+                         [&](int64_t pc, int64_t kc, int64_t j0, float* panel) {
+                             for (int64_t k = pc; k < pc + kc; ++k)
+                                 for (int64_t j = j0; j < j0 + lb.r; ++j)
+                                     panel[(k - pc) * lb.r + (j - j0)] = j < N ? B[k * ldb + j] : 1e30f;
+                         },
+                         beta, out, ldc, ep);
+        CHECK(same_as_both());
     } else if (epi == Epi::None)
         cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
     else
@@ -253,7 +263,7 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
     });
 }
 
-TEST_CASE("gemm_prepacked matches the definition for operands packed ahead of time") {
+TEST_CASE("gemm_prepacked and gemm_fill_b match the definition for operands packed ahead of time") {
     Generator g(9);
     for_each_gemm_isa([&] {
         // (M, N, K): one panel, several depth blocks with partial panels, a conv forward, backward-data.
