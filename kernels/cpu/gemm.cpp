@@ -110,17 +110,35 @@ constexpr int64_t kFewRows = 4;
 void gemm_few_rows(bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
     if (trans_b) {
-        parallel_for(0, N, std::max<int64_t>(1, (int64_t{1} << 16) / (M * K)), [&](int64_t j0, int64_t j1) {
-            for (int64_t j = j0; j < j1; ++j)
+        // Four columns of C at a time: four independent dot products per row of A
+        // (one would wait on its own FMA latency every step). A last group of
+        // fewer than four repeats its last column and drops the copies.
+        constexpr int64_t G = 4;
+        const int64_t groups = (N + G - 1) / G;
+        parallel_for(0, groups, std::max<int64_t>(1, (int64_t{1} << 16) / (M * K * G)), [&](int64_t g0, int64_t g1) {
+            for (int64_t grp = g0; grp < g1; ++grp) {
+                const int64_t j0 = grp * G, n = std::min(G, N - j0);
+                const float* b0 = B + j0 * ldb;
+                const float* b1 = B + (j0 + std::min<int64_t>(1, n - 1)) * ldb;
+                const float* b2 = B + (j0 + std::min<int64_t>(2, n - 1)) * ldb;
+                const float* b3 = B + (j0 + std::min<int64_t>(3, n - 1)) * ldb;
                 for (int64_t i = 0; i < M; ++i) {
                     const float* a = A + i * lda;
-                    const float* b = B + j * ldb;
-                    float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-                    for (int64_t k = 0; k < K; ++k) acc += a[k] * b[k];
-                    float* c = C + i * ldc + j;
-                    *c = finish(acc, alpha, beta, beta == 0.f ? 0.f : *c, ep, i, j);
+                    float s0 = 0.f, s1 = 0.f, s2 = 0.f, s3 = 0.f;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+                    for (int64_t k = 0; k < K; ++k) {
+                        s0 += a[k] * b0[k];
+                        s1 += a[k] * b1[k];
+                        s2 += a[k] * b2[k];
+                        s3 += a[k] * b3[k];
+                    }
+                    const float sums[G] = {s0, s1, s2, s3};
+                    for (int64_t jj = 0; jj < n; ++jj) {
+                        float* c = C + i * ldc + j0 + jj;
+                        *c = finish(sums[jj], alpha, beta, beta == 0.f ? 0.f : *c, ep, i, j0 + jj);
+                    }
                 }
+            }
         });
         return;
     }
