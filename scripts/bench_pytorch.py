@@ -2,7 +2,8 @@
 """Runs glassbox's end-to-end benchmarks (build/bench/bench_models) and the same
 cases in PyTorch (Debian's python3-torch, CPU), interleaved in rounds on this
 machine, and prints the ratio table glassbox / PyTorch (time per batch; below 1
-means glassbox is faster). Usage (Debian python3 with python3-torch): scripts/bench_pytorch.py [--rounds 3] [--bench build/bench/bench_models]
+means glassbox is faster). Usage (Debian python3 with python3-torch):
+scripts/bench_pytorch.py [--rounds 3] [--bench build/bench/bench_models] [--only "inference b1"]
 
 Cases (batch, threads): vgg-mini training step (128, 2), VGG-11 training step
 (64, 2), inference (1, 1), (64, 2), saliency (64, 2) and Grad-CAM (64, 2).
@@ -136,10 +137,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--bench", default="build/bench/bench_models")
+    ap.add_argument("--only", default="", help="run only the cases whose label contains this text")
     args = ap.parse_args()
-    results = {c[0]: ([], []) for c in CASES}
+    cases = [c for c in CASES if args.only in c[0]]
+    if not cases:
+        sys.exit(f"no case label contains {args.only!r}")
+    results = {c[0]: ([], []) for c in cases}
     for r in range(args.rounds):
-        for label, gname, kind, model, batch, threads in CASES:
+        for label, gname, kind, model, batch, threads in cases:
             g = glassbox_case(args.bench, gname)
             t = torch_case(kind, model, batch, threads)
             results[label][0].append(g)
@@ -148,7 +153,7 @@ def main():
     print(f"PyTorch {torch.__version__}, {args.rounds} interleaved rounds, medians\n")
     print("| case | glassbox ms | PyTorch ms | ratio |")
     print("|---|---:|---:|---:|")
-    for label, *_ in CASES:
+    for label, *_ in cases:
         g, t = statistics.median(results[label][0]), statistics.median(results[label][1])
         print(f"| {label} | {g:.2f} | {t:.2f} | {g / t:.2f} |")
 
