@@ -164,12 +164,14 @@ MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float
     }
     const int64_t stride = before + HW + after;
     float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * stride));
-    for (int64_t c = 0; c < g.C; ++c) {
-        float* plane = buf + c * stride;
-        std::fill(plane, plane + before, 0.f);
-        std::copy(xn + c * HW, xn + (c + 1) * HW, plane + before);
-        std::fill(plane + before + HW, plane + stride, 0.f);
-    }
+    parallel_for(0, g.C, std::max<int64_t>(1, cpu::kElementGrain / stride), [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            float* plane = buf + c * stride;
+            std::fill(plane, plane + before, 0.f);
+            std::copy(xn + c * HW, xn + (c + 1) * HW, plane + before);
+            std::fill(plane + before + HW, plane + stride, 0.f);
+        }
+    });
     return MarginPlanes{buf + before, stride};
 }
 

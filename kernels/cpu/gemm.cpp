@@ -386,12 +386,16 @@ void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t ld
     const MicroKernel& uk = *kernel_of(gemm_isa());
     const PackedLayout layout = packed_a_layout(M, K);
     const GemmOperand a{A, lda, trans_a};
-    for (int64_t pc = 0; pc < K; pc += layout.kc) {
-        const int64_t kc = std::min(layout.kc, K - pc);
-        for (int64_t ic = 0; ic < M; ic += uk.mc)
+    // One task per block of mc rows and kc depth, shared out over the threads.
+    const int64_t row_blocks = (M + uk.mc - 1) / uk.mc, depth_blocks = (K + layout.kc - 1) / layout.kc;
+    parallel_for(0, row_blocks * depth_blocks, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t ic = t % row_blocks * uk.mc, pc = t / row_blocks * layout.kc;
+            const int64_t kc = std::min(layout.kc, K - pc);
             uk.pack_a(GemmOperand{a.at(ic, pc), a.ld, a.trans}, std::min(uk.mc, M - ic), kc,
                       out + pc * layout.pad + ic * kc);
-    }
+        }
+    });
 }
 
 void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
