@@ -72,8 +72,8 @@ enum class Epi { None, RowBias, ColBias, BothRelu, Relu };
 // columns per row and 64 floats of guard before and after; both must come back
 // untouched (masked edge stores are where overflows hide, and ASan does not see
 // inside masked-store intrinsics).
-// With `prepack` (op(B) = B only), A and B go in packed ahead of time through
-// gemm_prepacked: A by pack_a_ahead, B element by element from packed_b_layout.
+// With `prepack` (op(B) = B only), op(A) goes in packed by pack_a_ahead through
+// gemm_packed_a, and again through gemm_fill_b.
 void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
                    bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1, bool prepack = false) {
     const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
@@ -98,39 +98,25 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
     std::vector<float> packed_buf;
     if (prepack) {
         REQUIRE(!tb);
-        const cpu::PackedLayout la = cpu::packed_a_layout(M, K), lb = cpu::packed_b_layout(K, N);
-        packed_buf.assign(static_cast<size_t>(la.size + lb.size + 32), std::numeric_limits<float>::quiet_NaN());
+        const cpu::PackedA la = cpu::packed_a_layout(M, K);
+        packed_buf.assign(static_cast<size_t>(la.size + 16), std::numeric_limits<float>::quiet_NaN());
         float* pa = packed_buf.data();
         while (reinterpret_cast<uintptr_t>(pa) % 64 != 0) ++pa;
-        float* pb = pa + la.size + 16 - (la.size % 16);
         cpu::pack_a_ahead(ta, M, K, A.data(), lda, pa);
-        // Every element of B, and the zero columns [N, pad) of each panel.
-        for (int64_t k = 0; k < K; ++k)
-            for (int64_t j = 0; j < lb.pad; ++j) pb[lb.offset(j, k, K)] = j < N ? B[k * ldb + j] : 0.f;
-        // Both packed, then each one alone.
-        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{pa, pb}, beta, out,
-                            ldc, ep);
-        // Bit for bit the same (padding columns of C keep their NaNs).
-        const std::vector<float> both(out, out + M * ldc);
-        const auto same_as_both = [&] { return std::memcmp(out, both.data(), both.size() * sizeof(float)) == 0; };
+        cpu::gemm_packed_a(M, N, K, alpha, pa, B.data(), ldb, beta, out, ldc, ep);
+        // B filled panel by panel (gemm_fill_b), columns past N left as garbage:
+        // bit for bit the same (padding columns of C keep their NaNs).
+        const std::vector<float> packed_result(out, out + M * ldc);
         std::copy(C.begin(), C.end(), out);
-        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{pa, nullptr}, beta,
-                            out, ldc, ep);
-        CHECK(same_as_both());
-        std::copy(C.begin(), C.end(), out);
-        cpu::gemm_prepacked(ta, M, N, K, alpha, A.data(), lda, B.data(), ldb, cpu::Prepacked{nullptr, pb}, beta,
-                            out, ldc, ep);
-        CHECK(same_as_both());
-        // B filled panel by panel (gemm_fill_b), columns past N left as garbage.
-        std::copy(C.begin(), C.end(), out);
+        const int64_t r = cpu::gemm_panel_width();
         cpu::gemm_fill_b(M, N, K, alpha, pa,
                          [&](int64_t pc, int64_t kc, int64_t j0, float* panel) {
                              for (int64_t k = pc; k < pc + kc; ++k)
-                                 for (int64_t j = j0; j < j0 + lb.r; ++j)
-                                     panel[(k - pc) * lb.r + (j - j0)] = j < N ? B[k * ldb + j] : 1e30f;
+                                 for (int64_t j = j0; j < j0 + r; ++j)
+                                     panel[(k - pc) * r + (j - j0)] = j < N ? B[k * ldb + j] : 1e30f;
                          },
                          beta, out, ldc, ep);
-        CHECK(same_as_both());
+        CHECK(std::memcmp(out, packed_result.data(), packed_result.size() * sizeof(float)) == 0);
     } else if (epi == Epi::None)
         cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
     else
@@ -263,7 +249,7 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
     });
 }
 
-TEST_CASE("gemm_prepacked and gemm_fill_b match the definition for operands packed ahead of time") {
+TEST_CASE("gemm_packed_a and gemm_fill_b match the definition for op(A) packed ahead of time") {
     Generator g(9);
     for_each_gemm_isa([&] {
         // (M, N, K): one panel, several depth blocks with partial panels, a conv forward, backward-data.
@@ -278,8 +264,7 @@ TEST_CASE("gemm_prepacked and gemm_fill_b match the definition for operands pack
     // Shapes outside the packed loop are refused.
     const float one = 1.f;
     float c = 0.f;
-    CHECK_THROWS_AS(cpu::gemm_prepacked(false, 1, 1, 1, 1.f, &one, 1, &one, 1, cpu::Prepacked{}, 0.f, &c, 1, {}),
-                    Error);
+    CHECK_THROWS_AS(cpu::gemm_packed_a(1, 1, 1, 1.f, &one, &one, 1, 0.f, &c, 1, {}), Error);
 }
 
 TEST_CASE("gemm with at most four rows of C (no packing), every transpose, epilogue and beta") {

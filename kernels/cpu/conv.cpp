@@ -103,9 +103,6 @@ void gather_row(float* __restrict dst, const float* __restrict src, int64_t Q, Q
     std::fill(dst + qr.hi, dst + Q, 0.f);
 }
 
-// p rounded up to 64 bytes (the micro-kernels load packed panels aligned).
-float* aligned64(float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); }
-
 // Row (c, r, s) of one image's col: dst[p*Q + q] = x[c, p*sh - ph + r*dh, q*sw - pw + s*dw],
 // 0 in the padding; `plane` is x[c] and `flat` is flat_plan(g).
 void col_row(const Conv2dGeom& g, const FlatRow* flat, const float* plane, int64_t r, int64_t s, float* dst) {
@@ -192,47 +189,24 @@ void flat_panel(const Conv2dGeom& g, const FlatRow* flat, const MarginPlanes& mp
     }
 }
 
-// One image's col (geometries without flat rows) written straight into the
-// GEMM's packed-B layout (`layout`, from packed_b_layout(C*R*S, P*Q)): each row
-// built in a per-thread buffer that stays in L1, then copied out panel by panel.
-void im2col_packed(const Conv2dGeom& g, const float* x, const cpu::PackedLayout& layout, float* out) {
-    const int64_t RS = g.R * g.S, PQ = g.P * g.Q, CRS = g.C * RS, nr = layout.r;
-    parallel_for(0, CRS, std::max<int64_t>(1, cpu::kElementGrain / PQ), [&](int64_t r0, int64_t r1) {
-        float* row = aligned64(cpu::scratch(cpu::Scratch::Row, static_cast<size_t>(layout.pad + 16)));
-        for (int64_t k = r0; k < r1; ++k) {
-            col_row(g, nullptr, x + k / RS * g.H * g.W, k / g.S % g.R, k % g.S, row);
-            std::fill(row + PQ, row + layout.pad, 0.f);
-            float* dst = out + layout.offset(0, k, CRS);
-            const int64_t panel = layout.offset(nr, k, CRS) - layout.offset(0, k, CRS);  // nr * (block depth)
-            for (int64_t j0 = 0; j0 < PQ; j0 += nr, dst += panel) {
-                const float* __restrict src = row + j0;
-                float* __restrict d = dst;
-#pragma omp simd
-                for (int64_t j = 0; j < nr; ++j) d[j] = src[j];
-            }
-        }
-    });
-}
-
 // yn = epilogue(w * col(xn)) for one image on the packed GEMM path, the weight
 // packed ahead (wp). With flat rows the GEMM takes col panel by panel, each
 // filled from the image right before use (gemm_fill_b: col never leaves L1);
-// otherwise col is written whole into B's packed layout first.
-void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* w, const float* wp,
-                   float* yn, const cpu::GemmEpilogue& ep) {
-    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
-    const cpu::PackedLayout layout = cpu::packed_b_layout(CRS, PQ);
-    if (flat && (layout.r == 32 || layout.r == 16)) {
-        const MarginPlanes mp = margin_planes(g, flat, xn, layout.pad);
-        const auto fill = layout.r == 32 ? flat_panel<32> : flat_panel<16>;
+// otherwise col is written whole and the GEMM packs it.
+void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* wp, float* yn,
+                   const cpu::GemmEpilogue& ep) {
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, nr = cpu::gemm_panel_width();
+    if (flat && (nr == 32 || nr == 16)) {
+        const MarginPlanes mp = margin_planes(g, flat, xn, (PQ + nr - 1) / nr * nr);
+        const auto fill = nr == 32 ? flat_panel<32> : flat_panel<16>;
         cpu::gemm_fill_b(g.K, PQ, CRS, 1.f, wp,
                          [&](int64_t pc, int64_t kc, int64_t j0, float* panel) { fill(g, flat, mp, pc, kc, j0, panel); },
                          0.f, yn, PQ, ep);
         return;
     }
-    float* colp = aligned64(cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(layout.size + 16)));
-    im2col_packed(g, xn, layout, colp);
-    cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, nullptr, PQ, cpu::Prepacked{wp, colp}, 0.f, yn, PQ, ep);
+    float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
+    im2col(g, flat, xn, 1, PQ, col);
+    cpu::gemm_packed_a(g.K, PQ, CRS, 1.f, wp, col, PQ, 0.f, yn, PQ, ep);
 }
 
 // dx[i][c, h, w] = sum of the col entries that im2col read from (i, c, h, w), for
@@ -269,15 +243,11 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
     });
 }
 
-// Whether the per-image GEMM of a K x PQ output runs the packed loop (gemm_packs).
-bool gemm_packs(int64_t M, int64_t N) { return cpu::gemm_packs(M, N); }
-
 // op(w) packed for the GEMM once per call, in the calling thread's storage
 // (Weight for w, WeightT for w^T; read by every thread that works on the call).
 const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
-    const cpu::PackedLayout layout = cpu::packed_a_layout(M, K);
-    float* out = aligned64(cpu::scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight,
-                                        static_cast<size_t>(layout.size + 16)));
+    const cpu::PackedA layout = cpu::packed_a_layout(M, K);
+    float* out = cpu::aligned_scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight, layout.size);
     cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
     return out;
 }
@@ -414,26 +384,24 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
     // The weight is packed once for all images (unless the GEMM takes an unpacked
     // path: tiny maps such as VGG's 2x2 at batch 1), and each image's col straight
     // into panels.
-    const bool packed = gemm_packs(g.K, PQ);
+    const bool packed = cpu::gemm_packs(g.K, PQ);
     const float* wp = packed ? packed_weight(false, g.K, CRS, w) : nullptr;
     const cpu::RowDotFn row_dot = fast_row_dot();
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
         float* yn = y + n * g.K * PQ;
-        if (!packed && !direct && row_dot && PQ <= kTinyMap)
-            return tiny_map_forward(g, flat, row_dot, xn, w, bias, relu, yn);
-        if (direct || !packed) {
+        if (!packed) {
+            if (!direct && row_dot && PQ <= kTinyMap) return tiny_map_forward(g, flat, row_dot, xn, w, bias, relu, yn);
             const float* col = xn;
             if (!direct) {
                 float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
                 im2col(g, flat, xn, 1, PQ, buf);
                 col = buf;
             }
-            if (!wp) return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
-            return cpu::gemm_prepacked(false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, cpu::Prepacked{wp, nullptr},
-                                       0.f, yn, PQ, ep);
+            return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
         }
-        forward_image(g, flat, xn, w, wp, yn, ep);
+        if (direct) return cpu::gemm_packed_a(g.K, PQ, CRS, 1.f, wp, xn, PQ, 0.f, yn, PQ, ep);
+        forward_image(g, flat, xn, wp, yn, ep);
     });
 }
 
@@ -463,13 +431,12 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
         return;
     }
     const bool direct = g.col_is_input();
-    const float* wp = gemm_packs(CRS, PQ) ? packed_weight(true, CRS, g.K, w) : nullptr;  // w^T, once for all images
+    const float* wp = cpu::gemm_packs(CRS, PQ) ? packed_weight(true, CRS, g.K, w) : nullptr;  // w^T, once for all images
     for_images(g, [&](int64_t n) {
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
         if (wp)
-            cpu::gemm_prepacked(true, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, cpu::Prepacked{wp, nullptr},
-                                0.f, dcol, PQ, cpu::GemmEpilogue{});
+            cpu::gemm_packed_a(CRS, PQ, g.K, 1.f, wp, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ, cpu::GemmEpilogue{});
         else
             gemm(true, false, CRS, PQ, g.K, 1.f, w, CRS, dy + n * g.K * PQ, PQ, 0.f, dcol, PQ);
         if (!direct) col2im(g, flat, dcol, 1, PQ, dxn);
@@ -485,7 +452,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
 bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                                  const float* r, float eps, float* out) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
-    if (images_per_gemm(g) > 1 || g.col_is_input() || !gemm_packs(g.K, PQ) || !gemm_packs(CRS, PQ)) return false;
+    if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ) || !cpu::gemm_packs(CRS, PQ)) return false;
     const FlatRow* flat = flat_plan(g);
     const float* wp = packed_weight(false, g.K, CRS, w);
     const float* wtp = packed_weight(true, CRS, g.K, w);
@@ -493,12 +460,11 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     ep.row_bias = bias;
     for_images(g, [&](int64_t n) {
         float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
-        forward_image(g, flat, x + n * CHW, w, wp, s, ep);
+        forward_image(g, flat, x + n * CHW, wp, s, ep);
         const float* rn = r + n * g.K * PQ;
         for (int64_t i = 0; i < g.K * PQ; ++i) s[i] = kernels::lrp_divide(rn[i], s[i], eps);
         float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the forward's col is used up
-        cpu::gemm_prepacked(true, CRS, PQ, g.K, 1.f, w, CRS, s, PQ, cpu::Prepacked{wtp, nullptr}, 0.f, dcol, PQ,
-                            cpu::GemmEpilogue{});
+        cpu::gemm_packed_a(CRS, PQ, g.K, 1.f, wtp, s, PQ, 0.f, dcol, PQ, cpu::GemmEpilogue{});
         float* on = out + n * CHW;
         col2im(g, flat, dcol, 1, PQ, on);
         const float* xn = x + n * CHW;

@@ -99,6 +99,8 @@ namespace cpu {
 // allocate only when a call needs more than any earlier call on that thread.
 enum class Scratch { GemmA, GemmB, GemmT, Col, Row, Weight, WeightT, Partial, Gather, Count };
 float* scratch(Scratch slot, size_t count);
+// The same, its start rounded up to 64 bytes (the micro-kernels load packed panels aligned).
+float* aligned_scratch(Scratch slot, int64_t count);
 
 // Element counts per parallel_for chunk below which splitting does not pay.
 constexpr int64_t kElementGrain = 1 << 15;

@@ -75,12 +75,6 @@ std::atomic<GemmIsa>& current_isa() {
     return isa;
 }
 
-// A per-thread scratch buffer aligned to 64 bytes (the micro-kernels load B panels aligned).
-float* aligned_scratch(Scratch slot, int64_t count) {
-    float* p = scratch(slot, static_cast<size_t>(count) + 16);
-    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
-}
-
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // The finished element: epilogue(alpha * acc + beta * C), beta == 0 never reading C.
@@ -214,12 +208,11 @@ int64_t depth_block(const MicroKernel& uk, int64_t K) {
     return (K + k_blocks - 1) / k_blocks;
 }
 
-// Operands packed ahead of time (gemm_prepacked), with the offsets of this
-// thread's rows (i0) and columns (j0) in the whole matrix.
+// op(A) packed ahead of time (gemm_packed_a), with the offset of this thread's
+// first row (i0) in the whole matrix.
 struct Ahead {
     const float* a = nullptr;
-    const float* b = nullptr;
-    int64_t mpad = 0, npad = 0, i0 = 0, j0 = 0;
+    int64_t mpad = 0, i0 = 0;
 };
 
 // The blocked loop on one thread, for C[M, N] with the epilogue's bias pointers
@@ -228,18 +221,14 @@ void gemm_blocked(const MicroKernel& uk, const GemmOperand& a, const GemmOperand
                   int64_t M, int64_t N, int64_t K, float alpha, float beta, const Output& C,
                   const GemmEpilogue& ep) {
     const int64_t kc_max = depth_block(uk, K);
-    float* pack_b = pre.b ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
+    float* bp = aligned_scratch(Scratch::GemmB, kc_max * round_up(std::min(N, uk.nc), uk.nr));
     float* pack_a = pre.a ? nullptr : aligned_scratch(Scratch::GemmA, kc_max * round_up(std::min(M, uk.mc), uk.mr));
     for (int64_t jc = 0; jc < N; jc += uk.nc) {
         const int64_t nc = std::min(uk.nc, N - jc);
         for (int64_t pc = 0; pc < K; pc += kc_max) {
             const int64_t kc = std::min(kc_max, K - pc);
             const bool last = pc + kc == K;
-            const float* bp = pack_b;
-            if (pre.b)
-                bp = pre.b + pc * pre.npad + (pre.j0 + jc) * kc;
-            else
-                uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, pack_b);
+            uk.pack_b(GemmOperand{b.at(pc, jc), b.ld, b.trans}, kc, nc, bp);
             for (int64_t ic = 0; ic < M; ic += uk.mc) {
                 const int64_t mc = std::min(uk.mc, M - ic);
                 const float* ap = pack_a;
@@ -288,11 +277,11 @@ const char* gemm_isa_name(GemmIsa isa) {
 
 namespace {
 
-// gemm_ex, or gemm_prepacked with `pre` holding a packed operand.
+// gemm_ex, or gemm_packed_a with `pre` holding the packed op(A).
 void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                int64_t lda, const float* B, int64_t ldb, const Ahead& pre, float beta, float* C, int64_t ldc,
                const GemmEpilogue& ep) {
-    const bool ahead = pre.a || pre.b;
+    const bool ahead = pre.a != nullptr;
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.f) {
         parallel_for(0, M, std::max<int64_t>(1, kElementGrain / N), [&](int64_t i0, int64_t i1) {
@@ -334,7 +323,7 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     const int64_t min_flops = int64_t{1} << 18;
     const int64_t max_shares = std::max<int64_t>(1, std::min<int64_t>(threads, 2 * M * N * K / min_flops));
     const int64_t tm = std::min(max_shares, tiles_m), tn = std::min(max_shares, tiles_n);
-    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + (pre.b ? 0 : 8 * K * N);
+    const int64_t cost_m = (tiles_m + tm - 1) / tm * uk.mr * N * K * 2 + 8 * K * N;
     const int64_t cost_n = (tiles_n + tn - 1) / tn * uk.nr * M * K * 2 + (pre.a ? 0 : 8 * K * M);
     if (cost_m <= cost_n) {
         parallel_for(0, tiles_m, (tiles_m + tm - 1) / tm, [&](int64_t t0, int64_t t1) {
@@ -351,10 +340,8 @@ void gemm_impl(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
             const int64_t j0 = t0 * uk.nr, j1 = std::min(N, t1 * uk.nr);
             GemmEpilogue part = e;
             if (part.col_bias) part.col_bias += j0;
-            Ahead part_pre = pre;
-            part_pre.j0 += j0;
-            gemm_blocked(uk, a, pre.b ? b : GemmOperand{b.at(0, j0), b.ld, b.trans}, part_pre, M, j1 - j0, K, alpha,
-                         beta, Output{c.at(0, j0), c.ld, c.trans}, part);
+            gemm_blocked(uk, a, GemmOperand{b.at(0, j0), b.ld, b.trans}, pre, M, j1 - j0, K, alpha, beta,
+                         Output{c.at(0, j0), c.ld, c.trans}, part);
         });
     }
 }
@@ -370,21 +357,17 @@ bool gemm_packs(int64_t M, int64_t N) {
     return M > kFewRows && N > kFewRows && !(2 * N <= kernel_of(gemm_isa())->nr && M > N);
 }
 
-PackedLayout packed_a_layout(int64_t M, int64_t K) {
+PackedA packed_a_layout(int64_t M, int64_t K) {
     const MicroKernel& uk = *kernel_of(gemm_isa());
     const int64_t pad = round_up(M, uk.mr);
-    return PackedLayout{uk.mr, depth_block(uk, std::max<int64_t>(K, 1)), pad, K * pad};
+    return PackedA{uk.mr, depth_block(uk, std::max<int64_t>(K, 1)), pad, K * pad};
 }
 
-PackedLayout packed_b_layout(int64_t K, int64_t N) {
-    const MicroKernel& uk = *kernel_of(gemm_isa());
-    const int64_t pad = round_up(N, uk.nr);
-    return PackedLayout{uk.nr, depth_block(uk, std::max<int64_t>(K, 1)), pad, K * pad};
-}
+int64_t gemm_panel_width() { return kernel_of(gemm_isa())->nr; }
 
 void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* out) {
     const MicroKernel& uk = *kernel_of(gemm_isa());
-    const PackedLayout layout = packed_a_layout(M, K);
+    const PackedA layout = packed_a_layout(M, K);
     const GemmOperand a{A, lda, trans_a};
     // One task per block of mc rows and kc depth, shared out over the threads.
     const int64_t row_blocks = (M + uk.mc - 1) / uk.mc, depth_blocks = (K + layout.kc - 1) / layout.kc;
@@ -398,16 +381,14 @@ void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t ld
     });
 }
 
-void gemm_prepacked(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                    const float* B, int64_t ldb, const Prepacked& packed, float beta, float* C, int64_t ldc,
-                    const GemmEpilogue& ep) {
-    GB_CHECK(gemm_packs(M, N), "gemm_prepacked: a ", M, " x ", N, " C does not take the packed loop");
+void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* B, int64_t ldb,
+                   float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    GB_CHECK(gemm_packs(M, N), "gemm_packed_a: a ", M, " x ", N, " C does not take the packed loop");
     Ahead pre;
-    pre.a = packed.a;
-    pre.b = packed.b;
+    pre.a = packed_a;
     pre.mpad = packed_a_layout(M, K).pad;
-    pre.npad = packed_b_layout(K, N).pad;
-    gemm_impl(trans_a, false, M, N, K, alpha, A, lda, B, ldb, pre, beta, C, ldc, ep);
+    // op(A) is only read through `pre`; the operand passed for it is never touched.
+    gemm_impl(false, false, M, N, K, alpha, packed_a, K, B, ldb, pre, beta, C, ldc, ep);
 }
 
 void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,

@@ -44,6 +44,11 @@ float* scratch(Scratch slot, size_t count) {
     return b.data.get();
 }
 
+float* aligned_scratch(Scratch slot, int64_t count) {
+    float* p = scratch(slot, static_cast<size_t>(count) + 16);
+    return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63});
+}
+
 }  // namespace cpu
 
 }  // namespace gb::kernels
