@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -396,18 +397,40 @@ void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* pack
     GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_fill_b: a ", M, " x ", N, " C of depth ", K,
              " does not take the packed loop");
     const MicroKernel& uk = *kernel_of(gemm_isa());
-    const int64_t kc_max = depth_block(uk, K), mpad = round_up(M, uk.mr), panels = (N + uk.nr - 1) / uk.nr;
-    // Each panel carries 2*M*K*nr flops; shares of at least ~0.25 MFLOP.
-    const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(1, 2 * M * K * uk.nr));
-    parallel_for(0, panels, grain, [&](int64_t p0, int64_t p1) {
+    const int64_t kc_max = depth_block(uk, K), mpad = round_up(M, uk.mr);
+    const int64_t panels = (N + uk.nr - 1) / uk.nr, row_tiles = (M + uk.mr - 1) / uk.mr, units = panels * row_tiles;
+    // Work units are (panel, row tile) pairs in panel-major order, each costing
+    // its rows times its vectors of 16 columns (edge tiles run narrower
+    // instantiations). Threads take contiguous runs of about equal cost, so a
+    // 14x14 map (7 panels, the last 4 columns wide) splits evenly instead of 4
+    // panels against 2.5; a panel shared by two runs is filled by both. Shares
+    // of at least ~0.25 MFLOP, or the fork and join cost more than they save.
+    const auto cost = [&](int64_t u) {
+        const int64_t jp = u / row_tiles, it = u % row_tiles;
+        return std::min(uk.mr, M - it * uk.mr) * ((std::min(uk.nr, N - jp * uk.nr) + 15) / 16);
+    };
+    int64_t total = 0;
+    for (int64_t u = 0; u < units; ++u) total += cost(u);
+    const int64_t shares = std::max<int64_t>(
+        1, std::min<int64_t>({num_threads(), units, (2 * M * N * K + (int64_t{1} << 18) - 1) >> 18}));
+    std::vector<int64_t> bounds(static_cast<size_t>(shares + 1), units);
+    bounds[0] = 0;
+    for (int64_t u = 0, acc = 0, t = 1; u < units && t < shares; ++u) {
+        acc += cost(u);
+        if (acc * shares >= t * total) bounds[static_cast<size_t>(t++)] = u + 1;
+    }
+    parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
         float* panel = aligned_scratch(Scratch::GemmB, kc_max * uk.nr);
-        for (int64_t jp = p0; jp < p1; ++jp) {
+        const int64_t u0 = bounds[static_cast<size_t>(s0)], u1 = bounds[static_cast<size_t>(s1)];
+        for (int64_t jp = u0 / row_tiles; jp * row_tiles < u1; ++jp) {
             const int64_t j0 = jp * uk.nr, n = std::min(uk.nr, N - j0);
+            const int64_t i0 = std::max(u0 - jp * row_tiles, int64_t{0}) * uk.mr;
+            const int64_t i1 = std::min(M, std::min(u1 - jp * row_tiles, row_tiles) * uk.mr);
             for (int64_t pc = 0; pc < K; pc += kc_max) {
                 const int64_t kc = std::min(kc_max, K - pc);
                 const bool last = pc + kc == K;
                 fill(pc, kc, j0, panel);
-                for (int64_t ir = 0; ir < M; ir += uk.mr) {
+                for (int64_t ir = i0; ir < i1; ir += uk.mr) {
                     const TileStore s{alpha, pc == 0 ? beta : 1.f, last && ep.row_bias ? ep.row_bias + ir : nullptr,
                                       last && ep.col_bias ? ep.col_bias + j0 : nullptr, last && ep.relu, false};
                     uk.run(kc, packed_a + pc * mpad + ir * kc, panel, std::min(uk.mr, M - ir), n, C + ir * ldc + j0,

@@ -45,7 +45,7 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* pa
 // (r = gemm_panel_width(); columns past N may hold anything), right before the
 // micro-kernel multiplies it, so a panel lives in L1 from its making to its use
 // (an implicit GEMM: the convolutions fill panels straight from the image).
-// Threads split the panels; fill runs on the thread that uses the panel.
+// Threads split the (panel, row tile) pairs by cost; fill runs on each thread that uses the panel.
 using PanelFill = std::function<void(int64_t pc, int64_t kc, int64_t j0, float* panel)>;
 void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,
                  float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
