@@ -460,6 +460,11 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         // One image on a tiny map: the GEMM's unpacked or C^T paths instead of a packed im2col.
         {1, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},     // 2x2 map: 4 columns
         {1, 4, 4, 4, 20, 3, 3, 1, 1, 1, 1, 1, 1},    // 4x4 map: 16 columns, computed as C^T
+        // Every window covers the whole map, 8+ images: one GEMM with the whole-map weight.
+        {16, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},    // VGG-11's 2x2 layers
+        {9, 6, 1, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1},     // 3x3 on 1x1 maps: only the centre tap is used
+        {8, 3, 2, 3, 4, 3, 5, 1, 1, 1, 2, 1, 1},     // rectangular map and kernel
+        {11, 5, 2, 2, 6, 3, 3, 2, 2, 1, 1, 1, 1},    // stride 2: 1x1 output
     };
     Generator gen(4);
     for (const Case& c : cases) {
