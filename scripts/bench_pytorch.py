@@ -6,8 +6,10 @@ means glassbox is faster). Usage (Debian python3 with python3-torch):
 scripts/bench_pytorch.py [--rounds 3] [--bench build/bench/bench_models] [--only "inference b1"]
 
 Cases (batch, threads): vgg-mini training step (128, 2), VGG-11 training step
-(64, 2), inference (1, 1), (64, 2), saliency (64, 2) and Grad-CAM (64, 2).
-PyTorch's thread count is set explicitly per case (it defaults to 1 here).
+(64, 2), inference (1, 2), (1, 1), (64, 2), saliency (64, 2) and Grad-CAM (64, 2).
+PyTorch's thread count is set explicitly per case (it defaults to 1 here). At
+batch 1 on 2 threads PyTorch is slower than on 1, so the 2-thread batch-1 cases
+time PyTorch on both and compare with its faster.
 """
 import argparse
 import json
@@ -112,15 +114,20 @@ def torch_case(kind, model_name, batch, threads):
     raise ValueError(kind)
 
 
-# (label, glassbox benchmark name, torch kind, model, batch, threads)
+# (label, glassbox benchmark name, torch kind, model, batch, PyTorch thread
+# counts: its time is the fastest of them)
 CASES = [
-    ("vgg-mini training step b128, 2 threads", "train_step/vgg_mini/128/2/real_time", "train_step", "vgg_mini", 128, 2),
-    ("VGG-11 training step b64, 2 threads", "train_step/vgg11/64/2/real_time", "train_step", "vgg11", 64, 2),
-    ("vgg-mini inference b1, 1 thread", "inference/vgg_mini/1/1/real_time", "inference", "vgg_mini", 1, 1),
-    ("vgg-mini inference b64, 2 threads", "inference/vgg_mini/64/2/real_time", "inference", "vgg_mini", 64, 2),
-    ("VGG-11 inference b1, 1 thread", "inference/vgg11/1/1/real_time", "inference", "vgg11", 1, 1),
-    ("vgg-mini saliency b64, 2 threads", "explanation/saliency/64/2/real_time", "saliency", "vgg_mini", 64, 2),
-    ("vgg-mini Grad-CAM b64, 2 threads", "explanation/gradcam/64/2/real_time", "gradcam", "vgg_mini", 64, 2),
+    ("vgg-mini training step b128, 2 threads", "train_step/vgg_mini/128/2/real_time", "train_step", "vgg_mini", 128, (2,)),
+    ("VGG-11 training step b64, 2 threads", "train_step/vgg11/64/2/real_time", "train_step", "vgg11", 64, (2,)),
+    ("vgg-mini inference b1, 2 threads (PyTorch: faster of 1 and 2)", "inference/vgg_mini/1/2/real_time", "inference",
+     "vgg_mini", 1, (1, 2)),
+    ("vgg-mini inference b1, 1 thread", "inference/vgg_mini/1/1/real_time", "inference", "vgg_mini", 1, (1,)),
+    ("vgg-mini inference b64, 2 threads", "inference/vgg_mini/64/2/real_time", "inference", "vgg_mini", 64, (2,)),
+    ("VGG-11 inference b1, 2 threads (PyTorch: faster of 1 and 2)", "inference/vgg11/1/2/real_time", "inference",
+     "vgg11", 1, (1, 2)),
+    ("VGG-11 inference b1, 1 thread", "inference/vgg11/1/1/real_time", "inference", "vgg11", 1, (1,)),
+    ("vgg-mini saliency b64, 2 threads", "explanation/saliency/64/2/real_time", "saliency", "vgg_mini", 64, (2,)),
+    ("vgg-mini Grad-CAM b64, 2 threads", "explanation/gradcam/64/2/real_time", "gradcam", "vgg_mini", 64, (2,)),
 ]
 
 
@@ -146,7 +153,7 @@ def main():
     for r in range(args.rounds):
         for label, gname, kind, model, batch, threads in cases:
             g = glassbox_case(args.bench, gname)
-            t = torch_case(kind, model, batch, threads)
+            t = min(torch_case(kind, model, batch, n) for n in threads)
             results[label][0].append(g)
             results[label][1].append(t)
             print(f"round {r + 1}: {label}: glassbox {g:.2f} ms, PyTorch {t:.2f} ms", file=sys.stderr)
