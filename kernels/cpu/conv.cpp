@@ -311,35 +311,22 @@ std::vector<int64_t> whole_map_taps(const Conv2dGeom& g) {
     return taps;
 }
 
-// wm (see whole_map) in scratch, or wm^T (C*HW x K*PQ) when `transposed`: the
-// layout the GEMM reads as an untransposed B (y = x wm^T; dx = dy wm), which it
-// packs with plain copies. Rows split over the threads.
-const float* whole_map_weight(const Conv2dGeom& g, const float* w, bool transposed) {
+// wm (see whole_map) in scratch, rows split over the threads.
+const float* whole_map_weight(const Conv2dGeom& g, const float* w) {
     const int64_t PQ = g.P * g.Q, HW = g.H * g.W, KPQ = g.K * PQ, CHW = g.C * HW, CRS = g.C * g.R * g.S;
     const std::vector<int64_t> taps = whole_map_taps(g);
     const int64_t* tp = taps.data();
     float* wm = cpu::scratch(cpu::Scratch::Weight, static_cast<size_t>(KPQ * CHW));
-    if (transposed) {
-        // Row c*HW + hw: for every k, the PQ taps of w[k][c] that meet input pixel hw.
-        parallel_for(0, CHW, std::max<int64_t>(1, cpu::kElementGrain / KPQ), [&](int64_t i0, int64_t i1) {
-            for (int64_t i = i0; i < i1; ++i) {
-                const int64_t c = i / HW, hw = i % HW;
-                float* __restrict out = wm + i * KPQ;
-                const float* __restrict wc = w + c * g.R * g.S;
-                for (int64_t k = 0; k < g.K; ++k)
-                    for (int64_t pq = 0; pq < PQ; ++pq) out[k * PQ + pq] = wc[k * CRS + tp[pq * HW + hw]];
-            }
-        });
-        return wm;
-    }
-    // Row k*PQ + pq: for every c, the HW taps of w[k][c] that output pixel pq meets.
+    // Row k*PQ + pq: for every c, the HW taps of w[k][c] that output pixel pq
+    // meets, as HW strided copies (long loops rather than HW-long ones).
     parallel_for(0, KPQ, std::max<int64_t>(1, cpu::kElementGrain / CHW), [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
-            const int64_t* __restrict t = tp + i % PQ * HW;
+            const int64_t* t = tp + i % PQ * HW;
             float* __restrict out = wm + i * CHW;
-            const float* __restrict wk = w + i / PQ * CRS;
-            for (int64_t c = 0; c < g.C; ++c)
-                for (int64_t hw = 0; hw < HW; ++hw) out[c * HW + hw] = wk[c * g.R * g.S + t[hw]];
+            for (int64_t hw = 0; hw < HW; ++hw) {
+                const float* __restrict wt = w + i / PQ * CRS + t[hw];
+                for (int64_t c = 0; c < g.C; ++c) out[c * HW + hw] = wt[c * g.R * g.S];
+            }
         }
     });
     return wm;
@@ -347,7 +334,7 @@ const float* whole_map_weight(const Conv2dGeom& g, const float* w, bool transpos
 
 void whole_map_forward(const Conv2dGeom& g, const float* x, const float* w, const float* bias, bool relu, float* y) {
     const int64_t PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
-    const float* wmt = whole_map_weight(g, w, true);
+    const float* wm = whole_map_weight(g, w);
     cpu::GemmEpilogue ep;
     ep.relu = relu;
     if (bias) {
@@ -355,12 +342,12 @@ void whole_map_forward(const Conv2dGeom& g, const float* x, const float* w, cons
         for (int64_t i = 0; i < g.K * PQ; ++i) b[i] = bias[i / PQ];
         ep.col_bias = b;
     }
-    cpu::gemm_ex(false, false, g.N, g.K * PQ, CHW, 1.f, x, CHW, wmt, g.K * PQ, 0.f, y, g.K * PQ, ep);
+    cpu::gemm_ex(false, true, g.N, g.K * PQ, CHW, 1.f, x, CHW, wm, CHW, 0.f, y, g.K * PQ, ep);
 }
 
 void whole_map_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t KPQ = g.K * g.P * g.Q, CHW = g.C * g.H * g.W;
-    cpu::gemm_ex(false, false, g.N, CHW, KPQ, 1.f, dy, KPQ, whole_map_weight(g, w, false), CHW, 0.f, dx, CHW,
+    cpu::gemm_ex(false, false, g.N, CHW, KPQ, 1.f, dy, KPQ, whole_map_weight(g, w), CHW, 0.f, dx, CHW,
                  cpu::GemmEpilogue{});
 }
 
@@ -375,12 +362,12 @@ void whole_map_backward_weight(const Conv2dGeom& g, const float* x, const float*
         for (int64_t k = k0; k < k1; ++k) {
             float* dwk = dw + k * CRS;
             std::fill(dwk, dwk + CRS, 0.f);
-            for (int64_t pq = 0; pq < PQ; ++pq) {
-                const float* row = dwm + (k * PQ + pq) * CHW;
-                const int64_t* t = taps.data() + pq * HW;
-                for (int64_t c = 0; c < g.C; ++c)
-                    for (int64_t hw = 0; hw < HW; ++hw) dwk[c * g.R * g.S + t[hw]] += row[c * HW + hw];
-            }
+            for (int64_t pq = 0; pq < PQ; ++pq)
+                for (int64_t hw = 0; hw < HW; ++hw) {
+                    const float* __restrict row = dwm + (k * PQ + pq) * CHW + hw;
+                    float* __restrict d = dwk + taps[static_cast<size_t>(pq * HW + hw)];
+                    for (int64_t c = 0; c < g.C; ++c) d[c * g.R * g.S] += row[c * HW];
+                }
         }
     });
 }
