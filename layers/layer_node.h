@@ -46,6 +46,11 @@ public:
     virtual const Tensor& saved_input() const = 0;
     virtual Tensor saved_weight() const { return Tensor(); }
     virtual Tensor saved_bias() const { return Tensor(); }
+    // f(saved input; saved weight, saved bias) as the recorded forward computed
+    // it, bit for bit what forward_with gives, when the node kept it and nothing
+    // has written to it since (its storage version is unchanged); else undefined.
+    // A plain term (LRP-0, epsilon) then divides by it without a forward.
+    virtual Tensor saved_output() const { return Tensor(); }
 };
 
 // R_in of a linear-like node under a rule that has a term form (Rule::expand()).

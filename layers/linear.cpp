@@ -12,7 +12,10 @@ namespace {
 
 struct LinearNode : LinearLikeNode {
     Tensor x, w, b;
-    LinearNode(Tensor x_, Tensor w_, Tensor b_) : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)) {}
+    Tensor y;  // the output, detached (no cycle through its grad_fn), for saved_output
+    uint64_t y_version;
+    LinearNode(Tensor x_, Tensor w_, Tensor b_, Tensor y_)
+        : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), y(std::move(y_)), y_version(y.version()) {}
     std::string name() const override { return "LinearBackward"; }
 
     Tensor forward_with(const Tensor& xi, const Tensor& wi, const Tensor& bi) const override {
@@ -33,6 +36,7 @@ struct LinearNode : LinearLikeNode {
     const Tensor& saved_input() const override { return x; }
     Tensor saved_weight() const override { return w; }
     Tensor saved_bias() const override { return b; }
+    Tensor saved_output() const override { return y.defined() && y.version() == y_version ? y : Tensor(); }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
@@ -53,7 +57,7 @@ struct LinearNode : LinearLikeNode {
         }
         return grads;
     }
-    void release_saved() override { x = w = b = Tensor(); }
+    void release_saved() override { x = w = b = y = Tensor(); }
 };
 
 }  // namespace
@@ -89,7 +93,8 @@ Tensor Linear::forward(const Tensor& x) {
     std::vector<Tensor> inputs{x, weight_, bias_};
     if (!autograd::should_record(inputs)) return y;
     return autograd::record(std::make_shared<LinearNode>(x.detach(), weight_.detach(),
-                                                                 bias_.defined() ? bias_.detach() : Tensor()), inputs, y);
+                                                         bias_.defined() ? bias_.detach() : Tensor(), y.detach()),
+                            inputs, y);
 }
 
 }  // namespace gb::layers

@@ -121,6 +121,7 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         struct Active {
             Tensor x, w, b;
             float weight;
+            bool plain;  // the saved input and parameters themselves: f(x; w, b) is the recorded output
         };
         std::vector<Active> active;
         for (const RuleTerm& t : g.terms) {
@@ -132,7 +133,7 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_nonnegative());
             const Tensor xk = x_itself ? x : t.input(x);
             if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
-            active.push_back(Active{xk, modified_param(t, w, false), bk, t.weight});
+            active.push_back(Active{xk, modified_param(t, w, false), bk, t.weight, x_itself && !t.param});
         }
         if (active.empty()) continue;  // every term vanished: this group passes no relevance
         // One plain term (z+ on an input without negative elements, epsilon): the
@@ -149,10 +150,12 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         std::vector<Tensor> xs, ws;
         Tensor Z;
         std::vector<float> used_weights;
+        // A single plain term divides by the recorded output (never written to below).
+        Tensor saved_z = active.size() == 1 && active[0].plain && active[0].weight == 1.f ? f.saved_output() : Tensor();
         for (const Active& a : active) {
             const Tensor& xk = a.x;
             const Tensor& wk = a.w;
-            Tensor zk = f.forward_with(xk, wk, a.b);
+            Tensor zk = saved_z.defined() ? saved_z : f.forward_with(xk, wk, a.b);
             if (!Z.defined() && a.weight == 1.f) {
                 Z = std::move(zk);  // a fresh tensor: no copy
             } else if (!Z.defined()) {
@@ -168,6 +171,7 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         check_shape(relevance_out, Z.shape(), "relevance at a layer output");
         Tensor r = relevance_out;
         if (g.output_sign != 0) {
+            if (!z_plain.defined()) z_plain = f.saved_output();
             if (!z_plain.defined()) z_plain = f.forward_with(x, w, b);
             Tensor masked = same_shape(r);
             be.lrp_mask_sign(r.numel(), g.output_sign, z_plain.data<float>(), r.data<float>(), masked.data<float>());
