@@ -451,9 +451,10 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {2, 2, 5, 6, 3, 3, 1, 1, 1, 0, 0, 1, 1},     // 3x1, no padding: only rows are cut
         {1, 3, 4, 3, 2, 1, 3, 1, 1, 3, 1, 1, 1},     // tall padding: output rows that read only zeros
         {2, 2, 2, 2, 3, 7, 7, 1, 1, 3, 3, 1, 1},     // padding taps wider than the map
-        // Maps of at most 64 pixels: runs of images share one GEMM (images_per_gemm).
+        // Maps of at most 32 pixels (64 for the weight gradient): runs of images share one GEMM.
         {6, 8, 2, 2, 5, 3, 3, 1, 1, 1, 1, 1, 1},     // 2x2 maps, one run
-        {9, 4, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1},     // 8x8 maps, a run of 8 and a run of 1
+        {5, 6, 4, 4, 7, 3, 3, 1, 1, 1, 1, 1, 1},     // 4x4 maps, one run in every pass
+        {9, 4, 8, 8, 3, 3, 3, 1, 1, 1, 1, 1, 1},     // 8x8 maps: per image, but weight-gradient runs of 8 and 1
         {3, 5, 4, 4, 6, 1, 1, 1, 1, 0, 0, 1, 1},     // 1x1 kernel on small maps
         {130, 2, 1, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1},   // 1x1 maps: runs of 512 images capped by N
         {2, 3, 1, 1, 4, 1, 1, 1, 1, 0, 0, 1, 1},     // a run of two 1x1 maps: a 2-column GEMM

@@ -7,10 +7,10 @@
 // 1x1 kernels with stride 1 and no padding use the input itself as col. With at
 // least as many images as threads, images are spread over threads (the GEMM
 // then runs inline in each); otherwise images run in turn with a threaded GEMM.
-// Output maps of at most 64 pixels take runs of images per GEMM instead
-// (images_per_gemm), the GEMM and the layout copies threaded; maps that every
-// window covers whole (2x2 under a 3x3 kernel) are, on a batch, one GEMM with a
-// "whole-map" weight and no padding taps (whole_map).
+// Output maps of at most 32 pixels (64 for the weight gradient) take runs of
+// images per GEMM instead (images_per_gemm), the GEMM and the layout copies
+// threaded; maps that every window covers whole (2x2 under a 3x3 kernel) are,
+// on a batch, one GEMM with a "whole-map" weight and no padding taps (whole_map).
 #include <algorithm>
 #include <bit>
 #include <vector>
@@ -257,11 +257,16 @@ const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
 // Small output maps (the deep layers of VGG on small images) make skinny
 // per-image GEMMs that reread the whole weight for a few columns each; there a
 // run of images shares one GEMM with images * P*Q columns. Returns the run
-// length: 1 (per image) for maps of more than 64 pixels, else enough images
-// for about 512 columns, with col at most 8 MiB.
-int64_t images_per_gemm(const Conv2dGeom& g) {
+// length: 1 (per image) for maps of more than `max_map` pixels, else enough
+// images for about 512 columns, with col at most 8 MiB. The forward and
+// backward-data take runs for maps of at most kRunMap pixels (an 8x8 map, two
+// full panels per image, is faster per image on the weight packed ahead); the
+// weight gradient up to kRunMapWeightGrad (row_dot's rows are too short there).
+constexpr int64_t kRunMap = 32, kRunMapWeightGrad = 64;
+
+int64_t images_per_gemm(const Conv2dGeom& g, int64_t max_map = kRunMap) {
     const int64_t PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
-    if (PQ > 64 || g.N < 2) return 1;
+    if (PQ > max_map || g.N < 2) return 1;
     const int64_t by_columns = std::max<int64_t>(1, 512 / PQ);
     const int64_t by_memory = std::max<int64_t>(1, (int64_t{8} << 20) / (4 * CRS * PQ));
     return std::min({g.N, by_columns, by_memory});
@@ -397,7 +402,8 @@ cpu::RowDotFn fast_row_dot() { return cpu::gemm_isa() == cpu::GemmIsa::Avx512 ? 
 // input can then leak into the taps of its own channel that do not read it.
 // Null when this CPU has no fast row_dot.
 cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
-    if (g.stride_h != 1 || g.stride_w != 1 || g.col_is_input() || images_per_gemm(g) > 1) return nullptr;
+    if (g.stride_h != 1 || g.stride_w != 1 || g.col_is_input() || images_per_gemm(g, kRunMapWeightGrad) > 1)
+        return nullptr;
     return fast_row_dot();
 }
 
@@ -589,7 +595,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
         }
         gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, col, PQ, beta, out, CRS);
     };
-    const int64_t run = images_per_gemm(g);
+    const int64_t run = images_per_gemm(g, kRunMapWeightGrad);
     if (g.N == 0) {
         fill(KCRS, 0.f, dw);
     } else if (whole_map(g)) {
