@@ -73,7 +73,7 @@ enum class Epi { None, RowBias, ColBias, BothRelu, Relu };
 // untouched (masked edge stores are where overflows hide, and ASan does not see
 // inside masked-store intrinsics).
 // With `prepack` (op(B) = B only), op(A) goes in packed by pack_a_ahead through
-// gemm_packed_a, and again through gemm_fill_b.
+// gemm_packed_a, and again through gemm_rows_b.
 void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
                    bool nan_c, Epi epi = Epi::None, int64_t pad_c = -1, bool prepack = false) {
     const int64_t lda = (ta ? M : K) + static_cast<int64_t>(g.below(3));
@@ -104,19 +104,36 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
         while (reinterpret_cast<uintptr_t>(pa) % 64 != 0) ++pa;
         cpu::pack_a_ahead(ta, M, K, A.data(), lda, pa);
         cpu::gemm_packed_a(M, N, K, alpha, pa, B.data(), ldb, beta, out, ldc, ep);
-        // B filled panel by panel (gemm_fill_b), columns past N left as garbage:
-        // bit for bit the same (padding columns of C keep their NaNs).
+        // B read row by row through pointers (gemm_rows_b) into a copy padded to
+        // whole panels with garbage that the keep masks zero: bit for bit
+        // gemm_packed_a (padding columns of C keep their NaNs); with every fifth
+        // column masked as well, bit for bit gemm_packed_a on B with them zeroed.
         const std::vector<float> packed_result(out, out + M * ldc);
-        std::copy(C.begin(), C.end(), out);
-        const int64_t r = cpu::gemm_panel_width();
-        cpu::gemm_fill_b(M, N, K, alpha, pa,
-                         [&](int64_t pc, int64_t kc, int64_t j0, float* panel) {
-                             for (int64_t k = pc; k < pc + kc; ++k)
-                                 for (int64_t j = j0; j < j0 + r; ++j)
-                                     panel[(k - pc) * r + (j - j0)] = j < N ? B[k * ldb + j] : 1e30f;
-                         },
-                         beta, out, ldc, ep);
-        CHECK(std::memcmp(out, packed_result.data(), packed_result.size() * sizeof(float)) == 0);
+        const int64_t r = cpu::gemm_panel_width(), npad = (N + r - 1) / r * r;
+        std::vector<float> bpad(static_cast<size_t>(K * npad), 1e30f);
+        for (int64_t k = 0; k < K; ++k)
+            for (int64_t j = 0; j < N; ++j) bpad[static_cast<size_t>(k * npad + j)] = B[k * ldb + j];
+        for (bool mask_some : {false, true}) {
+            std::vector<uint32_t> keep(static_cast<size_t>(npad), 0u);
+            std::vector<float> bm = B;
+            for (int64_t j = 0; j < N; ++j) {
+                const bool drop = mask_some && j % 5 == 2;
+                keep[static_cast<size_t>(j)] = drop ? 0u : ~0u;
+                if (drop)
+                    for (int64_t k = 0; k < K; ++k) bm[k * ldb + j] = 0.f;
+            }
+            std::copy(C.begin(), C.end(), out);
+            cpu::gemm_packed_a(M, N, K, alpha, pa, bm.data(), ldb, beta, out, ldc, ep);
+            const std::vector<float> expected(out, out + M * ldc);
+            std::copy(C.begin(), C.end(), out);
+            std::vector<const float*> rows(static_cast<size_t>(K));
+            const std::vector<const uint32_t*> kp(static_cast<size_t>(K), keep.data());
+            for (int64_t k = 0; k < K; ++k) rows[static_cast<size_t>(k)] = bpad.data() + k * npad;
+            cpu::gemm_rows_b(M, N, K, alpha, pa, rows.data(), kp.data(), beta, out, ldc, ep);
+            CAPTURE(mask_some);
+            CHECK(std::memcmp(out, expected.data(), expected.size() * sizeof(float)) == 0);
+        }
+        std::copy(packed_result.begin(), packed_result.end(), out);
     } else if (epi == Epi::None)
         cpu_backend().gemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out, ldc);
     else
@@ -249,7 +266,7 @@ TEST_CASE("gemm_ex applies row bias, column bias and ReLU after the last depth b
     });
 }
 
-TEST_CASE("gemm_packed_a and gemm_fill_b match the definition for op(A) packed ahead of time") {
+TEST_CASE("gemm_packed_a and gemm_rows_b match the definition for op(A) packed ahead of time") {
     Generator g(9);
     for_each_gemm_isa([&] {
         // (M, N, K): one panel, several depth blocks with partial panels, a conv forward, backward-data.
@@ -316,7 +333,7 @@ TEST_CASE("gemm gives the same result on one thread and on several") {
     set_num_threads(saved);
 }
 
-TEST_CASE("gemm_fill_b gives the same result on one thread and on several (cost-balanced splits)") {
+TEST_CASE("gemm_rows_b gives the same result on one thread and on several (cost-balanced splits)") {
     Generator g(4);
     // (M, N, K): conv3/conv4 of vgg-mini on one image (7 panels, the last 4
     // columns wide: splits fall inside a panel), conv2, a deep ragged case.
@@ -325,7 +342,12 @@ TEST_CASE("gemm_fill_b gives the same result on one thread and on several (cost-
     for_each_gemm_isa([&] {
         for (const auto& s : shapes) {
             const int64_t M = s[0], N = s[1], K = s[2], r = cpu::gemm_panel_width();
-            const auto A = uniform(g, M * K), B = uniform(g, K * N), rb = uniform(g, M);
+            const int64_t npad = (N + r - 1) / r * r;  // B's rows padded to whole panels
+            const auto A = uniform(g, M * K), B = uniform(g, K * npad), rb = uniform(g, M);
+            const std::vector<uint32_t> keep(static_cast<size_t>(npad), ~0u);
+            std::vector<const float*> rows(static_cast<size_t>(K));
+            for (int64_t k = 0; k < K; ++k) rows[static_cast<size_t>(k)] = B.data() + k * npad;
+            const std::vector<const uint32_t*> kp(static_cast<size_t>(K), keep.data());
             const cpu::PackedA la = cpu::packed_a_layout(M, K);
             std::vector<float> packed(static_cast<size_t>(la.size + 16));
             float* pa = packed.data();
@@ -335,13 +357,7 @@ TEST_CASE("gemm_fill_b gives the same result on one thread and on several (cost-
             const auto run = [&](int threads) {
                 set_num_threads(threads);
                 std::vector<float> c(static_cast<size_t>(M * N), std::numeric_limits<float>::quiet_NaN());
-                cpu::gemm_fill_b(M, N, K, 1.f, pa,
-                                 [&](int64_t pc, int64_t kc, int64_t j0, float* panel) {
-                                     for (int64_t k = pc; k < pc + kc; ++k)
-                                         for (int64_t j = j0; j < j0 + r; ++j)
-                                             panel[(k - pc) * r + (j - j0)] = j < N ? B[k * N + j] : 0.f;
-                                 },
-                                 0.f, c.data(), N, ep);
+                cpu::gemm_rows_b(M, N, K, 1.f, pa, rows.data(), kp.data(), 0.f, c.data(), N, ep);
                 return c;
             };
             const std::vector<float> one = run(1);

@@ -174,36 +174,25 @@ MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float
     return MarginPlanes{buf + before, stride};
 }
 
-// Rows [pc, pc + kc) x columns [j0, j0 + NR) of a flat im2col as one GEMM panel:
-// each row the masked, shifted plane. NR is a compile-time constant for the
-// register tiles in use, so a panel row is a few vector operations.
-template <int64_t NR>
-void flat_panel(const Conv2dGeom& g, const FlatRow* flat, const MarginPlanes& mp, int64_t pc, int64_t kc,
-                int64_t j0, float* panel) {
-    const int64_t RS = g.R * g.S;
-    for (int64_t k = pc; k < pc + kc; ++k) {
-        const FlatRow& f = flat[k % RS];
-        const float* __restrict src = mp.base + k / RS * mp.stride + (j0 + f.shift);
-        const uint32_t* __restrict keep = f.keep + j0;
-        float* __restrict d = panel + (k - pc) * NR;
-#pragma omp simd
-        for (int64_t j = 0; j < NR; ++j) d[j] = masked(src[j], keep[j]);
-    }
-}
-
 // yn = epilogue(w * col(xn)) for one image on the packed GEMM path, the weight
-// packed ahead (wp). With flat rows the GEMM takes col panel by panel, each
-// filled from the image right before use (gemm_fill_b: col never leaves L1);
+// packed ahead (wp). With flat rows col is never written: the GEMM reads each
+// of its rows as the masked, shifted plane (gemm_rows_b) inside zero margins;
 // otherwise col is written whole and the GEMM packs it.
 void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* wp, float* yn,
                    const cpu::GemmEpilogue& ep) {
-    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, nr = cpu::gemm_panel_width();
-    if (flat && (nr == 32 || nr == 16)) {
+    const int64_t CRS = g.C * g.R * g.S, RS = g.R * g.S, PQ = g.P * g.Q, nr = cpu::gemm_panel_width();
+    if (flat) {
         const MarginPlanes mp = margin_planes(g, flat, xn, (PQ + nr - 1) / nr * nr);
-        const auto fill = nr == 32 ? flat_panel<32> : flat_panel<16>;
-        cpu::gemm_fill_b(g.K, PQ, CRS, 1.f, wp,
-                         [&](int64_t pc, int64_t kc, int64_t j0, float* panel) { fill(g, flat, mp, pc, kc, j0, panel); },
-                         0.f, yn, PQ, ep);
+        thread_local std::vector<const float*> rows;
+        thread_local std::vector<const uint32_t*> keep;
+        rows.resize(static_cast<size_t>(CRS));
+        keep.resize(static_cast<size_t>(CRS));
+        for (int64_t c = 0, k = 0; c < g.C; ++c)
+            for (int64_t rs = 0; rs < RS; ++rs, ++k) {
+                rows[static_cast<size_t>(k)] = mp.base + c * mp.stride + flat[rs].shift;
+                keep[static_cast<size_t>(k)] = flat[rs].keep;
+            }
+        cpu::gemm_rows_b(g.K, PQ, CRS, 1.f, wp, rows.data(), keep.data(), 0.f, yn, PQ, ep);
         return;
     }
     float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -392,9 +393,9 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* pa
     gemm_impl(false, false, M, N, K, alpha, packed_a, K, B, ldb, pre, beta, C, ldc, ep);
 }
 
-void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,
-                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_fill_b: a ", M, " x ", N, " C of depth ", K,
+void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
+                 const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_rows_b: a ", M, " x ", N, " C of depth ", K,
              " does not take the packed loop");
     const MicroKernel& uk = *kernel_of(gemm_isa());
     const int64_t kc_max = depth_block(uk, K), mpad = round_up(M, uk.mr);
@@ -403,8 +404,9 @@ void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* pack
     // its rows times its vectors of 16 columns (edge tiles run narrower
     // instantiations). Threads take contiguous runs of about equal cost, so a
     // 14x14 map (7 panels, the last 4 columns wide) splits evenly instead of 4
-    // panels against 2.5; a panel shared by two runs is filled by both. Shares
-    // of at least ~0.25 MFLOP, or the fork and join cost more than they save.
+    // panels against 2.5; a panel shared by two runs is read (or filled) by
+    // both. Shares of at least ~0.25 MFLOP, or the fork and join cost more than
+    // they save.
     const auto cost = [&](int64_t u) {
         const int64_t jp = u / row_tiles, it = u % row_tiles;
         return std::min(uk.mr, M - it * uk.mr) * ((std::min(uk.nr, N - jp * uk.nr) + 15) / 16);
@@ -420,7 +422,8 @@ void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* pack
         if (acc * shares >= t * total) bounds[static_cast<size_t>(t++)] = u + 1;
     }
     parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
-        float* panel = aligned_scratch(Scratch::GemmB, kc_max * uk.nr);
+        // Without run_rows: the panel filled from the rows, as pack_b would lay it out.
+        float* panel = uk.run_rows ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * uk.nr);
         const int64_t u0 = bounds[static_cast<size_t>(s0)], u1 = bounds[static_cast<size_t>(s1)];
         for (int64_t jp = u0 / row_tiles; jp * row_tiles < u1; ++jp) {
             const int64_t j0 = jp * uk.nr, n = std::min(uk.nr, N - j0);
@@ -429,12 +432,20 @@ void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* pack
             for (int64_t pc = 0; pc < K; pc += kc_max) {
                 const int64_t kc = std::min(kc_max, K - pc);
                 const bool last = pc + kc == K;
-                fill(pc, kc, j0, panel);
+                if (panel)
+                    for (int64_t k = 0; k < kc; ++k)
+                        for (int64_t j = 0; j < uk.nr; ++j)
+                            panel[k * uk.nr + j] = std::bit_cast<float>(
+                                std::bit_cast<uint32_t>(rows[pc + k][j0 + j]) & keep[pc + k][j0 + j]);
                 for (int64_t ir = i0; ir < i1; ir += uk.mr) {
                     const TileStore s{alpha, pc == 0 ? beta : 1.f, last && ep.row_bias ? ep.row_bias + ir : nullptr,
                                       last && ep.col_bias ? ep.col_bias + j0 : nullptr, last && ep.relu, false};
-                    uk.run(kc, packed_a + pc * mpad + ir * kc, panel, std::min(uk.mr, M - ir), n, C + ir * ldc + j0,
-                           ldc, s);
+                    const float* a = packed_a + pc * mpad + ir * kc;
+                    const int64_t m = std::min(uk.mr, M - ir);
+                    if (panel)
+                        uk.run(kc, a, panel, m, n, C + ir * ldc + j0, ldc, s);
+                    else
+                        uk.run_rows(kc, a, rows + pc, keep + pc, j0, m, n, C + ir * ldc + j0, ldc, s);
                 }
             }
         }

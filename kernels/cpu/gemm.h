@@ -9,7 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 
 namespace gb::kernels::cpu {
 
@@ -33,26 +32,26 @@ struct PackedA {
 PackedA packed_a_layout(int64_t M, int64_t K);
 // op(A) (M x K) into packed_a_layout(M, K) at `out`, the blocks shared out over the threads.
 void pack_a_ahead(bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda, float* out);
-// Columns of the micro-kernel's B panels (gemm_fill_b's `r`).
+// Columns of the micro-kernel's B panels (gemm_rows_b's `r`).
 int64_t gemm_panel_width();
 
 // gemm_ex(false, false, ...) with op(A) already packed by pack_a_ahead.
 void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* B, int64_t ldb,
                    float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
 // C = epilogue(alpha * op(A) * B + beta * C) with op(A) packed ahead and B never
-// stored whole: `fill(pc, kc, j0, panel)` writes rows [pc, pc + kc) and columns
-// [j0, j0 + r) of B as one panel, panel[(k - pc) * r + (j - j0)]
-// (r = gemm_panel_width(); columns past N may hold anything), right before the
-// micro-kernel multiplies it, so a panel lives in L1 from its making to its use
-// (an implicit GEMM: the convolutions fill panels straight from the image).
-// Threads split the (panel, row tile) pairs by cost; fill runs on each thread that uses the panel.
-using PanelFill = std::function<void(int64_t pc, int64_t kc, int64_t j0, float* panel)>;
-void gemm_fill_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const PanelFill& fill,
-                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
+// stored: B[k][j] = rows[k][j] anded bitwise with keep[k][j] (all ones keeps the
+// element, 0 gives +0). Each row must be readable up to N rounded up to whole
+// panels (gemm_panel_width()); what lies past N is never stored to C. The
+// AVX-512 micro-kernel reads the rows itself, the others get a panel filled
+// from them right before use. An implicit GEMM: the convolutions point the rows
+// into the image (shifted planes), so im2col is never written. Threads split the
+// (panel, row tile) pairs by cost.
+void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
+                 const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
 
 // True when a C of M x N takes gemm_ex's packed, blocked loop whatever op(A) is:
 // more than four rows and columns (fewer may take an unpacked path) and not
-// computed as C^T (few columns). gemm_packed_a and gemm_fill_b take only such shapes.
+// computed as C^T (few columns). gemm_packed_a and gemm_rows_b take only such shapes.
 bool gemm_packs(int64_t M, int64_t N);
 
 enum class GemmIsa { Scalar, Avx2, Avx512 };

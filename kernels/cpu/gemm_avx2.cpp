@@ -87,7 +87,7 @@ void run(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float
     dispatch<MR, NV>(kc, a, b, m, n, c, ldc, s);
 }
 
-constexpr MicroKernel kKernel{MR, NR, 256, 96, 2048, pack_a<MR>, pack_b<NR>, run};
+constexpr MicroKernel kKernel{MR, NR, 256, 96, 2048, pack_a<MR>, pack_b<NR>, run, nullptr};
 
 }  // namespace
 

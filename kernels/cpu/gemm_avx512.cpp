@@ -3,6 +3,9 @@
 // and broadcasts 12 elements of the A panel (BLIS's broadcast-A scheme for
 // row-major C). Edge tiles run the same code instantiated for fewer rows or
 // vectors, with masked loads and stores of the last partial vector of C.
+// run_rows is the same tile reading B's rows through pointers instead of a
+// packed panel, each pair of vectors anded with a pair of mask vectors (an
+// implicit GEMM's shifted, padded image rows; gemm_rows_b).
 // CMake compiles this file with -mavx512f -mfma on x86-64; gemm.cpp calls it only
 // when the CPU has AVX-512F.
 #include "kernels/cpu/gemm_kernel.h"
@@ -29,9 +32,25 @@ constexpr __mmask16 kAll = 0xFFFF;
 // Lanes [0, n) of a 16-lane vector (all of them when n >= 16).
 __mmask16 lanes(int64_t n) { return n >= 16 ? kAll : __mmask16((1u << n) - 1u); }
 
-template <int M, int V>
-void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t n, float* __restrict c,
-          int64_t ldc, const TileStore& s) {
+// Where a tile reads its B panel: packed (run), or row by row through pointers,
+// each row anded with a mask (run_rows).
+struct PackedB {
+    const float* __restrict b;
+    __m512 load(int64_t k, int j) const { return _mm512_load_ps(b + k * NR + 16 * j); }
+};
+struct RowsB {
+    const float* const* rows;
+    const uint32_t* const* keep;
+    int64_t col;  // the panel's first column
+    __m512 load(int64_t k, int j) const {
+        return _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(rows[k] + col + 16 * j),
+                                                    _mm512_loadu_si512(keep[k] + col + 16 * j)));
+    }
+};
+
+template <int M, int V, typename B>
+void tile(int64_t kc, const float* __restrict a, const B& b, int64_t n, float* __restrict c, int64_t ldc,
+          const TileStore& s) {
     __m512 acc[M][V];
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i) {
@@ -39,10 +58,10 @@ void tile(int64_t kc, const float* __restrict a, const float* __restrict b, int6
         for (int j = 0; j < V; ++j) acc[i][j] = _mm512_setzero_ps();
         if (!s.transposed) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     }
-    for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+    for (int64_t k = 0; k < kc; ++k, a += MR) {
         __m512 bv[V];
 #pragma GCC unroll 4
-        for (int j = 0; j < V; ++j) bv[j] = _mm512_load_ps(b + 16 * j);
+        for (int j = 0; j < V; ++j) bv[j] = b.load(k, j);
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i) {
             const __m512 ai = _mm512_set1_ps(a[i]);
@@ -132,8 +151,8 @@ void pack_b_avx512(const GemmOperand& b, int64_t kc, int64_t nc, float* out) {
 }
 
 // The instantiation for m rows (M >= m) and ceil(n / 16) vectors (V >= that).
-template <int M, int V>
-void dispatch(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float* c, int64_t ldc,
+template <int M, int V, typename B>
+void dispatch(int64_t kc, const float* a, const B& b, int64_t m, int64_t n, float* c, int64_t ldc,
               const TileStore& s) {
     if constexpr (M > 1)
         if (m < M) return dispatch<M - 1, V>(kc, a, b, m, n, c, ldc, s);
@@ -144,10 +163,15 @@ void dispatch(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, 
 
 void run(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float* c, int64_t ldc,
          const TileStore& s) {
-    dispatch<MR, NV>(kc, a, b, m, n, c, ldc, s);
+    dispatch<MR, NV>(kc, a, PackedB{b}, m, n, c, ldc, s);
 }
 
-constexpr MicroKernel kKernel{MR, NR, 384, 144, 1024, pack_a_avx512, pack_b_avx512, run};
+void run_rows(int64_t kc, const float* a, const float* const* b_rows, const uint32_t* const* b_keep, int64_t col,
+              int64_t m, int64_t n, float* c, int64_t ldc, const TileStore& s) {
+    dispatch<MR, NV>(kc, a, RowsB{b_rows, b_keep, col}, m, n, c, ldc, s);
+}
+
+constexpr MicroKernel kKernel{MR, NR, 384, 144, 1024, pack_a_avx512, pack_b_avx512, run, run_rows};
 
 }  // namespace
 

@@ -39,6 +39,12 @@ struct MicroKernel {
     // The m x n tile (m <= mr, n <= nr) of the product of one A panel and one B panel, stored by `s`.
     void (*run)(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float* c, int64_t ldc,
                 const TileStore& s);
+    // run() with B's panel given row by row: row k is b_rows[k][col, col + nr) anded
+    // bitwise with b_keep[k][col, col + nr) (all ones or 0 per column), read
+    // unaligned. Null where the instruction set has none; the driver then fills a
+    // panel from the rows.
+    void (*run_rows)(int64_t kc, const float* a, const float* const* b_rows, const uint32_t* const* b_keep,
+                     int64_t col, int64_t m, int64_t n, float* c, int64_t ldc, const TileStore& s);
 };
 
 // Null when the build did not compile that instruction set (non-x86 targets).

@@ -21,7 +21,7 @@ void run(int64_t kc, const float* __restrict a, const float* __restrict b, int64
     store_tile(&acc[0][0], NR, m, n, c, ldc, s);
 }
 
-constexpr MicroKernel kKernel{MR, NR, 256, 128, 2048, pack_a<MR>, pack_b<NR>, run};
+constexpr MicroKernel kKernel{MR, NR, 256, 128, 2048, pack_a<MR>, pack_b<NR>, run, nullptr};
 
 }  // namespace
 
