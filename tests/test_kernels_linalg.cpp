@@ -573,6 +573,33 @@ TEST_CASE("conv2d_lrp_term is bit for bit the four passes it fuses, where it app
     CHECK(out == 0.f);
 }
 
+TEST_CASE("conv2d forward of one image is the same on one thread and on several") {
+    // One image: the implicit GEMM is threaded, each thread packing the weight and
+    // copying the image for itself (gemm_rows_b_local); every output is the same
+    // blocked dot product whichever thread computes it.
+    Generator gen(12);
+    const Conv2dGeom shapes[] = {make_conv2d_geom(1, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1),
+                                 make_conv2d_geom(1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1),
+                                 make_conv2d_geom(1, 5, 9, 11, 70, 5, 5, 1, 1, 2, 2)};
+    const int saved = num_threads();
+    for (const Conv2dGeom& g : shapes) {
+        const auto x = uniform(gen, g.x_numel()), w = uniform(gen, g.w_numel()), bias = uniform(gen, g.K);
+        const auto run = [&](int threads) {
+            set_num_threads(threads);
+            std::vector<float> y(g.y_numel(), std::numeric_limits<float>::quiet_NaN());
+            cpu_backend().conv2d_forward_relu(g, x.data(), w.data(), bias.data(), y.data());
+            return y;
+        };
+        const std::vector<float> one = run(1);
+        for (int threads : {2, 3}) {
+            CAPTURE(g.C);
+            CAPTURE(threads);
+            CHECK(std::memcmp(run(threads).data(), one.data(), one.size() * sizeof(float)) == 0);
+        }
+    }
+    set_num_threads(saved);
+}
+
 TEST_CASE("conv2d backward-weight of an empty batch is zero") {
     const Conv2dGeom g = make_conv2d_geom(0, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1);
     std::vector<float> dw(g.w_numel(), 7.f), db(g.K, 7.f);

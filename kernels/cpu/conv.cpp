@@ -174,25 +174,33 @@ MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float
     return MarginPlanes{buf + before, stride};
 }
 
+// The implicit GEMM's operands for one image with flat rows, in the calling
+// thread's storage: the packed weight wp, and col's rows as the masked, shifted
+// planes of a copy of the image inside zero margins (col is never written).
+cpu::RowsOperands flat_operands(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* wp) {
+    const int64_t CRS = g.C * g.R * g.S, RS = g.R * g.S, PQ = g.P * g.Q, nr = cpu::gemm_panel_width();
+    const MarginPlanes mp = margin_planes(g, flat, xn, (PQ + nr - 1) / nr * nr);
+    thread_local std::vector<const float*> rows;
+    thread_local std::vector<const uint32_t*> keep;
+    rows.resize(static_cast<size_t>(CRS));
+    keep.resize(static_cast<size_t>(CRS));
+    for (int64_t c = 0, k = 0; c < g.C; ++c)
+        for (int64_t rs = 0; rs < RS; ++rs, ++k) {
+            rows[static_cast<size_t>(k)] = mp.base + c * mp.stride + flat[rs].shift;
+            keep[static_cast<size_t>(k)] = flat[rs].keep;
+        }
+    return cpu::RowsOperands{wp, rows.data(), keep.data()};
+}
+
 // yn = epilogue(w * col(xn)) for one image on the packed GEMM path, the weight
-// packed ahead (wp). With flat rows col is never written: the GEMM reads each
-// of its rows as the masked, shifted plane (gemm_rows_b) inside zero margins;
-// otherwise col is written whole and the GEMM packs it.
+// packed ahead (wp). With flat rows col is never written (gemm_rows_b on
+// flat_operands); otherwise col is written whole and the GEMM packs it.
 void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* wp, float* yn,
                    const cpu::GemmEpilogue& ep) {
-    const int64_t CRS = g.C * g.R * g.S, RS = g.R * g.S, PQ = g.P * g.Q, nr = cpu::gemm_panel_width();
+    const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     if (flat) {
-        const MarginPlanes mp = margin_planes(g, flat, xn, (PQ + nr - 1) / nr * nr);
-        thread_local std::vector<const float*> rows;
-        thread_local std::vector<const uint32_t*> keep;
-        rows.resize(static_cast<size_t>(CRS));
-        keep.resize(static_cast<size_t>(CRS));
-        for (int64_t c = 0, k = 0; c < g.C; ++c)
-            for (int64_t rs = 0; rs < RS; ++rs, ++k) {
-                rows[static_cast<size_t>(k)] = mp.base + c * mp.stride + flat[rs].shift;
-                keep[static_cast<size_t>(k)] = flat[rs].keep;
-            }
-        cpu::gemm_rows_b(g.K, PQ, CRS, 1.f, wp, rows.data(), keep.data(), 0.f, yn, PQ, ep);
+        const cpu::RowsOperands op = flat_operands(g, flat, xn, wp);
+        cpu::gemm_rows_b(g.K, PQ, CRS, 1.f, op.packed_a, op.rows, op.keep, 0.f, yn, PQ, ep);
         return;
     }
     float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
@@ -473,6 +481,18 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
         return;
     }
     const bool direct = g.col_is_input();
+    // Images in turn with the GEMM threaded (batch 1), flat rows: every thread
+    // packs the weight and copies the image for itself, so no thread reads what
+    // another wrote for this layer (see gemm_rows_b_local).
+    if (flat && !direct && !split_batch(g) && num_threads() > 1 && cpu::gemm_packs(g.K, PQ)) {
+        for (int64_t n = 0; n < g.N; ++n) {
+            const float* xn = x + n * g.C * g.H * g.W;
+            cpu::gemm_rows_b_local(
+                g.K, PQ, CRS, 1.f, [&] { return flat_operands(g, flat, xn, packed_weight(false, g.K, CRS, w)); }, 0.f,
+                y + n * g.K * PQ, PQ, ep);
+        }
+        return;
+    }
     // The weight is packed once for all images (unless the GEMM takes an unpacked
     // path: tiny maps such as VGG's 2x2 at batch 1), and each image's col straight
     // into panels.

@@ -395,6 +395,11 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* pa
 
 void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
                  const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+    gemm_rows_b_local(M, N, K, alpha, [&] { return RowsOperands{packed_a, rows, keep}; }, beta, C, ldc, ep);
+}
+
+void gemm_rows_b_local(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& prepare,
+                       float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
     GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_rows_b: a ", M, " x ", N, " C of depth ", K,
              " does not take the packed loop");
     const MicroKernel& uk = *kernel_of(gemm_isa());
@@ -422,6 +427,10 @@ void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* pack
         if (acc * shares >= t * total) bounds[static_cast<size_t>(t++)] = u + 1;
     }
     parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
+        const RowsOperands op = prepare();
+        const float* packed_a = op.packed_a;
+        const float* const* rows = op.rows;
+        const uint32_t* const* keep = op.keep;
         // Without run_rows: the panel filled from the rows, as pack_b would lay it out.
         float* panel = uk.run_rows ? nullptr : aligned_scratch(Scratch::GemmB, kc_max * uk.nr);
         const int64_t u0 = bounds[static_cast<size_t>(s0)], u1 = bounds[static_cast<size_t>(s1)];

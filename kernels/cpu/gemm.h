@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace gb::kernels::cpu {
 
@@ -48,6 +49,19 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* pa
 // (panel, row tile) pairs by cost.
 void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
                  const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
+// gemm_rows_b's operands as one thread sees them.
+struct RowsOperands {
+    const float* packed_a;
+    const float* const* rows;
+    const uint32_t* const* keep;
+};
+// gemm_rows_b with every thread that takes part preparing its own operands:
+// `prepare` runs once on each, inside the parallel region (its own parallel_for
+// calls run inline), so no thread reads data another wrote for this call; where
+// moving cache lines between cores is slow, that is what a small threaded GEMM
+// (one image) waits on. The operands must describe the same op(A) and B.
+void gemm_rows_b_local(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& prepare,
+                       float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
 
 // True when a C of M x N takes gemm_ex's packed, blocked loop whatever op(A) is:
 // more than four rows and columns (fewer may take an unpacked path) and not
