@@ -129,7 +129,8 @@ void run_gemm_case(Generator& g, bool ta, bool tb, int64_t M, int64_t N, int64_t
             std::vector<const float*> rows(static_cast<size_t>(K));
             const std::vector<const uint32_t*> kp(static_cast<size_t>(K), keep.data());
             for (int64_t k = 0; k < K; ++k) rows[static_cast<size_t>(k)] = bpad.data() + k * npad;
-            cpu::gemm_rows_b(M, N, K, alpha, pa, rows.data(), kp.data(), beta, out, ldc, ep);
+            cpu::gemm_rows_b(
+                M, N, K, alpha, [&] { return cpu::RowsOperands{pa, rows.data(), kp.data()}; }, beta, out, ldc, ep);
             CAPTURE(mask_some);
             CHECK(std::memcmp(out, expected.data(), expected.size() * sizeof(float)) == 0);
         }
@@ -357,7 +358,8 @@ TEST_CASE("gemm_rows_b gives the same result on one thread and on several (cost-
             const auto run = [&](int threads) {
                 set_num_threads(threads);
                 std::vector<float> c(static_cast<size_t>(M * N), std::numeric_limits<float>::quiet_NaN());
-                cpu::gemm_rows_b(M, N, K, 1.f, pa, rows.data(), kp.data(), 0.f, c.data(), N, ep);
+                cpu::gemm_rows_b(
+                    M, N, K, 1.f, [&] { return cpu::RowsOperands{pa, rows.data(), kp.data()}; }, 0.f, c.data(), N, ep);
                 return c;
             };
             const std::vector<float> one = run(1);
@@ -575,7 +577,7 @@ TEST_CASE("conv2d_lrp_term is bit for bit the four passes it fuses, where it app
 
 TEST_CASE("conv2d forward of one image is the same on one thread and on several") {
     // One image: the implicit GEMM is threaded, each thread packing the weight and
-    // copying the image for itself (gemm_rows_b_local); every output is the same
+    // copying the image for itself (forward_image); every output is the same
     // blocked dot product whichever thread computes it.
     Generator gen(12);
     const Conv2dGeom shapes[] = {make_conv2d_geom(1, 32, 28, 28, 32, 3, 3, 1, 1, 1, 1),

@@ -174,6 +174,15 @@ MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float
     return MarginPlanes{buf + before, stride};
 }
 
+// op(w) packed for the GEMM once per call, in the calling thread's storage
+// (Weight for w, WeightT for w^T; read by every thread that works on the call).
+const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
+    const cpu::PackedA layout = cpu::packed_a_layout(M, K);
+    float* out = cpu::aligned_scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight, layout.size);
+    cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
+    return out;
+}
+
 // The implicit GEMM's operands for one image with flat rows, in the calling
 // thread's storage: the packed weight wp, and col's rows as the masked, shifted
 // planes of a copy of the image inside zero margins (col is never written).
@@ -192,15 +201,20 @@ cpu::RowsOperands flat_operands(const Conv2dGeom& g, const FlatRow* flat, const 
     return cpu::RowsOperands{wp, rows.data(), keep.data()};
 }
 
-// yn = epilogue(w * col(xn)) for one image on the packed GEMM path, the weight
-// packed ahead (wp). With flat rows col is never written (gemm_rows_b on
-// flat_operands); otherwise col is written whole and the GEMM packs it.
-void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* wp, float* yn,
-                   const cpu::GemmEpilogue& ep) {
+// yn = epilogue(w * col(xn)) for one image on the packed GEMM path. With flat
+// rows col is never written (gemm_rows_b on flat_operands): the weight comes
+// packed ahead and shared (wp), or, with wp null, every thread of the threaded
+// GEMM packs it for itself, as each copies the image, so no thread reads lines
+// another core has just written (one image on several threads). Otherwise col
+// is written whole and the GEMM packs it (wp required).
+void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, const float* w, const float* wp,
+                   float* yn, const cpu::GemmEpilogue& ep) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     if (flat) {
-        const cpu::RowsOperands op = flat_operands(g, flat, xn, wp);
-        cpu::gemm_rows_b(g.K, PQ, CRS, 1.f, op.packed_a, op.rows, op.keep, 0.f, yn, PQ, ep);
+        cpu::gemm_rows_b(
+            g.K, PQ, CRS, 1.f,
+            [&] { return flat_operands(g, flat, xn, wp ? wp : packed_weight(false, g.K, CRS, w)); }, 0.f, yn, PQ,
+            ep);
         return;
     }
     float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
@@ -240,15 +254,6 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
             }
         }
     });
-}
-
-// op(w) packed for the GEMM once per call, in the calling thread's storage
-// (Weight for w, WeightT for w^T; read by every thread that works on the call).
-const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
-    const cpu::PackedA layout = cpu::packed_a_layout(M, K);
-    float* out = cpu::aligned_scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight, layout.size);
-    cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
-    return out;
 }
 
 // Small output maps (the deep layers of VGG on small images) make skinny
@@ -481,23 +486,13 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
         return;
     }
     const bool direct = g.col_is_input();
-    // Images in turn with the GEMM threaded (batch 1), flat rows: every thread
-    // packs the weight and copies the image for itself, so no thread reads what
-    // another wrote for this layer (see gemm_rows_b_local).
-    if (flat && !direct && !split_batch(g) && num_threads() > 1 && cpu::gemm_packs(g.K, PQ)) {
-        for (int64_t n = 0; n < g.N; ++n) {
-            const float* xn = x + n * g.C * g.H * g.W;
-            cpu::gemm_rows_b_local(
-                g.K, PQ, CRS, 1.f, [&] { return flat_operands(g, flat, xn, packed_weight(false, g.K, CRS, w)); }, 0.f,
-                y + n * g.K * PQ, PQ, ep);
-        }
-        return;
-    }
     // The weight is packed once for all images (unless the GEMM takes an unpacked
-    // path: tiny maps such as VGG's 2x2 at batch 1), and each image's col straight
-    // into panels.
+    // path: tiny maps such as VGG's 2x2 at batch 1), except where images run in
+    // turn on a threaded implicit GEMM: there each thread packs its own
+    // (forward_image).
     const bool packed = cpu::gemm_packs(g.K, PQ);
-    const float* wp = packed ? packed_weight(false, g.K, CRS, w) : nullptr;
+    const bool own_weight = flat && !direct && !split_batch(g) && num_threads() > 1;
+    const float* wp = packed && !own_weight ? packed_weight(false, g.K, CRS, w) : nullptr;
     const cpu::RowDotFn row_dot = fast_row_dot();
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
@@ -513,7 +508,7 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
             return cpu::gemm_ex(false, false, g.K, PQ, CRS, 1.f, w, CRS, col, PQ, 0.f, yn, PQ, ep);
         }
         if (direct) return cpu::gemm_packed_a(g.K, PQ, CRS, 1.f, wp, xn, PQ, 0.f, yn, PQ, ep);
-        forward_image(g, flat, xn, wp, yn, ep);
+        forward_image(g, flat, xn, w, wp, yn, ep);
     });
 }
 
@@ -573,7 +568,7 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     ep.row_bias = bias;
     for_images(g, [&](int64_t n) {
         float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
-        forward_image(g, flat, x + n * CHW, wp, s, ep);
+        forward_image(g, flat, x + n * CHW, w, wp, s, ep);
         const float* rn = r + n * g.K * PQ;
         for (int64_t i = 0; i < g.K * PQ; ++i) s[i] = kernels::lrp_divide(rn[i], s[i], eps);
         float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the forward's col is used up

@@ -393,13 +393,8 @@ void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* pa
     gemm_impl(false, false, M, N, K, alpha, packed_a, K, B, ldb, pre, beta, C, ldc, ep);
 }
 
-void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
-                 const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
-    gemm_rows_b_local(M, N, K, alpha, [&] { return RowsOperands{packed_a, rows, keep}; }, beta, C, ldc, ep);
-}
-
-void gemm_rows_b_local(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& prepare,
-                       float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
+void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& operands,
+                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep) {
     GB_CHECK(gemm_packs(M, N) && K > 0, "gemm_rows_b: a ", M, " x ", N, " C of depth ", K,
              " does not take the packed loop");
     const MicroKernel& uk = *kernel_of(gemm_isa());
@@ -427,7 +422,7 @@ void gemm_rows_b_local(int64_t M, int64_t N, int64_t K, float alpha, const std::
         if (acc * shares >= t * total) bounds[static_cast<size_t>(t++)] = u + 1;
     }
     parallel_for(0, shares, 1, [&](int64_t s0, int64_t s1) {
-        const RowsOperands op = prepare();
+        const RowsOperands op = operands();
         const float* packed_a = op.packed_a;
         const float* const* rows = op.rows;
         const uint32_t* const* keep = op.keep;

@@ -39,29 +39,27 @@ int64_t gemm_panel_width();
 // gemm_ex(false, false, ...) with op(A) already packed by pack_a_ahead.
 void gemm_packed_a(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* B, int64_t ldb,
                    float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
-// C = epilogue(alpha * op(A) * B + beta * C) with op(A) packed ahead and B never
-// stored: B[k][j] = rows[k][j] anded bitwise with keep[k][j] (all ones keeps the
-// element, 0 gives +0). Each row must be readable up to N rounded up to whole
-// panels (gemm_panel_width()); what lies past N is never stored to C. The
-// AVX-512 micro-kernel reads the rows itself, the others get a panel filled
-// from them right before use. An implicit GEMM: the convolutions point the rows
-// into the image (shifted planes), so im2col is never written. Threads split the
-// (panel, row tile) pairs by cost.
-void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const float* packed_a, const float* const* rows,
-                 const uint32_t* const* keep, float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
-// gemm_rows_b's operands as one thread sees them.
+// What gemm_rows_b multiplies, as one thread sees it: op(A) packed by
+// pack_a_ahead, and B given row by row, B[k][j] = rows[k][j] anded bitwise with
+// keep[k][j] (all ones keeps the element, 0 gives +0).
 struct RowsOperands {
     const float* packed_a;
     const float* const* rows;
     const uint32_t* const* keep;
 };
-// gemm_rows_b with every thread that takes part preparing its own operands:
-// `prepare` runs once on each, inside the parallel region (its own parallel_for
-// calls run inline), so no thread reads data another wrote for this call; where
-// moving cache lines between cores is slow, that is what a small threaded GEMM
-// (one image) waits on. The operands must describe the same op(A) and B.
-void gemm_rows_b_local(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& prepare,
-                       float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
+// C = epilogue(alpha * op(A) * B + beta * C) with B never stored. Each row of B
+// must be readable up to N rounded up to whole panels (gemm_panel_width());
+// what lies past N is never stored to C. The AVX-512 micro-kernel reads the rows
+// itself, the others get a panel filled from them right before use. An implicit
+// GEMM: the convolutions point the rows into the image (shifted planes), so
+// im2col is never written. Threads split the (panel, row tile) pairs by cost;
+// `operands` runs once on each thread that takes part, inside the parallel
+// region (its own parallel_for calls run inline), and may return storage of
+// that thread: then no thread reads data another wrote for this call, which is
+// what a small threaded GEMM (one image) waits on where moving cache lines
+// between cores is slow. Every thread's operands must hold the same values.
+void gemm_rows_b(int64_t M, int64_t N, int64_t K, float alpha, const std::function<RowsOperands()>& operands,
+                 float beta, float* C, int64_t ldc, const GemmEpilogue& ep);
 
 // True when a C of M x N takes gemm_ex's packed, blocked loop whatever op(A) is:
 // more than four rows and columns (fewer may take an unpacked path) and not
