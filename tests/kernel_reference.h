@@ -1,5 +1,6 @@
 // Shared helpers of the kernel tests (tests/test_kernels_*.cpp): seeded random
-// inputs and element-wise comparisons against double-precision references.
+// inputs, element-wise comparisons against double-precision references, and a
+// loop over the GEMM instruction sets.
 // The naive references themselves live in the test files next to their tests.
 #pragma once
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "kernels/cpu/gemm.h"
 
 namespace gbtest {
 
@@ -67,5 +69,21 @@ inline void check_close(const std::string& what, const std::vector<float>& got, 
 }
 
 inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
+
+// Runs fn once on every GEMM instruction set this CPU and build can run, then
+// restores the one that was selected.
+template <typename Fn>
+void for_each_gemm_isa(Fn&& fn) {
+    namespace cpu = gb::kernels::cpu;
+    const cpu::GemmIsa saved = cpu::gemm_isa();
+    for (cpu::GemmIsa isa : {cpu::GemmIsa::Scalar, cpu::GemmIsa::Avx2, cpu::GemmIsa::Avx512}) {
+        if (!cpu::gemm_isa_available(isa)) continue;
+        cpu::set_gemm_isa(isa);
+        const std::string isa_name = cpu::gemm_isa_name(isa);
+        CAPTURE(isa_name);
+        fn();
+    }
+    cpu::set_gemm_isa(saved);
+}
 
 }  // namespace gbtest
