@@ -1,5 +1,5 @@
 // End-to-end benchmarks: training steps, inference and explanations of vgg-mini
-// (28x28x1) and VGG-11 (32x32x3), reporting images/s. The same cases run in
+// (28x28x1) and VGG-11 (vgg11-small, 32x32x3), reporting images/s. The same cases run in
 // PyTorch through scripts/bench_pytorch.py, which prints the ratio table.
 // Threads: --benchmark_filter selects cases; GB threads come from the /threads:N suffix.
 #include <benchmark/benchmark.h>
@@ -109,9 +109,9 @@ void explanation_from_trace(benchmark::State& state, const std::string& method) 
 }  // namespace
 
 BENCHMARK_CAPTURE(train_step, vgg_mini, std::string("vgg-mini"), 1, 28)->Args({128, 2})->Args({128, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(train_step, vgg11, std::string("vgg11"), 3, 32)->Args({64, 2})->Args({64, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(train_step, vgg11, std::string("vgg11-small"), 3, 32)->Args({64, 2})->Args({64, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(inference, vgg_mini, std::string("vgg-mini"), 1, 28)->Args({1, 1})->Args({1, 2})->Args({64, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(inference, vgg11, std::string("vgg11"), 3, 32)->Args({1, 1})->Args({1, 2})->Args({64, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(inference, vgg11, std::string("vgg11-small"), 3, 32)->Args({1, 1})->Args({1, 2})->Args({64, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(explanation, saliency, std::string("saliency"))->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(explanation, lrp_epsilon_plus_flat, std::string("lrp"))->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(explanation, gradcam, std::string("gradcam"))->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -23,13 +23,13 @@ void add_eval_command(CLI::App& app) {
         int threads = 0;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors (or a PyTorch state dict, with --model)")
+    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors (or a plain PyTorch state dict saved with safetensors)")
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_option("--data", o->data, "Dataset (as for train)")->capture_default_str();
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--model", o->model, "Model name, needed only for a state dict without glassbox metadata");
+    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
     cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str();
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
@@ -41,6 +41,10 @@ void add_eval_command(CLI::App& app) {
             io::load_dataset(o->data, o->split == "train" ? io::Split::Train : io::Split::Test, o->data_dir).head(o->limit);
         models::ModelOptions mo{data.channels(), data.height(), data.classes()};
         models::Checkpoint ck = models::load_checkpoint(o->checkpoint, o->model, &mo);
+        const models::VggConfig& cfg = ck.model->config();
+        GB_CHECK(cfg.num_classes == data.classes() && cfg.in_channels == data.channels(), o->checkpoint, ": the model ('",
+                 cfg.name, "') takes ", cfg.in_channels, "-channel images in ", cfg.num_classes, " classes; ", o->data,
+                 " has ", data.channels(), " channels and ", data.classes(), " classes");
         ck.model->to(device);
         train::LoaderOptions lo;
         lo.batch_size = o->batch_size;

@@ -147,9 +147,9 @@ void run_explain(const ExplainOptions& o) {
 void add_explain_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("explain", "Explain images with LRP, CAMs and gradient methods; write PNGs, .npy and report.html");
     auto o = std::make_shared<ExplainOptions>();
-    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train (or a state dict, with --model)")
+    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train (or a plain PyTorch state dict saved with safetensors)")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--model", o->model, "Model name, only for a state dict without glassbox metadata");
+    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
     cmd->add_option("--image", o->images, "Image files (PNG, JPEG, BMP ...); converted/resized to the model's input with a note")
         ->check(CLI::ExistingFile);
     cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist)");

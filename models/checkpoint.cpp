@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "models/infer.h"
 #include "models/registry.h"
 
 namespace gb::models {
@@ -21,6 +22,9 @@ void save_checkpoint(const std::string& path, const Vgg& model, const std::map<s
 
 void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes) {
     auto ignored = [&](const std::string& n) {
+        // PyTorch's BatchNorm counter (int64); glassbox keeps none.
+        static const std::string counter = ".num_batches_tracked";
+        if (n.size() > counter.size() && n.compare(n.size() - counter.size(), counter.size(), counter) == 0) return true;
         for (const auto& p : ignore_prefixes)
             if (n.rfind(p, 0) == 0) return true;
         return false;
@@ -99,9 +103,9 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& model_nam
         GB_CHECK(model_name.empty() || model_name == cfg.name, path, " holds a '", cfg.name, "' model, not '",
                  model_name, "'");
         ck.model = std::make_shared<Vgg>(cfg);
+    } else if (model_name.empty()) {
+        ck.model = std::make_shared<Vgg>(infer_vgg_config(ck.file, options ? *options : ModelOptions{}));
     } else {
-        GB_CHECK(!model_name.empty(), path, " has no glassbox model metadata (a plain state dict?): name the model "
-                 "(e.g. --model vgg-mini) to load it");
         ck.model = make_model(model_name, options ? *options : ModelOptions{});
     }
     load_state(*ck.model, ck.file, {"optimizer."});

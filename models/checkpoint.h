@@ -23,7 +23,8 @@ void save_checkpoint(const std::string& path, const Vgg& model, const std::map<s
                      const NamedTensors& extra = {});
 
 // Copies the file's tensors into the model's parameters and buffers. Tensors
-// whose name starts with one of `ignore_prefixes` are skipped; anything else
+// whose name starts with one of `ignore_prefixes`, and PyTorch's BatchNorm
+// counters (`*.num_batches_tracked`), are skipped; anything else
 // missing, extra, or of the wrong dtype/shape is reported (all of it) in one gb::Error.
 void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes = {});
 
@@ -39,8 +40,12 @@ struct Checkpoint {
     const std::map<std::string, std::string>& metadata() const { return file.metadata; }
 };
 
-// Rebuilds the model from the metadata (or from `model_name` with `options` for a
-// plain state dict, e.g. one saved from PyTorch) and loads its state.
+// Rebuilds the model from the metadata and loads its state. A plain state dict
+// (e.g. torchvision's VGG saved from PyTorch, no metadata) builds `model_name`
+// with `options` (load_state then reports whatever does not fit that model), or,
+// with no name, the configuration infer_vgg_config reads from the tensors
+// (its input_size from options, else 224 for torchvision's layout).
+// `*.num_batches_tracked` tensors are ignored.
 Checkpoint load_checkpoint(const std::string& path, const std::string& model_name = "",
                            const struct ModelOptions* options = nullptr);
 

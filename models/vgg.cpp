@@ -67,7 +67,14 @@ std::map<std::string, std::string> VggConfig::to_metadata() const {
             {"vgg.dropout", d.str()},
             {"in_channels", std::to_string(in_channels)},
             {"input_size", std::to_string(input_size)},
-            {"num_classes", std::to_string(num_classes)}};
+            {"num_classes", std::to_string(num_classes)},
+            {"vgg.avgpool", std::to_string(avgpool)}};
+}
+
+int64_t VggConfig::pools() const {
+    int64_t n = 0;
+    for (int64_t w : features) n += w == 0;
+    return n;
 }
 
 VggConfig VggConfig::from_metadata(const std::map<std::string, std::string>& meta, const std::string& source) {
@@ -84,6 +91,15 @@ VggConfig VggConfig::from_metadata(const std::map<std::string, std::string>& met
     c.in_channels = need_int(meta, "in_channels", source);
     c.input_size = need_int(meta, "input_size", source);
     c.num_classes = need_int(meta, "num_classes", source);
+    if (meta.count("vgg.avgpool")) {
+        c.avgpool = need_int(meta, "vgg.avgpool", source);
+        GB_CHECK(c.avgpool >= 0, source, ": metadata 'vgg.avgpool' must be >= 0");
+    } else {
+        // Written before the torchvision layouts existed: the small layout, whose
+        // registry names vgg11 ... vgg19(-bn) have since become vgg11-small ....
+        for (const char* old : {"vgg11", "vgg13", "vgg16", "vgg19"})
+            if (c.name == old || c.name == std::string(old) + "-bn") c.name += "-small";
+    }
     return c;
 }
 
@@ -92,12 +108,17 @@ Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
     GB_CHECK(config_.in_channels > 0 && config_.input_size > 0 && config_.num_classes > 1, "VGG '", config_.name,
              "': bad input (", config_.in_channels, " channels, size ", config_.input_size, ", ",
              config_.num_classes, " classes)");
+    GB_CHECK(config_.avgpool >= 0, "VGG '", config_.name, "': avgpool must be >= 0");
+    const bool torchvision = config_.avgpool > 0;
+    for (int64_t p = 0; torchvision && p < config_.pools(); ++p) min_input_ *= 2;
+    GB_CHECK(!torchvision || config_.input_size >= min_input_, "VGG '", config_.name, "': input size ",
+             config_.input_size, " is below ", min_input_, " (", config_.pools(), " max-pools)");
     features_ = std::make_shared<Sequential>();
     int64_t ch = config_.in_channels, size = config_.input_size;
     for (int64_t width : config_.features) {
         if (width == 0) {
-            // A pool that would shrink the map below 1x1 is left out (small inputs, deep configs).
-            if (size < 2) continue;
+            // Small layout: a pool that would shrink the map below 1x1 is left out (deep configs).
+            if (size < 2 && !torchvision) continue;
             features_->add(std::make_shared<MaxPool2d>(2));
             size /= 2;
             continue;
@@ -106,6 +127,10 @@ Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
         if (config_.batch_norm) features_->add(std::make_shared<BatchNorm2d>(width));
         features_->add(std::make_shared<ReLU>());
         ch = width;
+    }
+    if (torchvision) {
+        avgpool_ = std::make_shared<AdaptiveAvgPool2d>(config_.avgpool, config_.avgpool);
+        size = config_.avgpool;
     }
     feature_size_ = size;
     feature_channels_ = ch;
@@ -119,6 +144,7 @@ Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
     }
     classifier_->add(std::make_shared<Linear>(in, config_.num_classes, true, gen));
     add_child("features", features_);
+    if (avgpool_) add_child("avgpool", avgpool_);
     add_child("classifier", classifier_);
     // torchvision's VGG initialisation: convolutions Kaiming-normal (fan_out, ReLU gain),
     // linear layers N(0, 0.01), biases 0 (BatchNorm keeps weight 1, bias 0).
@@ -142,6 +168,12 @@ std::string Vgg::describe() const {
 }
 
 Tensor Vgg::forward(const Tensor& x) {
+    if (avgpool_) {
+        GB_CHECK(x.rank() == 4 && x.dim(1) == config_.in_channels && x.dim(2) >= min_input_ && x.dim(3) >= min_input_,
+                 describe(), ": expected input [N, ", config_.in_channels, ", H, W] with H, W >= ", min_input_,
+                 ", got ", x.shape().str());
+        return (*classifier_)(flatten((*avgpool_)((*features_)(x)), 1));
+    }
     GB_CHECK(x.rank() == 4 && x.dim(1) == config_.in_channels && x.dim(2) == config_.input_size &&
                  x.dim(3) == config_.input_size,
              describe(), ": expected input [N, ", config_.in_channels, ", ", config_.input_size, ", ",

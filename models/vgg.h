@@ -1,8 +1,13 @@
-// The VGG family (Simonyan & Zisserman 2015) for small images: a `features`
-// stack of 3x3 convolutions (padding 1) with ReLU, optional BatchNorm, and 2x2
-// max-pools, then flatten and a `classifier` of Linear-ReLU-Dropout blocks.
-// Parameter names and initialisation follow torchvision (features.0.weight,
+// The VGG family (Simonyan & Zisserman 2015): a `features` stack of 3x3
+// convolutions (padding 1) with ReLU, optional BatchNorm, and 2x2 max-pools,
+// then (torchvision layout) `avgpool` = AdaptiveAvgPool2d((7, 7)), flatten and a
+// `classifier` of Linear-ReLU-Dropout blocks and a last Linear. Parameter names,
+// module indices and initialisation follow torchvision (features.0.weight,
 // classifier.3.bias ...), so the same tensors mean the same thing in both.
+// Two layouts: avgpool > 0 is torchvision's (every pool kept, any input whose
+// side is at least 2^pools); avgpool == 0 is the small-input layout (a pool
+// that would shrink the map below 1x1 is left out, the last map is flattened
+// as it is, the input must have exactly input_size).
 #pragma once
 
 #include <map>
@@ -22,6 +27,12 @@ struct VggConfig {
     std::vector<int64_t> hidden;    // classifier hidden widths (each Linear-ReLU-Dropout)
     float dropout = 0.5f;
     int64_t in_channels = 1, input_size = 28, num_classes = 10;
+    // AdaptiveAvgPool2d((avgpool, avgpool)) between features and classifier
+    // (torchvision: 7); 0 = none, the small-input layout (metadata without the key).
+    int64_t avgpool = 0;
+
+    // Number of max-pools in `features` (as configured, before any is left out).
+    int64_t pools() const;
 
     // Configuration as strings, for checkpoint metadata; from_metadata inverts it.
     std::map<std::string, std::string> to_metadata() const;
@@ -37,7 +48,7 @@ public:
     const VggConfig& config() const { return config_; }
     layers::Sequential& features() { return *features_; }
     layers::Sequential& classifier() { return *classifier_; }
-    // Spatial size of the feature map that is flattened into the classifier.
+    // Spatial size of the map that is flattened into the classifier (at input_size).
     int64_t feature_size() const { return feature_size_; }
     int64_t feature_channels() const { return feature_channels_; }
 
@@ -47,6 +58,8 @@ protected:
 private:
     VggConfig config_;
     std::shared_ptr<layers::Sequential> features_, classifier_;
+    std::shared_ptr<layers::Layer> avgpool_;  // null in the small layout
+    int64_t min_input_ = 1;                   // smallest input side (torchvision layout)
     int64_t feature_size_ = 0, feature_channels_ = 0;
 };
 

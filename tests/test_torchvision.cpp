@@ -1,0 +1,158 @@
+// models/ + explain/ against PyTorch itself: tests/python/torchvision_vgg.py
+// (run here through the configured Python, GB_PYTHON) builds torchvision-layout
+// VGGs with seeded random weights and randomly perturbed BatchNorm statistics,
+// saves their plain state dicts (no glassbox metadata; int64 num_batches_tracked
+// included) and the logits and Zennit 0.5.1 LRP maps. Each state dict is loaded
+// with load_checkpoint(path) alone (configuration inferred), and must give
+// PyTorch's logits and Zennit's EpsilonPlusFlat / EpsilonGammaBox maps
+// (with the BatchNorm canonizer). A missing Python, torch, torchvision or zennit
+// fails the test with the reason (it is never skipped).
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iomanip>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "explain/trace.h"
+#include "models/checkpoint.h"
+#include "reference.h"
+#include "temp_dir.h"
+
+#ifndef GB_PYTHON
+#define GB_PYTHON ""
+#endif
+
+using namespace gb;
+using namespace gb::testing;
+using explain::Composite;
+
+namespace {
+
+// Logits: float32 PyTorch (oneDNN) vs glassbox through up to 13 convolutions with
+// perturbed BatchNorm; the bound.
+constexpr double kLogitTol = 1e-4;
+// LRP maps, per sample relative to the map's max |value| (the reference README's rule).
+// Zennit's SequentialMergeBatchNorm leaves every merged BN multiplying by
+// 1/sqrt(1 + 1e-5) = 1 - 5e-6 where glassbox folds exactly; that drifts by up to
+// about n_BN x 5e-6 = 6.5e-5 with vgg16's 13 BNs. Measured (2026-12, x86-64 AVX-512):
+// 1.0e-5 (vgg11_bn pattern), 1.3e-5 (vgg16_bn pattern), 9e-7 without BN, where
+// Zennit's own float32-vs-float64 difference is 1e-6 (logged below).
+constexpr double kLrpTol = 1e-4;
+
+// Runs the reference script into `dir`; the test fails with the script's output otherwise.
+void run_script(const std::string& dir, bool full) {
+    const std::string python = GB_PYTHON;
+    REQUIRE_MESSAGE(!python.empty(), "no Python configured for the PyTorch comparison tests: configure with "
+                                     "-DGB_PYTHON=<python with torch, torchvision, zennit 0.5.1> "
+                                     "(scripts/setup.sh creates <build>/pyenv and passes it)");
+    const std::string cmd = "\"" + python + "\" \"" GB_TORCHVISION_SCRIPT "\" \"" + dir + "\"" +
+                            (full ? " --full" : "") + " 2>&1";
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string output;
+    FILE* pipe = popen(cmd.c_str(), "r");
+    REQUIRE_MESSAGE(pipe != nullptr, "cannot run " << cmd);
+    std::array<char, 512> buf{};
+    while (fgets(buf.data(), buf.size(), pipe)) output += buf.data();
+    const int rc = pclose(pipe);
+    REQUIRE_MESSAGE(rc == 0, "the reference script failed (" << cmd << "):\n" << output);
+    MESSAGE("reference script (" << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+                                 << " s):\n" << output);
+}
+
+double max_rel(const Tensor& got, const Tensor& ref) {
+    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
+    const int64_t B = ref.dim(0), per = ref.numel() / B;
+    double worst = 0;
+    for (int64_t b = 0; b < B; ++b) {
+        double scale = 0, err = 0;
+        for (int64_t i = 0; i < per; ++i) {
+            const size_t k = static_cast<size_t>(b * per + i);
+            scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
+            err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
+        }
+        worst = std::max(worst, scale > 0 ? err / scale : err);
+    }
+    return worst;
+}
+
+std::string sci(double v) {
+    std::ostringstream s;
+    s << std::scientific << std::setprecision(2) << v;
+    return s.str();
+}
+
+struct Case {
+    const char* name;
+    std::vector<int64_t> features;  // 0 = max-pool
+    bool batch_norm;
+    std::vector<int64_t> hidden;
+    int64_t classes;
+};
+
+}  // namespace
+
+TEST_CASE("torchvision VGG state dicts load without a name and match PyTorch's logits and Zennit's LRP") {
+    TempDir dir("torchvision");
+    run_script(dir.path(), false);
+    const std::vector<Case> cases = {
+        {"vgg11_bn_narrow", {8, 0, 16, 0, 24, 24, 0, 32, 32, 0, 32, 32, 0}, true, {40, 24}, 10},
+        {"vgg13_narrow", {8, 8, 0, 16, 16, 0, 16, 16, 0, 24, 24, 0, 24, 24, 0}, false, {32, 32}, 7},
+        {"vgg16_bn_narrow_224", {4, 4, 0, 8, 8, 0, 8, 8, 8, 0, 16, 16, 16, 0, 16, 16, 16, 0}, true, {24, 16}, 5},
+    };
+    for (const Case& c : cases) {
+        const std::string name = c.name;
+        CAPTURE(name);
+        models::Checkpoint ck = models::load_checkpoint(dir.path(std::string(c.name) + ".model.safetensors"));
+        const models::VggConfig& cfg = ck.model->config();
+        CHECK(cfg.name == "vgg-custom");
+        CHECK(cfg.features == c.features);
+        CHECK(cfg.batch_norm == c.batch_norm);
+        CHECK(cfg.hidden == c.hidden);
+        CHECK(cfg.num_classes == c.classes);
+        CHECK(cfg.in_channels == 3);
+        CHECK(cfg.avgpool == 7);
+        CHECK(cfg.input_size == 224);
+        const io::SafeTensors ref = io::load_safetensors(dir.path(std::string(c.name) + ".ref.safetensors"));
+        const Tensor x = ref.at("input");
+        {
+            autograd::NoGradGuard ng;
+            const Tensor logits = (*ck.model)(x);
+            MESSAGE(name << " logits: glassbox vs PyTorch " << max_rel(logits, ref.at("logits"))
+                         << (ref.contains("logits.f64") ? ", PyTorch f32 vs f64 " + sci(max_rel(ref.at("logits"), ref.at("logits.f64"))) : ""));
+            check_reference(logits, ref.at("logits"), kLogitTol, name + " logits");
+        }
+        const float low = std::stof(ref.metadata.at("low")), high = std::stof(ref.metadata.at("high"));
+        explain::Trace trace(*ck.model, x, {.fold_batchnorm = true});
+        const Tensor seed = trace.seed(targets_of(ref.at("target")));
+        for (const char* preset : {"epsilon-plus-flat", "epsilon-gamma-box"}) {
+            const std::string key = std::string("lrp.") + (preset[8] == 'p' ? "epsilon_plus_flat" : "epsilon_gamma_box");
+            explain::PresetOptions opts;
+            opts.low = low;
+            opts.high = high;
+            const Tensor r = trace.relevance(Composite::preset(preset, opts), seed)[0];
+            MESSAGE(name << " " << key << ": glassbox vs Zennit " << max_rel(r, ref.at(key))
+                         << (ref.contains(key + ".f64") ? ", Zennit f32 vs f64 " + sci(max_rel(ref.at(key), ref.at(key + ".f64"))) : ""));
+            check_reference(r, ref.at(key), kLrpTol, name + " " + key);
+        }
+    }
+}
+
+TEST_CASE("torchvision's own vgg11_bn (4096-wide classifier, 1000 classes, 224x224) loads and matches PyTorch") {
+    TempDir dir("torchvision-full");
+    run_script(dir.path(), true);
+    const std::string path = dir.path("vgg11_bn_full.model.safetensors");
+    const io::SafeTensors ref = io::load_safetensors(dir.path("vgg11_bn_full.ref.safetensors"));
+    for (const std::string name : {"", "vgg11_bn"}) {
+        CAPTURE(name);
+        models::Checkpoint ck = models::load_checkpoint(path, name);
+        CHECK(ck.model->config().name == "vgg11-bn");
+        CHECK(ck.model->config().hidden == std::vector<int64_t>{4096, 4096});
+        CHECK(ck.model->config().num_classes == 1000);
+        autograd::NoGradGuard ng;
+        const Tensor logits = (*ck.model)(ref.at("input"));
+        MESSAGE("vgg11_bn logits: glassbox vs PyTorch " << max_rel(logits, ref.at("logits")));
+        check_reference(logits, ref.at("logits"), kLogitTol, "vgg11_bn logits");
+    }
+}
