@@ -28,6 +28,9 @@ void read_checkpoint_conventions(const models::Checkpoint& ck, ExplainInputs& in
 // Image files: converted to the model's channels and resized (bilinear) to its input size, with a note.
 void load_images(const std::vector<std::string>& paths, const models::VggConfig& cfg, ExplainInputs& in,
                  std::ostream& notes);
+// A NumPy array of pixels in [0, 1], float32 [N, C, H, W] or [C, H, W], of the model's
+// channels and size (normalised afterwards like images): exact inputs for scripts and tests.
+void load_array(const std::string& path, const models::VggConfig& cfg, ExplainInputs& in);
 // Samples `indices` of a dataset split.
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in);
