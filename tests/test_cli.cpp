@@ -6,6 +6,8 @@
 #include "idx_writer.h"
 #include "io/image.h"
 #include "io/npy.h"
+#include "io/safetensors.h"
+#include "models/registry.h"
 
 using namespace gb::testing;
 
@@ -135,4 +137,30 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
                           out + "/resume.safetensors");
     CHECK(wrong.code != 0);
     CHECK(wrong.out.find("continues a 'vgg-mini' run") != std::string::npos);
+}
+
+TEST_CASE("cli: a plain torchvision-layout state dict (no metadata) loads without --model") {
+    TempDir dir("cli-tv");
+    write_fake_mnist(dir.path(), 10, 6, 28, true);
+    // torchvision's layout, narrow: conv-bn-relu-pool x2, AdaptiveAvgPool2d((7, 7)), classifier 16-12-10.
+    gb::models::VggConfig c = gb::models::model_config("vgg11-bn", {1, 28, 10});
+    c.features = {4, 0, 8, 0};
+    c.hidden = {16, 12};
+    gb::Generator g(3);
+    gb::models::Vgg m(c, g);
+    auto state = m.state();
+    state.emplace_back("features.1.num_batches_tracked", gb::from_vector(std::vector<int32_t>{3}, gb::Shape{}));
+    const std::string path = dir.path("plain.safetensors");
+    gb::io::save_safetensors(path, state);
+    const Run ev = run("eval --checkpoint " + path + " --data-dir " + dir.path() + " --threads 1");
+    INFO(ev.out);
+    REQUIRE(ev.code == 0);
+    CHECK(ev.out.find("vgg-custom") != std::string::npos);
+    CHECK(ev.out.find("6 images") != std::string::npos);
+    const Run named = run("eval --checkpoint " + path + " --model vgg-mini-bn --data-dir " + dir.path());
+    CHECK(named.code != 0);
+    CHECK(named.out.find("does not fit the model") != std::string::npos);
+    const Run info = run("info");
+    CHECK(info.out.find("vgg16-bn") != std::string::npos);
+    CHECK(info.out.find("vgg11-bn-small") != std::string::npos);
 }
