@@ -173,6 +173,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
             visited.push_back(n);
             continue;
         }
+        n->check_saved();
         std::optional<std::vector<Tensor>> chosen;
         if (options.node_override) chosen = options.node_override(*n, g);
         std::vector<Tensor> grads =

@@ -49,7 +49,10 @@ struct AddNode : Node {
 
 struct MulNode : Node {
     Tensor a, b;
-    MulNode(Tensor a_, Tensor b_) : a(std::move(a_)), b(std::move(b_)) {}
+    MulNode(Tensor a_, Tensor b_) : a(std::move(a_)), b(std::move(b_)) {
+        watch(a, "first operand");
+        watch(b, "second operand");
+    }
     std::string name() const override { return "MulBackward"; }
     std::vector<Tensor> backward(const Tensor& g) override {
         std::vector<Tensor> out(2);
@@ -75,7 +78,7 @@ struct ScaleNode : Node {
 
 struct ReluNode : Node {
     Tensor y;
-    explicit ReluNode(Tensor y_) : y(std::move(y_)) {}
+    explicit ReluNode(Tensor y_) : y(std::move(y_)) { watch(y, "output"); }
     std::string name() const override { return "ReluBackward"; }
     // LRP's standard treatment: relevance passes a ReLU unchanged.
     std::vector<Tensor> relevance(const Tensor& r) override { return {r}; }
@@ -148,7 +151,10 @@ struct NarrowNode : Node {
 // ---- matmul ------------------------------------------------------------------------
 struct MatmulNode : Node {
     Tensor a, b;
-    MatmulNode(Tensor a_, Tensor b_) : a(std::move(a_)), b(std::move(b_)) {}
+    MatmulNode(Tensor a_, Tensor b_) : a(std::move(a_)), b(std::move(b_)) {
+        watch(a, "first operand");
+        watch(b, "second operand");
+    }
     std::string name() const override { return "MatmulBackward"; }
     std::vector<Tensor> backward(const Tensor& g) override {
         const int64_t M = a.dim(0), K = a.dim(1), N = b.dim(1);
@@ -177,7 +183,7 @@ void check_rows(const Tensor& x, const char* what) {
 struct SoftmaxNode : Node {
     Tensor y;
     bool log;
-    SoftmaxNode(Tensor y_, bool l) : y(std::move(y_)), log(l) {}
+    SoftmaxNode(Tensor y_, bool l) : y(std::move(y_)), log(l) { watch(y, "output"); }
     std::string name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
     std::vector<Tensor> backward(const Tensor& g) override {
         Tensor dx = like(g);

@@ -16,6 +16,23 @@ void set_grad_enabled(bool on) { g_grad_enabled = on; }
 
 Node::Node() : sequence_(g_sequence.fetch_add(1)) {}
 
+void Node::watch(const Tensor& t, const char* what) {
+    if (t.defined()) watched_.push_back({t.impl().storage, t.version(), what});
+}
+
+void Node::check_saved() const {
+    for (const Watched& w : watched_)
+        GB_CHECK(w.storage->version() == w.version, label(), ": the ", w.what,
+                 " it saved in the forward pass was modified in place since (version ", w.version, ", now ",
+                 w.storage->version(), "); run the forward again (a new Trace) after changing the model or its inputs");
+}
+
+void Node::mark_released() {
+    release_saved();
+    watched_.clear();
+    released_ = true;
+}
+
 void Node::connect(const std::vector<Tensor>& inputs, Tensor& out) {
     next_.clear();
     next_.reserve(inputs.size());

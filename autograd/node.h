@@ -31,6 +31,8 @@ public:
     Node& operator=(const Node&) = delete;
 
     virtual std::string name() const = 0;
+    // The node as error messages name it (a layer node adds its layer).
+    virtual std::string label() const { return name(); }
     // Given the gradient at the output, the gradient for each input (in input
     // order; an undefined Tensor where needs_grad(i) is false).
     virtual std::vector<Tensor> backward(const Tensor& grad_out) = 0;
@@ -44,13 +46,28 @@ public:
     bool needs_grad(size_t input) const { return input < next_.size() && next_[input].valid(); }
     uint64_t sequence() const { return sequence_; }
     bool released() const { return released_; }
-    void mark_released() { release_saved(); released_ = true; }
+    void mark_released();
     const std::shared_ptr<HookList>& output_hooks() const { return output_hooks_; }
+    // Raises gb::Error naming this node and the tensor when a tensor it saved for its
+    // backward (see watch()) was written in place since (the role of PyTorch's version
+    // counter): a pass must never compute with values the forward did not see.
+    void check_saved() const;
 
     // Wires the node into the graph: edges to `inputs`, and `out` gets this node as grad_fn.
     void connect(const std::vector<Tensor>& inputs, Tensor& out);
 
+protected:
+    // Records `t`'s storage version now (at the forward); check_saved() compares.
+    // `what` names the tensor in the error ("input", "weight" ...). Undefined tensors are ignored.
+    void watch(const Tensor& t, const char* what);
+
 private:
+    struct Watched {
+        std::shared_ptr<Storage> storage;
+        uint64_t version;
+        const char* what;
+    };
+    std::vector<Watched> watched_;
     std::vector<Edge> next_;
     std::shared_ptr<HookList> output_hooks_;
     uint64_t sequence_;

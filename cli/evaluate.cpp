@@ -26,6 +26,8 @@
 #include "io/file_util.h"
 #include "train/progress.h"
 
+#include <nlohmann/json.hpp>
+
 namespace gb::cli {
 
 namespace {
@@ -34,6 +36,7 @@ const std::vector<std::string> kMetrics = {"aopc", "deletion", "insertion", "ran
 
 struct EvaluateOptions {
     std::string checkpoint, model, data = "fashion-mnist", data_dir, split = "test", out = "evaluation", device = "cpu";
+    std::string canonizer = "batchnorm";
     std::vector<std::string> methods, metrics{"aopc", "deletion", "insertion"};
     int64_t samples = 100, batch = 50, patch = 4, aopc_steps = 16, steps = 16, sensitivity_samples = 10;
     std::vector<std::string> replacements{"noise"};
@@ -106,7 +109,9 @@ void run_evaluate(const EvaluateOptions& o) {
     }
     normalize_inputs(in);
     ck.model->to(device);
-    const explain::PresetOptions preset = preset_options(in);
+    explain::PresetOptions preset = preset_options(in);
+    preset.canonizer = explain::parse_canonizer(o.canonizer);
+    std::string canonizer_note;
 
     // Samek et al.: patches removed most relevant first, one per step, replaced by noise
     // over the pixel range (or the mean, a blur, black); Petsiuk et al.: pixels deleted
@@ -120,9 +125,9 @@ void run_evaluate(const EvaluateOptions& o) {
             m.options.steps = o.aopc_steps;
             m.options.units_per_step = 1;
             m.options.replacement = r == "black" ? explain::Replacement::Value : explain::parse_replacement(r);
-            m.options.value = preset.low;
-            m.options.noise_low = preset.low;
-            m.options.noise_high = preset.high;
+            m.options.value = *preset.low;
+            m.options.noise_low = *preset.low;
+            m.options.noise_high = *preset.high;
             m.options.blur_sigma = o.blur_sigma;
             m.options.seed = o.seed;
             curve_metrics.push_back(m);
@@ -130,7 +135,7 @@ void run_evaluate(const EvaluateOptions& o) {
     explain::PerturbationOptions del_o;
     del_o.steps = o.steps;
     del_o.replacement = explain::Replacement::Value;
-    del_o.value = preset.low;
+    del_o.value = *preset.low;
     del_o.probability = true;
     del_o.seed = o.seed;
     if (wants("deletion"))
@@ -165,6 +170,7 @@ void run_evaluate(const EvaluateOptions& o) {
         const int64_t start = b * o.batch, B = std::min(o.batch, N - start);
         const Tensor x = in.normalized.narrow(start, B).to(device);
         explain::Trace trace(*ck.model, x);
+        if (b == 0) canonizer_note = trace.canonizer_note(preset.canonizer);
         const std::vector<int32_t> classes = explain::resolve_classes({pred}, trace.logits());
         for (int64_t n = 0; n < B; ++n) correct += classes[static_cast<size_t>(n)] == in.labels[static_cast<size_t>(start + n)];
         for (const auto& spec : specs) {
@@ -285,6 +291,8 @@ void run_evaluate(const EvaluateOptions& o) {
               << "; " << o.steps << " steps each, softmax probability of the class.";
     if (wants("sensitivity"))
         setup << " Max-sensitivity: " << o.sensitivity_samples << " samples, radius " << fixed(o.radius, 3) << " (input units).";
+    const bool any_lrp = std::any_of(specs.begin(), specs.end(), [](const auto& s) { return s.name == "lrp"; });
+    if (any_lrp) setup << " LRP " << canonizer_note << ".";
     setup << " Seed " << o.seed << ". Mean ± standard error over images; total " << train::Progress::format_duration(elapsed) << ".";
     std::ostringstream full_md;
     full_md << "# glassbox evaluate\n\n" << setup.str() << "\n\n" << md.str();
@@ -298,6 +306,7 @@ void run_evaluate(const EvaluateOptions& o) {
     explain::Report report;
     report.title = "glassbox evaluation";
     report.info = {{"Model", ck.model->describe()}, {"Checkpoint", o.checkpoint}, {"Data", o.data + " " + o.split}};
+    if (any_lrp) report.info.emplace_back("LRP", canonizer_note);
     report.signed_colormap.clear();
     report.sequential_colormap.clear();
     explain::ReportSection main;
@@ -346,7 +355,19 @@ void run_evaluate(const EvaluateOptions& o) {
         for (const auto& spec : specs)
             if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
     explain::save_html(o.out + "/report.html", report);
-    std::cout << full_md.str() << "\nwritten: " << o.out << "/results.csv, results.md, curves.csv, report.html\n";
+    const nlohmann::json run = {{"command", "evaluate"},
+                                {"glassbox_version", GB_VERSION},
+                                {"checkpoint", o.checkpoint},
+                                {"model", ck.model->describe()},
+                                {"data", o.data + " " + o.split},
+                                {"samples", N},
+                                {"methods", o.methods},
+                                {"metrics", o.metrics},
+                                {"seed", o.seed},
+                                {"canonizer", o.canonizer},
+                                {"canonizer_note", any_lrp ? canonizer_note : ""}};
+    write_text(o.out + "/run.json", run.dump(2) + "\n");
+    std::cout << full_md.str() << "\nwritten: " << o.out << "/results.csv, results.md, curves.csv, report.html, run.json\n";
 }
 
 }  // namespace
@@ -377,6 +398,10 @@ void add_evaluate_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     cmd->add_option("--radius", o->radius, "Max-sensitivity: L-infinity radius in input units")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--canonizer", o->canonizer,
+                    "LRP canonizer: batchnorm (merge each BatchNorm2d into the Conv2d/Linear before it, as a view) or none")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"batchnorm", "none"}));
     cmd->add_option("--seed", o->seed, "Seed of tie orders, noise and random weights")->capture_default_str();
     cmd->add_option("--normalize", o->input.normalize,
                     "MEAN/STD per channel, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, or none "

@@ -18,8 +18,11 @@
 #include "explain/methods.h"
 #include "explain/report.h"
 #include "io/dataset.h"
+#include "io/file_util.h"
 #include "io/npy.h"
 #include "io/transforms.h"
+
+#include <nlohmann/json.hpp>
 
 namespace gb::cli {
 
@@ -27,7 +30,9 @@ namespace {
 
 struct ExplainOptions {
     std::string checkpoint, model, data, data_dir, split = "test", out = "explanations", target = "pred", device = "cpu";
+    std::string canonizer = "batchnorm";
     std::vector<std::string> images, methods;
+    std::string array;
     std::vector<int64_t> indices;
     std::string signed_cmap = "bwr", cam_cmap = "jet";
     int64_t upscale = 8;
@@ -47,10 +52,12 @@ std::string slug(const std::string& s) {
 void print_list() {
     std::cout << "methods (--method, repeatable):\n";
     for (const auto& m : explain::list_methods()) std::cout << "  " << m.usage << "\n      " << m.description << "\n";
-    std::cout << "\ncomposites (lrp:NAME; options lrp:NAME,epsilon=E,gamma=G; rules by layer):\n";
+    std::cout << "\ncomposites (lrp:NAME; options lrp:NAME,epsilon=E,gamma=G; rules by layer; ZBox bounds shown for\n"
+                 "[0, 1] input: the program uses the range of [0, 1] pixels after the model's normalisation;\n"
+                 "--canonizer none turns the BatchNorm merge off):\n";
     for (const auto& name : explain::Composite::preset_names()) {
         std::cout << "  " << name << "\n";
-        std::stringstream rules(explain::Composite::preset(name).describe());
+        std::stringstream rules(explain::Composite::preset(name, explain::PresetOptions::with_range(0.f, 1.f)).describe());
         for (std::string line; std::getline(rules, line);) std::cout << "    " << line << "\n";
     }
     std::cout << "\ntargets (--target): pred (the predicted class), a class name (--labels, the checkpoint's) or index, "
@@ -75,7 +82,8 @@ void run_explain(const ExplainOptions& o) {
         return;
     }
     GB_CHECK(!o.checkpoint.empty(), "explain: --checkpoint is required (or --list)");
-    GB_CHECK(o.images.empty() != o.indices.empty(), "explain: give either --image PATH... or --data NAME --index I...");
+    GB_CHECK(static_cast<int>(!o.images.empty()) + static_cast<int>(!o.indices.empty()) + static_cast<int>(!o.array.empty()) == 1,
+             "explain: give one of --image PATH..., --data NAME --index I... or --array FILE.npy");
     GB_CHECK(!o.methods.empty(), "explain: give at least one --method (see glassbox explain --list)");
     const Device device = Device::parse(o.device);
     std::vector<explain::MethodSpec> specs;
@@ -88,6 +96,9 @@ void run_explain(const ExplainOptions& o) {
     if (!o.images.empty()) {
         if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
         load_images(o.images, cfg, in, std::cerr, o.input);
+    } else if (!o.array.empty()) {
+        if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
+        load_array(o.array, cfg, in);
     } else {
         load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in, &std::cerr);
     }
@@ -95,7 +106,8 @@ void run_explain(const ExplainOptions& o) {
     normalize_inputs(in);
     ck.model->to(device);
 
-    const explain::PresetOptions preset = preset_options(in);
+    explain::PresetOptions preset = preset_options(in);
+    preset.canonizer = explain::parse_canonizer(o.canonizer);
 
     std::filesystem::create_directories(o.out);
     explain::Trace trace(*ck.model, in.normalized.to(device));
@@ -109,6 +121,9 @@ void run_explain(const ExplainOptions& o) {
     if (!in.preprocessing.empty()) report.info.emplace_back("Image files", in.preprocessing);
     report.info.emplace_back("Normalisation", io::Normalization{in.mean, in.stddev}.str() + " (" + in.normalization_source + ")");
     report.info.emplace_back("Class names", in.class_names_source);
+    const bool any_lrp = std::any_of(specs.begin(), specs.end(), [](const auto& s) { return s.name == "lrp"; });
+    const std::string canonizer_note = trace.canonizer_note(preset.canonizer);
+    if (any_lrp) report.info.emplace_back("LRP", canonizer_note);
     report.signed_colormap = o.signed_cmap;
     report.sequential_colormap = o.cam_cmap;
     for (int64_t n = 0; n < N; ++n) {
@@ -149,6 +164,16 @@ void run_explain(const ExplainOptions& o) {
             if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
     const std::string html = o.out + "/report.html";
     explain::save_html(html, report);
+    nlohmann::json run = {{"command", "explain"},
+                          {"glassbox_version", GB_VERSION},
+                          {"checkpoint", o.checkpoint},
+                          {"model", ck.model->describe()},
+                          {"target", target.str()},
+                          {"methods", o.methods},
+                          {"inputs", in.names},
+                          {"canonizer", o.canonizer},
+                          {"canonizer_note", any_lrp ? canonizer_note : ""}};
+    io::write_file_atomic(o.out + "/run.json", [&](std::ostream& out) { out << run.dump(2) << "\n"; });
     std::cout << "report: " << html << "\n";
 }
 
@@ -161,6 +186,8 @@ void add_explain_command(CLI::App& app) {
         ->check(CLI::ExistingFile);
     cmd->add_option("--model", o->model, "Model name, only for a state dict without glassbox metadata");
     cmd->add_option("--image", o->images, "Image files (PNG 8/16-bit, JPEG, BMP ...); converted, resized and cropped to the model's input with a note");
+    cmd->add_option("--array", o->array, "A float32 .npy array [N, C, H, W] of pixels in [0, 1] at the model's input size")
+        ->check(CLI::ExistingFile);
     cmd->add_option("--resize", o->input.resize,
                     "Image files: N resizes the shorter side to N (antialiased), WxH stretches, 0 is off "
                     "(default: 256 for 224x224 models, else the model's input size)");
@@ -174,6 +201,11 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--index", o->indices, "Sample indices of the dataset split");
     cmd->add_option("--method", o->methods, "Method spec, repeatable: lrp:epsilon-plus-flat, gradcam, saliency, ig:steps=50 ... (--list)");
+    cmd->add_option("--canonizer", o->canonizer,
+                    "LRP canonizer: batchnorm (merge each BatchNorm2d into the Conv2d/Linear before it, as a view; "
+                    "Zennit's SequentialMergeBatchNorm) or none")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"batchnorm", "none"}));
     cmd->add_option("--target", o->target, "pred, a class name or index, or A-B (class A versus class B)")->capture_default_str();
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
     cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();

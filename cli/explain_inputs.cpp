@@ -7,6 +7,7 @@
 #include "core/factory.h"
 #include "io/dataset.h"
 #include "io/image.h"
+#include "io/npy.h"
 #include "io/transforms.h"
 
 namespace gb::cli {
@@ -169,6 +170,23 @@ void load_samples(const std::string& data, const std::string& data_dir, const st
     in.raw = from_vector(all, Shape{static_cast<int64_t>(indices.size()), d.channels(), d.height(), d.width()});
 }
 
+void load_array(const std::string& path, const models::VggConfig& cfg, ExplainInputs& in) {
+    Tensor a = io::load_npy(path);
+    GB_CHECK(a.dtype() == DType::Float32 && (a.rank() == 3 || a.rank() == 4), path,
+             ": expected a float32 array [N, C, H, W] or [C, H, W] of pixels in [0, 1], got ", dtype_name(a.dtype()),
+             " ", a.shape().str());
+    if (a.rank() == 3) a = a.view(Shape{1, a.dim(0), a.dim(1), a.dim(2)});
+    GB_CHECK(a.dim(0) > 0 && a.dim(1) == cfg.in_channels && a.dim(2) == cfg.input_size && a.dim(3) == cfg.input_size, path,
+             ": the model takes [N, ", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, "] arrays, got ",
+             a.shape().str());
+    for (int64_t n = 0; n < a.dim(0); ++n) {
+        in.names.push_back(path + " [" + std::to_string(n) + "]");
+        in.labels.push_back(-1);
+        in.notes.emplace_back();
+    }
+    in.raw = a;
+}
+
 void normalize_inputs(ExplainInputs& in) {
     std::vector<float> v = in.raw.to_vector<float>();
     const int64_t C = in.raw.dim(1), plane = in.raw.dim(2) * in.raw.dim(3);
@@ -180,19 +198,7 @@ void normalize_inputs(ExplainInputs& in) {
 }
 
 explain::PresetOptions preset_options(const ExplainInputs& in) {
-    explain::PresetOptions preset;
-    std::vector<float> low, high;
-    for (size_t c = 0; c < in.mean.size(); ++c) {
-        low.push_back(-in.mean[c] / in.stddev[c]);
-        high.push_back((1.f - in.mean[c]) / in.stddev[c]);
-    }
-    preset.low = low[0];
-    preset.high = high[0];
-    if (low.size() > 1) {
-        preset.low_bound = from_vector(low, Shape{static_cast<int64_t>(low.size())});
-        preset.high_bound = from_vector(high, Shape{static_cast<int64_t>(high.size())});
-    }
-    return preset;
+    return explain::PresetOptions::for_normalization(in.mean, in.stddev);
 }
 
 }  // namespace gb::cli

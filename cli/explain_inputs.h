@@ -55,6 +55,9 @@ std::vector<std::string> read_labels(const std::string& path, int64_t classes);
 // S and crop S). Each conversion is a note on `notes` and in in.notes.
 void load_images(const std::vector<std::string>& paths, const models::VggConfig& cfg, ExplainInputs& in,
                  std::ostream& notes, const InputOptions& options = {});
+// A NumPy array of pixels in [0, 1], float32 [N, C, H, W] or [C, H, W], of the model's
+// channels and size (normalised afterwards like images): exact inputs for scripts and tests.
+void load_array(const std::string& path, const models::VggConfig& cfg, ExplainInputs& in);
 // Samples `indices` of a dataset split (the dataset's class names are used as by use_dataset_class_names).
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,

@@ -87,8 +87,8 @@ void run_visualize(const VisualizeOptions& o) {
     ao.jitter = o.jitter;
     ao.blur_every = o.blur_every;
     ao.blur_sigma = o.blur_sigma;
-    ao.low = preset.low;
-    ao.high = preset.high;
+    ao.low = *preset.low;
+    ao.high = *preset.high;
     ao.seed = o.seed;
     std::cerr << "visualize: activation maximisation of " << objectives.size() << " objectives, " << o.steps << " steps\n";
     const explain::ActivationMaxResult r =

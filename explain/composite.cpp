@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "core/factory.h"
 #include "core/error.h"
 
 namespace gb::explain {
@@ -23,6 +24,38 @@ Composite& Composite::first_layer(const Rule& rule) {
 Composite& Composite::last_linear(const Rule& rule) {
     last_ = {rule};
     return *this;
+}
+Composite& Composite::canonize(Canonizer c) {
+    canonizer_ = c;
+    return *this;
+}
+
+PresetOptions PresetOptions::for_normalization(const std::vector<float>& mean, const std::vector<float>& stddev) {
+    GB_CHECK(!mean.empty() && mean.size() == stddev.size(), "input normalisation: ", mean.size(), " means but ",
+             stddev.size(), " standard deviations");
+    std::vector<float> low, high;
+    for (size_t c = 0; c < mean.size(); ++c) {
+        GB_CHECK(stddev[c] > 0.f, "input normalisation: standard deviation ", stddev[c], " of channel ", c,
+                 " is not positive");
+        low.push_back(-mean[c] / stddev[c]);
+        high.push_back((1.f - mean[c]) / stddev[c]);
+    }
+    PresetOptions o;
+    o.low = low[0];  // the scalars are channel 0's (a black pixel there); ZBox uses the per-channel bounds
+    o.high = high[0];
+    if (low.size() > 1) {
+        o.low_bound = from_vector(low, Shape{static_cast<int64_t>(low.size())});
+        o.high_bound = from_vector(high, Shape{static_cast<int64_t>(high.size())});
+    }
+    return o;
+}
+
+PresetOptions PresetOptions::with_range(float low, float high) {
+    GB_CHECK(low < high, "input range: low ", low, " must be below high ", high);
+    PresetOptions o;
+    o.low = low;
+    o.high = high;
+    return o;
 }
 
 std::map<const layers::Layer*, Rule> Composite::resolve(layers::Layer& model) const {
@@ -60,6 +93,8 @@ std::string Composite::describe() const {
     if (!first_.empty()) s += "  first Conv2d/Linear: " + first_[0].str() + "\n";
     if (!last_.empty()) s += "  last Linear: " + last_[0].str() + "\n";
     for (const auto& [name, rule] : by_name_) s += "  " + name + ": " + rule.str() + "\n";
+    s += "  canonizer: " + canonizer_name(canonizer_) +
+         (canonizer_ == Canonizer::BatchNorm ? " (BatchNorm2d merged into the Conv2d/Linear before it)" : "") + "\n";
     return s;
 }
 
@@ -70,6 +105,7 @@ std::vector<std::string> Composite::preset_names() {
 
 Composite Composite::preset(const std::string& name, const PresetOptions& o) {
     Composite c(name);
+    c.canonize(o.canonizer);
     c.by_type("AvgPool2d", Rule::norm()).by_type("AdaptiveAvgPool2d", Rule::norm());
     if (name == "epsilon" || name == "lrp0") {
         const Rule r = name == "lrp0" ? Rule::lrp0() : Rule::epsilon_rule(o.epsilon);
@@ -86,9 +122,14 @@ Composite Composite::preset(const std::string& name, const PresetOptions& o) {
         if (name == "epsilon-alpha2-beta1-flat") c.first_layer(Rule::flat());
         return c;
     }
-    if (name == "epsilon-gamma-box")
+    if (name == "epsilon-gamma-box") {
+        GB_CHECK(o.low_bound.defined() || (o.low && o.high),
+                 "composite epsilon-gamma-box: its ZBox rule needs the input's range, which is not assumed "
+                 "(a normalised input is not in [0, 1]); give PresetOptions::for_normalization(mean, std) or "
+                 "PresetOptions::with_range(low, high)");
         return c.by_type("Conv2d", Rule::gamma_rule(o.gamma))
-            .first_layer(o.low_bound.defined() ? Rule::zbox(o.low_bound, o.high_bound) : Rule::zbox(o.low, o.high));
+            .first_layer(o.low_bound.defined() ? Rule::zbox(o.low_bound, o.high_bound) : Rule::zbox(*o.low, *o.high));
+    }
     std::string list;
     for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
     GB_FAIL("unknown composite '", name, "' (known: ", list, ")");

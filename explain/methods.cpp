@@ -109,7 +109,7 @@ Attribution attribute(const Trace& trace, const MethodSpec& s, const std::vector
         p.epsilon = float_param(s, "epsilon", p.epsilon);
         p.gamma = float_param(s, "gamma", p.gamma);
         const Composite c = Composite::preset(s.arg, p);
-        return {trace.relevance(c, trace.seed(targets))[0], true};
+        return {trace.relevance(c, trace.seed(targets))[0], true, trace.canonizer_note(c.canonizer())};
     }
     for (const auto& cname : kCams)
         if (s.name == cname) {
@@ -147,7 +147,7 @@ Attribution attribute(const Trace& trace, const MethodSpec& s, const std::vector
         OcclusionOptions o;
         o.window = int_param(s, "window", o.window);
         o.stride = int_param(s, "stride", o.stride);
-        o.baseline = float_param(s, "baseline", preset.low);
+        o.baseline = float_param(s, "baseline", preset.low.value_or(0.f));
         return {occlusion(trace.model(), trace.input(), seed, o), true};
     }
     if (s.name == "lime" || s.name == "kernelshap") {
@@ -157,7 +157,7 @@ Attribution attribute(const Trace& trace, const MethodSpec& s, const std::vector
         o.slic.segments = int_param(s, "segments", o.slic.segments);
         o.slic.compactness = float_param(s, "compactness", o.slic.compactness);
         o.seed = static_cast<uint64_t>(int_param(s, "seed", 0));
-        o.baseline = float_param(s, "baseline", preset.low);
+        o.baseline = float_param(s, "baseline", preset.low.value_or(0.f));
         const auto r = s.name == "lime" ? lime(trace.model(), trace.input(), seed, o) : kernel_shap(trace.model(), trace.input(), seed, o);
         return {r.map, true};
     }

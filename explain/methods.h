@@ -35,9 +35,11 @@ std::vector<MethodInfo> list_methods();
 struct Attribution {
     Tensor map;      // [N, C, H, W] (C = input channels) or [N, 1, H, W]
     bool is_signed;  // relevance / gradients (diverging colours) vs CAMs / saliency (sequential)
+    std::string note = "";  // what was applied beyond the method itself (the canonizer), for reports; may be empty
 };
 
-// The map of `spec` for the traced batch. `preset` carries ZBox bounds etc. for LRP composites.
+// The map of `spec` for the traced batch. `preset` carries the input range (ZBox bounds, the black
+// value of perturbation baselines) and the canonizer (BatchNorm merging by default) for LRP.
 Attribution attribute(const Trace& trace, const MethodSpec& spec, const std::vector<Target>& targets,
                       const PresetOptions& preset = {});
 

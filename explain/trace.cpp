@@ -18,11 +18,10 @@ const layers::Layer* node_layer(const autograd::Node& node) {
     return ln ? ln->layer() : nullptr;
 }
 
-Trace::Trace(layers::Layer& model, const Tensor& input, TraceOptions options) : model_(model) {
+Trace::Trace(layers::Layer& model, const Tensor& input) : model_(model) {
     GB_CHECK(input.defined() && input.dtype() == DType::Float32 && input.rank() == 4,
              "explain: the input must be a float32 batch [N, C, H, W], got ",
              input.defined() ? input.shape().str() : std::string("(undefined)"));
-    if (options.fold_batchnorm) fold_ = std::make_unique<BatchNormFold>(model);
     const bool was_training = model.is_training();
     model.eval();
     // Freeze the parameters: explanations need input gradients only.
@@ -133,13 +132,64 @@ std::vector<Tensor> Trace::modified_gradient(const Tensor& seed, const NodeBackw
     return run(seed, layers, false, replace);
 }
 
+const Trace::Merges& Trace::batchnorm_merges() const {
+    std::lock_guard<std::mutex> lock(merges_mutex_);
+    if (merges_) return *merges_;
+    auto m = std::make_unique<Merges>();
+    for (const auto& [layer_path, norm_path] : explain::batchnorm_merges(model_)) {
+        const auto li = io_.find(layer_path), ni = io_.find(norm_path);
+        if (li == io_.end() || ni == io_.end()) continue;  // not called in the forward pass
+        autograd::Node* lnode = li->second.second.grad_fn().get();
+        autograd::Node* nnode = ni->second.second.grad_fn().get();
+        if (!lnode || !nnode) continue;  // nothing recorded (no path from the input)
+        GB_CHECK(!nnode->next().empty() && nnode->next()[0].fn.get() == lnode, "BatchNorm canonizer: ", norm_path,
+                 " does not take its input from ", layer_path, " in the recorded forward pass");
+        const auto* f = dynamic_cast<const layers::LinearLike*>(lnode);
+        const auto* a = dynamic_cast<const layers::ChannelAffine*>(nnode);
+        GB_CHECK(f && a, "BatchNorm canonizer: cannot merge ", norm_path, " into ", layer_path);
+        lnode->check_saved();
+        nnode->check_saved();
+        m->params[lnode] = layers::merge_channel_affine(*f, *a);
+        m->norms.insert(nnode);
+    }
+    merges_ = std::move(m);
+    return *merges_;
+}
+
+std::string Trace::canonizer_note(Canonizer c) const {
+    int64_t norms = 0;
+    for (const auto& [path, layer] : model_.named_layers()) norms += layer->type() == "BatchNorm2d";
+    const std::string plural = norms == 1 ? "" : "s";
+    if (c == Canonizer::None)
+        return norms == 0 ? "canonizer none"
+                          : "canonizer none: " + std::to_string(norms) + " BatchNorm2d layer" + plural +
+                                " not merged; relevance passes through them unchanged";
+    if (norms == 0) return "canonizer batchnorm: the model has no BatchNorm";
+    const size_t n = batchnorm_merges().norms.size();
+    std::string note = "canonizer batchnorm: " + std::to_string(n) + " BatchNorm2d merged into the Conv2d/Linear before " +
+                       (n == 1 ? "it" : "them");
+    const auto left = unmerged_batchnorms(model_);
+    if (!left.empty()) {
+        std::string paths;
+        for (const auto& p : left) paths += (paths.empty() ? "" : ", ") + p;
+        note += "; not merged (no Conv2d/Linear directly before): " + paths + " (relevance passes through unchanged)";
+    }
+    return note;
+}
+
 std::vector<Tensor> Trace::relevance(const Composite& composite, const Tensor& seed,
                                      const std::vector<std::string>& layers) const {
     const auto rules = composite.resolve(model_);
-    NodeBackward apply = [&rules](autograd::Node& n, const Tensor& r) -> std::optional<std::vector<Tensor>> {
+    static const Merges kNone;
+    const Merges& merges = composite.canonizer() == Canonizer::BatchNorm ? batchnorm_merges() : kNone;
+    NodeBackward apply = [&rules, &merges](autograd::Node& n, const Tensor& r) -> std::optional<std::vector<Tensor>> {
         auto* ln = dynamic_cast<layers::LayerNode*>(&n);
         if (!ln || !ln->layer()) return std::nullopt;
+        if (merges.norms.count(&n)) return ln->relevance_with(r, layers::Rule::pass());
         auto it = rules.find(ln->layer());
+        if (auto m = merges.params.find(&n); m != merges.params.end())
+            if (auto* lin = dynamic_cast<layers::LinearLikeNode*>(ln))
+                return lin->relevance_with(r, it == rules.end() ? layers::Rule::gradient() : it->second, m->second);
         if (it == rules.end()) return std::nullopt;
         return ln->relevance_with(r, it->second);
     };

@@ -4,13 +4,18 @@
 // at any layer's output. The model runs in eval mode with its parameters
 // frozen (no parameter gradients are computed); every layer's input and
 // output are kept for the methods that need them (CAMs, guided backprop,
-// DeepLIFT). Options fold BatchNorm into the convolutions for LRP.
+// DeepLIFT). A trace never writes the model: LRP applies its composite's
+// canonizer as a view (canonizer.h), so gradients and CAMs of the same trace
+// see the model as it is, and any number of traces of one model may live side
+// by side. A pass that finds a tensor the forward saved written to since fails.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,17 +24,14 @@
 #include "explain/composite.h"
 #include "explain/target.h"
 #include "layers/layer.h"
+#include "layers/layer_node.h"
 
 namespace gb::explain {
-
-struct TraceOptions {
-    bool fold_batchnorm = false;  // canonize (for LRP); gradients of the folded model are the same function
-};
 
 class Trace {
 public:
     // Runs the forward pass. `input` is [N, C, H, W] (not modified).
-    Trace(layers::Layer& model, const Tensor& input, TraceOptions options = {});
+    Trace(layers::Layer& model, const Tensor& input);
     ~Trace();
     Trace(const Trace&) = delete;
     Trace& operator=(const Trace&) = delete;
@@ -49,7 +51,8 @@ public:
     std::vector<Tensor> gradient(const Tensor& seed, const std::vector<std::string>& layers = {}) const;
     // Gradient at the named layer outputs only: the backward pass stops at the deepest of them.
     std::vector<Tensor> layer_gradients(const Tensor& seed, const std::vector<std::string>& layers) const;
-    // Relevance under `composite` from the output relevance `seed`, at the input and the named layer outputs.
+    // Relevance under `composite` (its rules and its canonizer) from the output relevance
+    // `seed`, at the input and the named layer outputs.
     std::vector<Tensor> relevance(const Composite& composite, const Tensor& seed,
                                   const std::vector<std::string>& layers = {}) const;
     // A backward pass in which `replace` may substitute any node's backward (guided
@@ -58,6 +61,10 @@ public:
     std::vector<Tensor> modified_gradient(const Tensor& seed, const NodeBackward& replace,
                                           const std::vector<std::string>& layers = {}) const;
 
+    // What canonizer `c` does to this trace's model, for reports, e.g. "canonizer batchnorm:
+    // 8 BatchNorm2d merged into the Conv2d/Linear before them" or "canonizer none".
+    std::string canonizer_note(Canonizer c) const;
+
     // Forward passes run by all Traces in this process (tests use it to prove reuse).
     static int64_t forward_passes();
 
@@ -65,8 +72,17 @@ private:
     std::vector<Tensor> run(const Tensor& seed, const std::vector<std::string>& layers, bool relevance,
                             const NodeBackward& replace, bool with_input = true) const;
 
+    // Merged parameters per linear-like node, for Canonizer::BatchNorm (computed on first
+    // use from the nodes' saved tensors), and the merged BatchNorm nodes.
+    struct Merges {
+        std::map<const autograd::Node*, layers::MergedParams> params;
+        std::set<const autograd::Node*> norms;
+    };
+    const Merges& batchnorm_merges() const;
+
     layers::Layer& model_;
-    std::unique_ptr<BatchNormFold> fold_;
+    mutable std::mutex merges_mutex_;
+    mutable std::unique_ptr<Merges> merges_;
     Tensor input_, logits_;
     std::map<std::string, std::pair<Tensor, Tensor>> io_;  // path -> (input, output)
     std::map<const layers::Layer*, std::string> paths_;

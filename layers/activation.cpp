@@ -11,7 +11,7 @@ namespace {
 // output for the backward; relevance passes through unchanged.
 struct ReluLayerNode : LayerNode {
     Tensor y;
-    explicit ReluLayerNode(Tensor y_) : y(std::move(y_)) {}
+    explicit ReluLayerNode(Tensor y_) : y(std::move(y_)) { watch(y, "output"); }
     std::string name() const override { return "ReluBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override {
         Tensor dx(dy.shape(), DType::Float32, dy.device());

@@ -11,11 +11,31 @@ namespace gb::layers {
 
 namespace {
 
-struct BatchNormNode : LayerNode {
-    Tensor x, gamma, mean, invstd;
+struct BatchNormNode : LayerNode, ChannelAffine {
+    Tensor x, gamma, beta, mean, invstd;
     bool training;
-    BatchNormNode(Tensor x_, Tensor g, Tensor m, Tensor s, bool t)
-        : x(std::move(x_)), gamma(std::move(g)), mean(std::move(m)), invstd(std::move(s)), training(t) {}
+    BatchNormNode(Tensor x_, Tensor g, Tensor be, Tensor m, Tensor s, bool t)
+        : x(std::move(x_)), gamma(std::move(g)), beta(std::move(be)), mean(std::move(m)), invstd(std::move(s)),
+          training(t) {
+        watch(x, "input");
+        watch(gamma, "weight");
+        watch(beta, "bias");
+    }
+    // Eval mode: y = gamma invstd x + (beta - mean gamma invstd) per channel.
+    std::pair<Tensor, Tensor> channel_affine() const override {
+        GB_CHECK(!training, label(), ": recorded in training mode (batch statistics), so it is not a fixed "
+                 "per-channel affine map and cannot be merged into the layer before it");
+        const auto g = gamma.to_vector<float>(), be = beta.to_vector<float>(), m = mean.to_vector<float>(),
+                   s = invstd.to_vector<float>();
+        std::vector<float> scale(g.size()), shift(g.size());
+        for (size_t c = 0; c < g.size(); ++c) {
+            const double sc = static_cast<double>(g[c]) * s[c];
+            scale[c] = static_cast<float>(sc);
+            shift[c] = static_cast<float>(be[c] - m[c] * sc);
+        }
+        const Shape shape{static_cast<int64_t>(g.size())};
+        return {from_vector(scale, shape, gamma.device()), from_vector(shift, shape, gamma.device())};
+    }
     std::string name() const override { return "BatchNorm2dBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override {
         const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
@@ -30,7 +50,7 @@ struct BatchNormNode : LayerNode {
     // Without a rule, relevance passes through batch norm unchanged (Zennit's treatment
     // of a BatchNorm left in the model; fold it into the convolution first to account for it).
     std::vector<Tensor> relevance(const Tensor& r) override { return {r, Tensor(), Tensor()}; }
-    void release_saved() override { x = gamma = mean = invstd = Tensor(); }
+    void release_saved() override { x = gamma = beta = mean = invstd = Tensor(); }
 };
 
 }  // namespace
@@ -79,7 +99,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
         invstd = from_vector(inv, Shape{c_}, x.device());
     }
     if (!autograd::should_record(inputs)) return y;
-    return autograd::record(std::make_shared<BatchNormNode>(x.detach(), weight_.detach(), mean, invstd, is_training()),
+    return autograd::record(std::make_shared<BatchNormNode>(x.detach(), weight_.detach(), bias_.detach(), mean, invstd,
+                                                            is_training()),
                             inputs, y);
 }
 

@@ -15,7 +15,11 @@ struct Conv2dNode : LinearLikeNode {
     Tensor x, w, b;
     bool has_bias;
     Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_)
-        : g(geom), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), has_bias(b.defined()) {}
+        : g(geom), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), has_bias(b.defined()) {
+        watch(x, "input");
+        watch(w, "weight");
+        watch(b, "bias");
+    }
     std::string name() const override { return "Conv2dBackward"; }
 
     Tensor forward_with(const Tensor& xi, const Tensor& wi, const Tensor& bi) const override {
@@ -69,7 +73,9 @@ struct Conv2dNode : LinearLikeNode {
 struct ConvReluNode : Conv2dNode {
     Tensor y;
     ConvReluNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_, Tensor y_)
-        : Conv2dNode(geom, std::move(x_), std::move(w_), std::move(b_)), y(std::move(y_)) {}
+        : Conv2dNode(geom, std::move(x_), std::move(w_), std::move(b_)), y(std::move(y_)) {
+        watch(y, "output");
+    }
     std::string name() const override { return "Conv2dReluBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override {
         Tensor dz(dy.shape(), DType::Float32, dy.device());

@@ -5,6 +5,7 @@
 // path of rule.h through their LinearLike interface.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "autograd/node.h"
@@ -17,6 +18,7 @@ class Layer;
 class LayerNode : public autograd::Node {
 public:
     Layer* layer() const { return layer_; }
+    std::string label() const override;
     void set_layer(Layer* l) { layer_ = l; }
     // Relevance of the inputs (in input order; undefined where no input needs it).
     virtual std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule);
@@ -56,11 +58,31 @@ public:
 // R_in of a linear-like node under a rule that has a term form (Rule::expand()).
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule);
 
+// A node whose recorded call maps every channel (dimension 1) affinely,
+// y = scale[c] x + shift[c]: BatchNorm in eval mode.
+class ChannelAffine {
+public:
+    virtual ~ChannelAffine() = default;
+    // {scale [C], shift [C]}; gb::Error when the call was not affine per channel (training mode).
+    virtual std::pair<Tensor, Tensor> channel_affine() const = 0;
+};
+
+// The parameters of "f, then a per-channel affine map" as one linear-like layer
+// (the BatchNorm canonizer; computed in double): W'[k] = scale[k] W[k],
+// b'[k] = scale[k] b[k] + shift[k] (b = 0 when f has no bias). Fresh tensors.
+struct MergedParams {
+    Tensor weight, bias;
+};
+MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a);
+
 // A layer node that is linear-like: Pass and Gradient as any layer node, every
 // other rule through the generic path; the relevance goes to input 0.
 class LinearLikeNode : public LayerNode, public LinearLike {
 public:
     std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule) override;
+    // The same with `params` in place of the saved weight and bias (a canonizer's view
+    // of the layer; the layer itself is not touched). Gradient uses the merged weight.
+    std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule, const MergedParams& params);
 };
 
 }  // namespace gb::layers

@@ -15,7 +15,11 @@ struct LinearNode : LinearLikeNode {
     Tensor y;  // the output, detached (no cycle through its grad_fn), for saved_output
     uint64_t y_version;
     LinearNode(Tensor x_, Tensor w_, Tensor b_, Tensor y_)
-        : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), y(std::move(y_)), y_version(y.version()) {}
+        : x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), y(std::move(y_)), y_version(y.version()) {
+        watch(x, "input");
+        watch(w, "weight");
+        watch(b, "bias");
+    }
     std::string name() const override { return "LinearBackward"; }
 
     Tensor forward_with(const Tensor& xi, const Tensor& wi, const Tensor& bi) const override {

@@ -31,7 +31,7 @@ struct MaxPoolNode : LayerNode {
 struct AvgPoolNode : LinearLikeNode {
     kernels::Pool2dGeom g;
     Tensor x;
-    AvgPoolNode(const kernels::Pool2dGeom& geom, Tensor x_) : g(geom), x(std::move(x_)) {}
+    AvgPoolNode(const kernels::Pool2dGeom& geom, Tensor x_) : g(geom), x(std::move(x_)) { watch(x, "input"); }
     std::string name() const override { return "AvgPool2dBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override { return {input_grad_with(dy, Tensor())}; }
     Tensor forward_with(const Tensor& xi, const Tensor&, const Tensor&) const override {
@@ -51,7 +51,7 @@ struct AvgPoolNode : LinearLikeNode {
 struct AdaptiveAvgPoolNode : LinearLikeNode {
     Tensor x;
     int64_t P, Q;
-    AdaptiveAvgPoolNode(Tensor x_, int64_t p, int64_t q) : x(std::move(x_)), P(p), Q(q) {}
+    AdaptiveAvgPoolNode(Tensor x_, int64_t p, int64_t q) : x(std::move(x_)), P(p), Q(q) { watch(x, "input"); }
     std::string name() const override { return "AdaptiveAvgPool2dBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override { return {input_grad_with(dy, Tensor())}; }
     Tensor forward_with(const Tensor& xi, const Tensor&, const Tensor&) const override {

@@ -9,6 +9,7 @@
 
 #include "core/factory.h"
 #include "kernels/backend.h"
+#include "layers/layer.h"
 #include "layers/layer_node.h"
 
 namespace gb::layers {
@@ -84,6 +85,8 @@ bool no_negative(const Tensor& t) {
 
 }  // namespace
 
+std::string LayerNode::label() const { return layer_ ? name() + " of " + layer_->describe() : name(); }
+
 std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
     if (rule.kind == Rule::Kind::Pass) {
         std::vector<Tensor> out(next().size());
@@ -101,6 +104,60 @@ std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, 
     std::vector<Tensor> out(next().size());
     out[0] = linear_like_relevance(*this, relevance_out, rule);
     return out;
+}
+
+namespace {
+
+// f with its parameters replaced: what a canonizer shows the rule path.
+class WithParams : public LinearLike {
+public:
+    WithParams(const LinearLike& f, const MergedParams& p) : f_(f), p_(p) {}
+    Tensor forward_with(const Tensor& x, const Tensor& w, const Tensor& b) const override { return f_.forward_with(x, w, b); }
+    Tensor input_grad_with(const Tensor& s, const Tensor& w) const override { return f_.input_grad_with(s, w); }
+    Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, float eps) const override {
+        return f_.relevance_term(x, w, b, r, eps);
+    }
+    const Tensor& saved_input() const override { return f_.saved_input(); }
+    Tensor saved_weight() const override { return p_.weight; }
+    Tensor saved_bias() const override { return p_.bias; }
+    // saved_output: none (the recorded output is the unmerged layer's).
+
+private:
+    const LinearLike& f_;
+    const MergedParams& p_;
+};
+
+}  // namespace
+
+std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, const Rule& rule,
+                                                   const MergedParams& params) {
+    if (rule.kind == Rule::Kind::Pass) return LayerNode::relevance_with(relevance_out, rule);
+    std::vector<Tensor> out(next().size());
+    if (rule.kind == Rule::Kind::Gradient)
+        out[0] = input_grad_with(relevance_out, params.weight);
+    else
+        out[0] = linear_like_relevance(WithParams(*this, params), relevance_out, rule);
+    return out;
+}
+
+MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
+    const Tensor w = f.saved_weight(), b = f.saved_bias();
+    GB_CHECK(w.defined() && w.rank() >= 2, "merging a per-channel affine map: the layer before it has no weight");
+    const auto [scale, shift] = a.channel_affine();
+    const int64_t K = w.dim(0), per = w.numel() / K;
+    GB_CHECK(scale.numel() == K && shift.numel() == K, "merging a per-channel affine map of ", scale.numel(),
+             " channels into a layer with ", K, " outputs");
+    const auto sv = scale.to_vector<float>(), tv = shift.to_vector<float>();
+    const auto bv = b.defined() ? b.to_vector<float>() : std::vector<float>(static_cast<size_t>(K), 0.f);
+    auto wv = w.to_vector<float>();
+    std::vector<float> nb(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+        const double s = sv[static_cast<size_t>(k)];
+        float* row = wv.data() + k * per;
+        for (int64_t j = 0; j < per; ++j) row[j] = static_cast<float>(row[j] * s);
+        nb[static_cast<size_t>(k)] = static_cast<float>(bv[static_cast<size_t>(k)] * s + tv[static_cast<size_t>(k)]);
+    }
+    return {from_vector(wv, w.shape(), w.device()), from_vector(nb, Shape{K}, w.device())};
 }
 
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {

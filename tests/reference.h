@@ -32,6 +32,24 @@ inline void check_reference(const Tensor& got, const Tensor& ref, double tol, co
     }
 }
 
+// The largest per-sample error relative to the reference's per-sample max |ref| (the
+// quantity check_reference bounds), for asserting that two maps really differ.
+inline double max_relative_error(const Tensor& got, const Tensor& ref) {
+    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
+    const int64_t B = ref.dim(0), per = ref.numel() / B;
+    double worst = 0;
+    for (int64_t b = 0; b < B; ++b) {
+        double scale = 0, err = 0;
+        for (int64_t i = 0; i < per; ++i) {
+            const size_t k = static_cast<size_t>(b * per + i);
+            scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
+            err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
+        }
+        worst = std::max(worst, scale > 0 ? err / scale : err);
+    }
+    return worst;
+}
+
 // The README's second bound for unstable elements: in every sample at least 99%
 // of the elements satisfy |got - ref| <= tol99 * max_i |ref[b,i]|.
 inline void check_reference_99(const Tensor& got, const Tensor& ref, double tol99, const std::string& what) {

@@ -1,38 +1,16 @@
 // cli/: the `glassbox` program end to end on small data: help, bad flags,
 // train -> eval, and errors that name the problem with a non-zero exit.
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include <stb_image_write.h>
 
+#include "cli_run.h"
 #include "idx_writer.h"
 #include "io/image.h"
 #include "io/npy.h"
-#include "testing.h"
 
 using namespace gb::testing;
-
-namespace {
-struct Run {
-    int code;
-    std::string out;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-    const std::string cmd = std::string(GB_CLI_PATH) + " " + args + " 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::string out;
-    std::array<char, 4096> buf;
-    while (size_t n = fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-    const int status = pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-}  // namespace
 
 TEST_CASE("cli: help and bad flags") {
     const Run help = run("train --help");

@@ -1,9 +1,16 @@
 // explain/: LRP composites through one Trace on the reference models, against
 // Zennit 0.5.1 (tests/data/vgg_mini*.lrp.safetensors: relevance at the input and
-// at two layer outputs, per-sample tolerances from the files); BatchNorm folding;
+// at two layer outputs, per-sample tolerances from the files); the BatchNorm
+// canonizer as a view (one trace serves canonized LRP and the model's own
+// gradients and CAMs; traces never write the model; saved tensors are guarded);
 // one forward serving many explanations.
+#include "autograd/engine.h"
+#include "autograd/functions.h"
 #include "autograd/grad_mode.h"
+#include "explain/cam.h"
+#include "explain/methods.h"
 #include "explain/trace.h"
+#include "train/optimizer.h"
 #include "models/checkpoint.h"
 #include "reference.h"
 #include "temp_dir.h"
@@ -14,12 +21,23 @@ using explain::Composite;
 using explain::Target;
 
 namespace {
-void check_composites(const std::string& model_name, const std::string& prefix, bool fold,
+// The reference inputs are pixels in [0, 1] (not normalised): ZBox bounds 0 and 1.
+const explain::PresetOptions kUnit = explain::PresetOptions::with_range(0.f, 1.f);
+
+// Every parameter and buffer of a model, copied.
+std::vector<std::vector<float>> snapshot(layers::Layer& model) {
+    std::vector<std::vector<float>> out;
+    for (const auto& [name, t] : model.state()) out.push_back(t.to_vector<float>());
+    return out;
+}
+
+void check_composites(const std::string& model_name, const std::string& prefix,
                       const std::vector<std::string>& presets, const std::vector<std::string>& layers) {
     const io::SafeTensors data = io::load_safetensors(data_file(prefix + ".data.safetensors"));
     const io::SafeTensors ref = io::load_safetensors(data_file(prefix + ".lrp.safetensors"));
     models::Checkpoint ck = models::load_checkpoint(data_file(prefix + ".model.safetensors"), model_name);
-    explain::Trace trace(*ck.model, data.at("input"), {.fold_batchnorm = fold});
+    const auto before = snapshot(*ck.model);
+    explain::Trace trace(*ck.model, data.at("input"));
     const Tensor seed = trace.seed(targets_of(data.at("target")));
     for (const std::string& preset : presets) {
         CAPTURE(preset);
@@ -29,18 +47,19 @@ void check_composites(const std::string& model_name, const std::string& prefix, 
                                                      : preset == "epsilon-alpha2-beta1-flat" ? "epsilon_alpha2_beta1_flat"
                                                      : preset == "epsilon-plus"              ? "epsilon_plus"
                                                                                              : "epsilon");
-        const auto r = trace.relevance(Composite::preset(preset), seed, layers);
+        const auto r = trace.relevance(Composite::preset(preset, kUnit), seed, layers);
         check_reference(r[0], ref.at(key), reference_tol(ref, key), key);
         for (size_t i = 0; i < layers.size(); ++i) {
             const std::string lk = key + ".layer_out." + layers[i];
             check_reference(r[i + 1], ref.at(lk), reference_tol(ref, lk), lk);
         }
     }
+    CHECK(snapshot(*ck.model) == before);  // explaining never writes the model
 }
 }  // namespace
 
 TEST_CASE("vgg-mini: every composite matches Zennit at the input and inside") {
-    check_composites("vgg-mini", "vgg_mini", false,
+    check_composites("vgg-mini", "vgg_mini",
                      {"epsilon-plus-flat", "epsilon-gamma-box", "epsilon-alpha2-beta1", "epsilon-alpha2-beta1-flat",
                       "epsilon-plus", "epsilon"},
                      {"features.4", "features.9"});
@@ -59,25 +78,146 @@ TEST_CASE("vgg-mini: all-epsilon from one-hot(target) * logit") {
     check_reference(r[2], ref.at(key + ".layer_out.features.9"), reference_tol(ref, key + ".layer_out.features.9"), "f9");
 }
 
-TEST_CASE("vgg-mini-bn: composites after folding BatchNorm match Zennit's SequentialMergeBatchNorm") {
-    check_composites("vgg-mini-bn", "vgg_mini_bn", true, {"epsilon-plus-flat", "epsilon-gamma-box"},
+TEST_CASE("vgg-mini-bn: composites with the BatchNorm canonizer (a view) match Zennit's SequentialMergeBatchNorm") {
+    check_composites("vgg-mini-bn", "vgg_mini_bn", {"epsilon-plus-flat", "epsilon-gamma-box"},
                      {"features.6", "features.13"});
 }
 
-TEST_CASE("BatchNorm folding leaves the outputs unchanged to 1e-5 and is undone afterwards") {
+TEST_CASE("vgg-mini-bn: one trace gives canonized LRP and the model's own gradient and Grad-CAM") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
+    const io::SafeTensors lrp = io::load_safetensors(data_file("vgg_mini_bn.lrp.safetensors"));
+    const io::SafeTensors grad = io::load_safetensors(data_file("vgg_mini_bn.gradient.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
+    const auto before = snapshot(*ck.model);
+    const int64_t forwards = explain::Trace::forward_passes();
+    explain::Trace trace(*ck.model, data.at("input"));
+    const Tensor seed = trace.seed(targets_of(data.at("target")));
+    // Interleaved, in both orders: gradient (Captum Saliency(abs=False)), LRP (Zennit, canonized),
+    // Grad-CAM at the pre-BatchNorm conv (Captum LayerGradCam), and the same again.
+    for (int round = 0; round < 2; ++round) {
+        CAPTURE(round);
+        check_reference(trace.gradient(seed)[0], grad.at("grad"), reference_tol(grad, "grad"), "gradient");
+        check_reference(trace.relevance(Composite::preset("epsilon-plus-flat", kUnit), seed)[0],
+                        lrp.at("lrp.epsilon_plus_flat"), reference_tol(lrp, "lrp.epsilon_plus_flat"), "lrp");
+        check_reference(explain::cam(trace, explain::CamMethod::GradCam, "features.10", seed).raw,
+                        grad.at("gradcam.features.10"), reference_tol(grad, "gradcam.features.10"), "gradcam");
+    }
+    CHECK(explain::Trace::forward_passes() == forwards + 1);
+    CHECK(snapshot(*ck.model) == before);
+    // The string-dispatched entry point canonizes by default and says so.
+    const explain::Attribution a = explain::attribute(trace, explain::parse_method("lrp:epsilon-plus-flat"),
+                                                      targets_of(data.at("target")), kUnit);
+    check_reference(a.map, lrp.at("lrp.epsilon_plus_flat"), reference_tol(lrp, "lrp.epsilon_plus_flat"), "attribute");
+    CHECK(a.note == "canonizer batchnorm: 4 BatchNorm2d merged into the Conv2d/Linear before them");
+    // Without the canonizer the map is another one (BatchNorm passes relevance): off by far more than the tolerance.
+    explain::PresetOptions none = kUnit;
+    none.canonizer = explain::Canonizer::None;
+    const explain::Attribution u =
+        explain::attribute(trace, explain::parse_method("lrp:epsilon-plus-flat"), targets_of(data.at("target")), none);
+    CHECK(u.note == "canonizer none: 4 BatchNorm2d layers not merged; relevance passes through them unchanged");
+    CHECK(max_relative_error(u.map, lrp.at("lrp.epsilon_plus_flat")) > 0.05);
+}
+
+TEST_CASE("two live traces of one BatchNorm model, calls interleaved, are bit-identical to each alone") {
     const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
     models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
-    autograd::NoGradGuard ng;
-    const Tensor before = (*ck.model)(data.at("input"));
-    const auto w0 = ck.model->state()[0].second.to_vector<float>();
+    const Tensor x = data.at("input");
+    const Tensor x2 = x.narrow(2, 2).clone();
+    const auto explain_all = [&](const explain::Trace& t, int what) {
+        const Tensor seed = t.seed({Target::predicted()});
+        switch (what) {
+            case 0: return t.relevance(Composite::preset("epsilon-gamma-box", kUnit), seed)[0].to_vector<float>();
+            case 1: return t.gradient(seed)[0].to_vector<float>();
+            case 2: {
+                explain::PresetOptions none = kUnit;
+                none.canonizer = explain::Canonizer::None;
+                return t.relevance(Composite::preset("epsilon-plus", none), seed)[0].to_vector<float>();
+            }
+            default: return explain::cam(t, explain::CamMethod::GradCam, "features.10", seed).raw.to_vector<float>();
+        }
+    };
+    std::vector<std::vector<float>> alone_a, alone_b;
     {
-        explain::BatchNormFold fold(*ck.model);
-        CHECK(fold.folded() == 4);
-        check_reference((*ck.model)(data.at("input")), before, 1e-5, "folded logits");
-        CHECK(ck.model->state()[0].second.to_vector<float>() != w0);
+        explain::Trace a(*ck.model, x);
+        for (int w = 0; w < 4; ++w) alone_a.push_back(explain_all(a, w));
     }
-    CHECK(ck.model->state()[0].second.to_vector<float>() == w0);
-    check_reference((*ck.model)(data.at("input")), before, 0, "restored logits");
+    {
+        explain::Trace b(*ck.model, x2);
+        for (int w = 0; w < 4; ++w) alone_b.push_back(explain_all(b, w));
+    }
+    explain::Trace a(*ck.model, x), b(*ck.model, x2);
+    for (int w : {3, 0, 2, 1})
+        for (int which : {1, 0}) {
+            CAPTURE(w);
+            CAPTURE(which);
+            CHECK(explain_all(which ? b : a, w) == (which ? alone_b : alone_a)[static_cast<size_t>(w)]);
+        }
+}
+
+TEST_CASE("a training step after explanations is the same as without them") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
+    const Tensor x = data.at("input");
+    const Tensor labels = from_vector(std::vector<int32_t>{2, 3, 0, 8}, Shape{4});
+    auto step = [&](bool explain_first) {
+        models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
+        std::unique_ptr<explain::Trace> alive;
+        if (explain_first) {
+            alive = std::make_unique<explain::Trace>(*ck.model, x);
+            alive->relevance(Composite::preset("epsilon-gamma-box", kUnit), alive->seed({Target::predicted()}));
+            explain::cam(*alive, explain::CamMethod::GradCam, "features.10", alive->seed({Target::predicted()}));
+        }
+        ck.model->train();
+        ck.model->zero_grad();
+        default_generator().set_state(7, 0);  // the same dropout masks in both runs
+        autograd::backward(cross_entropy((*ck.model)(x), labels));
+        std::vector<std::vector<float>> grads;
+        for (const auto& p : ck.model->parameters()) grads.push_back(p.grad().to_vector<float>());
+        return std::make_pair(grads, snapshot(*ck.model));  // running statistics were updated too
+    };
+    CHECK(step(true) == step(false));
+}
+
+TEST_CASE("a pass that finds a saved tensor written in place since the forward fails, naming node and tensor") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
+    explain::Trace trace(*ck.model, data.at("input"));
+    const Tensor seed = trace.seed({Target::predicted()});
+    const auto g0 = trace.gradient(seed)[0].to_vector<float>();
+    // An optimizer step writes the weights in place (and bumps their version).
+    Tensor w = ck.model->named_parameters()[0].second;  // features.0.weight
+    fill(w, 0.5f);
+    CHECK_THROWS_WITH_AS(trace.gradient(seed), doctest::Contains("Conv2dBackward of Conv2d(1, 32"), Error);
+    CHECK_THROWS_WITH_AS(trace.gradient(seed), doctest::Contains("the weight it saved in the forward pass was modified in place"), Error);
+    CHECK_THROWS_WITH_AS(trace.relevance(Composite::preset("epsilon-plus-flat", kUnit), seed),
+                         doctest::Contains("modified in place"), Error);
+    // A pass that stops above the changed layer does not read it.
+    CHECK(trace.layer_gradients(seed, {"features.10"})[0].defined());
+    // A BatchNorm statistic changed: the merge (and the BatchNorm's own backward) refuses it.
+    explain::Trace t2(*ck.model, data.at("input"));
+    Tensor rv;
+    for (auto& [name, t] : ck.model->named_parameters())
+        if (name == "features.4.weight") rv = t;
+    fill(rv, 2.f);
+    CHECK_THROWS_WITH_AS(t2.relevance(Composite::preset("epsilon-plus-flat", kUnit), t2.seed({Target::predicted()})),
+                         doctest::Contains("BatchNorm2dBackward of BatchNorm2d(32"), Error);
+    // Plain autograd: the input of a multiplication written between forward and backward.
+    Tensor a = uniform(Shape{3}).set_requires_grad(), b = uniform(Shape{3});
+    Tensor y = sum(mul(a, b));
+    fill(b, 1.f);
+    CHECK_THROWS_WITH_AS(autograd::backward(y), doctest::Contains("MulBackward: the second operand it saved"), Error);
+}
+
+TEST_CASE("epsilon-gamma-box never assumes the input range") {
+    CHECK_THROWS_WITH_AS(Composite::preset("epsilon-gamma-box"), doctest::Contains("needs the input's range"), Error);
+    const auto from_norm = explain::PresetOptions::for_normalization({0.5f}, {0.25f});
+    CHECK(*from_norm.low == -2.f);
+    CHECK(*from_norm.high == 2.f);
+    const auto rgb = explain::PresetOptions::for_normalization({0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f});
+    CHECK(rgb.low_bound.to_vector<float>()[2] == doctest::Approx(-0.406f / 0.225f));
+    CHECK(rgb.high_bound.to_vector<float>()[1] == doctest::Approx((1.f - 0.456f) / 0.224f));
+    CHECK_NOTHROW(Composite::preset("epsilon-gamma-box", rgb));
+    CHECK_THROWS_WITH_AS(explain::PresetOptions::for_normalization({0.5f}, {0.f}), doctest::Contains("not positive"), Error);
+    CHECK_THROWS_WITH_AS(explain::parse_canonizer("zennit"), doctest::Contains("known: batchnorm, none"), Error);
 }
 
 TEST_CASE("one forward pass serves many explanations and targets") {
@@ -88,7 +228,7 @@ TEST_CASE("one forward pass serves many explanations and targets") {
     const int64_t before = explain::Trace::forward_passes();
     explain::Trace trace(*ck.model, data.at("input"));
     const Tensor a = trace.relevance(Composite::preset("epsilon-plus-flat"), trace.seed({Target::predicted()}))[0];
-    const Tensor b = trace.relevance(Composite::preset("epsilon-gamma-box"), trace.seed({Target::of(3)}))[0];
+    const Tensor b = trace.relevance(Composite::preset("epsilon-gamma-box", kUnit), trace.seed({Target::of(3)}))[0];
     const Tensor g = trace.gradient(trace.seed({Target::contrast(2, 3)}), {"features.7"})[1];
     const Tensor a2 = trace.relevance(Composite::preset("epsilon-plus-flat"), trace.seed({Target::predicted()}))[0];
     CHECK(model_calls == 1);

@@ -31,7 +31,7 @@ TEST_CASE("every listed method computes a map on vgg-mini") {
         if (m.name == "smoothgrad") spec = "smoothgrad:samples=2";
         if (m.name == "ig") spec = "ig:steps=4";
         if (m.name == "lime" || m.name == "kernelshap") spec = m.name + ":samples=8";
-        const Attribution a = attribute(trace, parse_method(spec), t);
+        const Attribution a = attribute(trace, parse_method(spec), t, PresetOptions::with_range(0.f, 1.f));
         CHECK(a.map.dim(0) == 2);
         CHECK(a.map.dim(2) == 28);
         CHECK(a.map.dim(3) == 28);
