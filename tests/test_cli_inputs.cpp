@@ -9,6 +9,8 @@
 #include "cli_run.h"
 #include "idx_writer.h"
 #include "io/image.h"
+#include "models/checkpoint.h"
+#include "png_writer.h"
 #include "temp_dir.h"
 
 using namespace gb::testing;
@@ -107,4 +109,59 @@ TEST_CASE("cli: explain photos (resize, crop, notes in the report), --labels and
     fails("--image " + dir.path("nothere.png"), "nothere.png': no such file");
     std::ofstream(dir.path("fake.png")) << "not an image";
     fails("--image " + dir.path("fake.png"), "cannot decode image");
+}
+
+TEST_CASE("cli: a 224x224 RGB model gets torchvision's Resize(256) + CenterCrop(224) + ImageNet normalisation") {
+    TempDir dir("cli-224");
+    // A tiny VGG of 224x224 RGB input (five pools to 7x7), saved without normalisation or class names.
+    gb::models::VggConfig cfg;
+    cfg.name = "vgg-tiny";
+    cfg.features = {4, 0, 4, 0, 4, 0, 4, 0, 4, 0};
+    cfg.hidden = {8};
+    cfg.in_channels = 3;
+    cfg.input_size = 224;
+    cfg.num_classes = 3;
+    gb::models::Vgg model(cfg);
+    const std::string ck = dir.path("tiny.safetensors");
+    gb::models::save_checkpoint(ck, model);
+    const std::string explain = "explain --checkpoint " + ck + " --method saliency --threads 1 --upscale 1 ";
+
+    std::vector<uint8_t> rgb(300 * 200 * 3);
+    for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>((i * 7) % 256);
+    REQUIRE(stbi_write_jpg(dir.path("photo.jpg").c_str(), 300, 200, 3, rgb.data(), 90));
+    const std::string ex = dir.path("ex");
+    const Run e1 = run(explain + "--image " + dir.path("photo.jpg") + " --out " + ex);
+    INFO(e1.out);
+    REQUIRE(e1.code == 0);
+    const std::string html = read_text(ex + "/report.html");
+    for (const char* note : {"300x200 resized to 384x256 (antialiased; shorter side 256, aspect ratio kept)",
+                             "centre crop 224x224 of the 384x256 image"}) {
+        CHECK(e1.out.find(note) != std::string::npos);
+        CHECK(html.find(note) != std::string::npos);
+    }
+    CHECK(e1.out.find("using ImageNet's mean/std 0.485,0.456,0.406 / 0.229,0.224,0.225") != std::string::npos);
+    CHECK(html.find("0.485,0.456,0.406 / 0.229,0.224,0.225 (ImageNet default)") != std::string::npos);
+    CHECK(html.find("resize: shorter side 256 (antialiased, as torchvision&#39;s Resize); crop: centre 224x224") !=
+          std::string::npos);
+    CHECK(gb::io::load_image(ex + "/input_0.png").shape() == gb::Shape{3, 224, 224});
+
+    // A 16-bit grey PNG into the RGB model, --normalize and --labels with a '-' name as the target.
+    std::vector<uint16_t> grey(240 * 240);
+    for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint16_t>(i * 37);
+    write_png(dir.path("grey16.png"), grey, 240, 240, 1, 16);
+    std::ofstream(dir.path("three.txt")) << "a\nb-c\nd\n";
+    const Run e2 = run(explain + "--image " + dir.path("grey16.png") + " --normalize 0.5/0.5 --labels " +
+                       dir.path("three.txt") + " --target b-c --out " + ex);
+    INFO(e2.out);
+    REQUIRE(e2.code == 0);
+    const std::string html2 = read_text(ex + "/report.html");
+    for (const char* text : {"16-bit image: values scaled to [0, 1] by 1/65535", "grey converted to RGB",
+                             "0.5,0.5,0.5 / 0.5,0.5,0.5 (--normalize)", "b-c (1)", "240x240 resized to 256x256"})
+        CHECK(html2.find(text) != std::string::npos);
+
+    // Without the crop the image is not the model's size.
+    const Run e3 = run(explain + "--image " + dir.path("photo.jpg") + " --resize 224 --crop 0 --out " + ex);
+    CHECK(e3.code != 0);
+    CHECK(e3.out.find("is 336x224 after --resize shorter side 224 and --crop off; the model takes 224x224") !=
+          std::string::npos);
 }
