@@ -196,7 +196,7 @@ void add_explain_command(CLI::App& app) {
                     "MEAN/STD per channel, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, or none "
                     "(default: the checkpoint's, else ImageNet's for 224x224 RGB models, else none)");
     cmd->add_option("--labels", o->input.labels, "Class names, one per line (also usable in --target)")->check(CLI::ExistingFile);
-    cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist)");
+    cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist); with --image or --array, only its class names");
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--index", o->indices, "Sample indices of the dataset split");
