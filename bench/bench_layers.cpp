@@ -1,6 +1,7 @@
 // The CPU backend's convolution and pooling kernels layer by layer: every conv
-// of vgg-mini (28x28x1) and VGG-11 (32x32x3) at batch 64, forward and both
-// backwards, and their 2x2 max pools forward and backward, on 1 and 2 threads.
+// of vgg-mini (28x28x1) and VGG-11 (32x32x3) at batch 64 and of VGG-16
+// (224x224x3) at batch 1, forward and both backwards, and their 2x2 max pools
+// forward and backward, on 1 and 2 threads.
 // Counters: GFLOP/s for convolutions (2*N*K*P*Q*C*R*S per call, wall-clock
 // time), GB/s for pooling (bytes read and written once).
 // Names: conv/<model>_conv<i>/<pass>/threads:<n>, maxpool/<model>_pool<i>/<pass>/threads:<n>.
@@ -18,8 +19,6 @@ using namespace gb;
 using namespace gb::kernels;
 
 namespace {
-
-constexpr int64_t kBatch = 64;
 
 std::vector<float> random_values(int64_t n, Generator& g) {
     std::vector<float> v(static_cast<size_t>(n));
@@ -69,19 +68,20 @@ void maxpool(benchmark::State& state, Pool2dGeom g, bool backward) {
 }
 
 // The 3x3 "same" convolutions and 2x2 pools of a VGG feature stack ("M" = pool).
-void register_model(const std::string& model, int64_t channels, int64_t size, const std::vector<int64_t>& cfg) {
+void register_model(const std::string& model, int64_t batch, int64_t channels, int64_t size,
+                    const std::vector<int64_t>& cfg) {
     int conv_index = 0, pool_index = 0;
     for (int64_t v : cfg) {
         if (v == 0) {
             if (size < 2) continue;
-            const Pool2dGeom g = make_pool2d_geom(kBatch, channels, size, size, 2, 2, 2, 2, 0, 0);
+            const Pool2dGeom g = make_pool2d_geom(batch, channels, size, size, 2, 2, 2, 2, 0, 0);
             const std::string name = "maxpool/" + model + "_pool" + std::to_string(++pool_index);
             benchmark::RegisterBenchmark((name + "/forward").c_str(), maxpool, g, false)->Arg(1)->Arg(2)->UseRealTime();
             benchmark::RegisterBenchmark((name + "/backward").c_str(), maxpool, g, true)->Arg(1)->Arg(2)->UseRealTime();
             size /= 2;
             continue;
         }
-        const Conv2dGeom g = make_conv2d_geom(kBatch, channels, size, size, v, 3, 3, 1, 1, 1, 1);
+        const Conv2dGeom g = make_conv2d_geom(batch, channels, size, size, v, 3, 3, 1, 1, 1, 1);
         const std::string name = "conv/" + model + "_conv" + std::to_string(++conv_index);
         benchmark::RegisterBenchmark((name + "/forward").c_str(), conv, g, Pass::Forward)->Arg(1)->Arg(2)->UseRealTime();
         if (conv_index > 1)  // the first layer's input needs no gradient
@@ -96,8 +96,10 @@ void register_model(const std::string& model, int64_t channels, int64_t size, co
 }  // namespace
 
 int main(int argc, char** argv) {
-    register_model("vgg_mini", 1, 28, {32, 32, 0, 64, 64, 0});
-    register_model("vgg11", 3, 32, {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0});
+    register_model("vgg_mini", 64, 1, 28, {32, 32, 0, 64, 64, 0});
+    register_model("vgg11", 64, 3, 32, {64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0});
+    register_model("vgg16_224_b1", 1, 3, 224,
+                   {64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0});
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -431,9 +431,44 @@ void CpuBackend::conv2d_forward_relu(const Conv2dGeom& g, const float* x, const 
     conv_forward(g, x, w, bias, true, y);
 }
 
+namespace {
+
+// The backward-data of a stride-1, undilated convolution is itself a forward
+// convolution: dx = conv(dy, W~) with W~[c][k][r][s] = W[k][c][R-1-r][S-1-s] and
+// padding R-1-p (output size P + R-1 - 2p = H). Taken on large maps, where it
+// runs the implicit GEMM of the forward pass instead of a GEMM into a col buffer
+// of C*R*S x P*Q (tens of MB at 224x224) and col2im.
+constexpr int64_t kTransposedMap = 56 * 56;
+
+bool backward_as_forward(const Conv2dGeom& g) {
+    return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.pad_h <= g.R - 1 &&
+           g.pad_w <= g.S - 1 && g.P * g.Q >= kTransposedMap && !g.col_is_input();
+}
+
+void backward_data_as_forward(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
+    const Conv2dGeom t = make_conv2d_geom(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, g.R - 1 - g.pad_h,
+                                          g.S - 1 - g.pad_w, 1, 1);
+    thread_local std::vector<float> wt;
+    wt.resize(static_cast<size_t>(g.C * g.K * g.R * g.S));
+    const int64_t RS = g.R * g.S;
+    float* out = wt.data();  // this thread's buffer (thread_local names another in each worker)
+    parallel_for(0, g.C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c)
+            for (int64_t k = 0; k < g.K; ++k) {
+                const float* src = w + (k * g.C + c) * RS;
+                float* dst = out + (c * g.K + k) * RS;
+                for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+            }
+    });
+    conv_forward(t, dy, out, nullptr, false, dx);
+}
+
+}  // namespace
+
 void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q;
     if (cpu::whole_map(g)) return cpu::whole_map_backward_data(g, dy, w, dx);
+    if (backward_as_forward(g)) return backward_data_as_forward(g, dy, w, dx);
     const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
@@ -468,7 +503,9 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
 bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                                  const float* r, float eps, float* out) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
-    if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ) || !cpu::gemm_packs(CRS, PQ)) return false;
+    if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ) || !cpu::gemm_packs(CRS, PQ) ||
+        backward_as_forward(g))
+        return false;
     const FlatRow* flat = flat_plan(g);
     const float* wp = packed_weight(false, g.K, CRS, w);
     const float* wtp = packed_weight(true, CRS, g.K, w);
