@@ -85,6 +85,8 @@ void run_explain(const ExplainOptions& o) {
     GB_CHECK(static_cast<int>(!o.images.empty()) + static_cast<int>(!o.indices.empty()) + static_cast<int>(!o.array.empty()) == 1,
              "explain: give one of --image PATH..., --data NAME --index I... or --array FILE.npy");
     GB_CHECK(!o.methods.empty(), "explain: give at least one --method (see glassbox explain --list)");
+    GB_CHECK(!o.images.empty() || (o.input.resize.empty() && o.input.crop.empty()),
+             "explain: --resize and --crop apply to --image files only (dataset samples and --array inputs are used as they are)");
     const Device device = Device::parse(o.device);
     std::vector<explain::MethodSpec> specs;
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));

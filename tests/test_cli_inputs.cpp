@@ -107,6 +107,7 @@ TEST_CASE("cli: explain photos (resize, crop, notes in the report), --labels and
     fails("--image " + dir.path("wide.bmp") + " --crop 40", "--crop 40x40 is larger than");
     fails("--image " + dir.path("wide.bmp") + " --resize 0 --crop 0", "the model takes 28x28");
     fails("--image " + dir.path("nothere.png"), "nothere.png': no such file");
+    fails("--index 0 --data-dir " + dir.path() + " --crop 20", "--resize and --crop apply to --image files only");
     std::ofstream(dir.path("fake.png")) << "not an image";
     fails("--image " + dir.path("fake.png"), "cannot decode image");
 }
