@@ -43,6 +43,7 @@ struct EvaluateOptions {
     float blur_sigma = 3.f, radius = 0.02f;
     uint64_t seed = 0;
     int threads = 0;
+    InputOptions input;  // --normalize
 };
 
 struct Stat {
@@ -97,7 +98,7 @@ void run_evaluate(const EvaluateOptions& o) {
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
     const auto& cfg = ck.model->config();
     ExplainInputs in;
-    read_checkpoint_conventions(ck, in, std::cerr);
+    read_checkpoint_conventions(ck, in, std::cerr, o.input);
     {
         const io::Dataset d = io::load_dataset(o.data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
         GB_CHECK(o.samples <= d.size(), "evaluate: --samples ", o.samples, " exceeds the ", d.size(), " ", o.split,
@@ -402,6 +403,9 @@ void add_evaluate_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"batchnorm", "none"}));
     cmd->add_option("--seed", o->seed, "Seed of tie orders, noise and random weights")->capture_default_str();
+    cmd->add_option("--normalize", o->input.normalize,
+                    "MEAN/STD per channel, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, or none "
+                    "(default: the checkpoint's, else ImageNet's for 224x224 RGB models, else none)");
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
     cmd->callback([o] {

@@ -17,8 +17,10 @@
 #include "explain/heatmap.h"
 #include "explain/methods.h"
 #include "explain/report.h"
+#include "io/dataset.h"
 #include "io/file_util.h"
 #include "io/npy.h"
+#include "io/transforms.h"
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +39,7 @@ struct ExplainOptions {
     float alpha = 0.5f;
     bool list = false;
     int threads = 0;
+    InputOptions input;
 };
 
 // A file-name-safe form of a method spec: "lrp:epsilon-plus-flat" -> "lrp_epsilon-plus-flat".
@@ -57,7 +60,8 @@ void print_list() {
         std::stringstream rules(explain::Composite::preset(name, explain::PresetOptions::with_range(0.f, 1.f)).describe());
         for (std::string line; std::getline(rules, line);) std::cout << "    " << line << "\n";
     }
-    std::cout << "\ntargets (--target): pred (the predicted class), a class index, or A-B (class A versus B)\n";
+    std::cout << "\ntargets (--target): pred (the predicted class), a class name (--labels, the checkpoint's) or index, "
+                 "or A-B (class A versus B)\n";
 }
 
 // Softmax of one row of logits, best classes first.
@@ -81,21 +85,26 @@ void run_explain(const ExplainOptions& o) {
     GB_CHECK(static_cast<int>(!o.images.empty()) + static_cast<int>(!o.indices.empty()) + static_cast<int>(!o.array.empty()) == 1,
              "explain: give one of --image PATH..., --data NAME --index I... or --array FILE.npy");
     GB_CHECK(!o.methods.empty(), "explain: give at least one --method (see glassbox explain --list)");
+    GB_CHECK(!o.images.empty() || (o.input.resize.empty() && o.input.crop.empty()),
+             "explain: --resize and --crop apply to --image files only (dataset samples and --array inputs are used as they are)");
     const Device device = Device::parse(o.device);
     std::vector<explain::MethodSpec> specs;
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
-    const explain::Target target = explain::Target::parse(o.target);
 
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
     const auto& cfg = ck.model->config();
     ExplainInputs in;
-    read_checkpoint_conventions(ck, in, std::cerr);
-    if (!o.images.empty())
-        load_images(o.images, cfg, in, std::cerr);
-    else if (!o.array.empty())
+    read_checkpoint_conventions(ck, in, std::cerr, o.input);
+    if (!o.images.empty()) {
+        if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
+        load_images(o.images, cfg, in, std::cerr, o.input);
+    } else if (!o.array.empty()) {
+        if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
         load_array(o.array, cfg, in);
-    else
-        load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in);
+    } else {
+        load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in, &std::cerr);
+    }
+    const explain::Target target = explain::Target::parse(o.target, in.class_names);
     normalize_inputs(in);
     ck.model->to(device);
 
@@ -110,7 +119,10 @@ void run_explain(const ExplainOptions& o) {
 
     explain::Report report;
     report.title = "glassbox explanations";
-    report.info = {{"Model", ck.model->describe()}, {"Checkpoint", o.checkpoint}, {"Target", target.str()}};
+    report.info = {{"Model", ck.model->describe()}, {"Checkpoint", o.checkpoint}, {"Target", target.describe(in.class_names)}};
+    if (!in.preprocessing.empty()) report.info.emplace_back("Image files", in.preprocessing);
+    report.info.emplace_back("Normalisation", io::Normalization{in.mean, in.stddev}.str() + " (" + in.normalization_source + ")");
+    report.info.emplace_back("Class names", in.class_names_source);
     const bool any_lrp = std::any_of(specs.begin(), specs.end(), [](const auto& s) { return s.name == "lrp"; });
     const std::string canonizer_note = trace.canonizer_note(preset.canonizer);
     if (any_lrp) report.info.emplace_back("LRP", canonizer_note);
@@ -120,6 +132,7 @@ void run_explain(const ExplainOptions& o) {
         explain::ReportItem item;
         item.title = in.names[static_cast<size_t>(n)] + " (explained: " + in.class_names[static_cast<size_t>(classes[static_cast<size_t>(n)])] + ")";
         item.image = in.raw.narrow(n, 1).view(Shape{in.raw.dim(1), in.raw.dim(2), in.raw.dim(3)});
+        item.notes = in.notes[static_cast<size_t>(n)];
         const auto r = ranked(logits, n, K);
         for (size_t k = 0; k < std::min<size_t>(3, r.size()); ++k)
             item.top_classes.emplace_back(in.class_names[static_cast<size_t>(r[k].first)], r[k].second);
@@ -174,11 +187,18 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train (or a plain PyTorch state dict saved with safetensors)")
         ->check(CLI::ExistingFile);
     cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
-    cmd->add_option("--image", o->images, "Image files (PNG, JPEG, BMP ...); converted/resized to the model's input with a note")
-        ->check(CLI::ExistingFile);
+    cmd->add_option("--image", o->images, "Image files (PNG 8/16-bit, JPEG, BMP ...); converted, resized and cropped to the model's input with a note");
     cmd->add_option("--array", o->array, "A float32 .npy array [N, C, H, W] of pixels in [0, 1] at the model's input size")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist)");
+    cmd->add_option("--resize", o->input.resize,
+                    "Image files: N resizes the shorter side to N (antialiased), WxH stretches, 0 is off "
+                    "(default: 256 for 224x224 models, else the model's input size)");
+    cmd->add_option("--crop", o->input.crop, "Image files: N or WxH centre crop after --resize, 0 is off (default: the model's input size)");
+    cmd->add_option("--normalize", o->input.normalize,
+                    "MEAN/STD per channel, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, or none "
+                    "(default: the checkpoint's, else ImageNet's for 224x224 RGB models, else none)");
+    cmd->add_option("--labels", o->input.labels, "Class names, one per line (also usable in --target)")->check(CLI::ExistingFile);
+    cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist); with --image or --array, only its class names");
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--index", o->indices, "Sample indices of the dataset split");
@@ -188,7 +208,7 @@ void add_explain_command(CLI::App& app) {
                     "Zennit's SequentialMergeBatchNorm) or none")
         ->capture_default_str()
         ->check(CLI::IsMember({"batchnorm", "none"}));
-    cmd->add_option("--target", o->target, "pred, a class index, or A-B (class A versus class B)")->capture_default_str();
+    cmd->add_option("--target", o->target, "pred, a class name or index, or A-B (class A versus class B)")->capture_default_str();
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
     cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();
     cmd->add_option("--cam-colormap", o->cam_cmap, "Colormap for CAMs and saliency (jet, viridis, gray)")->capture_default_str();

@@ -39,6 +39,7 @@ main { display: grid; gap: 16px; }
 .badge { font-size: 12px; padding: 1px 8px; border-radius: 10px; }
 .badge.ok { background: #dcfce7; color: #166534; }
 .badge.bad { background: #fee2e2; color: #991b1b; }
+.notes { margin: 10px 0 0; padding-left: 16px; color: var(--muted); font-size: 12px; }
 .card-body { display: grid; grid-template-columns: 230px 1fr; gap: 20px; align-items: start; }
 @media (max-width: 720px) { .card-body { grid-template-columns: 1fr; } }
 .preds { font-size: 13px; padding-top: 2px; }
@@ -137,6 +138,11 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
         out << "<div class=\"truth\">true: <strong>" << html_escape(item.true_label) << "</strong>";
         if (true_p >= 0.f) out << " (" << percent(true_p) << ")";
         out << "</div>";
+    }
+    if (!item.notes.empty()) {
+        out << "<ul class=\"notes\">";
+        for (const auto& n : item.notes) out << "<li>" << html_escape(n) << "</li>";
+        out << "</ul>";
     }
     out << "</div>\n<div class=\"figs\">\n";
     figure(out, to_rgb8(item.image), "input", "input");

@@ -2,7 +2,7 @@
 // every image embedded as a base64 PNG data: URI. A header (title, caller's
 // key/value info such as model and checkpoint, the date, colour legends),
 // result sections (a table and figures each), one card per input (the input image, top classes with probabilities and the true
-// class, one map per method captioned with its name), and a footer describing
+// class, notes on the input, one map per method captioned with its name), and a footer describing
 // the methods. Every caller-supplied text is HTML-escaped.
 #pragma once
 
@@ -23,6 +23,7 @@ struct ReportItem {
     float true_probability = -1;  // < 0: unknown (then taken from top_classes when listed there)
     std::vector<std::pair<std::string, float>> top_classes;  // best first (the first is the prediction), in [0, 1]
     std::vector<std::pair<std::string, Image>> maps;         // method name -> rendered map (RGB8)
+    std::vector<std::string> notes;  // e.g. how an image file was converted for the model, shown in the card
 };
 
 // A section of results before the cards: a heading, a paragraph, a table (first row the

@@ -21,9 +21,14 @@ struct Target {
     static Target predicted() { return Target{}; }
     static Target of(int32_t c) { return Target{Kind::Class, c, 0}; }
     static Target contrast(int32_t a, int32_t b) { return Target{Kind::Contrast, a, b}; }
-    // "pred", "3", "3-5" (3 versus 5); gb::Error otherwise.
-    static Target parse(const std::string& text);
+    // "pred", "3", "3-5" (3 versus 5); with class names also "Sandal" and
+    // "Sandal-Sneaker" (names may contain '-': every split at a '-' whose two sides
+    // are both classes is a candidate, and more than one is an error). A name that
+    // matches exactly wins over an index. gb::Error listing close names otherwise.
+    static Target parse(const std::string& text, const std::vector<std::string>& class_names = {});
     std::string str() const;
+    // With names: "Sandal (5)", "Sandal (5) versus Sneaker (7)", "pred".
+    std::string describe(const std::vector<std::string>& class_names) const;
 };
 
 // The class each sample is explained for (the predicted one for Kind::Predicted).

@@ -149,7 +149,10 @@ const Trace::Merges& Trace::batchnorm_merges() const {
         GB_CHECK(f && a, "BatchNorm canonizer: cannot merge ", norm_path, " into ", layer_path);
         lnode->check_saved();
         nnode->check_saved();
-        m->params[lnode] = layers::merge_channel_affine(*f, *a);
+        layers::MergedParams merged = layers::merge_channel_affine(*f, *a);
+        merged.output = ni->second.second.detach();
+        merged.output_version = merged.output.version();
+        m->params[lnode] = std::move(merged);
         m->norms.insert(nnode);
     }
     merges_ = std::move(m);

@@ -161,6 +161,13 @@ std::string find_dataset_dir(const std::string& name, const std::string& data_di
             "pass --data-dir or set GB_DATA_DIR");
 }
 
+std::vector<std::string> known_class_names(const std::string& name) {
+    if (name == "fashion-mnist") return kFashionClasses;
+    if (name == "mnist") return numbered(10);
+    if (name == "cifar10") return kCifar10Classes;
+    return {};
+}
+
 Dataset load_dataset(const std::string& name, Split split, const std::string& data_dir) {
     const bool train = split == Split::Train;
     if (name == "fashion-mnist" || name == "mnist") {

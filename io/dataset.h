@@ -47,6 +47,9 @@ Dataset load_image_folder(const std::string& root, int64_t channels = 0);
 // of class sub-folders. data_dir overrides where they are looked for (else
 // $GB_DATA_DIR, then Debian's /usr/share/datasets/<name>).
 Dataset load_dataset(const std::string& name, Split split, const std::string& data_dir = "");
+// The class names of a named dataset known without reading it (fashion-mnist, mnist,
+// cifar10); empty for others (cifar100, folders).
+std::vector<std::string> known_class_names(const std::string& name);
 // Where `name` would be read from; gb::Error listing the places tried.
 std::string find_dataset_dir(const std::string& name, const std::string& data_dir = "");
 

@@ -1,4 +1,4 @@
-// Images on disk via stb: load (PNG, JPEG, BMP, GIF, TGA, PNM ...) into a
+// Images on disk via stb: load (PNG 8/16-bit, JPEG, BMP, GIF, TGA, PNM ...) into a
 // float32 [C, H, W] tensor in [0, 1]; encode and write PNG (atomically).
 #pragma once
 
@@ -11,8 +11,13 @@
 namespace gb::io {
 
 // channels = 0 keeps the file's colour (grey or grey+alpha -> 1, colour -> 3);
-// 1 or 3 converts. gb::Error naming the file when it cannot be decoded.
-Tensor load_image(const std::string& path, int64_t channels = 0);
+// 1 or 3 converts. An alpha channel is composited onto white (c' = a c + 1 - a);
+// 16-bit files are read at full precision (value / 65535, else value / 255);
+// colour -> grey is ITU-R 601-2 luma, 0.299 R + 0.587 G + 0.114 B (PIL's convert("L")),
+// grey -> colour replicates the plane. Each of these steps appends a one-line,
+// human-readable note to `notes` when given. gb::Error naming the file when it
+// cannot be read or decoded.
+Tensor load_image(const std::string& path, int64_t channels = 0, std::vector<std::string>* notes = nullptr);
 
 // 8-bit interleaved pixels (H x W x channels, channels 1, 3 or 4) -> PNG bytes.
 std::vector<uint8_t> encode_png(const uint8_t* pixels, int64_t width, int64_t height, int64_t channels);

@@ -14,8 +14,11 @@ struct Conv2dNode : LinearLikeNode {
     kernels::Conv2dGeom g;
     Tensor x, w, b;
     bool has_bias;
-    Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_)
-        : g(geom), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), has_bias(b.defined()) {
+    Tensor z;  // the convolution's output, detached, for saved_output (undefined: not kept)
+    uint64_t z_version = 0;
+    Conv2dNode(const kernels::Conv2dGeom& geom, Tensor x_, Tensor w_, Tensor b_, Tensor z_ = Tensor())
+        : g(geom), x(std::move(x_)), w(std::move(w_)), b(std::move(b_)), has_bias(b.defined()), z(std::move(z_)),
+          z_version(z.defined() ? z.version() : 0) {
         watch(x, "input");
         watch(w, "weight");
         watch(b, "bias");
@@ -47,6 +50,7 @@ struct Conv2dNode : LinearLikeNode {
     const Tensor& saved_input() const override { return x; }
     Tensor saved_weight() const override { return w; }
     Tensor saved_bias() const override { return b; }
+    Tensor saved_output() const override { return z.defined() && z.version() == z_version ? z : Tensor(); }
     std::vector<Tensor> backward(const Tensor& dy) override {
         auto& be = kernels::backend_for(dy.device());
         std::vector<Tensor> out(3);
@@ -64,7 +68,7 @@ struct Conv2dNode : LinearLikeNode {
         }
         return out;
     }
-    void release_saved() override { x = w = b = Tensor(); }
+    void release_saved() override { x = w = b = z = Tensor(); }
 };
 
 // A Conv2d and the ReLU after it as one node (Conv2d::forward_relu): the
@@ -137,7 +141,8 @@ Tensor Conv2d::compute(const Tensor& x, bool relu) {
     std::vector<Tensor> inputs{x, weight_, bias_};
     if (!autograd::should_record(inputs)) return y;
     const Tensor bd = opt_.bias ? bias_.detach() : Tensor();
-    if (!relu) return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(), bd), inputs, y);
+    if (!relu)
+        return autograd::record(std::make_shared<Conv2dNode>(g, x.detach(), weight_.detach(), bd, y.detach()), inputs, y);
     auto node = std::make_shared<ConvReluNode>(g, x.detach(), weight_.detach(), bd, y.detach());
     node->set_layer(this);  // the call bypassed Layer::operator(), which would claim it
     return autograd::record(node, inputs, y);

@@ -49,9 +49,12 @@ public:
     virtual Tensor saved_weight() const { return Tensor(); }
     virtual Tensor saved_bias() const { return Tensor(); }
     // f(saved input; saved weight, saved bias) as the recorded forward computed
-    // it, bit for bit what forward_with gives, when the node kept it and nothing
-    // has written to it since (its storage version is unchanged); else undefined.
-    // A plain term (LRP-0, epsilon) then divides by it without a forward.
+    // it, when the node kept it and nothing has written to it since (its storage
+    // version is unchanged); else undefined. For a layer's own parameters it is
+    // bit for bit what forward_with gives; for a canonizer's merged view it is the
+    // merged pair's recorded output (equal up to rounding). A plain term (LRP-0,
+    // epsilon) then divides by it, and Gamma derives its denominators from it,
+    // without a forward.
     virtual Tensor saved_output() const { return Tensor(); }
 };
 
@@ -70,8 +73,12 @@ public:
 // The parameters of "f, then a per-channel affine map" as one linear-like layer
 // (the BatchNorm canonizer; computed in double): W'[k] = scale[k] W[k],
 // b'[k] = scale[k] b[k] + shift[k] (b = 0 when f has no bias). Fresh tensors.
+// `output`, when set, is the pair's recorded output (the affine map's), which
+// the view offers as its saved_output while its storage version is `output_version`.
 struct MergedParams {
     Tensor weight, bias;
+    Tensor output;
+    uint64_t output_version = 0;
 };
 MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a);
 

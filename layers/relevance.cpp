@@ -120,7 +120,9 @@ public:
     const Tensor& saved_input() const override { return f_.saved_input(); }
     Tensor saved_weight() const override { return p_.weight; }
     Tensor saved_bias() const override { return p_.bias; }
-    // saved_output: none (the recorded output is the unmerged layer's).
+    Tensor saved_output() const override {
+        return p_.output.defined() && p_.output.version() == p_.output_version ? p_.output : Tensor();
+    }
 
 private:
     const LinearLike& f_;
@@ -157,8 +159,49 @@ MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
         for (int64_t j = 0; j < per; ++j) row[j] = static_cast<float>(row[j] * s);
         nb[static_cast<size_t>(k)] = static_cast<float>(bv[static_cast<size_t>(k)] * s + tv[static_cast<size_t>(k)]);
     }
-    return {from_vector(wv, w.shape(), w.device()), from_vector(nb, Shape{K}, w.device())};
+    MergedParams out;
+    out.weight = from_vector(wv, w.shape(), w.device());
+    out.bias = from_vector(nb, Shape{K}, w.device());
+    return out;
 }
+
+namespace {
+
+// Gamma on an input without negative elements (after a ReLU), with the recorded
+// output z = W x + b at hand. By linearity, with p = W+ x + b+ and b = b+ + b-:
+//   z+ = (W + gW+) x + (b + gb+) = z + g p,   z- = (W + gW-) x + (b + gb-) = z + g (z - p),
+// so one forward (p) gives both denominators, where the term form runs two
+// (and a third for z without a recorded output). The rest is the term form's:
+// R_in = x ((W + gW+)^T (mask+(R) / stab(z+)) + (W + gW-)^T (mask-(R) / stab(z-))).
+Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule& form, const Tensor& z, float g) {
+    const Tensor& x = f.saved_input();
+    const Tensor w = f.saved_weight(), b = f.saved_bias();
+    auto& be = kernels::backend_for(x.device());
+    const RuleTerm pos = Rule::zplus().expand().groups[0].terms[0];  // W+, b+
+    const Tensor p = f.forward_with(x, modified_param(pos, w, false), modified_param(pos, b, true));
+    const int64_t n = z.numel();
+    check_shape(r, z.shape(), "relevance at a layer output");
+    Tensor total;
+    for (int sign : {+1, -1}) {
+        Tensor zs = same_shape(z);  // z+ = z + g p ; z- = (1 + g) z - g p
+        be.scale(n, sign > 0 ? 1.f : 1.f + g, z.data<float>(), zs.data<float>());
+        be.axpy(n, sign > 0 ? g : -g, p.data<float>(), zs.data<float>());
+        Tensor s = same_shape(r);
+        be.lrp_mask_sign(n, sign, z.data<float>(), r.data<float>(), s.data<float>());
+        be.lrp_divide(n, form.stabilizer, s.data<float>(), zs.data<float>(), s.data<float>());
+        // The group's x+ term carries W + gW+ (z > 0) or W + gW- (z < 0), cached by its tag.
+        const RuleTerm& t = form.groups[sign > 0 ? 0 : 1].terms[0];
+        Tensor c = f.input_grad_with(s, modified_param(t, w, false));
+        if (total.defined())
+            be.add(c.numel(), total.data<float>(), c.data<float>(), total.data<float>());
+        else
+            total = std::move(c);
+    }
+    be.mul(total.numel(), x.data<float>(), total.data<float>(), total.data<float>());
+    return total;
+}
+
+}  // namespace
 
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {
     const CustomRule form = rule.expand();
@@ -173,6 +216,8 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         if (x_sign == 0) x_sign = no_negative(x) ? 1 : -1;
         return x_sign == 1;
     };
+    if (rule.kind == Rule::Kind::Gamma && x_nonnegative())
+        if (const Tensor z = f.saved_output(); z.defined()) return gamma_nonnegative(f, relevance_out, form, z, rule.gamma);
     for (const RuleGroup& g : form.groups) {
         // The group's terms that contribute: input, parameters and weight.
         struct Active {

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "explain/target.h"
 #include "io/safetensors.h"
@@ -12,13 +14,14 @@
 
 namespace gb::testing {
 
-inline void check_reference(const Tensor& got, const Tensor& ref, double tol, const std::string& what) {
-    REQUIRE_MESSAGE(got.shape() == ref.shape(), what << ": shape " << got.shape().str() << " vs reference "
-                                                     << ref.shape().str());
+// Per sample b: {max_i |got[b,i] - ref[b,i]|, max_i |ref[b,i]|} (the scale is the
+// whole tensor's max |ref| where a sample's is 0).
+inline std::vector<std::pair<double, double>> per_sample_errors(const Tensor& got, const Tensor& ref) {
     const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
     const int64_t B = ref.dim(0), per = ref.numel() / B;
     double whole = 0;
     for (float v : r) whole = std::max(whole, static_cast<double>(std::fabs(v)));
+    std::vector<std::pair<double, double>> out;
     for (int64_t b = 0; b < B; ++b) {
         double scale = 0, err = 0;
         for (int64_t i = 0; i < per; ++i) {
@@ -26,27 +29,27 @@ inline void check_reference(const Tensor& got, const Tensor& ref, double tol, co
             scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
             err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
         }
-        if (scale == 0) scale = whole;
+        out.emplace_back(err, scale == 0 ? whole : scale);
+    }
+    return out;
+}
+
+inline void check_reference(const Tensor& got, const Tensor& ref, double tol, const std::string& what) {
+    REQUIRE_MESSAGE(got.shape() == ref.shape(), what << ": shape " << got.shape().str() << " vs reference "
+                                                     << ref.shape().str());
+    const auto errors = per_sample_errors(got, ref);
+    for (size_t b = 0; b < errors.size(); ++b) {
+        const auto [err, scale] = errors[b];
         CHECK_MESSAGE(err <= tol * scale, what << " sample " << b << ": max error " << err << " > " << tol << " x "
                                                << scale);
     }
 }
 
-// The largest per-sample error relative to the reference's per-sample max |ref| (the
-// quantity check_reference bounds), for asserting that two maps really differ.
+// The largest per-sample error relative to the sample's scale (the quantity
+// check_reference bounds), for asserting that two maps really differ.
 inline double max_relative_error(const Tensor& got, const Tensor& ref) {
-    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
-    const int64_t B = ref.dim(0), per = ref.numel() / B;
     double worst = 0;
-    for (int64_t b = 0; b < B; ++b) {
-        double scale = 0, err = 0;
-        for (int64_t i = 0; i < per; ++i) {
-            const size_t k = static_cast<size_t>(b * per + i);
-            scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
-            err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
-        }
-        worst = std::max(worst, scale > 0 ? err / scale : err);
-    }
+    for (const auto& [err, scale] : per_sample_errors(got, ref)) worst = std::max(worst, scale > 0 ? err / scale : err);
     return worst;
 }
 

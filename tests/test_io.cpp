@@ -2,6 +2,7 @@
 // safetensors round trips and a file laid out byte for byte per the spec.
 #include <stb_image_write.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 
@@ -10,6 +11,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "idx_writer.h"
+#include "png_writer.h"
 #include "testing.h"
 
 using namespace gb;
@@ -123,6 +125,76 @@ TEST_CASE("datasets: a folder of class folders of PNGs") {
                          Error);
     write_bytes(dir.path("cat/broken.png"), {0x89, 'P', 'N', 'G', 1, 2, 3});
     CHECK_THROWS_WITH_AS(io::load_image(dir.path("cat/broken.png")), doctest::Contains("broken.png"), Error);
+}
+
+TEST_CASE("images: alpha composited onto white, 16-bit PNGs, grey/RGB conversions, notes") {
+    TempDir dir("images");
+    auto has = [](const std::vector<std::string>& notes, const std::string& text) {
+        for (const auto& n : notes)
+            if (n.find(text) != std::string::npos) return true;
+        return false;
+    };
+    // RGBA: c' = a c + (1 - a) (white background); exact to float rounding (1e-6).
+    const std::vector<uint8_t> rgba = {200, 100, 0, 128, 10, 20, 30, 255, 0, 0, 0, 0};
+    io::save_png(dir.path("rgba.png"), rgba.data(), 3, 1, 4);
+    std::vector<std::string> notes;
+    const Tensor c = io::load_image(dir.path("rgba.png"), 0, &notes);
+    REQUIRE(c.shape() == Shape{3, 1, 3});
+    const auto cv = c.to_vector<float>();
+    const float a = 128.f / 255.f;
+    CHECK(cv[0] == doctest::Approx(a * 200.f / 255.f + 1.f - a).epsilon(1e-6));  // R of pixel 0
+    CHECK(cv[3 + 0] == doctest::Approx(a * 100.f / 255.f + 1.f - a).epsilon(1e-6));  // G of pixel 0
+    CHECK(cv[1] == doctest::Approx(10.f / 255.f).epsilon(1e-6));                 // opaque: unchanged
+    CHECK(cv[2] == 1.f);                                                          // transparent: white
+    CHECK(has(notes, "RGBA image: composited onto white"));
+    // Grey+alpha (8-bit) and RGB -> grey as PIL's convert("L").
+    write_png(dir.path("ga.png"), {100, 51, 0, 0}, 2, 1, 2, 8);
+    notes.clear();
+    const auto gv = io::load_image(dir.path("ga.png"), 0, &notes).to_vector<float>();
+    CHECK(gv[0] == doctest::Approx(0.2f * 100.f / 255.f + 0.8f).epsilon(1e-6));
+    CHECK(gv[1] == 1.f);
+    CHECK(has(notes, "grey+alpha image: composited onto white"));
+    notes.clear();
+    const auto lv = io::load_image(dir.path("rgba.png"), 1, &notes).to_vector<float>();
+    CHECK(lv[1] == doctest::Approx((0.299f * 10 + 0.587f * 20 + 0.114f * 30) / 255.f).epsilon(1e-6));
+    CHECK(has(notes, "RGB converted to grey"));
+    notes.clear();
+    const Tensor rgb = io::load_image(dir.path("ga.png"), 3, &notes);
+    CHECK(rgb.shape() == Shape{3, 1, 2});
+    CHECK(rgb.to_vector<float>()[4] == gv[0]);
+    CHECK(has(notes, "grey converted to RGB"));
+
+    // 16-bit: 0x1234 is 4660 / 65535, not 0x12 / 255 (what an 8-bit decode gives).
+    write_png(dir.path("rgb16.png"), {0x1234, 0xFFFF, 0, 0x8001, 0x00FF, 0xABCD}, 2, 1, 3, 16);
+    notes.clear();
+    const auto r16 = io::load_image(dir.path("rgb16.png"), 0, &notes).to_vector<float>();
+    CHECK(r16 == std::vector<float>{0x1234 / 65535.f, 0x8001 / 65535.f, 1.f, 0x00FF / 65535.f, 0.f, 0xABCD / 65535.f});
+    CHECK(has(notes, "16-bit image"));
+    write_png(dir.path("ga16.png"), {0x1234, 0x8000, 0xFFFF, 0}, 2, 1, 2, 16);
+    const auto g16 = io::load_image(dir.path("ga16.png")).to_vector<float>();
+    const float a16 = 0x8000 / 65535.f;
+    CHECK(g16[0] == doctest::Approx(a16 * 0x1234 / 65535.f + 1.f - a16).epsilon(1e-6));
+    CHECK(g16[1] == 1.f);
+    write_png(dir.path("grey16.png"), {1, 65534}, 2, 1, 1, 16);
+    CHECK(io::load_image(dir.path("grey16.png")).to_vector<float>() == std::vector<float>{1 / 65535.f, 65534 / 65535.f});
+}
+
+TEST_CASE("images: JPEG and BMP load; unreadable files are clear errors") {
+    TempDir dir("formats");
+    std::vector<uint8_t> px(8 * 6 * 3);
+    for (size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i % 3 == 0 ? 200 : i % 3 == 1 ? 60 : 120);
+    REQUIRE(stbi_write_bmp(dir.path("a.bmp").c_str(), 8, 6, 3, px.data()));
+    const Tensor bmp = io::load_image(dir.path("a.bmp"));
+    CHECK(bmp.shape() == Shape{3, 6, 8});
+    CHECK(bmp.to_vector<float>()[0] == 200.f / 255.f);  // BMP is lossless
+    CHECK(bmp.to_vector<float>()[48] == 60.f / 255.f);
+    REQUIRE(stbi_write_jpg(dir.path("a.jpg").c_str(), 8, 6, 3, px.data(), 100));
+    const auto jpg = io::load_image(dir.path("a.jpg")).to_vector<float>();
+    // A flat colour at quality 100: within 3/255 of the original (JPEG is lossy).
+    for (size_t i = 0; i < 48; ++i) CHECK(std::fabs(jpg[i] - 200.f / 255.f) <= 3.f / 255.f);
+    CHECK_THROWS_WITH_AS(io::load_image(dir.path("missing.png")), doctest::Contains("missing.png': no such file"), Error);
+    write_bytes(dir.path("text.png"), {'h', 'e', 'l', 'l', 'o'});
+    CHECK_THROWS_WITH_AS(io::load_image(dir.path("text.png")), doctest::Contains("cannot decode image"), Error);
 }
 
 TEST_CASE("safetensors: a file laid out by hand per the spec") {

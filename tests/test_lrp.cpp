@@ -251,6 +251,31 @@ TEST_CASE("one forward pass serves many explanations and targets") {
     CHECK_THROWS_WITH_AS(Target::parse("cat"), doctest::Contains("bad target 'cat'"), Error);
 }
 
+TEST_CASE("targets by class name: exact names, contrasts of names with '-', close names in errors") {
+    const std::vector<std::string> fashion = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    auto same = [](const Target& a, const Target& b) { return a.kind == b.kind && a.cls == b.cls && a.other == b.other; };
+    CHECK(same(Target::parse("Sandal", fashion), Target::of(5)));
+    CHECK(same(Target::parse("Ankle boot", fashion), Target::of(9)));
+    CHECK(same(Target::parse("T-shirt/top", fashion), Target::of(0)));
+    CHECK(same(Target::parse("7", fashion), Target::of(7)));
+    CHECK(same(Target::parse("pred", fashion), Target::predicted()));
+    CHECK(same(Target::parse("T-shirt/top-Trouser", fashion), Target::contrast(0, 1)));
+    CHECK(same(Target::parse("Sneaker-T-shirt/top", fashion), Target::contrast(7, 0)));
+    CHECK(same(Target::parse("Sandal-3", fashion), Target::contrast(5, 3)));
+    CHECK(Target::parse("T-shirt/top-Trouser", fashion).describe(fashion) == "T-shirt/top (0) versus Trouser (1)");
+    CHECK(Target::parse("Sandal", fashion).describe(fashion) == "Sandal (5)");
+    CHECK(Target::of(3).describe({}) == "3");
+    CHECK_THROWS_WITH_AS(Target::parse("Sandel", fashion), doctest::Contains("close names: 'Sandal'"), Error);
+    CHECK_THROWS_WITH_AS(Target::parse("shirt", fashion), doctest::Contains("'T-shirt/top', 'Shirt'"), Error);
+    CHECK_THROWS_WITH_AS(Target::parse("Sandal-Snekaer", fashion), doctest::Contains("close names: 'Sneaker'"), Error);
+    CHECK_THROWS_WITH_AS(Target::parse("zebra", fashion), doctest::Contains("the classes are 'T-shirt/top', 'Trouser'"), Error);
+    // A name that is also a split of two other names: ambiguous (a name matches first, then splits).
+    const std::vector<std::string> dashy = {"a", "b-c", "a-b", "c"};
+    CHECK(same(Target::parse("a-b", dashy), Target::of(2)));
+    CHECK_THROWS_WITH_AS(Target::parse("a-b-c", dashy), doctest::Contains("ambiguous target 'a-b-c'"), Error);
+}
+
 TEST_CASE("conservation: LRP-0 with zero biases gives sum of input relevance = target logit") {
     // Closed form: with no biases and ReLU/max-pool passing relevance, every LRP-0 layer
     // conserves the total, so sum_i R_i = logit[target] (1e-4 relative, float32 sums).

@@ -63,6 +63,30 @@ TEST_CASE("rules on Conv2d(3, 5, 3, padding 1) match Zennit") {
     check_layer_rules(conv, ref, "conv2d");
 }
 
+TEST_CASE("Gamma on a non-negative input from the recorded output (one forward) equals its term form") {
+    // The fast path derives z+ and z- from the recorded output and one forward with W+
+    // (linearity); the term form (the same groups as a Custom rule) runs a forward per
+    // group. Same mathematics, other rounding: 1e-5 of the map's max per sample.
+    const io::SafeTensors ref = io::load_safetensors(data_file("rules_conv2d.safetensors"));
+    layers::Conv2d conv(3, 5, 3, {.padding = 1});
+    conv.weight().copy_from(ref.at("weight"));
+    conv.bias().copy_from(ref.at("bias"));
+    layers::Linear lin(20, 7);
+    const io::SafeTensors lref = io::load_safetensors(data_file("rules_linear.safetensors"));
+    lin.weight().copy_from(lref.at("weight"));
+    lin.bias().copy_from(lref.at("bias"));
+    for (float g : {0.25f, 1.f, 0.f}) {
+        CAPTURE(g);
+        const Rule gamma = Rule::gamma_rule(g), terms = Rule::custom_rule(gamma.expand());
+        const Tensor& x = ref.at("input.pos");
+        check_reference(relevance_of(conv, x, ref.at("relevance_out"), gamma),
+                        relevance_of(conv, x, ref.at("relevance_out"), terms), 1e-5, "conv gamma");
+        const Tensor& lx = lref.at("input.pos");
+        check_reference(relevance_of(lin, lx, lref.at("relevance_out"), gamma),
+                        relevance_of(lin, lx, lref.at("relevance_out"), terms), 1e-5, "linear gamma");
+    }
+}
+
 TEST_CASE("rules on Linear(20, 7) match Zennit") {
     const io::SafeTensors ref = io::load_safetensors(data_file("rules_linear.safetensors"));
     layers::Linear lin(20, 7);
