@@ -5,7 +5,8 @@
 // included) and the logits and Zennit 0.5.1 LRP maps. Each state dict is loaded
 // with load_checkpoint(path) alone (configuration inferred), and must give
 // PyTorch's logits and Zennit's EpsilonPlusFlat / EpsilonGammaBox maps
-// (with the BatchNorm canonizer). A missing Python, torch, torchvision or zennit
+// (with the BatchNorm canonizer), also through `glassbox explain` with no --model.
+// A missing Python, torch, torchvision or zennit
 // fails the test with the reason (it is never skipped).
 #include <array>
 #include <chrono>
@@ -15,7 +16,9 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "cli_run.h"
 #include "explain/trace.h"
+#include "io/npy.h"
 #include "models/checkpoint.h"
 #include "reference.h"
 #include "temp_dir.h"
@@ -61,6 +64,14 @@ void run_script(const std::string& dir, bool full) {
                                  << " s):\n" << output);
 }
 
+// The narrow cases, written once per test run (removed at exit).
+const TempDir& narrow_references() {
+    static const TempDir dir("torchvision");
+    static const bool written = (run_script(dir.path(), false), true);  // retried if it failed
+    (void)written;
+    return dir;
+}
+
 double max_rel(const Tensor& got, const Tensor& ref) {
     const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
     const int64_t B = ref.dim(0), per = ref.numel() / B;
@@ -94,8 +105,7 @@ struct Case {
 }  // namespace
 
 TEST_CASE("torchvision VGG state dicts load without a name and match PyTorch's logits and Zennit's LRP") {
-    TempDir dir("torchvision");
-    run_script(dir.path(), false);
+    const TempDir& dir = narrow_references();
     const std::vector<Case> cases = {
         {"vgg11_bn_narrow", {8, 0, 16, 0, 24, 24, 0, 32, 32, 0, 32, 32, 0}, true, {40, 24}, 10},
         {"vgg13_narrow", {8, 8, 0, 16, 16, 0, 16, 16, 0, 24, 24, 0, 24, 24, 0}, false, {32, 32}, 7},
@@ -144,6 +154,20 @@ TEST_CASE("torchvision VGG state dicts load without a name and match PyTorch's l
             }
         }
     }
+}
+
+TEST_CASE("glassbox explain: a torchvision state dict without --model gives Zennit's map") {
+    const TempDir& dir = narrow_references();
+    const std::string name = "vgg16_bn_narrow_224";  // input 1x3x224x224, the inferred model's own size
+    const io::SafeTensors ref = io::load_safetensors(dir.path(name + ".ref.safetensors"));
+    io::save_npy(dir.path("cli-input.npy"), ref.at("input"));
+    const Run r = run("explain --checkpoint " + dir.path(name + ".model.safetensors") + " --array " +
+                      dir.path("cli-input.npy") + " --normalize none --method lrp:epsilon-plus-flat --threads 2 --out " +
+                      dir.path("cli-out"));
+    INFO(r.out);
+    REQUIRE(r.code == 0);
+    check_reference(io::load_npy(dir.path("cli-out/lrp_epsilon-plus-flat.npy")), ref.at("lrp.epsilon_plus_flat"), kLrpTol,
+                    "glassbox explain " + name);
 }
 
 TEST_CASE("torchvision's own vgg11_bn (4096-wide classifier, 1000 classes, 224x224) loads and matches PyTorch") {
