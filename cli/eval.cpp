@@ -29,7 +29,7 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--data", o->data, "Dataset (as for train)")->capture_default_str();
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
+    cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
     cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str();
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();

@@ -24,6 +24,7 @@
 #include "explain/report.h"
 #include "io/dataset.h"
 #include "io/file_util.h"
+#include "models/registry.h"
 #include "train/progress.h"
 
 #include <nlohmann/json.hpp>
@@ -376,7 +377,7 @@ void add_evaluate_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("evaluate", "Measure explanation methods: AOPC, deletion/insertion AUC, randomisation, sensitivity");
     auto o = std::make_shared<EvaluateOptions>();
     cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
+    cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
     cmd->add_option("--data", o->data, "Dataset")->capture_default_str();
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));

@@ -21,6 +21,7 @@
 #include "io/file_util.h"
 #include "io/npy.h"
 #include "io/transforms.h"
+#include "models/registry.h"
 
 #include <nlohmann/json.hpp>
 
@@ -186,7 +187,7 @@ void add_explain_command(CLI::App& app) {
     auto o = std::make_shared<ExplainOptions>();
     cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train (or a plain PyTorch state dict saved with safetensors)")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
+    cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
     cmd->add_option("--image", o->images, "Image files (PNG 8/16-bit, JPEG, BMP ...); converted, resized and cropped to the model's input with a note");
     cmd->add_option("--array", o->array, "A float32 .npy array [N, C, H, W] of pixels in [0, 1] at the model's input size")
         ->check(CLI::ExistingFile);

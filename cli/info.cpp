@@ -59,9 +59,7 @@ int run_info() {
     const int n = cuda::device_count();
     for (int i = 0; i < n; ++i) std::cout << "  cuda:" << i << " " << cuda::device_name(i) << "\n";
     if (n == 0) std::cout << "  no CUDA device: " << cuda::unavailable_reason() << "\n";
-    std::string names;
-    for (const auto& m : models::model_names()) names += (names.empty() ? "" : " ") + m;
-    std::cout << "models: " << names << "\n";
+    std::cout << "models: " << models::model_names_text() << "\n";
     return self_check(std::cout) ? 0 : 1;
 }
 

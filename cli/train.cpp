@@ -15,9 +15,7 @@ void add_train_command(CLI::App& app) {
     auto c = std::make_shared<train::TrainConfig>();
     auto device = std::make_shared<std::string>("cpu");
     auto threads = std::make_shared<int>(0);
-    std::string models;
-    for (const auto& n : models::model_names()) models += (models.empty() ? "" : ", ") + n;
-    cmd->add_option("--model", c->model, "Model: " + models)->capture_default_str();
+    cmd->add_option("--model", c->model, "Model: " + models::model_names_text())->capture_default_str();
     cmd->add_option("--data", c->data, "Dataset: fashion-mnist, mnist, cifar10, cifar100, or a folder of class folders")
         ->capture_default_str();
     cmd->add_option("--data-dir", c->data_dir, "Where to look for the dataset (default: $GB_DATA_DIR, /usr/share/datasets)");

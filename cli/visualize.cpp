@@ -18,6 +18,7 @@
 #include "explain/plot.h"
 #include "io/dataset.h"
 #include "io/file_util.h"
+#include "models/registry.h"
 
 namespace gb::cli {
 
@@ -146,7 +147,7 @@ void add_visualize_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("visualize", "Activation maximisation per class (or channel) as an image grid; channel importance");
     auto o = std::make_shared<VisualizeOptions>();
     cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--model", o->model, "Model name for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG)");
+    cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
     cmd->add_option("--class", o->classes, "Classes to visualise (default: all)");
     cmd->add_option("--layer", o->layer, "Visualise channels of this layer (e.g. features.2) instead of classes");

@@ -45,6 +45,12 @@ std::vector<std::string> model_names() {
     return out;
 }
 
+std::string model_names_text() {
+    std::string list;
+    for (const auto& m : model_names()) list += (list.empty() ? "" : ", ") + m;
+    return list;
+}
+
 VggConfig model_config(const std::string& name, const ModelOptions& options) {
     std::string n = name;
     std::replace(n.begin(), n.end(), '_', '-');  // torchvision spells vgg16_bn
@@ -68,9 +74,7 @@ VggConfig model_config(const std::string& name, const ModelOptions& options) {
         c.num_classes = options.num_classes > 0 ? options.num_classes : torchvision ? 1000 : 10;
         return c;
     }
-    std::string list;
-    for (const auto& m : model_names()) list += (list.empty() ? "" : ", ") + m;
-    GB_FAIL("unknown model '", name, "' (known: ", list, "; vgg16_bn spellings too)");
+    GB_FAIL("unknown model '", name, "' (known: ", model_names_text(), "; vgg16_bn spellings too)");
 }
 
 std::shared_ptr<Vgg> make_model(const std::string& name, const ModelOptions& options, Generator& gen) {

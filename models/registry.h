@@ -26,6 +26,8 @@ struct ModelOptions {
 };
 
 std::vector<std::string> model_names();
+// model_names() joined by ", " (for help texts and messages).
+std::string model_names_text();
 // The configuration `name` has for these options; gb::Error listing the names otherwise.
 VggConfig model_config(const std::string& name, const ModelOptions& options = {});
 std::shared_ptr<Vgg> make_model(const std::string& name, const ModelOptions& options = {},
