@@ -157,7 +157,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         GB_CHECK(meta.count("train.epoch") && models::read_normalization(meta, c.resume, mean, stddev), c.resume,
                  " is not a glassbox resume file (use the resume.safetensors a training run writes)");
         model = std::make_shared<models::Vgg>(models::VggConfig::from_metadata(meta, c.resume));
-        GB_CHECK(model->config().name == c.model, c.resume, " continues a '", model->config().name,
+        GB_CHECK(model->config().name == models::model_config(c.model).name, c.resume, " continues a '", model->config().name,
                  "' run, but --model is '", c.model, "'");
         models::load_state(*model, resumed, {"optimizer."});
         start_epoch = std::stoll(meta.at("train.epoch"));
