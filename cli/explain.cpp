@@ -167,15 +167,21 @@ void run_explain(const ExplainOptions& o) {
             if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
     const std::string html = o.out + "/report.html";
     explain::save_html(html, report);
-    nlohmann::json run = {{"command", "explain"},
-                          {"glassbox_version", GB_VERSION},
-                          {"checkpoint", o.checkpoint},
-                          {"model", ck.model->describe()},
-                          {"target", target.str()},
-                          {"methods", o.methods},
-                          {"inputs", in.names},
-                          {"canonizer", o.canonizer},
-                          {"canonizer_note", any_lrp ? canonizer_note : ""}};
+    nlohmann::json inputs = nlohmann::json::array();
+    for (size_t n = 0; n < in.names.size(); ++n)
+        inputs.push_back({{"name", in.names[n]}, {"notes", n < in.notes.size() ? in.notes[n] : std::vector<std::string>{}}});
+    const nlohmann::json run = {{"command", "explain"},
+                                {"glassbox_version", GB_VERSION},
+                                {"checkpoint", o.checkpoint},
+                                {"model", ck.model->describe()},
+                                {"target", target.describe(in.class_names)},
+                                {"methods", o.methods},
+                                {"inputs", inputs},
+                                {"image_transform", in.preprocessing},
+                                {"normalization", io::Normalization{in.mean, in.stddev}.str() + " (" + in.normalization_source + ")"},
+                                {"class_names", in.class_names_source},
+                                {"canonizer", o.canonizer},
+                                {"canonizer_note", any_lrp ? canonizer_note : ""}};
     io::write_file_atomic(o.out + "/run.json", [&](std::ostream& out) { out << run.dump(2) << "\n"; });
     std::cout << "report: " << html << "\n";
 }

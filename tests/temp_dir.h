@@ -30,6 +30,12 @@ inline void write_bytes(const std::string& path, const std::vector<uint8_t>& byt
     out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
+// The whole file as text ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+    std::ifstream f(path);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
 // Path of a file shipped under tests/data (GB_TEST_DATA is set by ctest).
 inline std::string data_file(const std::string& name) {
     const char* dir = std::getenv("GB_TEST_DATA");

@@ -4,8 +4,6 @@
 // per-sample tolerances from the file), the canonizer on by default and named
 // in report.html, results.md and run.json, and --canonizer none.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -17,15 +15,6 @@
 
 using namespace gb;
 using namespace gb::testing;
-
-namespace {
-std::string read_text(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-}  // namespace
 
 TEST_CASE("cli explain on vgg-mini-bn: LRP maps match Zennit with the BatchNorm canonizer by default") {
     TempDir dir("cli-bn");

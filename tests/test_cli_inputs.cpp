@@ -4,7 +4,8 @@
 #include <stb_image_write.h>
 
 #include <filesystem>
-#include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "cli_run.h"
 #include "idx_writer.h"
@@ -14,13 +15,6 @@
 #include "temp_dir.h"
 
 using namespace gb::testing;
-
-namespace {
-std::string read_text(const std::string& path) {
-    std::ifstream f(path);
-    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
-}
-}  // namespace
 
 TEST_CASE("cli: explain photos (resize, crop, notes in the report), --labels and --target NAME") {
     TempDir dir("cli-photos");
@@ -63,6 +57,8 @@ TEST_CASE("cli: explain photos (resize, crop, notes in the report), --labels and
         CHECK(html.find(note) != std::string::npos);
     }
     CHECK(html.find("class=\"notes\"") != std::string::npos);
+    const auto meta = nlohmann::json::parse(read_text(ex + "/run.json"));  // the notes are in the run's metadata too
+    CHECK(meta.at("inputs").at(0).at("notes").dump().find("RGBA image: composited onto white") != std::string::npos);
 
     // A 60x40 BMP and a JPEG: the shorter side goes to 28, then a centre crop (both noted);
     // --resize WxH stretches; the class names come from the checkpoint (Fashion-MNIST's).
