@@ -172,7 +172,11 @@ namespace {
 //   z+ = (W + gW+) x + (b + gb+) = z + g p,   z- = (W + gW-) x + (b + gb-) = z + g (z - p),
 // so one forward (p) gives both denominators, where the term form runs two
 // (and a third for z without a recorded output). The rest is the term form's:
-// R_in = x ((W + gW+)^T (mask+(R) / stab(z+)) + (W + gW-)^T (mask-(R) / stab(z-))).
+// R_in = x ((W + gW+)^T (mask+(R) / stab(z+)) + (W + gW-)^T (mask-(R) / stab(z-))),
+// except that a group whose masked relevance is all zero adds exactly nothing and
+// is skipped: in a ReLU network the relevance reaching a layer's output is zero
+// wherever z <= 0 (the next rule multiplies by the ReLU's output), so the z < 0
+// group's transposed pass never runs there.
 Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule& form, const Tensor& z, float g) {
     const Tensor& x = f.saved_input();
     const Tensor w = f.saved_weight(), b = f.saved_bias();
@@ -183,11 +187,12 @@ Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule&
     check_shape(r, z.shape(), "relevance at a layer output");
     Tensor total;
     for (int sign : {+1, -1}) {
+        Tensor s = same_shape(r);
+        be.lrp_mask_sign(n, sign, z.data<float>(), r.data<float>(), s.data<float>());
+        if (all_zero(s)) continue;
         Tensor zs = same_shape(z);  // z+ = z + g p ; z- = (1 + g) z - g p
         be.scale(n, sign > 0 ? 1.f : 1.f + g, z.data<float>(), zs.data<float>());
         be.axpy(n, sign > 0 ? g : -g, p.data<float>(), zs.data<float>());
-        Tensor s = same_shape(r);
-        be.lrp_mask_sign(n, sign, z.data<float>(), r.data<float>(), s.data<float>());
         be.lrp_divide(n, form.stabilizer, s.data<float>(), zs.data<float>(), s.data<float>());
         // The group's x+ term carries W + gW+ (z > 0) or W + gW- (z < 0), cached by its tag.
         const RuleTerm& t = form.groups[sign > 0 ? 0 : 1].terms[0];
@@ -197,6 +202,7 @@ Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule&
         else
             total = std::move(c);
     }
+    if (!total.defined()) return zeros(x.shape(), DType::Float32, x.device());
     be.mul(total.numel(), x.data<float>(), total.data<float>(), total.data<float>());
     return total;
 }
@@ -238,6 +244,17 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             active.push_back(Active{xk, modified_param(t, w, false), bk, t.weight, x_itself && !t.param});
         }
         if (active.empty()) continue;  // every term vanished: this group passes no relevance
+        // Outputs of one sign of z only (Gamma): a group left without relevance adds exactly nothing.
+        Tensor r = relevance_out;
+        if (g.output_sign != 0) {
+            if (!z_plain.defined()) z_plain = f.saved_output();
+            if (!z_plain.defined()) z_plain = f.forward_with(x, w, b);
+            check_shape(relevance_out, z_plain.shape(), "relevance at a layer output");
+            Tensor masked = same_shape(r);
+            be.lrp_mask_sign(r.numel(), g.output_sign, z_plain.data<float>(), r.data<float>(), masked.data<float>());
+            if (all_zero(masked)) continue;
+            r = masked;
+        }
         // One plain term (z+ on an input without negative elements, epsilon): the
         // layer's single pass, when it has one.
         if (active.size() == 1 && active[0].weight == 1.f && g.coef == 1.f && g.output_sign == 0 &&
@@ -271,14 +288,6 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             used_weights.push_back(a.weight);
         }
         check_shape(relevance_out, Z.shape(), "relevance at a layer output");
-        Tensor r = relevance_out;
-        if (g.output_sign != 0) {
-            if (!z_plain.defined()) z_plain = f.saved_output();
-            if (!z_plain.defined()) z_plain = f.forward_with(x, w, b);
-            Tensor masked = same_shape(r);
-            be.lrp_mask_sign(r.numel(), g.output_sign, z_plain.data<float>(), r.data<float>(), masked.data<float>());
-            r = masked;
-        }
         Tensor s = same_shape(r);
         be.lrp_divide(r.numel(), form.stabilizer, r.data<float>(), Z.data<float>(), s.data<float>());
         for (size_t k = 0; k < xs.size(); ++k) {

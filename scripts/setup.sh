@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up glassbox from nothing: install the Debian packages it needs (when
 # missing), create the Python environment of the PyTorch/Zennit comparison tests
-# (<build-dir>/pyenv: Debian's torch and torchvision + zennit 0.5.1 from PyPI),
+# (<build-dir>/pyenv: Debian's torch and torchvision + zennit 0.5.1 and safetensors 0.4.5 from PyPI),
 # then configure and build. Usage: scripts/setup.sh [build-dir] [extra cmake args...]
 # Environment: GB_JOBS (parallel build jobs, default: number of cores),
 # GB_NATIVE (ON: compile for this machine's CPU, the default; OFF: portable).
@@ -31,13 +31,14 @@ fi
 
 # The tests that compare with PyTorch and Zennit run this Python (tests/python/).
 venv="$build/pyenv"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, torch, torchvision; assert m.version("zennit") == "0.5.1"' \
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, torch, torchvision, safetensors.torch
+assert m.version("zennit") == "0.5.1" and m.version("safetensors") == "0.4.5"' \
         2>/dev/null; then
     py_start=$(date +%s)
-    echo "setup: creating $venv (system torch/torchvision + zennit 0.5.1)"
+    echo "setup: creating $venv (system torch/torchvision + zennit 0.5.1, safetensors 0.4.5)"
     mkdir -p "$build"
     /usr/bin/python3 -m venv --system-site-packages "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps zennit==0.5.1
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps zennit==0.5.1 safetensors==0.4.5
     echo "setup: Python environment ready in $(( $(date +%s) - py_start )) s"
 fi
 

@@ -17,8 +17,10 @@ struct Run {
     std::string out;  // stdout and stderr together
 };
 
-inline Run run(const std::string& args) {
-    const std::string cmd = std::string(GB_CLI_PATH) + " " + args + " 2>&1";
+// `glassbox args` (in folder `cwd` when given).
+inline Run run(const std::string& args, const std::string& cwd = "") {
+    const std::string cmd =
+        (cwd.empty() ? "" : "cd \"" + cwd + "\" && ") + std::string(GB_CLI_PATH) + " " + args + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);
     std::string out;

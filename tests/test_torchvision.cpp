@@ -8,9 +8,6 @@
 // (with the BatchNorm canonizer), also through `glassbox explain` with no --model.
 // A missing Python, torch, torchvision or zennit
 // fails the test with the reason (it is never skipped).
-#include <array>
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <iomanip>
 #include <sstream>
@@ -20,12 +17,9 @@
 #include "explain/trace.h"
 #include "io/npy.h"
 #include "models/checkpoint.h"
+#include "python_run.h"
 #include "reference.h"
 #include "temp_dir.h"
-
-#ifndef GB_PYTHON
-#define GB_PYTHON ""
-#endif
 
 using namespace gb;
 using namespace gb::testing;
@@ -46,22 +40,7 @@ constexpr double kLrpTol = 1e-4;
 
 // Runs the reference script into `dir`; the test fails with the script's output otherwise.
 void run_script(const std::string& dir, bool full) {
-    const std::string python = GB_PYTHON;
-    REQUIRE_MESSAGE(!python.empty(), "no Python configured for the PyTorch comparison tests: configure with "
-                                     "-DGB_PYTHON=<python with torch, torchvision, zennit 0.5.1> "
-                                     "(scripts/setup.sh creates <build>/pyenv and passes it)");
-    const std::string cmd = "\"" + python + "\" \"" GB_TORCHVISION_SCRIPT "\" \"" + dir + "\"" +
-                            (full ? " --full" : "") + " 2>&1";
-    const auto t0 = std::chrono::steady_clock::now();
-    std::string output;
-    FILE* pipe = popen(cmd.c_str(), "r");
-    REQUIRE_MESSAGE(pipe != nullptr, "cannot run " << cmd);
-    std::array<char, 512> buf{};
-    while (fgets(buf.data(), buf.size(), pipe)) output += buf.data();
-    const int rc = pclose(pipe);
-    REQUIRE_MESSAGE(rc == 0, "the reference script failed (" << cmd << "):\n" << output);
-    MESSAGE("reference script (" << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
-                                 << " s):\n" << output);
+    run_python("torchvision_vgg.py", full ? std::vector<std::string>{dir, "--full"} : std::vector<std::string>{dir});
 }
 
 // The narrow cases, written once per test run (removed at exit).
@@ -70,22 +49,6 @@ const TempDir& narrow_references() {
     static const bool written = (run_script(dir.path(), false), true);  // retried if it failed
     (void)written;
     return dir;
-}
-
-double max_rel(const Tensor& got, const Tensor& ref) {
-    const auto g = got.to_vector<float>(), r = ref.to_vector<float>();
-    const int64_t B = ref.dim(0), per = ref.numel() / B;
-    double worst = 0;
-    for (int64_t b = 0; b < B; ++b) {
-        double scale = 0, err = 0;
-        for (int64_t i = 0; i < per; ++i) {
-            const size_t k = static_cast<size_t>(b * per + i);
-            scale = std::max(scale, static_cast<double>(std::fabs(r[k])));
-            err = std::max(err, static_cast<double>(std::fabs(g[k] - r[k])));
-        }
-        worst = std::max(worst, scale > 0 ? err / scale : err);
-    }
-    return worst;
 }
 
 std::string sci(double v) {
@@ -129,8 +92,8 @@ TEST_CASE("torchvision VGG state dicts load without a name and match PyTorch's l
         {
             autograd::NoGradGuard ng;
             const Tensor logits = (*ck.model)(x);
-            MESSAGE(name << " logits: glassbox vs PyTorch " << max_rel(logits, ref.at("logits"))
-                         << (ref.contains("logits.f64") ? ", PyTorch f32 vs f64 " + sci(max_rel(ref.at("logits"), ref.at("logits.f64"))) : ""));
+            MESSAGE(name << " logits: glassbox vs PyTorch " << max_relative_error(logits, ref.at("logits"))
+                         << (ref.contains("logits.f64") ? ", PyTorch f32 vs f64 " + sci(max_relative_error(ref.at("logits"), ref.at("logits.f64"))) : ""));
             check_reference(logits, ref.at("logits"), kLogitTol, name + " logits");
         }
         const float low = std::stof(ref.metadata.at("low")), high = std::stof(ref.metadata.at("high"));
@@ -140,15 +103,15 @@ TEST_CASE("torchvision VGG state dicts load without a name and match PyTorch's l
             const std::string key = std::string("lrp.") + (preset[8] == 'p' ? "epsilon_plus_flat" : "epsilon_gamma_box");
             const explain::PresetOptions opts = explain::PresetOptions::with_range(low, high);
             const Tensor r = trace.relevance(Composite::preset(preset, opts), seed)[0];
-            MESSAGE(name << " " << key << ": glassbox vs Zennit " << max_rel(r, ref.at(key))
-                         << (ref.contains(key + ".f64") ? ", Zennit f32 vs f64 " + sci(max_rel(ref.at(key), ref.at(key + ".f64"))) : ""));
+            MESSAGE(name << " " << key << ": glassbox vs Zennit " << max_relative_error(r, ref.at(key))
+                         << (ref.contains(key + ".f64") ? ", Zennit f32 vs f64 " + sci(max_relative_error(ref.at(key), ref.at(key + ".f64"))) : ""));
             check_reference(r, ref.at(key), kLrpTol, name + " " + key);
             if (c.batch_norm) {
                 // The perturbed statistics make the merge matter: without the canonizer
                 // the map is far from Zennit's (the check above is not vacuous).
                 explain::PresetOptions none = opts;
                 none.canonizer = explain::Canonizer::None;
-                const double off = max_rel(trace.relevance(Composite::preset(preset, none), seed)[0], ref.at(key));
+                const double off = max_relative_error(trace.relevance(Composite::preset(preset, none), seed)[0], ref.at(key));
                 MESSAGE(name << " " << key << " without the canonizer: " << off);
                 CHECK(off > 20 * kLrpTol);
             }
@@ -183,7 +146,7 @@ TEST_CASE("torchvision's own vgg11_bn (4096-wide classifier, 1000 classes, 224x2
         CHECK(ck.model->config().num_classes == 1000);
         autograd::NoGradGuard ng;
         const Tensor logits = (*ck.model)(ref.at("input"));
-        MESSAGE("vgg11_bn logits: glassbox vs PyTorch " << max_rel(logits, ref.at("logits")));
+        MESSAGE("vgg11_bn logits: glassbox vs PyTorch " << max_relative_error(logits, ref.at("logits")));
         check_reference(logits, ref.at("logits"), kLogitTol, "vgg11_bn logits");
     }
 }
