@@ -13,13 +13,20 @@ namespace {
 
 struct BatchNormNode : LayerNode, ChannelAffine {
     Tensor x, gamma, beta, mean, invstd;
+    Tensor running_mean, running_var;  // the layer's buffers (eval mode), for affine_sources
     bool training;
-    BatchNormNode(Tensor x_, Tensor g, Tensor be, Tensor m, Tensor s, bool t)
+    BatchNormNode(Tensor x_, Tensor g, Tensor be, Tensor m, Tensor s, bool t, Tensor rm = Tensor(), Tensor rv = Tensor())
         : x(std::move(x_)), gamma(std::move(g)), beta(std::move(be)), mean(std::move(m)), invstd(std::move(s)),
-          training(t) {
+          running_mean(std::move(rm)), running_var(std::move(rv)), training(t) {
         watch(x, "input");
         watch(gamma, "weight");
         watch(beta, "bias");
+        watch(running_mean, "running mean");
+        watch(running_var, "running variance");
+    }
+    std::vector<Tensor> affine_sources() const override {
+        if (training || !running_mean.defined()) return {};
+        return {gamma, beta, running_mean, running_var};
     }
     // Eval mode: y = gamma invstd x + (beta - mean gamma invstd) per channel.
     std::pair<Tensor, Tensor> channel_affine() const override {
@@ -50,7 +57,7 @@ struct BatchNormNode : LayerNode, ChannelAffine {
     // Without a rule, relevance passes through batch norm unchanged (Zennit's treatment
     // of a BatchNorm left in the model; fold it into the convolution first to account for it).
     std::vector<Tensor> relevance(const Tensor& r) override { return {r, Tensor(), Tensor()}; }
-    void release_saved() override { x = gamma = beta = mean = invstd = Tensor(); }
+    void release_saved() override { x = gamma = beta = mean = invstd = running_mean = running_var = Tensor(); }
 };
 
 }  // namespace
@@ -99,8 +106,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
         invstd = from_vector(inv, Shape{c_}, x.device());
     }
     if (!autograd::should_record(inputs)) return y;
+    Tensor rm = is_training() ? Tensor() : running_mean_.detach(), rv = is_training() ? Tensor() : running_var_.detach();
     return autograd::record(std::make_shared<BatchNormNode>(x.detach(), weight_.detach(), bias_.detach(), mean, invstd,
-                                                            is_training()),
+                                                            is_training(), rm, rv),
                             inputs, y);
 }
 

@@ -68,11 +68,18 @@ public:
     virtual ~ChannelAffine() = default;
     // {scale [C], shift [C]}; gb::Error when the call was not affine per channel (training mode).
     virtual std::pair<Tensor, Tensor> channel_affine() const = 0;
+    // Tensors sharing the layer's storages whose versions determine the map (BatchNorm:
+    // weight, bias, running mean and variance), so a merge can be cached across traces;
+    // empty: not cacheable.
+    virtual std::vector<Tensor> affine_sources() const { return {}; }
 };
 
 // The parameters of "f, then a per-channel affine map" as one linear-like layer
 // (the BatchNorm canonizer; computed in double): W'[k] = scale[k] W[k],
-// b'[k] = scale[k] b[k] + shift[k] (b = 0 when f has no bias). Fresh tensors.
+// b'[k] = scale[k] b[k] + shift[k] (b = 0 when f has no bias). Cached per storage and
+// version of f's weight and bias and of the map's sources, like modified parameters,
+// so traces of an unchanged model share the merged tensors (and, through them, the
+// rules' cached W+ ...); never written by the caller.
 // `output`, when set, is the pair's recorded output (the affine map's), which
 // the view offers as its saved_output while its storage version is `output_version`.
 struct MergedParams {

@@ -142,7 +142,57 @@ std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, 
     return out;
 }
 
+namespace {
+
+// Merged parameters by the storages and versions of everything they were computed from.
+struct MergeKey {
+    std::vector<std::tuple<const Storage*, int64_t, uint64_t>> parts;
+    bool operator<(const MergeKey& o) const { return parts < o.parts; }
+};
+struct MergeEntry {
+    std::vector<std::weak_ptr<Storage>> alive;
+    MergedParams value;
+};
+std::mutex g_merge_mutex;
+std::map<MergeKey, MergeEntry> g_merges;
+
+MergedParams compute_merge(const LinearLike& f, const ChannelAffine& a);
+
+}  // namespace
+
 MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
+    std::vector<Tensor> sources = a.affine_sources();
+    if (sources.empty()) return compute_merge(f, a);
+    sources.push_back(f.saved_weight());
+    if (f.saved_bias().defined()) sources.push_back(f.saved_bias());
+    MergeKey key;
+    for (const Tensor& t : sources) key.parts.emplace_back(t.impl().storage.get(), t.impl().offset, t.version());
+    {
+        std::lock_guard<std::mutex> lock(g_merge_mutex);
+        auto it = g_merges.find(key);
+        if (it != g_merges.end() &&
+            std::none_of(it->second.alive.begin(), it->second.alive.end(), [](const auto& w) { return w.expired(); }))
+            return it->second.value;
+    }
+    MergedParams value = compute_merge(f, a);
+    std::lock_guard<std::mutex> lock(g_merge_mutex);
+    for (auto it = g_merges.begin(); it != g_merges.end();) {  // drop entries of freed or changed tensors
+        bool stale = false;
+        for (size_t i = 0; i < it->first.parts.size() && !stale; ++i) {
+            const auto alive = it->second.alive[i].lock();
+            stale = !alive || alive->version() != std::get<2>(it->first.parts[i]);
+        }
+        it = stale ? g_merges.erase(it) : std::next(it);
+    }
+    MergeEntry entry{{}, value};
+    for (const Tensor& t : sources) entry.alive.push_back(t.impl().storage);
+    g_merges[key] = std::move(entry);
+    return value;
+}
+
+namespace {
+
+MergedParams compute_merge(const LinearLike& f, const ChannelAffine& a) {
     const Tensor w = f.saved_weight(), b = f.saved_bias();
     GB_CHECK(w.defined() && w.rank() >= 2, "merging a per-channel affine map: the layer before it has no weight");
     const auto [scale, shift] = a.channel_affine();
@@ -164,6 +214,8 @@ MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
     out.bias = from_vector(nb, Shape{K}, w.device());
     return out;
 }
+
+}  // namespace
 
 namespace {
 

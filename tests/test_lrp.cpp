@@ -154,6 +154,28 @@ TEST_CASE("two live traces of one BatchNorm model, calls interleaved, are bit-id
         }
 }
 
+TEST_CASE("merged BatchNorm parameters are shared by traces of an unchanged model and follow every change") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
+    models::Checkpoint a = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
+    models::Checkpoint b = models::load_checkpoint(data_file("vgg_mini_bn.model.safetensors"), "vgg-mini-bn");
+    const Tensor x = data.at("input");
+    const auto lrp = [&](layers::Layer& model) {
+        explain::Trace t(model, x);
+        return t.relevance(Composite::preset("epsilon-gamma-box", kUnit), t.seed({Target::of(3)}))[0].to_vector<float>();
+    };
+    const auto first = lrp(*a.model);
+    CHECK(lrp(*a.model) == first);  // a second trace: the cached merge, the same map
+    CHECK(lrp(*b.model) == first);  // another model with the same values: its own merge, the same map
+    // The same in-place change to both models (a BatchNorm weight and a running variance):
+    // model a's cached merge is stale and must not be used.
+    for (auto* m : {a.model.get(), b.model.get()})
+        for (auto& [name, t] : m->state())
+            if (name == "features.4.weight" || name == "features.8.running_var") fill(t, 1.3f);
+    const auto changed = lrp(*a.model);
+    CHECK(changed != first);
+    CHECK(changed == lrp(*b.model));
+}
+
 TEST_CASE("a training step after explanations is the same as without them") {
     const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini_bn.data.safetensors"));
     const Tensor x = data.at("input");
