@@ -25,4 +25,19 @@ void xavier_uniform(Tensor& w, float gain = 1.f, Generator& gen = default_genera
 // N(0, gain * sqrt(2 / (fan_in + fan_out))).
 void xavier_normal(Tensor& w, float gain = 1.f, Generator& gen = default_generator());
 
+// While one is alive on this thread the initialisers above leave tensors as they are
+// (uninitialised) and draw nothing: for building a model whose every parameter is
+// loaded right after (models::load_checkpoint), which would otherwise draw, e.g.,
+// VGG-16's 138 M random numbers twice (about 10 s) only to overwrite them.
+class SkipInit {
+public:
+    SkipInit();
+    ~SkipInit();
+    SkipInit(const SkipInit&) = delete;
+    SkipInit& operator=(const SkipInit&) = delete;
+
+private:
+    bool previous_;
+};
+
 }  // namespace gb::layers::init

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "layers/init.h"
 #include "models/infer.h"
 #include "models/registry.h"
 
@@ -98,6 +99,8 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& model_nam
     Checkpoint ck;
     ck.file = io::load_safetensors(path);
     const auto& meta = ck.file.metadata;
+    // Every parameter is loaded below (or load_state fails and no model is returned).
+    layers::init::SkipInit skip;
     if (meta.count("model") && meta.count("vgg.features")) {
         const VggConfig cfg = VggConfig::from_metadata(meta, path);
         GB_CHECK(model_name.empty() || model_name == cfg.name, path, " holds a '", cfg.name, "' model, not '",
@@ -108,7 +111,7 @@ Checkpoint load_checkpoint(const std::string& path, const std::string& model_nam
     } else {
         ck.model = make_model(model_name, options ? *options : ModelOptions{});
     }
-    load_state(*ck.model, ck.file, {"optimizer."});
+    load_state(*ck.model, ck.file, {"optimizer."});  // every parameter and buffer, or a gb::Error
     ck.model->eval();
     return ck;
 }

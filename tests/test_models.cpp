@@ -70,7 +70,12 @@ TEST_CASE("checkpoints: round trip rebuilds the model from metadata alone") {
     Generator g(3);
     auto model = models::make_model("vgg-mini-bn", {1, 12, 4}, g);
     models::save_checkpoint(dir.path("m.safetensors"), *model, {{"note", "hello"}});
+    // Loading builds the model without initialising it (every value is loaded): no random draws.
+    const uint64_t draws = default_generator().offset();
     models::Checkpoint ck = models::load_checkpoint(dir.path("m.safetensors"));
+    CHECK(default_generator().offset() == draws);
+    models::make_model("vgg-mini", {}, default_generator());  // initialisers are back on afterwards
+    CHECK(default_generator().offset() > draws);
     CHECK(ck.model->config().name == "vgg-mini-bn");
     CHECK(ck.model->config().input_size == 12);
     CHECK(ck.model->config().num_classes == 4);
