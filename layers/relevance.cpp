@@ -1,8 +1,10 @@
 // The generic LRP path for linear-like layers (see rule.h) and the cache of
-// modified parameters (W+, W-, W + gW+ ...), keyed by parameter storage,
-// version and rule tag so a second explanation reuses them until the
-// parameter changes.
+// tensors derived from parameters (modified parameters W+, W-, W + gW+ ...;
+// BatchNorm-merged weights), keyed by the storages and versions they were
+// computed from and a tag, so a second explanation reuses them until a source
+// changes or is freed.
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -17,43 +19,52 @@ namespace gb::layers {
 namespace {
 
 struct CacheKey {
-    const Storage* storage;
-    int64_t offset;
-    uint64_t version;
+    std::vector<std::tuple<const Storage*, int64_t, uint64_t>> sources;  // storage, offset, version
     std::string tag;
-    bool is_bias;
-    bool operator<(const CacheKey& o) const {
-        return std::tie(storage, offset, version, tag, is_bias) < std::tie(o.storage, o.offset, o.version, o.tag, o.is_bias);
-    }
+    bool operator<(const CacheKey& o) const { return std::tie(sources, tag) < std::tie(o.sources, o.tag); }
 };
 
 struct CacheEntry {
-    std::weak_ptr<Storage> alive;
-    Tensor value;
+    std::vector<std::weak_ptr<Storage>> alive;
+    std::vector<Tensor> value;
 };
 
 std::mutex g_cache_mutex;
 std::map<CacheKey, CacheEntry> g_cache;
 
+// make(), or what it returned for the same sources (storage, offset, version) and tag.
+std::vector<Tensor> cached(const std::vector<Tensor>& sources, const std::string& tag,
+                           const std::function<std::vector<Tensor>()>& make) {
+    CacheKey key{{}, tag};
+    for (const Tensor& t : sources) key.sources.emplace_back(t.impl().storage.get(), t.impl().offset, t.version());
+    {
+        std::lock_guard<std::mutex> lock(g_cache_mutex);
+        auto it = g_cache.find(key);
+        if (it != g_cache.end() &&
+            std::none_of(it->second.alive.begin(), it->second.alive.end(), [](const auto& w) { return w.expired(); }))
+            return it->second.value;
+    }
+    std::vector<Tensor> value = make();
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    for (auto it = g_cache.begin(); it != g_cache.end();) {  // drop entries of freed or changed sources
+        bool stale = false;
+        for (size_t i = 0; i < it->second.alive.size() && !stale; ++i) {
+            const auto alive = it->second.alive[i].lock();
+            stale = !alive || alive->version() != std::get<2>(it->first.sources[i]);
+        }
+        it = stale ? g_cache.erase(it) : std::next(it);
+    }
+    CacheEntry entry{{}, value};
+    for (const Tensor& t : sources) entry.alive.push_back(t.impl().storage);
+    g_cache[key] = std::move(entry);
+    return value;
+}
+
 // The term's modified parameter, from the cache when the term names a tag.
 Tensor modified_param(const RuleTerm& t, const Tensor& p, bool is_bias) {
     if (!p.defined() || !t.param) return p;
     if (t.cache_tag.empty()) return t.param(p, is_bias);
-    const CacheKey key{p.impl().storage.get(), p.impl().offset, p.version(), t.cache_tag, is_bias};
-    {
-        std::lock_guard<std::mutex> lock(g_cache_mutex);
-        auto it = g_cache.find(key);
-        if (it != g_cache.end() && !it->second.alive.expired()) return it->second.value;
-    }
-    Tensor value = t.param(p, is_bias);
-    std::lock_guard<std::mutex> lock(g_cache_mutex);
-    for (auto it = g_cache.begin(); it != g_cache.end();) {  // drop entries of freed or changed parameters
-        auto alive = it->second.alive.lock();
-        const bool stale = !alive || (it->first.storage == key.storage && it->first.version != key.version);
-        it = stale ? g_cache.erase(it) : std::next(it);
-    }
-    g_cache[key] = CacheEntry{p.impl().storage, value};
-    return value;
+    return cached({p}, t.cache_tag + (is_bias ? "/bias" : "/weight"), [&] { return std::vector<Tensor>{t.param(p, is_bias)}; })[0];
 }
 
 Tensor same_shape(const Tensor& t) { return Tensor(t.shape(), DType::Float32, t.device()); }
@@ -143,21 +154,7 @@ std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, 
 }
 
 namespace {
-
-// Merged parameters by the storages and versions of everything they were computed from.
-struct MergeKey {
-    std::vector<std::tuple<const Storage*, int64_t, uint64_t>> parts;
-    bool operator<(const MergeKey& o) const { return parts < o.parts; }
-};
-struct MergeEntry {
-    std::vector<std::weak_ptr<Storage>> alive;
-    MergedParams value;
-};
-std::mutex g_merge_mutex;
-std::map<MergeKey, MergeEntry> g_merges;
-
 MergedParams compute_merge(const LinearLike& f, const ChannelAffine& a);
-
 }  // namespace
 
 MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
@@ -165,29 +162,14 @@ MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
     if (sources.empty()) return compute_merge(f, a);
     sources.push_back(f.saved_weight());
     if (f.saved_bias().defined()) sources.push_back(f.saved_bias());
-    MergeKey key;
-    for (const Tensor& t : sources) key.parts.emplace_back(t.impl().storage.get(), t.impl().offset, t.version());
-    {
-        std::lock_guard<std::mutex> lock(g_merge_mutex);
-        auto it = g_merges.find(key);
-        if (it != g_merges.end() &&
-            std::none_of(it->second.alive.begin(), it->second.alive.end(), [](const auto& w) { return w.expired(); }))
-            return it->second.value;
-    }
-    MergedParams value = compute_merge(f, a);
-    std::lock_guard<std::mutex> lock(g_merge_mutex);
-    for (auto it = g_merges.begin(); it != g_merges.end();) {  // drop entries of freed or changed tensors
-        bool stale = false;
-        for (size_t i = 0; i < it->first.parts.size() && !stale; ++i) {
-            const auto alive = it->second.alive[i].lock();
-            stale = !alive || alive->version() != std::get<2>(it->first.parts[i]);
-        }
-        it = stale ? g_merges.erase(it) : std::next(it);
-    }
-    MergeEntry entry{{}, value};
-    for (const Tensor& t : sources) entry.alive.push_back(t.impl().storage);
-    g_merges[key] = std::move(entry);
-    return value;
+    const auto merged = cached(sources, "merge-channel-affine", [&] {
+        const MergedParams m = compute_merge(f, a);
+        return std::vector<Tensor>{m.weight, m.bias};
+    });
+    MergedParams out;
+    out.weight = merged[0];
+    out.bias = merged[1];
+    return out;
 }
 
 namespace {
