@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/parallel.h"
 #include "io/dataset.h"
 #include "models/checkpoint.h"
@@ -30,10 +31,10 @@ void add_eval_command(CLI::App& app) {
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
     cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
-    cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str();
+    cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(integer(1, kMaxBatch));
+    cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->callback([o] {
         if (o->threads > 0) set_num_threads(o->threads);
         const Device device = Device::parse(o->device);

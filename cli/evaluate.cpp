@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/explain_inputs.h"
 #include "core/parallel.h"
 #include "explain/methods.h"
@@ -94,6 +95,7 @@ void run_evaluate(const EvaluateOptions& o) {
         specs.push_back(explain::parse_method(m));
     }
     const Device device = Device::parse(o.device);
+    OutputDir out_dir(o.out);
     auto wants = [&](const std::string& m) { return std::find(o.metrics.begin(), o.metrics.end(), m) != o.metrics.end(); };
 
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
@@ -212,7 +214,6 @@ void run_evaluate(const EvaluateOptions& o) {
     const double elapsed = progress.finish();
 
     // ---- tables ----
-    std::filesystem::create_directories(o.out);
     std::vector<std::pair<std::string, std::string>> columns;  // key, header
     for (const auto& m : curve_metrics) columns.emplace_back(m.key, m.header);
     if (wants("sensitivity")) columns.emplace_back("sensitivity", "max-sensitivity (lower better)");
@@ -368,6 +369,7 @@ void run_evaluate(const EvaluateOptions& o) {
                                 {"canonizer", o.canonizer},
                                 {"canonizer_note", any_lrp ? canonizer_note : ""}};
     write_text(o.out + "/run.json", run.dump(2) + "\n");
+    out_dir.done();
     std::cout << full_md.str() << "\nwritten: " << o.out << "/results.csv, results.md, curves.csv, report.html, run.json\n";
 }
 
@@ -381,24 +383,24 @@ void add_evaluate_command(CLI::App& app) {
     cmd->add_option("--data", o->data, "Dataset")->capture_default_str();
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--samples", o->samples, "Evaluate the first N images of the split")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--samples", o->samples, "Evaluate the first N images of the split")->capture_default_str()->check(integer(1, kMaxCount));
     cmd->add_option("--method", o->methods, "Method spec, repeatable (glassbox explain --list), e.g. random for the baseline");
     cmd->add_option("--metric", o->metrics, "aopc, deletion, insertion, randomisation, sensitivity, conservation (repeatable)")
         ->capture_default_str()
         ->check(CLI::IsMember(kMetrics));
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
-    cmd->add_option("--batch", o->batch, "Images per traced batch")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--patch", o->patch, "AOPC: side of the square patches")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--aopc-steps", o->aopc_steps, "AOPC: patches removed (one per step)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--batch", o->batch, "Images per traced batch")->capture_default_str()->check(integer(1, kMaxBatch));
+    cmd->add_option("--patch", o->patch, "AOPC: side of the square patches")->capture_default_str()->check(integer(1, 4096));
+    cmd->add_option("--aopc-steps", o->aopc_steps, "AOPC: patches removed (one per step)")->capture_default_str()->check(integer(1, 100000));
     cmd->add_option("--replacement", o->replacements, "AOPC: noise (uniform over the pixel range), mean, blur or black; repeatable")
         ->capture_default_str()
         ->check(CLI::IsMember({"noise", "mean", "blur", "black"}));
-    cmd->add_option("--steps", o->steps, "Deletion/insertion: curve points after the start")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--blur-sigma", o->blur_sigma, "Gaussian sigma (pixels) of the blurred input")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--steps", o->steps, "Deletion/insertion: curve points after the start")->capture_default_str()->check(integer(1, 100000));
+    cmd->add_option("--blur-sigma", o->blur_sigma, "Gaussian sigma (pixels) of the blurred input")->capture_default_str()->check(number(0, 1000, true));
     cmd->add_option("--sensitivity-samples", o->sensitivity_samples, "Max-sensitivity: perturbed inputs per image")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    cmd->add_option("--radius", o->radius, "Max-sensitivity: L-infinity radius in input units")->capture_default_str()->check(CLI::PositiveNumber);
+        ->check(integer(1, 100000));
+    cmd->add_option("--radius", o->radius, "Max-sensitivity: L-infinity radius in input units")->capture_default_str()->check(number(0, 1e6, true));
     cmd->add_option("--canonizer", o->canonizer,
                     "LRP canonizer: batchnorm (merge each BatchNorm2d into the Conv2d/Linear before it, as a view) or none")
         ->capture_default_str()
@@ -408,7 +410,7 @@ void add_evaluate_command(CLI::App& app) {
                     "MEAN/STD per channel, e.g. 0.485,0.456,0.406/0.229,0.224,0.225, or none "
                     "(default: the checkpoint's, else ImageNet's for 224x224 RGB models, else none)");
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->callback([o] {
         if (o->threads > 0) set_num_threads(o->threads);
         run_evaluate(*o);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/explain_inputs.h"
 #include "core/factory.h"
 #include "core/parallel.h"
@@ -91,6 +92,7 @@ void run_explain(const ExplainOptions& o) {
     const Device device = Device::parse(o.device);
     std::vector<explain::MethodSpec> specs;
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
+    OutputDir out_dir(o.out);
 
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
     const auto& cfg = ck.model->config();
@@ -112,7 +114,6 @@ void run_explain(const ExplainOptions& o) {
     explain::PresetOptions preset = preset_options(in);
     preset.canonizer = explain::parse_canonizer(o.canonizer);
 
-    std::filesystem::create_directories(o.out);
     explain::Trace trace(*ck.model, in.normalized.to(device));
     const int64_t N = in.raw.dim(0), K = cfg.num_classes;
     const auto logits = trace.logits().to_vector<float>();
@@ -183,6 +184,7 @@ void run_explain(const ExplainOptions& o) {
                                 {"canonizer", o.canonizer},
                                 {"canonizer_note", any_lrp ? canonizer_note : ""}};
     io::write_file_atomic(o.out + "/run.json", [&](std::ostream& out) { out << run.dump(2) << "\n"; });
+    out_dir.done();
     std::cout << "report: " << html << "\n";
 }
 
@@ -208,7 +210,7 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--data", o->data, "Dataset to take --index samples from (default fashion-mnist); with --image or --array, only its class names");
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
     cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--index", o->indices, "Sample indices of the dataset split");
+    cmd->add_option("--index", o->indices, "Sample indices of the dataset split")->check(integer(0, kMaxCount));
     cmd->add_option("--method", o->methods, "Method spec, repeatable: lrp:epsilon-plus-flat, gradcam, saliency, ig:steps=50 ... (--list)");
     cmd->add_option("--canonizer", o->canonizer,
                     "LRP canonizer: batchnorm (merge each BatchNorm2d into the Conv2d/Linear before it, as a view; "
@@ -219,10 +221,10 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
     cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();
     cmd->add_option("--cam-colormap", o->cam_cmap, "Colormap for CAMs and saliency (jet, viridis, gray)")->capture_default_str();
-    cmd->add_option("--upscale", o->upscale, "Nearest-neighbour upscaling of the written PNGs")->capture_default_str()->check(CLI::Range(1, 64));
-    cmd->add_option("--alpha", o->alpha, "Heatmap opacity in overlays")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+    cmd->add_option("--upscale", o->upscale, "Nearest-neighbour upscaling of the written PNGs")->capture_default_str()->check(integer(1, 64));
+    cmd->add_option("--alpha", o->alpha, "Heatmap opacity in overlays")->capture_default_str()->check(number(0, 1));
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->add_flag("--list", o->list, "List methods, composites and their parameters");
     cmd->callback([o] {
         if (o->threads > 0) set_num_threads(o->threads);

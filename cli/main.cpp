@@ -1,10 +1,32 @@
-// The `glassbox` program: one sub-command per job.
+// The `glassbox` program: one sub-command per job. Every failure ends here as
+// one line on stderr, "glassbox: error: ...", and a non-zero exit status: 2 for
+// a command line that does not parse (CLI11's errors reworded to the same form),
+// 1 for everything else (bad files, failed writes, out of memory). Nothing may
+// escape as an uncaught exception (an abort with a core dump).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "cli/commands.h"
 #include "core/error.h"
+
+namespace {
+
+// The sub-command a usage error belongs to, for the "see --help" hint.
+std::string help_hint(const CLI::App& app) {
+    for (const CLI::App* sub : app.get_subcommands())
+        if (sub->parsed()) return "glassbox " + sub->get_name() + " --help";
+    return "glassbox --help";
+}
+
+int fail(const std::string& message, int code) {
+    std::cerr << "glassbox: error: " << message << "\n";
+    return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
@@ -19,10 +41,16 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        return fail(std::string(e.what()) + " (see '" + help_hint(app) + "')", 2);
     } catch (const gb::Error& e) {
-        std::cerr << "glassbox: error: " << e.what() << "\n";
-        return 1;
+        return fail(e.what(), 1);
+    } catch (const std::bad_alloc&) {
+        return fail("out of memory (the model, batch or input is too large for this machine)", 1);
+    } catch (const std::filesystem::filesystem_error& e) {
+        return fail(e.what(), 1);
+    } catch (const std::exception& e) {
+        return fail(std::string("internal error (please report it): ") + e.what(), 1);
     }
     return 0;
 }

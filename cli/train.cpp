@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/parallel.h"
 #include "models/registry.h"
 #include "train/trainer.h"
@@ -19,42 +20,44 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--data", c->data, "Dataset: fashion-mnist, mnist, cifar10, cifar100, or a folder of class folders")
         ->capture_default_str();
     cmd->add_option("--data-dir", c->data_dir, "Where to look for the dataset (default: $GB_DATA_DIR, /usr/share/datasets)");
-    cmd->add_option("--epochs", c->epochs, "Number of epochs")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--batch-size", c->batch_size, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--lr", c->lr, "Learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--epochs", c->epochs, "Number of epochs")->capture_default_str()->check(integer(1, 1000000));
+    cmd->add_option("--batch-size", c->batch_size, "Batch size")->capture_default_str()->check(integer(1, kMaxBatch));
+    cmd->add_option("--lr", c->lr, "Learning rate")->capture_default_str()->check(number(0, 1000, true));
     cmd->add_option("--optimizer", c->optimizer, "sgd, adam or adamw")
         ->capture_default_str()
         ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-    cmd->add_option("--momentum", c->momentum, "SGD momentum")->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--momentum", c->momentum, "SGD momentum")->capture_default_str()->check(number(0, 0.999999));
     cmd->add_flag("--nesterov,!--no-nesterov", c->nesterov, "Nesterov momentum (SGD; on by default)");
-    cmd->add_option("--weight-decay", c->weight_decay, "Weight decay")->capture_default_str()->check(CLI::NonNegativeNumber);
+    cmd->add_option("--weight-decay", c->weight_decay, "Weight decay")->capture_default_str()->check(number(0, 1000));
     cmd->add_option("--schedule", c->schedule.kind, "Learning-rate schedule: constant, step or cosine")
         ->capture_default_str()
         ->check(CLI::IsMember({"constant", "step", "cosine"}));
-    cmd->add_option("--step-size", c->schedule.step_size, "Epochs per step (step schedule)")->capture_default_str();
-    cmd->add_option("--gamma", c->schedule.gamma, "Decay factor per step (step schedule)")->capture_default_str();
+    cmd->add_option("--step-size", c->schedule.step_size, "Epochs per step (step schedule)")->capture_default_str()->check(integer(1, 1000000));
+    cmd->add_option("--gamma", c->schedule.gamma, "Decay factor per step (step schedule)")->capture_default_str()->check(number(0, 1000, true));
     cmd->add_option("--warmup", c->schedule.warmup_epochs, "Linear warm-up length in epochs (may be fractional)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(number(0, 1000000));
     cmd->add_option("--seed", c->seed, "Seed for initialisation, data order, augmentation and dropout")->capture_default_str();
     cmd->add_option("--out", c->out_dir, "Output folder (checkpoints, metrics)")->capture_default_str();
     cmd->add_option("--resume", c->resume, "Continue from a resume.safetensors written by an earlier run")
         ->check(CLI::ExistingFile);
     cmd->add_option("--stop-after", c->stop_after, "Stop after this many epochs of this call (resume later; 0: run all)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--train-limit", c->train_limit, "Train on the first N images only (0: all)")->capture_default_str();
-    cmd->add_option("--test-limit", c->test_limit, "Evaluate on the first N test images only (0: all)")->capture_default_str();
+        ->check(integer(0, 1000000));
+    cmd->add_option("--train-limit", c->train_limit, "Train on the first N images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
+    cmd->add_option("--test-limit", c->test_limit, "Evaluate on the first N test images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--crop-padding", c->crop_padding, "Random-crop augmentation: zero padding in pixels (0: off)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(integer(0, 1024));
     cmd->add_flag("--hflip", c->hflip, "Random horizontal flips");
     cmd->add_option("--device", *device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", *threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", *threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->callback([c, device, threads] {
         if (*threads > 0) set_num_threads(*threads);
         c->device = Device::parse(*device);
+        OutputDir out(c->out_dir, /*remove_on_failure=*/false);
         const train::TrainResult r = train::run_training(*c, std::cerr);
+        out.done();
         std::cout << "model: " << r.model_path << "\nresume: " << r.resume_path << "\nmetrics: " << r.metrics_csv
                   << "\n";
     });

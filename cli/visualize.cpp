@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "cli/explain_inputs.h"
 #include "core/factory.h"
 #include "core/parallel.h"
@@ -56,13 +57,14 @@ explain::Image grid(const std::vector<Tensor>& tiles, const std::vector<std::str
 }
 
 void run_visualize(const VisualizeOptions& o) {
+    GB_CHECK(o.layer.empty() == o.channels.empty(), "visualize: --layer and --channel go together (channels of that layer)");
+    GB_CHECK(o.layer.empty() || o.classes.empty(), "visualize: give either --class or --layer with --channel, not both");
+    OutputDir out_dir(o.out);
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
     const auto& cfg = ck.model->config();
     ExplainInputs in;
     read_checkpoint_conventions(ck, in, std::cerr);
     const explain::PresetOptions preset = preset_options(in);
-    GB_CHECK(o.layer.empty() == o.channels.empty(), "visualize: --layer and --channel go together (channels of that layer)");
-    GB_CHECK(o.layer.empty() || o.classes.empty(), "visualize: give either --class or --layer with --channel, not both");
 
     std::vector<explain::Objective> objectives;
     std::vector<std::string> captions;
@@ -106,7 +108,6 @@ void run_visualize(const VisualizeOptions& o) {
                                          in.mean[static_cast<size_t>(k / plane)];
         tiles.push_back(from_vector(px, Shape{C, cfg.input_size, cfg.input_size}));
     }
-    std::filesystem::create_directories(o.out);
     const std::string png = o.out + "/activation_maximisation.png";
     explain::save_png(png, grid(tiles, captions, o.upscale, o.columns));
     std::cout << "objective                      start -> end\n";
@@ -139,6 +140,7 @@ void run_visualize(const VisualizeOptions& o) {
         io::write_file_atomic(path, [&](std::ostream& out) { out << csv.str(); });
         std::cout << "written: " << path << "\n";
     }
+    out_dir.done();
 }
 
 }  // namespace
@@ -149,24 +151,24 @@ void add_visualize_command(CLI::App& app) {
     cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors written by glassbox train")->required()->check(CLI::ExistingFile);
     cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
     cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
-    cmd->add_option("--class", o->classes, "Classes to visualise (default: all)");
+    cmd->add_option("--class", o->classes, "Classes to visualise (default: all)")->check(integer(0, kMaxCount));
     cmd->add_option("--layer", o->layer, "Visualise channels of this layer (e.g. features.2) instead of classes");
-    cmd->add_option("--channel", o->channels, "Channels of --layer");
-    cmd->add_option("--steps", o->steps, "Gradient-ascent steps")->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_option("--lr", o->lr, "Step size (per step, relative to the mean |gradient|)")->capture_default_str()->check(CLI::PositiveNumber);
-    cmd->add_option("--l2", o->l2, "L2 pull towards the middle of the input range")->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_option("--jitter", o->jitter, "Random shift (pixels) before each gradient")->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_option("--blur-every", o->blur_every, "Blur every N steps (0: never)")->capture_default_str()->check(CLI::NonNegativeNumber);
-    cmd->add_option("--blur-sigma", o->blur_sigma, "Gaussian sigma of that blur (pixels)")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--channel", o->channels, "Channels of --layer")->check(integer(0, kMaxCount));
+    cmd->add_option("--steps", o->steps, "Gradient-ascent steps")->capture_default_str()->check(integer(0, 1000000));
+    cmd->add_option("--lr", o->lr, "Step size (per step, relative to the mean |gradient|)")->capture_default_str()->check(number(0, 1e6, true));
+    cmd->add_option("--l2", o->l2, "L2 pull towards the middle of the input range")->capture_default_str()->check(number(0, 1e6));
+    cmd->add_option("--jitter", o->jitter, "Random shift (pixels) before each gradient")->capture_default_str()->check(integer(0, 4096));
+    cmd->add_option("--blur-every", o->blur_every, "Blur every N steps (0: never)")->capture_default_str()->check(integer(0, 1000000));
+    cmd->add_option("--blur-sigma", o->blur_sigma, "Gaussian sigma of that blur (pixels)")->capture_default_str()->check(number(0, 1000, true));
     cmd->add_option("--seed", o->seed, "Seed of the starting noise and the jitter")->capture_default_str();
-    cmd->add_option("--upscale", o->upscale, "Nearest-neighbour enlargement of each tile")->capture_default_str()->check(CLI::Range(1, 32));
-    cmd->add_option("--columns", o->columns, "Tiles per row")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--upscale", o->upscale, "Nearest-neighbour enlargement of each tile")->capture_default_str()->check(integer(1, 32));
+    cmd->add_option("--columns", o->columns, "Tiles per row")->capture_default_str()->check(integer(1, 1024));
     cmd->add_option("--importance", o->importance, "Also rank channels by mean |activation| over the first N test images (0: off)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(integer(0, kMaxCount));
     cmd->add_option("--data", o->data, "Dataset for --importance")->capture_default_str();
     cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
-    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->callback([o] {
         if (o->threads > 0) set_num_threads(o->threads);
         run_visualize(*o);

@@ -2,6 +2,7 @@
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/parse.h"
 
 namespace gb {
 
@@ -23,7 +24,7 @@ Device Device::parse(const std::string& text) {
         const std::string idx = text.substr(5);
         GB_CHECK(!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos,
                  "bad device '", text, "': expected cpu, cuda or cuda:N");
-        return cuda(std::stoi(idx));
+        return cuda(static_cast<int>(parse_int(idx, 0, 65535, "device '" + text + "': the GPU index")));
     }
     GB_FAIL("bad device '", text, "': expected cpu, cuda or cuda:N");
 }

@@ -70,7 +70,9 @@ std::vector<float> abs_scaled(const std::vector<float>& v) {
 }
 
 std::vector<float> gaussian_blur(const std::vector<float>& x, int64_t planes, int64_t H, int64_t W, float sigma) {
-    GB_CHECK(sigma > 0.f, "blur: sigma must be positive, got ", sigma);
+    // Sigma beyond kMaxBlurSigma would need a kernel of millions of taps (and a
+    // blur that wide is a flat image anyway): refused rather than allocated.
+    GB_CHECK(sigma > 0.f && sigma <= kMaxBlurSigma, "blur: sigma must be in (0, ", kMaxBlurSigma, "] pixels, got ", sigma);
     const int64_t r = static_cast<int64_t>(std::ceil(3.f * sigma));
     std::vector<double> k(static_cast<size_t>(2 * r + 1));
     double ks = 0;

@@ -34,6 +34,8 @@ enum class Replacement { Value, Noise, Mean, Blur };
 Replacement parse_replacement(const std::string& name);  // value, noise, mean, blur
 std::string replacement_name(Replacement r);
 
+constexpr float kMaxBlurSigma = 1000.f;
+
 struct PerturbationOptions {
     bool insertion = false;    // false: deletion (perturb the first m units); true: insertion
     int64_t patch = 1;         // units are patch x patch squares (the last row/column may be smaller)
@@ -42,7 +44,7 @@ struct PerturbationOptions {
     Replacement replacement = Replacement::Value;
     float value = 0.f;                    // Value: the constant
     float noise_low = 0.f, noise_high = 1.f;  // Noise: uniform in [low, high)
-    float blur_sigma = 2.f;               // Blur: Gaussian sigma (pixels), per channel, edges clamped
+    float blur_sigma = 2.f;               // Blur: Gaussian sigma (pixels, at most kMaxBlurSigma), per channel, edges clamped
     bool probability = false;  // score: softmax probability of the class (true) or its logit
     uint64_t seed = 0;         // tie order and noise
     int64_t batch = 256;       // perturbed inputs per forward pass

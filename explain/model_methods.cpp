@@ -56,10 +56,13 @@ std::pair<std::vector<double>, std::vector<float>> objective_gradient(layers::La
 // Shifts every [H, W] plane by (dy, dx), wrapping around.
 std::vector<float> roll(const std::vector<float>& v, int64_t planes, int64_t H, int64_t W, int64_t dy, int64_t dx) {
     std::vector<float> out(v.size());
+    // Shifts of any size (a jitter larger than the image included) wrap to [0, H) x [0, W).
+    dy = ((dy % H) + H) % H;
+    dx = ((dx % W) + W) % W;
     for (int64_t p = 0; p < planes; ++p)
         for (int64_t y = 0; y < H; ++y)
             for (int64_t x = 0; x < W; ++x)
-                out[static_cast<size_t>((p * H + (y + dy + H) % H) * W + (x + dx + W) % W)] = v[static_cast<size_t>((p * H + y) * W + x)];
+                out[static_cast<size_t>((p * H + (y + dy) % H) * W + (x + dx) % W)] = v[static_cast<size_t>((p * H + y) * W + x)];
     return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/factory.h"
+#include "core/parse.h"
 
 namespace gb::explain {
 
@@ -16,8 +17,9 @@ const char* kTargetForms = "expected pred, a class name or index, or A-B (class 
 std::optional<int32_t> lookup(const std::string& s, const std::vector<std::string>& names) {
     for (size_t k = 0; k < names.size(); ++k)
         if (names[k] == s) return static_cast<int32_t>(k);
-    if (s.empty() || s.size() > 9 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-    return static_cast<int32_t>(std::stol(s));
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+    // A class index: the model's class count is checked when the target is resolved.
+    return static_cast<int32_t>(parse_int(s, 0, INT32_MAX, "target class index"));
 }
 
 std::string lower(std::string s) {

@@ -1,9 +1,11 @@
 #include "models/checkpoint.h"
 
+#include <cmath>
 #include <iomanip>
 #include <set>
 #include <sstream>
 
+#include "core/parse.h"
 #include "layers/init.h"
 #include "models/infer.h"
 #include "models/registry.h"
@@ -20,6 +22,18 @@ void save_checkpoint(const std::string& path, const Vgg& model, const std::map<s
     tensors.insert(tensors.end(), extra.begin(), extra.end());
     io::save_safetensors(path, tensors, all);
 }
+
+namespace {
+// Elements of a floating-point tensor that are NaN or infinite (0 for integer tensors).
+int64_t count_non_finite(const Tensor& t) {
+    if (t.dtype() != DType::Float32) return 0;
+    const Tensor c = t.to(Device::cpu());
+    const float* p = c.data<float>();
+    int64_t n = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) n += !std::isfinite(p[i]);
+    return n;
+}
+}  // namespace
 
 void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes) {
     auto ignored = [&](const std::string& n) {
@@ -46,6 +60,9 @@ void load_state(layers::Layer& model, const io::SafeTensors& file, const std::ve
         else if (src.shape() != t.shape())
             problems.push_back("'" + name + "' has shape " + src.shape().str() + ", the model needs " +
                                t.shape().str());
+        else if (const int64_t bad = count_non_finite(src))
+            problems.push_back("'" + name + "' holds " + std::to_string(bad) + " NaN or infinite value" +
+                               (bad > 1 ? "s" : "") + " (a diverged or corrupt model)");
     }
     for (const auto& [name, t] : file.tensors)
         if (!wanted.count(name) && !ignored(name)) problems.push_back("unexpected '" + name + "' " + t.shape().str());
@@ -66,17 +83,10 @@ std::string join_floats(const std::vector<float>& v) {
     return s.str();
 }
 
-std::vector<float> parse_floats(const std::string& text, const std::string& what) {
+// Finite numbers whose magnitude fits a float (the normalisation of pixel values).
+std::vector<float> parse_floats(const std::string& text, double lo, const std::string& what) {
     std::vector<float> out;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        try {
-            out.push_back(std::stof(item));
-        } catch (const std::exception&) {
-            GB_FAIL(what, ": '", item, "' is not a number");
-        }
-    }
+    for (double v : parse_numbers(text, lo, 1e30, what)) out.push_back(static_cast<float>(v));
     return out;
 }
 }  // namespace
@@ -88,10 +98,10 @@ std::map<std::string, std::string> normalization_metadata(const std::vector<floa
 bool read_normalization(const std::map<std::string, std::string>& meta, const std::string& source,
                         std::vector<float>& mean, std::vector<float>& stddev) {
     if (!meta.count("normalize.mean") || !meta.count("normalize.std")) return false;
-    mean = parse_floats(meta.at("normalize.mean"), source + ": normalize.mean");
-    stddev = parse_floats(meta.at("normalize.std"), source + ": normalize.std");
-    GB_CHECK(mean.size() == stddev.size() && !mean.empty(), source, ": normalize.mean and normalize.std disagree");
-    for (float s : stddev) GB_CHECK(s > 0.f, source, ": normalize.std must be positive");
+    mean = parse_floats(meta.at("normalize.mean"), -1e30, source + ": metadata 'normalize.mean'");
+    stddev = parse_floats(meta.at("normalize.std"), 1e-30, source + ": metadata 'normalize.std'");
+    GB_CHECK(mean.size() == stddev.size(), source, ": metadata 'normalize.mean' has ", mean.size(),
+             " values but 'normalize.std' has ", stddev.size());
     return true;
 }
 

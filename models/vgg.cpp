@@ -3,11 +3,20 @@
 #include <sstream>
 
 #include "autograd/functions.h"
+#include "core/parse.h"
 #include "layers/layers.h"
 
 namespace gb::models {
 
 namespace {
+
+// Plausibility limits on what a checkpoint's metadata may ask for, so a corrupt
+// or hostile file is refused with its key named instead of trying to allocate
+// petabytes (VGG-16 at 224x224 uses widths <= 4096 and 1000 classes).
+constexpr int64_t kMaxWidth = 1 << 16;        // channels of a convolution or units of a hidden layer
+constexpr int64_t kMaxInputSize = 1 << 13;    // pixels per side
+constexpr int64_t kMaxInChannels = 1 << 10;
+constexpr int64_t kMaxClasses = 1 << 20;
 
 std::string join_ints(const std::vector<int64_t>& v) {
     std::string s;
@@ -27,14 +36,7 @@ std::vector<int64_t> parse_ints(const std::string& s, const std::string& key, co
             out.push_back(0);
             continue;
         }
-        try {
-            size_t used = 0;
-            const long long v = std::stoll(item, &used);
-            GB_CHECK(used == item.size() && v > 0, "");
-            out.push_back(v);
-        } catch (const std::exception&) {
-            GB_FAIL(source, ": metadata '", key, "' has a bad entry '", item, "' (expected positive integers or M)");
-        }
+        out.push_back(parse_int(item, 1, kMaxWidth, source + ": metadata '" + key + "' (positive integers or M)"));
     }
     return out;
 }
@@ -46,13 +48,9 @@ const std::string& need(const std::map<std::string, std::string>& meta, const st
     return it->second;
 }
 
-int64_t need_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& source) {
-    const std::string& v = need(meta, key, source);
-    try {
-        return std::stoll(v);
-    } catch (const std::exception&) {
-        GB_FAIL(source, ": metadata '", key, "' = '", v, "' is not an integer");
-    }
+int64_t need_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& source,
+                 int64_t lo, int64_t hi) {
+    return parse_int(need(meta, key, source), lo, hi, source + ": metadata '" + key + "'");
 }
 
 }  // namespace
@@ -81,19 +79,17 @@ VggConfig VggConfig::from_metadata(const std::map<std::string, std::string>& met
     VggConfig c;
     c.name = need(meta, "model", source);
     c.features = parse_ints(need(meta, "vgg.features", source), "vgg.features", source);
-    c.batch_norm = need(meta, "vgg.batch_norm", source) == "1";
+    const std::string& bn = need(meta, "vgg.batch_norm", source);
+    GB_CHECK(bn == "0" || bn == "1", source, ": metadata 'vgg.batch_norm' = '", bn, "' (expected 0 or 1)");
+    c.batch_norm = bn == "1";
     c.hidden = parse_ints(need(meta, "vgg.hidden", source), "vgg.hidden", source);
-    try {
-        c.dropout = std::stof(need(meta, "vgg.dropout", source));
-    } catch (const std::exception&) {
-        GB_FAIL(source, ": metadata 'vgg.dropout' is not a number");
-    }
-    c.in_channels = need_int(meta, "in_channels", source);
-    c.input_size = need_int(meta, "input_size", source);
-    c.num_classes = need_int(meta, "num_classes", source);
+    c.dropout = static_cast<float>(parse_number(need(meta, "vgg.dropout", source), 0.0, 0.999999,
+                                                source + ": metadata 'vgg.dropout'"));
+    c.in_channels = need_int(meta, "in_channels", source, 1, kMaxInChannels);
+    c.input_size = need_int(meta, "input_size", source, 1, kMaxInputSize);
+    c.num_classes = need_int(meta, "num_classes", source, 2, kMaxClasses);
     if (meta.count("vgg.avgpool")) {
-        c.avgpool = need_int(meta, "vgg.avgpool", source);
-        GB_CHECK(c.avgpool >= 0, source, ": metadata 'vgg.avgpool' must be >= 0");
+        c.avgpool = need_int(meta, "vgg.avgpool", source, 0, kMaxInputSize);
     } else {
         // Written before the torchvision layouts existed: the small layout, whose
         // registry names vgg11 ... vgg19(-bn) have since become vgg11-small ....

@@ -6,6 +6,7 @@
 #include "core/cuda_runtime.h"
 #include "core/factory.h"
 #include "core/parallel.h"
+#include "core/parse.h"
 #include "core/rng.h"
 #include "testing.h"
 
@@ -151,4 +152,36 @@ TEST_CASE("CPU allocator: large freed blocks are reused, small ones are not cach
     { Tensor small(Shape{16}); }
     CHECK(gb::cpu_alloc::cached_bytes() == 0);
     CHECK(reinterpret_cast<uintptr_t>(Tensor(Shape{3}).raw_data()) % 64 == 0);
+}
+
+TEST_CASE("parse_int / parse_number: whole text, in range, no wrap-around, clear errors") {
+    CHECK(gb::parse_int("42", 0, 100, "n") == 42);
+    CHECK(gb::parse_int("+7", 0, 100, "n") == 7);
+    CHECK(gb::parse_int("-5", -10, 10, "n") == -5);
+    auto message = [](auto f) {
+        try {
+            f();
+        } catch (const gb::Error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    CHECK(message([] { gb::parse_int("28abc", 1, 100, "metadata 'input_size'"); }) ==
+          "metadata 'input_size': '28abc' is not an integer in [1, 100]");
+    CHECK(message([] { gb::parse_int("4294967299", 0, INT32_MAX, "target"); }) ==
+          "target: 4294967299 is out of range (expected an integer in [0, 2147483647])");
+    CHECK(message([] { gb::parse_int("99999999999999999999", 0, INT64_MAX, "n"); }) ==
+          "n: '99999999999999999999' is too large (expected an integer >= 0)");
+    CHECK(message([] { gb::parse_int("", 0, 5, "n"); }).find("is not an integer") != std::string::npos);
+    CHECK(message([] { gb::parse_int(" 3", 0, 5, "n"); }).find("is not an integer") != std::string::npos);
+    CHECK(gb::parse_number("0.25", 0, 1, "x") == 0.25);
+    CHECK(gb::parse_number("1e-3", 0, 1, "x") == 1e-3);
+    CHECK(message([] { gb::parse_number("nan", 0, 1, "std"); }) == "std: 'nan' is not a number in [0, 1]");
+    CHECK(message([] { gb::parse_number("inf", -1e300, 1e300, "std"); }) == "std: 'inf' is not a finite number");
+    CHECK(message([] { gb::parse_number("1e30", 0, 1000, "sigma"); }) ==
+          "sigma: 1e30 is out of range (expected a number in [0, 1000])");
+    CHECK(message([] { gb::parse_number("1e999", 0, 1000, "sigma"); }).find("out of range") != std::string::npos);
+    const std::vector<double> v = gb::parse_numbers("0.5,1,2.5", 0, 10, "mean");
+    CHECK(v == std::vector<double>{0.5, 1, 2.5});
+    CHECK(message([] { gb::parse_numbers("0.5,,1", 0, 10, "mean"); }) == "mean: '' is not a number in [0, 10]");
 }

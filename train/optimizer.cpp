@@ -1,6 +1,7 @@
 #include "train/optimizer.h"
 
 #include "core/factory.h"
+#include "core/parse.h"
 
 namespace gb::train {
 
@@ -57,7 +58,7 @@ void Optimizer::load_state(const NamedTensors& tensors, const std::map<std::stri
              it == meta.end() ? std::string("(none)") : it->second, "', this run uses '", name(), "'");
     auto st = meta.find("optimizer.steps");
     GB_CHECK(st != meta.end(), "resume: optimizer.steps missing from the checkpoint");
-    steps_ = std::stoll(st->second);
+    steps_ = parse_int(st->second, 0, INT64_MAX, "resume: metadata 'optimizer.steps'");
     const auto names = slots();
     for (auto& s : state_) s.clear();
     for (const auto& [key, t] : tensors) {

@@ -9,6 +9,7 @@
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/grad_mode.h"
+#include "core/parse.h"
 #include "core/rng.h"
 #include "io/file_util.h"
 #include "models/checkpoint.h"
@@ -40,6 +41,14 @@ json history_json(const std::vector<EpochRecord>& h) {
                      {"seconds", r.seconds},
                      {"images_per_second", r.images_per_s}});
     return a;
+}
+
+// A resume file's metadata entry, or an error naming the file and the key.
+const std::string& resume_entry(const std::map<std::string, std::string>& meta, const std::string& key,
+                                const std::string& source) {
+    auto it = meta.find(key);
+    GB_CHECK(it != meta.end(), source, ": metadata '", key, "' is missing (a damaged resume file?)");
+    return it->second;
 }
 
 std::vector<EpochRecord> history_from_json(const std::string& text, const std::string& source) {
@@ -160,8 +169,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         GB_CHECK(model->config().name == models::model_config(c.model).name, c.resume, " continues a '", model->config().name,
                  "' run, but --model is '", c.model, "'");
         models::load_state(*model, resumed, {"optimizer."});
-        start_epoch = std::stoll(meta.at("train.epoch"));
-        history = history_from_json(meta.at("train.history"), c.resume);
+        start_epoch = parse_int(meta.at("train.epoch"), 0, INT32_MAX, c.resume + ": metadata 'train.epoch'");
+        history = history_from_json(resume_entry(meta, "train.history", c.resume), c.resume);
         GB_CHECK(start_epoch < c.epochs, c.resume, " already finished ", start_epoch, " epochs; ask for more than that (--epochs)");
         log << "resume: " << c.resume << " after epoch " << start_epoch << "\n";
     } else {
@@ -185,8 +194,11 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         for (const auto& [n, t] : resumed.tensors)
             if (n.rfind("optimizer.", 0) == 0) state.emplace_back(n.substr(10), t);
         opt->load_state(state, resumed.metadata);
-        default_generator().set_state(std::stoull(resumed.metadata.at("rng.seed")),
-                                      std::stoull(resumed.metadata.at("rng.offset")));
+        auto rng = [&](const char* key) {
+            return static_cast<uint64_t>(parse_int(resume_entry(resumed.metadata, key, c.resume), 0, INT64_MAX,
+                                                   c.resume + ": metadata '" + key + "'"));
+        };
+        default_generator().set_state(rng("rng.seed"), rng("rng.offset"));
     } else {
         default_generator().set_state(c.seed, 0);
     }
