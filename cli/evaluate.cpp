@@ -181,6 +181,9 @@ void run_evaluate(const EvaluateOptions& o) {
             const auto t0 = std::chrono::steady_clock::now();
             const Tensor map = explain::attribute(trace, spec, {pred}, preset).map;
             r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (const int64_t bad = count_non_finite(map))
+                GB_FAIL("evaluate: ", spec.text, " gave maps with ", bad, " NaN or infinite values on images ", start, "..",
+                        start + B - 1, "; they cannot be scored");
             for (const auto& m : curve_metrics) {
                 const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, m.options, trace.logits());
                 r.curves[m.key].append(c);

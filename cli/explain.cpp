@@ -117,6 +117,9 @@ void run_explain(const ExplainOptions& o) {
     explain::Trace trace(*ck.model, in.normalized.to(device));
     const int64_t N = in.raw.dim(0), K = cfg.num_classes;
     const auto logits = trace.logits().to_vector<float>();
+    for (int64_t n = 0; n < N; ++n)
+        GB_CHECK(count_non_finite(trace.logits().narrow(n, 1)) == 0, in.names[static_cast<size_t>(n)],
+                 ": the model's output is NaN or infinite for this input (are its values far outside the pixel range?)");
     const auto classes = explain::resolve_classes({target}, trace.logits());
 
     explain::Report report;
@@ -155,6 +158,14 @@ void run_explain(const ExplainOptions& o) {
         const std::string cmap = a.is_signed ? o.signed_cmap : o.cam_cmap;
         for (int64_t n = 0; n < N; ++n) {
             const Tensor m = a.map.narrow(n, 1).view(Shape{a.map.dim(1), a.map.dim(2), a.map.dim(3)});
+            // A map with NaN or infinity has no honest picture: said in the card and on stderr, kept in the .npy.
+            if (const int64_t bad = count_non_finite(m)) {
+                const std::string note = spec.text + ": the map holds " + std::to_string(bad) +
+                                         " NaN or infinite values; not rendered (the raw values are in the .npy)";
+                std::cerr << "warning: " << in.names[static_cast<size_t>(n)] << ": " << note << "\n";
+                report.items[static_cast<size_t>(n)].notes.push_back(note);
+                continue;
+            }
             const explain::Image heat = explain::render_heatmap(m, cmap, a.is_signed);
             const std::string stem = o.out + "/" + std::to_string(n) + "_" + slug(spec.text);
             explain::save_png(stem + ".png", explain::upscale_nearest(heat, o.upscale));

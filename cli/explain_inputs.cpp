@@ -176,6 +176,8 @@ void load_array(const std::string& path, const models::VggConfig& cfg, ExplainIn
              ": expected a float32 array [N, C, H, W] or [C, H, W] of pixels in [0, 1], got ", dtype_name(a.dtype()),
              " ", a.shape().str());
     if (a.rank() == 3) a = a.view(Shape{1, a.dim(0), a.dim(1), a.dim(2)});
+    const int64_t bad = count_non_finite(a);
+    GB_CHECK(bad == 0, path, ": ", bad, " of the array's pixels are NaN or infinite");
     GB_CHECK(a.dim(0) > 0 && a.dim(1) == cfg.in_channels && a.dim(2) == cfg.input_size && a.dim(3) == cfg.input_size, path,
              ": the model takes [N, ", cfg.in_channels, ", ", cfg.input_size, ", ", cfg.input_size, "] arrays, got ",
              a.shape().str());

@@ -1,6 +1,7 @@
 #include "core/tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <iomanip>
 #include <ostream>
@@ -124,6 +125,15 @@ template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 float Tensor::item() const {
     GB_CHECK(numel() == 1, "item() needs a single-element tensor, got shape ", shape().str());
     return to_vector<float>()[0];
+}
+
+int64_t count_non_finite(const Tensor& t) {
+    if (!t.defined() || t.dtype() != DType::Float32) return 0;
+    const Tensor c = t.to(Device::cpu());
+    const float* p = c.data<float>();
+    int64_t n = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) n += !std::isfinite(p[i]);
+    return n;
 }
 
 std::string Tensor::str(int64_t max_items) const {

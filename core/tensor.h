@@ -115,6 +115,9 @@ private:
 
 std::ostream& operator<<(std::ostream& out, const Tensor& t);
 
+// Elements that are NaN or infinite (0 for integer tensors); any device.
+int64_t count_non_finite(const Tensor& t);
+
 // Raises gb::Error naming `what` unless `t` has exactly `shape`.
 void check_shape(const Tensor& t, const Shape& shape, const char* what);
 // Raises unless all tensors are on the same device.

@@ -18,6 +18,11 @@ void check_maps(const Tensor& x, const Tensor& maps, size_t classes, const char*
              what, ": maps ", maps.shape().str(), " do not fit the input ", x.shape().str(),
              " (expected [N, C or 1, H, W])");
     GB_CHECK(static_cast<int64_t>(classes) == x.dim(0), what, ": ", classes, " classes for ", x.dim(0), " samples");
+    // A NaN ranks nowhere and sums to NaN: scores of such a map would be meaningless.
+    for (int64_t n = 0; n < maps.dim(0); ++n)
+        if (const int64_t bad = count_non_finite(maps.narrow(n, 1)))
+            GB_FAIL(what, ": the map of sample ", n, " holds ", bad, " NaN or infinite value", bad > 1 ? "s" : "",
+                    "; it cannot be scored");
 }
 
 // Per sample, the map summed over its channels: [N][H * W].

@@ -1,6 +1,5 @@
 #include "models/checkpoint.h"
 
-#include <cmath>
 #include <iomanip>
 #include <set>
 #include <sstream>
@@ -22,18 +21,6 @@ void save_checkpoint(const std::string& path, const Vgg& model, const std::map<s
     tensors.insert(tensors.end(), extra.begin(), extra.end());
     io::save_safetensors(path, tensors, all);
 }
-
-namespace {
-// Elements of a floating-point tensor that are NaN or infinite (0 for integer tensors).
-int64_t count_non_finite(const Tensor& t) {
-    if (t.dtype() != DType::Float32) return 0;
-    const Tensor c = t.to(Device::cpu());
-    const float* p = c.data<float>();
-    int64_t n = 0;
-    for (int64_t i = 0; i < c.numel(); ++i) n += !std::isfinite(p[i]);
-    return n;
-}
-}  // namespace
 
 void load_state(layers::Layer& model, const io::SafeTensors& file, const std::vector<std::string>& ignore_prefixes) {
     auto ignored = [&](const std::string& n) {

@@ -13,6 +13,7 @@
 #include "cli_run.h"
 #include "idx_writer.h"
 #include "io/file_util.h"
+#include "io/npy.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
@@ -64,6 +65,11 @@ void generate_bad_files(const TempDir& dir) {
     write_bytes(dir.path("huge_header.safetensors"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'});
     write_text_file(dir.path("text.safetensors"), "not a checkpoint at all\n");
     write_text_file(dir.path("a_file"), "I am a file, not a folder\n");
+    // Arrays of pixels: one NaN; values so large that the model's output overflows.
+    std::vector<float> px(28 * 28, 0.5f);
+    px[100] = std::nanf("");
+    io::save_npy(dir.path("nan_pixel.npy"), from_vector(px, Shape{1, 1, 28, 28}));
+    io::save_npy(dir.path("huge_pixels.npy"), full(Shape{1, 1, 28, 28}, 3e38f));
 }
 
 struct Case {
@@ -170,6 +176,10 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
         {"nan weights eval", "eval --checkpoint " + dir.path("nan.safetensors") + data, 1, {"features.0.weight", "NaN"}},
         {"nan weights explain", "explain --checkpoint " + dir.path("nan.safetensors") + data + " --index 0 --method saliency --out " +
          out("nan"), 1, {"features.0.weight", "NaN"}, out("nan")},
+        {"nan pixel", "explain --checkpoint " + ck + " --array " + dir.path("nan_pixel.npy") + " --method saliency --out " + out("np"), 1,
+         {"nan_pixel.npy", "1 of the array's pixels are NaN"}, out("np")},
+        {"overflowing pixels", "explain --checkpoint " + ck + " --array " + dir.path("huge_pixels.npy") + " --method saliency --out " +
+         out("hp"), 1, {"huge_pixels.npy", "output is NaN or infinite"}, out("hp")},
         {"truncated checkpoint", "eval --checkpoint " + dir.path("truncated.safetensors") + data, 1, {"truncated.safetensors"}},
         {"huge header", "eval --checkpoint " + dir.path("huge_header.safetensors") + data, 1, {"huge_header.safetensors"}},
         {"text as checkpoint", "eval --checkpoint " + dir.path("text.safetensors") + data, 1, {"text.safetensors"}},
