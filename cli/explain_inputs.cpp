@@ -156,6 +156,9 @@ void load_samples(const std::string& data, const std::string& data_dir, const st
     GB_CHECK(d.channels() == cfg.in_channels && d.height() == cfg.input_size && d.width() == cfg.input_size, "explain: ",
              data, " images are ", d.channels(), "x", d.height(), "x", d.width(), ", the model takes ", cfg.in_channels,
              "x", cfg.input_size, "x", cfg.input_size);
+    // Labels of another class list would be compared with the model's classes as if they were the same.
+    GB_CHECK(d.classes() == cfg.num_classes, data, " has ", d.classes(), " classes, the model ", cfg.num_classes,
+             ": its labels do not name the model's classes");
     if (notes) use_dataset_class_names(data, d.class_names, in, *notes);
     const int64_t per = d.channels() * d.height() * d.width();
     const float* px = d.images.data<float>();

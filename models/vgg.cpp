@@ -10,14 +10,6 @@ namespace gb::models {
 
 namespace {
 
-// Plausibility limits on what a checkpoint's metadata may ask for, so a corrupt
-// or hostile file is refused with its key named instead of trying to allocate
-// petabytes (VGG-16 at 224x224 uses widths <= 4096 and 1000 classes).
-constexpr int64_t kMaxWidth = 1 << 16;        // channels of a convolution or units of a hidden layer
-constexpr int64_t kMaxInputSize = 1 << 13;    // pixels per side
-constexpr int64_t kMaxInChannels = 1 << 10;
-constexpr int64_t kMaxClasses = 1 << 20;
-
 std::string join_ints(const std::vector<int64_t>& v) {
     std::string s;
     for (size_t i = 0; i < v.size(); ++i) {
@@ -101,9 +93,15 @@ VggConfig VggConfig::from_metadata(const std::map<std::string, std::string>& met
 
 Vgg::Vgg(const VggConfig& config, Generator& gen) : config_(config) {
     using namespace gb::layers;
-    GB_CHECK(config_.in_channels > 0 && config_.input_size > 0 && config_.num_classes > 1, "VGG '", config_.name,
-             "': bad input (", config_.in_channels, " channels, size ", config_.input_size, ", ",
-             config_.num_classes, " classes)");
+    GB_CHECK(config_.in_channels > 0 && config_.in_channels <= kMaxInChannels && config_.input_size > 0 &&
+                 config_.input_size <= kMaxInputSize && config_.num_classes > 1 && config_.num_classes <= kMaxClasses,
+             "VGG '", config_.name, "': bad input (", config_.in_channels, " channels, size ", config_.input_size, ", ",
+             config_.num_classes, " classes; limits: 1..", kMaxInChannels, " channels, size 1..", kMaxInputSize, ", 2..",
+             kMaxClasses, " classes)");
+    for (int64_t w : config_.features)
+        GB_CHECK(w >= 0 && w <= kMaxWidth, "VGG '", config_.name, "': convolution width ", w, " is outside 1..", kMaxWidth);
+    for (int64_t w : config_.hidden)
+        GB_CHECK(w > 0 && w <= kMaxWidth, "VGG '", config_.name, "': hidden width ", w, " is outside 1..", kMaxWidth);
     GB_CHECK(config_.avgpool >= 0, "VGG '", config_.name, "': avgpool must be >= 0");
     const bool torchvision = config_.avgpool > 0;
     for (int64_t p = 0; torchvision && p < config_.pools(); ++p) min_input_ *= 2;

@@ -20,6 +20,15 @@
 
 namespace gb::models {
 
+// Plausibility limits on a configuration (from a checkpoint's metadata, a state
+// dict's shapes or options), so a corrupt or hostile file is refused with the
+// value named instead of trying to allocate petabytes. VGG-16 at 224x224 uses
+// widths <= 4096 and 1000 classes.
+constexpr int64_t kMaxWidth = 1 << 16;      // channels of a convolution or units of a hidden layer
+constexpr int64_t kMaxInputSize = 1 << 13;  // pixels per side
+constexpr int64_t kMaxInChannels = 1 << 10;
+constexpr int64_t kMaxClasses = 1 << 20;
+
 struct VggConfig {
     std::string name;               // registry name, e.g. "vgg11-bn"
     std::vector<int64_t> features;  // conv widths; 0 = 2x2 max-pool

@@ -13,6 +13,7 @@
 #include "cli_run.h"
 #include "idx_writer.h"
 #include "io/file_util.h"
+#include "io/image.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
@@ -65,6 +66,13 @@ void generate_bad_files(const TempDir& dir) {
     write_bytes(dir.path("huge_header.safetensors"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, '{', '}'});
     write_text_file(dir.path("text.safetensors"), "not a checkpoint at all\n");
     write_text_file(dir.path("a_file"), "I am a file, not a folder\n");
+    // An image-folder dataset with 3 classes (the model has 10).
+    for (const char* split : {"train", "test"})
+        for (const char* cls : {"a", "b", "c"}) {
+            fs::create_directories(dir.path(std::string("three/") + split + "/" + cls));
+            std::vector<uint8_t> grey(28 * 28, 100);
+            io::save_png(dir.path(std::string("three/") + split + "/" + cls + "/0.png"), grey.data(), 28, 28, 1);
+        }
     // Arrays of pixels: one NaN; values so large that the model's output overflows.
     std::vector<float> px(28 * 28, 0.5f);
     px[100] = std::nanf("");
@@ -180,6 +188,9 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
          {"nan_pixel.npy", "1 of the array's pixels are NaN"}, out("np")},
         {"overflowing pixels", "explain --checkpoint " + ck + " --array " + dir.path("huge_pixels.npy") + " --method saliency --out " +
          out("hp"), 1, {"huge_pixels.npy", "output is NaN or infinite"}, out("hp")},
+        {"dataset of 3 classes, eval", "eval --checkpoint " + ck + " --data " + d + "/three", 1, {"3 classes"}},
+        {"dataset of 3 classes, evaluate", "evaluate --checkpoint " + ck + " --data " + d + "/three --samples 2 --method saliency "
+         "--metric deletion --out " + out("three"), 1, {"3 classes"}, out("three")},
         {"truncated checkpoint", "eval --checkpoint " + dir.path("truncated.safetensors") + data, 1, {"truncated.safetensors"}},
         {"huge header", "eval --checkpoint " + dir.path("huge_header.safetensors") + data, 1, {"huge_header.safetensors"}},
         {"text as checkpoint", "eval --checkpoint " + dir.path("text.safetensors") + data, 1, {"text.safetensors"}},
