@@ -44,6 +44,11 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--stop-after", c->stop_after, "Stop after this many epochs of this call (resume later; 0: run all)")
         ->capture_default_str()
         ->check(integer(0, 1000000));
+    cmd->add_option("--save-every", c->save_every,
+                    "Also write resume state every N batches within an epoch, so a kill loses at most N steps "
+                    "(0: at epoch ends only)")
+        ->capture_default_str()
+        ->check(integer(0, 1000000));
     cmd->add_option("--train-limit", c->train_limit, "Train on the first N images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--test-limit", c->test_limit, "Evaluate on the first N test images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--crop-padding", c->crop_padding, "Random-crop augmentation: zero padding in pixels (0: off)")

@@ -1,5 +1,7 @@
 #include "io/file_util.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -7,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <streambuf>
 
 #include "core/error.h"
 
@@ -30,35 +33,130 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes) {
     return data;
 }
 
+namespace {
+
+// An output stream buffer over a POSIX file descriptor that keeps the errno of
+// the first failed write (std::ofstream only reports "bad", which hides ENOSPC).
+class FdBuf : public std::streambuf {
+public:
+    explicit FdBuf(int fd) : fd_(fd), buf_(1 << 16) { setp(buf_.data(), buf_.data() + buf_.size()); }
+    int error() const { return error_; }
+
+protected:
+    int_type overflow(int_type c) override {
+        if (!drain()) return traits_type::eof();
+        if (!traits_type::eq_int_type(c, traits_type::eof())) {
+            *pptr() = traits_type::to_char_type(c);
+            pbump(1);
+        }
+        return traits_type::not_eof(c);
+    }
+    int sync() override { return drain() ? 0 : -1; }
+
+private:
+    bool drain() {
+        if (error_) return false;
+        const char* p = pbase();
+        while (p < pptr()) {
+            const ssize_t n = ::write(fd_, p, static_cast<size_t>(pptr() - p));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                error_ = n < 0 ? errno : EIO;
+                return false;
+            }
+            p += n;
+        }
+        setp(buf_.data(), buf_.data() + buf_.size());
+        return true;
+    }
+    int fd_;
+    int error_ = 0;
+    std::vector<char> buf_;
+};
+
+// fsync that retries on EINTR; 0 or the errno.
+int fsync_fd(int fd) {
+    while (::fsync(fd) != 0)
+        if (errno != EINTR) return errno;
+    return 0;
+}
+
+}  // namespace
+
+int remove_stale_temporaries(const std::string& path) {
+    namespace fs = std::filesystem;
+    const fs::path target(path);
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+    const std::string prefix = target.filename().string() + ".tmp.";
+    int removed = 0;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string digits = name.substr(prefix.size());
+        if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+        const long pid = std::stol(digits);
+        if (pid <= 0 || pid == ::getpid()) continue;
+        // Only a process that is certainly gone: EPERM means it exists under another user.
+        if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+        std::error_code rm;
+        if (fs::remove(it->path(), rm)) ++removed;
+    }
+    return removed;
+}
+
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
     namespace fs = std::filesystem;
     const fs::path target(path);
+    const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
     if (target.has_parent_path() && !fs::exists(target.parent_path()))
         GB_FAIL("cannot write '", path, "': folder '", target.parent_path().string(), "' does not exist");
+    remove_stale_temporaries(path);
     const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    GB_CHECK(fd >= 0, "cannot create '", tmp, "': ", std::strerror(errno));
+    // Any failure from here on: close, remove the temporary, report.
+    auto fail = [&](const std::string& what, int err) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        GB_FAIL(what, " '", tmp, "' (for '", path, "') failed: ", std::strerror(err));
+    };
     {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        GB_CHECK(out.good(), "cannot create '", tmp, "': ", std::strerror(errno));
+        FdBuf buf(fd);
+        std::ostream out(&buf);
         try {
             write(out);
         } catch (...) {
-            out.close();
-            std::remove(tmp.c_str());
+            ::close(fd);
+            ::unlink(tmp.c_str());
             throw;
         }
         out.flush();
-        if (!out.good()) {
-            out.close();
-            std::remove(tmp.c_str());
-            GB_FAIL("writing '", tmp, "' failed (disk full?)");
-        }
+        if (buf.error()) fail("writing", buf.error());
+        if (!out.good()) fail("writing", EIO);
     }
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        GB_FAIL("cannot move '", tmp, "' to '", path, "': ", ec.message());
+    // The data must be on disk before the rename makes it the file under `path`;
+    // otherwise a crash can leave a renamed but empty or partial file.
+    if (const int err = fsync_fd(fd)) fail("fsync of", err);
+    if (::close(fd) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        GB_FAIL("closing '", tmp, "' (for '", path, "') failed: ", std::strerror(err));
     }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        GB_FAIL("cannot move '", tmp, "' to '", path, "': ", std::strerror(err));
+    }
+    // The rename is durable only once the folder's entry is: fsync the folder.
+    // Some file systems cannot sync a folder (EINVAL); the rename is done either way.
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    GB_CHECK(dfd >= 0, "wrote '", path, "' but cannot open its folder '", dir.string(), "' to sync it: ",
+             std::strerror(errno));
+    const int err = fsync_fd(dfd);
+    ::close(dfd);
+    GB_CHECK(err == 0 || err == EINVAL || err == ENOTSUP, "wrote '", path, "' but syncing its folder '", dir.string(),
+             "' failed: ", std::strerror(err));
 }
 
 }  // namespace gb::io

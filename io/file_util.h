@@ -1,6 +1,8 @@
 // Small file helpers: read a whole file with a size cap, and write a file
-// atomically (temporary file in the same folder, flushed, then renamed), so an
-// interrupted write never leaves a half-written file under the final name.
+// atomically and durably (temporary file in the same folder, written, fsync'ed,
+// renamed over the target, then the folder fsync'ed), so an interrupted write or
+// a power loss never leaves a half-written file under the final name, and a
+// file that write_file_atomic returned for is on disk.
 #pragma once
 
 #include <cstdint>
@@ -15,7 +17,17 @@ namespace gb::io {
 std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes = (1ull << 34));
 uint64_t file_size(const std::string& path);
 
-// Calls write(stream) on a temporary file next to `path`, then renames it over `path`.
+// Calls write(stream) on `<path>.tmp.<pid>`, flushes and fsyncs it, renames it
+// over `path` and fsyncs the folder. On any failure (write() throwing, a short
+// write, fsync or rename failing) the temporary is removed and a gb::Error names
+// the path and the system's reason (strerror), e.g. "No space left on device".
+// Temporaries of the same target left by processes that no longer exist (a kill
+// during a write) are removed first.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
+
+// Removes `<path>.tmp.<pid>` files whose process no longer exists (kill(pid, 0)
+// fails with ESRCH); a live process's temporary, this process's and anything
+// else are left alone. Returns how many were removed. Best effort: never throws.
+int remove_stale_temporaries(const std::string& path);
 
 }  // namespace gb::io

@@ -1,6 +1,8 @@
 #include "train/trainer.h"
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iomanip>
 #include <nlohmann/json.hpp>
@@ -72,6 +74,72 @@ std::vector<EpochRecord> history_from_json(const std::string& text, const std::s
     return out;
 }
 
+// Doubles in resume metadata are written as hex floats: exact, so a resumed
+// epoch's running sums are the same bits as an uninterrupted run's.
+std::string exact(double v) {
+    std::ostringstream s;
+    s << std::hexfloat << v;
+    return s.str();
+}
+
+double parse_exact(const std::string& text, const std::string& what) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    GB_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v) && v >= 0, what, " is '", text,
+             "', not a finite number >= 0");
+    return v;
+}
+
+// Name of the first tensor holding a NaN or an infinity ("" when all are finite).
+std::string first_non_finite(const models::NamedTensors& tensors) {
+    for (const auto& [name, t] : tensors) {
+        if (t.dtype() != DType::Float32) continue;
+        const Tensor c = t.to(Device::cpu());
+        const float* p = c.data<float>();
+        for (int64_t i = 0; i < c.numel(); ++i)
+            if (!std::isfinite(p[i])) return name;
+    }
+    return "";
+}
+
+// "epoch 3" (3 epochs done) or "batch 40 of epoch 4" (mid-epoch resume state).
+std::string moment_text(const std::string& epoch, const std::string& batch) {
+    if (batch.empty() || batch == "0") return "epoch " + epoch;
+    int64_t e = 0;
+    try {
+        e = parse_int(epoch, 0, INT32_MAX, "epoch");
+    } catch (const Error&) {
+        return "epoch " + epoch + ", batch " + batch;
+    }
+    return "batch " + batch + " of epoch " + std::to_string(e + 1);
+}
+
+// What is on disk under `path`, read back from the file itself (so the words are
+// true whatever happened before): "<path> is from epoch 3", "there is no <path>".
+std::string on_disk(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return "there is no " + path;
+    try {
+        const io::SafeTensors f = io::load_safetensors(path);
+        auto get = [&](const char* k) {
+            auto it = f.metadata.find(k);
+            return it == f.metadata.end() ? std::string() : it->second;
+        };
+        if (get("train.epoch").empty()) return path + " is not from a training run";
+        return path + " is from " + moment_text(get("train.epoch"), get("train.batch"));
+    } catch (const std::exception& e) {
+        return path + " is unreadable (" + e.what() + ")";
+    }
+}
+
+// Which checkpoint files are current, for every error that stops a run.
+std::string current_files(const std::string& model_path, const std::string& resume_path) {
+    std::error_code ec;
+    const bool resume = std::filesystem::exists(resume_path, ec);
+    return on_disk(model_path) + ", " + on_disk(resume_path) +
+           (resume ? " (resume with it: --resume " + resume_path + ")" : " (a new run starts from the beginning)");
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, models::NamedTensors params) {
     if (c.optimizer == "sgd") {
         kernels::SgdParams p;
@@ -141,6 +209,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
     namespace fs = std::filesystem;
     GB_CHECK(c.epochs > 0, "train: --epochs must be at least 1, got ", c.epochs);
     GB_CHECK(c.batch_size > 0, "train: --batch-size must be positive, got ", c.batch_size);
+    GB_CHECK(c.save_every >= 0, "train: --save-every must be >= 0, got ", c.save_every);
     Schedule sched = c.schedule;
     sched.base_lr = c.lr;
     sched.total_epochs = c.epochs;
@@ -158,7 +227,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
     std::shared_ptr<models::Vgg> model;
     std::vector<float> mean, stddev;
     std::vector<EpochRecord> history;
-    int64_t start_epoch = 0;
+    int64_t start_epoch = 0, start_batch = 0;
     io::SafeTensors resumed;
     if (!c.resume.empty()) {
         resumed = io::load_safetensors(c.resume);
@@ -170,9 +239,15 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
                  "' run, but --model is '", c.model, "'");
         models::load_state(*model, resumed, {"optimizer."});
         start_epoch = parse_int(meta.at("train.epoch"), 0, INT32_MAX, c.resume + ": metadata 'train.epoch'");
+        // Files written before mid-epoch saves existed have no train.batch: an epoch end.
+        if (meta.count("train.batch"))
+            start_batch = parse_int(meta.at("train.batch"), 0, INT32_MAX, c.resume + ": metadata 'train.batch'");
         history = history_from_json(resume_entry(meta, "train.history", c.resume), c.resume);
         GB_CHECK(start_epoch < c.epochs, c.resume, " already finished ", start_epoch, " epochs; ask for more than that (--epochs)");
-        log << "resume: " << c.resume << " after epoch " << start_epoch << "\n";
+        log << "resume: " << c.resume
+            << (start_batch > 0 ? " at " + moment_text(std::to_string(start_epoch), std::to_string(start_batch))
+                                : " after epoch " + std::to_string(start_epoch))
+            << "\n";
     } else {
         Generator init(c.seed);
         model = models::make_model(
@@ -212,6 +287,37 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
     lo.hflip = c.hflip;
     DataLoader loader(train_set, lo);
 
+    // A mid-epoch resume continues the epoch's batches and its running sums; that
+    // is only the same epoch when the data order and batching are the same.
+    double resumed_loss_sum = 0, resumed_seconds = 0;
+    int64_t resumed_seen = 0, resumed_correct = 0;
+    if (start_batch > 0) {
+        const auto& meta = resumed.metadata;
+        auto num = [&](const char* key) {
+            return parse_int(resume_entry(meta, key, c.resume), 0, INT64_MAX, c.resume + ": metadata '" + key + "'");
+        };
+        const int64_t batches = num("train.batches"), bs = num("train.batch_size"), images = num("train.images");
+        const std::string& seed = resume_entry(meta, "train.seed", c.resume);
+        GB_CHECK(bs == c.batch_size && seed == std::to_string(c.seed) && images == train_set.size() &&
+                     batches == loader.size(),
+                 c.resume, " was saved in the middle of an epoch (", moment_text(std::to_string(start_epoch),
+                 std::to_string(start_batch)), ") of a run with --batch-size ", bs, ", --seed ", seed, " and ", images,
+                 " training images; continuing that epoch needs the same (this run: --batch-size ", c.batch_size,
+                 ", --seed ", c.seed, ", ", train_set.size(), " images)");
+        GB_CHECK(start_batch < batches, c.resume, ": metadata 'train.batch' is ", start_batch, ", but an epoch has ",
+                 batches, " batches");
+        auto real = [&](const char* key) {
+            return parse_exact(resume_entry(meta, key, c.resume), c.resume + ": metadata '" + key + "'");
+        };
+        resumed_loss_sum = real("train.loss_sum");
+        resumed_seen = num("train.seen");
+        resumed_correct = num("train.correct");
+        resumed_seconds = real("train.seconds");
+        GB_CHECK(resumed_correct <= resumed_seen && resumed_seen == start_batch * c.batch_size, c.resume,
+                 ": metadata 'train.seen' / 'train.correct' (", resumed_seen, " / ", resumed_correct,
+                 ") do not match ", start_batch, " batches of ", c.batch_size);
+    }
+
     fs::create_directories(c.out_dir);
     TrainResult result;
     result.model_path = c.out_dir + "/model.safetensors";
@@ -220,15 +326,82 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
     result.metrics_json = c.out_dir + "/metrics.json";
     json classes = train_set.class_names;
     const bool tty = Progress::is_terminal(log);
+    auto files_now = [&] { return current_files(result.model_path, result.resume_path); };
+
+    // A write that fails stops the run with what is current on disk: the files
+    // are written in an order (model, metrics, resume last) that keeps the pair
+    // resumable whatever write fails.
+    auto write_or_explain = [&](const std::string& path, const std::function<void()>& write) {
+        try {
+            write();
+        } catch (const std::exception& e) {
+            GB_FAIL("writing ", path, " failed (", e.what(), "); ", files_now(), ".");
+        }
+    };
+    // Nothing non-finite is ever saved: checked before every save.
+    auto check_finite = [&](const std::string& when, double lr) {
+        std::string bad = first_non_finite(model->state());
+        if (bad.empty()) {
+            bad = first_non_finite(opt->state());
+            if (!bad.empty()) bad = "the optimizer state '" + bad + "'";
+        } else {
+            bad = "the model's '" + bad + "'";
+        }
+        GB_CHECK(bad.empty(), "training stopped: ", bad, " became NaN or infinite ", when, " (learning rate ", lr,
+                 "); nothing of that moment was saved. The last good checkpoints: ", files_now(),
+                 ". Try a lower --lr.");
+    };
+
+    // Metadata both files share: what the weights are and which moment they are from.
+    auto base_metadata = [&](int64_t epochs_done) {
+        std::map<std::string, std::string> meta = models::normalization_metadata(mean, stddev);
+        meta["dataset"] = c.data;
+        meta["classes"] = classes.dump();
+        meta["train.epoch"] = std::to_string(epochs_done);
+        meta["train.steps"] = std::to_string(opt->steps());
+        if (!history.empty()) meta["test_accuracy"] = fmt(history.back().test_acc, 6);
+        return meta;
+    };
+    struct EpochSums {
+        double loss_sum = 0, seconds = 0;
+        int64_t seen = 0, correct = 0;
+    };
+    // resume.safetensors: the model, the optimizer, the RNG and the progress of
+    // one moment (after `batch` batches of epoch epochs_done + 1; 0 = an epoch end).
+    auto save_resume = [&](int64_t epochs_done, int64_t batch, const EpochSums& sums) {
+        std::map<std::string, std::string> rmeta = base_metadata(epochs_done);
+        for (const auto& [k, v] : opt->state_metadata()) rmeta[k] = v;
+        rmeta["rng.seed"] = std::to_string(default_generator().seed());
+        rmeta["rng.offset"] = std::to_string(default_generator().offset());
+        rmeta["train.history"] = history_json(history).dump();
+        rmeta["train.batch"] = std::to_string(batch);
+        rmeta["train.batches"] = std::to_string(loader.size());
+        rmeta["train.batch_size"] = std::to_string(c.batch_size);
+        rmeta["train.seed"] = std::to_string(c.seed);
+        rmeta["train.images"] = std::to_string(train_set.size());
+        if (batch > 0) {
+            rmeta["train.loss_sum"] = exact(sums.loss_sum);
+            rmeta["train.seen"] = std::to_string(sums.seen);
+            rmeta["train.correct"] = std::to_string(sums.correct);
+            rmeta["train.seconds"] = exact(sums.seconds);
+        }
+        models::NamedTensors extra;
+        for (const auto& [n, t] : opt->state()) extra.emplace_back("optimizer." + n, t);
+        write_or_explain(result.resume_path,
+                         [&] { models::save_checkpoint(result.resume_path, *model, rmeta, extra); });
+    };
 
     const int64_t end_epoch = c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
     for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
         loader.set_epoch(epoch);
         model->train();
+        const int64_t first = epoch == start_epoch ? start_batch : 0;
         Progress bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(c.epochs), loader.size(), log, tty);
-        double loss_sum = 0, lr = 0;
-        int64_t seen = 0, correct = 0;
-        for (int64_t b = 0; b < loader.size(); ++b) {
+        const auto t0 = std::chrono::steady_clock::now();
+        EpochSums sums;
+        if (first > 0) sums = {resumed_loss_sum, resumed_seconds, resumed_seen, resumed_correct};
+        double lr = 0;
+        for (int64_t b = first; b < loader.size(); ++b) {
             lr = sched.lr_at(static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(loader.size()));
             opt->set_lr(static_cast<float>(lr));
             Batch batch = loader.batch(b);
@@ -239,60 +412,66 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
             if (!std::isfinite(lv)) {
                 bar.finish();
                 GB_FAIL("training stopped: the loss became ", lv, " at epoch ", epoch + 1, ", batch ", b + 1,
-                        " (learning rate ", lr, "). ",
-                        epoch > 0
-                            ? "The last good checkpoint is " + result.model_path + " (resume: " + result.resume_path + ")."
-                            : std::string("No checkpoint was written yet."),
-                        " Try a lower --lr.");
+                        " (learning rate ", lr, "). The last good checkpoints: ", files_now(), ". Try a lower --lr.");
             }
             opt->zero_grad();
             autograd::backward(loss);
             opt->step();
+            if (c.after_step) c.after_step(*model, epoch, b);
             const int64_t n = batch.labels.numel();
-            loss_sum += static_cast<double>(lv) * static_cast<double>(n);
+            sums.loss_sum += static_cast<double>(lv) * static_cast<double>(n);
             const auto pred = predictions(logits);
             const auto lab = batch.labels.to_vector<int32_t>();
-            for (size_t i = 0; i < lab.size(); ++i) correct += pred[i] == lab[i];
-            seen += n;
-            bar.update(b + 1, seen,
-                       {{"loss", fmt(loss_sum / static_cast<double>(seen), 4)},
-                        {"acc", fmt(100.0 * static_cast<double>(correct) / static_cast<double>(seen), 2) + "%"},
+            for (size_t i = 0; i < lab.size(); ++i) sums.correct += pred[i] == lab[i];
+            sums.seen += n;
+            const double seen = static_cast<double>(sums.seen);
+            bar.update(b + 1, sums.seen,
+                       {{"loss", fmt(sums.loss_sum / seen, 4)},
+                        {"acc", fmt(100.0 * static_cast<double>(sums.correct) / seen, 2) + "%"},
                         {"lr", fmt(lr, 5)}});
+            const int64_t done = b + 1;
+            if (c.save_every > 0 && done % c.save_every == 0 && done < loader.size()) {
+                check_finite("at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(done), lr);
+                EpochSums now = sums;
+                now.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                save_resume(epoch, done, now);
+            }
         }
-        const double train_seconds = bar.finish();
+        const double train_seconds = sums.seconds + bar.finish();
+        check_finite("at the end of epoch " + std::to_string(epoch + 1) + " (batch " + std::to_string(loader.size()) +
+                         ", its last)", lr);
         const EvalResult ev = evaluate(*model, test_set, lo, c.device, &log);
+        GB_CHECK(std::isfinite(ev.loss), "training stopped: the test loss became ", ev.loss, " after epoch ", epoch + 1,
+                 " (learning rate ", lr, "); the model diverged and was not saved. The last good checkpoints: ",
+                 files_now(), ". Try a lower --lr.");
 
         EpochRecord r;
         r.epoch = epoch + 1;
         r.lr = lr;
-        r.train_loss = loss_sum / static_cast<double>(seen);
-        r.train_acc = static_cast<double>(correct) / static_cast<double>(seen);
+        r.train_loss = sums.loss_sum / static_cast<double>(sums.seen);
+        r.train_acc = static_cast<double>(sums.correct) / static_cast<double>(sums.seen);
         r.test_loss = ev.loss;
         r.test_acc = ev.confusion.accuracy();
         r.seconds = train_seconds;
-        r.images_per_s = static_cast<double>(seen) / std::max(1e-9, train_seconds);
+        r.images_per_s = static_cast<double>(sums.seen) / std::max(1e-9, train_seconds);
         history.push_back(r);
         log << "epoch " << r.epoch << ": train loss " << fmt(r.train_loss, 4) << ", train acc "
             << fmt(100 * r.train_acc, 2) << "%, test loss " << fmt(r.test_loss, 4) << ", test acc "
             << fmt(100 * r.test_acc, 2) << "%, " << fmt(r.images_per_s, 0) << " img/s, "
             << Progress::format_duration(train_seconds) << "\n";
 
-        std::map<std::string, std::string> meta = models::normalization_metadata(mean, stddev);
-        meta["dataset"] = c.data;
-        meta["classes"] = classes.dump();
-        meta["train.epoch"] = std::to_string(epoch + 1);
-        meta["test_accuracy"] = fmt(r.test_acc, 6);
-        models::save_checkpoint(result.model_path, *model, meta);
-        std::map<std::string, std::string> rmeta = meta;
-        for (const auto& [k, v] : opt->state_metadata()) rmeta[k] = v;
-        rmeta["rng.seed"] = std::to_string(default_generator().seed());
-        rmeta["rng.offset"] = std::to_string(default_generator().offset());
-        rmeta["train.history"] = history_json(history).dump();
-        models::NamedTensors extra;
-        for (const auto& [n, t] : opt->state()) extra.emplace_back("optimizer." + n, t);
-        models::save_checkpoint(result.resume_path, *model, rmeta, extra);
-        io::write_file_atomic(result.metrics_csv, [&](std::ostream& o) { o << metrics_csv(history); });
-        io::write_file_atomic(result.metrics_json, [&](std::ostream& o) { o << metrics_json(history); });
+        // Write order: model, metrics, then resume last. resume.safetensors is the
+        // commit record of the epoch: while it still names an earlier moment,
+        // resuming from it recomputes this epoch bit for bit and rewrites the rest.
+        const auto meta = base_metadata(epoch + 1);
+        write_or_explain(result.model_path, [&] { models::save_checkpoint(result.model_path, *model, meta); });
+        write_or_explain(result.metrics_csv, [&] {
+            io::write_file_atomic(result.metrics_csv, [&](std::ostream& o) { o << metrics_csv(history); });
+        });
+        write_or_explain(result.metrics_json, [&] {
+            io::write_file_atomic(result.metrics_json, [&](std::ostream& o) { o << metrics_json(history); });
+        });
+        save_resume(epoch + 1, 0, {});
     }
     result.history = history;
     log << "checkpoint: " << result.model_path << "\n";

@@ -1,12 +1,17 @@
 // The training loop: epochs of shuffled, normalised (optionally augmented)
 // batches, cross-entropy, an optimizer step per batch and a learning-rate
 // schedule per iteration; after each epoch an evaluation on the test split,
-// a checkpoint (model.safetensors, for eval/explain/PyTorch) and a resume file
-// (resume.safetensors: model + optimizer + progress), and the metrics so far
-// (metrics.csv, metrics.json). A non-finite loss stops training with a clear
-// error and leaves the last good checkpoint in place.
+// a checkpoint (model.safetensors, for eval/explain/PyTorch), the metrics so far
+// (metrics.csv, metrics.json) and, last, a resume file (resume.safetensors:
+// model + optimizer + RNG + progress, self-sufficient); with save_every also a
+// resume file every N batches within an epoch. Every write is atomic and
+// durable (io::write_file_atomic). A non-finite loss, weight or optimizer state
+// stops training before anything of that moment is saved, and every error
+// (also a failed write) says which files are current and from which moment.
+// docs/training.md ("Durable runs") explains the write order.
 #pragma once
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -40,7 +45,11 @@ struct TrainConfig {
     int64_t test_limit = 0;    // evaluate on the first N test images (0 = all)
     int64_t crop_padding = 0;
     bool hflip = false;
+    int64_t save_every = 0;  // also write resume.safetensors every N batches within an epoch (0: at epoch ends only)
     Device device = Device::cpu();
+    // Called after each optimizer step (0-based epoch and batch), before the step's
+    // checks and saves: instrumentation, and tests that need a given step to go wrong.
+    std::function<void(layers::Layer& model, int64_t epoch, int64_t batch)> after_step;
 };
 
 struct EpochRecord {
