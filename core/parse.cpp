@@ -40,6 +40,15 @@ int64_t parse_int(std::string_view text, int64_t lo, int64_t hi, const std::stri
     return v;
 }
 
+uint64_t parse_uint(std::string_view text, const std::string& what) {
+    uint64_t v = 0;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+    GB_CHECK(ec != std::errc::result_out_of_range, what, ": '", text, "' is too large (expected an integer in [0, 2^64))");
+    GB_CHECK(ec == std::errc() && ptr == end && !text.empty(), what, ": '", text, "' is not an integer in [0, 2^64)");
+    return v;
+}
+
 double parse_number(std::string_view text, double lo, double hi, const std::string& what) {
     double v = 0;
     const char* begin = text.data();

@@ -15,6 +15,9 @@ namespace gb {
 // (e.g. "--target", "metadata 'input_size' of model.safetensors").
 int64_t parse_int(std::string_view text, int64_t lo, int64_t hi, const std::string& what);
 
+// An unsigned decimal integer (seeds, RNG offsets: the whole uint64 range).
+uint64_t parse_uint(std::string_view text, const std::string& what);
+
 // A finite decimal number in [lo, hi].
 double parse_number(std::string_view text, double lo, double hi, const std::string& what);
 

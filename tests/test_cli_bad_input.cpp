@@ -222,4 +222,14 @@ TEST_CASE("cli: unusual but valid input works") {
     CHECK(ex.code == 0);
     CHECK(fs::exists(dir.path("existing/keep.txt")));
     CHECK(fs::exists(dir.path("existing/report.html")));
+    // The largest seed trains and resumes (its resume file once could not be read back).
+    const std::string train = "train --model vgg-mini --batch-size 20 --threads 1 --seed 18446744073709551615 --data-dir " +
+                              dir.path() + " --out " + dir.path("seed");
+    const Run first = run(train + " --epochs 1");
+    INFO(first.out);
+    REQUIRE(first.code == 0);
+    const Run resumed = run(train + " --epochs 2 --resume " + dir.path("seed/resume.safetensors"));
+    INFO(resumed.out);
+    CHECK(resumed.code == 0);
+    CHECK(resumed.out.find("epoch 2: train loss") != std::string::npos);
 }

@@ -174,6 +174,9 @@ TEST_CASE("parse_int / parse_number: whole text, in range, no wrap-around, clear
           "n: '99999999999999999999' is too large (expected an integer >= 0)");
     CHECK(message([] { gb::parse_int("", 0, 5, "n"); }).find("is not an integer") != std::string::npos);
     CHECK(message([] { gb::parse_int(" 3", 0, 5, "n"); }).find("is not an integer") != std::string::npos);
+    CHECK(gb::parse_uint("18446744073709551615", "seed") == UINT64_MAX);
+    CHECK(message([] { gb::parse_uint("-1", "seed"); }) == "seed: '-1' is not an integer in [0, 2^64)");
+    CHECK(message([] { gb::parse_uint("18446744073709551616", "seed"); }).find("too large") != std::string::npos);
     CHECK(gb::parse_number("0.25", 0, 1, "x") == 0.25);
     CHECK(gb::parse_number("1e-3", 0, 1, "x") == 1e-3);
     CHECK(message([] { gb::parse_number("nan", 0, 1, "std"); }) == "std: 'nan' is not a number in [0, 1]");

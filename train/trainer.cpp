@@ -93,11 +93,7 @@ double parse_exact(const std::string& text, const std::string& what) {
 // Name of the first tensor holding a NaN or an infinity ("" when all are finite).
 std::string first_non_finite(const models::NamedTensors& tensors) {
     for (const auto& [name, t] : tensors) {
-        if (t.dtype() != DType::Float32) continue;
-        const Tensor c = t.to(Device::cpu());
-        const float* p = c.data<float>();
-        for (int64_t i = 0; i < c.numel(); ++i)
-            if (!std::isfinite(p[i])) return name;
+        if (count_non_finite(t) > 0) return name;
     }
     return "";
 }
@@ -270,8 +266,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
             if (n.rfind("optimizer.", 0) == 0) state.emplace_back(n.substr(10), t);
         opt->load_state(state, resumed.metadata);
         auto rng = [&](const char* key) {
-            return static_cast<uint64_t>(parse_int(resume_entry(resumed.metadata, key, c.resume), 0, INT64_MAX,
-                                                   c.resume + ": metadata '" + key + "'"));
+            return parse_uint(resume_entry(resumed.metadata, key, c.resume), c.resume + ": metadata '" + key + "'");
         };
         default_generator().set_state(rng("rng.seed"), rng("rng.offset"));
     } else {
