@@ -111,6 +111,13 @@ TEST_CASE("loader: order is a seeded permutation, batches are normalised and aug
     train::LoaderOptions zero;
     zero.batch_size = 0;
     CHECK_THROWS_WITH_AS(train::DataLoader(d, zero), doctest::Contains("batch size"), Error);
+    // A batch larger than the dataset is one batch of everything, however large (no overflow in the count).
+    train::LoaderOptions huge;
+    huge.batch_size = INT64_MAX;
+    huge.shuffle = false;
+    const train::DataLoader all(d, huge);
+    CHECK(all.size() == 1);
+    CHECK(all.batch(0).labels.numel() == d.size());
 }
 
 TEST_CASE("optimizers: SGD with momentum by hand, state survives a save/load") {

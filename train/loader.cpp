@@ -18,7 +18,8 @@ DataLoader::DataLoader(const io::Dataset& data, LoaderOptions options) : data_(d
                  (opt_.mean.empty() || static_cast<int64_t>(opt_.mean.size()) == C),
              "data loader: normalisation needs one mean and one std per channel (", C, ")");
     for (float s : opt_.stddev) GB_CHECK(s > 0.f, "data loader: normalisation std must be positive");
-    GB_CHECK(opt_.crop_padding >= 0, "data loader: crop padding must be >= 0");
+    GB_CHECK(opt_.crop_padding >= 0 && opt_.crop_padding <= 1 << 16, "data loader: crop padding must be in [0, 65536], got ",
+             opt_.crop_padding);
     set_epoch(0);
 }
 
@@ -33,7 +34,7 @@ void DataLoader::set_epoch(int64_t epoch) {
 
 int64_t DataLoader::size() const {
     const int64_t n = data_.size(), b = opt_.batch_size;
-    return opt_.drop_last ? n / b : (n + b - 1) / b;
+    return opt_.drop_last ? n / b : n / b + (n % b != 0);  // (n + b - 1) / b overflows for huge b
 }
 
 Batch DataLoader::batch(int64_t index) const {
