@@ -313,7 +313,9 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
                  ") do not match ", start_batch, " batches of ", c.batch_size);
     }
 
-    fs::create_directories(c.out_dir);
+    std::error_code dir_error;
+    fs::create_directories(c.out_dir, dir_error);
+    GB_CHECK(!dir_error, "train: cannot create the output folder '", c.out_dir, "': ", dir_error.message());
     TrainResult result;
     result.model_path = c.out_dir + "/model.safetensors";
     result.resume_path = c.out_dir + "/resume.safetensors";
