@@ -5,7 +5,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <fstream>
 #include <thread>
 
@@ -524,4 +527,36 @@ TEST_CASE(".npy and CIFAR: truncation and trailing bytes name the byte offset") 
     label[0] = 10;
     CHECK_THROWS_WITH_AS(io::parse_cifar({label}, {"b.bin"}, 10, false, false, {}, "c"),
                          doctest::Contains("label 10 of record 0 (byte 0) is outside [0, 10)"), Error);
+}
+
+// The regression inputs of the fuzz corpora (fuzz/corpus/<harness>/regression-*): the malformed files
+// of issue 13 that were accepted or zero-filled (a 16384 x 16384 PNG bomb, a PGM claiming more pixels
+// than it holds, gzip with trailing garbage ...), and every input a harness ever crashed on, minimised
+// (add it there and raise kFuzzRegressions). Each must be a gb::Error from its reader.
+constexpr int kFuzzRegressions = 10;
+
+TEST_CASE("fuzz regressions: known bad inputs of the fuzz corpora are gb::Errors") {
+    const char* data = std::getenv("GB_TEST_DATA");
+    REQUIRE(data != nullptr);
+    const std::filesystem::path corpus = std::filesystem::path(data) / ".." / ".." / "fuzz" / "corpus";
+    REQUIRE(std::filesystem::is_directory(corpus));
+    const std::map<std::string, std::function<void(const std::vector<uint8_t>&)>> readers = {
+        {"safetensors", [](const auto& b) { io::parse_safetensors(b, "regression"); }},
+        {"npy", [](const auto& b) { io::decode_npy(b, "regression"); }},
+        {"idx", [](const auto& b) { io::parse_idx(b, "regression"); }},
+        {"cifar", [](const auto& b) { io::parse_cifar({b}, {"regression"}, 10, false, false, {}, "c"); }},
+        {"image", [](const auto& b) { io::decode_image(b, "regression"); }},
+    };
+    int cases = 0;
+    for (const auto& [harness, read] : readers) {
+        if (!std::filesystem::is_directory(corpus / harness)) continue;
+        for (const auto& e : std::filesystem::directory_iterator(corpus / harness)) {
+            if (e.path().filename().string().rfind("regression-", 0) != 0) continue;
+            CAPTURE(e.path().string());
+            CHECK_THROWS_AS(read(io::read_file(e.path().string())), Error);
+            ++cases;
+        }
+    }
+    MESSAGE(cases, " fuzz regression inputs");
+    CHECK(cases >= kFuzzRegressions);
 }
