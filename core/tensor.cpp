@@ -9,6 +9,11 @@
 
 namespace gb {
 
+int HookList::add(GradHook h) {
+    hooks.emplace_back(next_id, std::move(h));
+    return next_id++;
+}
+
 bool HookList::remove(int id) {
     auto it = std::find_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == id; });
     if (it == hooks.end()) return false;

@@ -34,7 +34,9 @@ using GradHook = std::function<std::optional<Tensor>(const Tensor& grad)>;
 struct HookList {
     int next_id = 0;
     std::vector<std::pair<int, GradHook>> hooks;
-    int add(GradHook h) { hooks.emplace_back(next_id, std::move(h)); return next_id++; }
+    // Out of line: instantiating vector<pair<int, function<optional<Tensor>(...)>>>::emplace_back here, where
+    // Tensor is still incomplete, is rejected by clang with libstdc++ 12 (optional<T> needs T's traits).
+    int add(GradHook h);
     bool remove(int id);
 };
 

@@ -73,17 +73,25 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
     return d;
 }
 
-Dataset load_cifar(const std::vector<std::string>& batch_files, int64_t classes, bool cifar100, bool fine,
-                   std::vector<std::string> class_names, const std::string& name) {
+Dataset parse_cifar(const std::vector<std::vector<uint8_t>>& batches, const std::vector<std::string>& sources,
+                    int64_t classes, bool cifar100, bool fine, std::vector<std::string> class_names,
+                    const std::string& name) {
+    GB_CHECK(batches.size() == sources.size(), "parse_cifar: ", batches.size(), " batches but ", sources.size(),
+             " names");
+    GB_CHECK(!batches.empty(), "CIFAR: no batch files given");
+    GB_CHECK(classes >= 1 && classes <= 256, "CIFAR: ", classes, " classes (a label is one byte: 1 to 256)");
     const int64_t label_bytes = cifar100 ? 2 : 1, pixels = 3 * 32 * 32, record = label_bytes + pixels;
     int64_t n = 0;
-    for (const auto& f : batch_files) {
-        const uint64_t sz = file_size(f);
-        GB_CHECK(sz > 0 && sz % static_cast<uint64_t>(record) == 0, "'", f, "' is ", sz,
-                 " bytes, not a whole number of ", record, "-byte CIFAR records (truncated or not CIFAR?)");
+    for (size_t b = 0; b < batches.size(); ++b) {
+        const uint64_t sz = batches[b].size();
+        const uint64_t whole = sz / static_cast<uint64_t>(record) * static_cast<uint64_t>(record);
+        GB_CHECK(sz > 0, "'", sources[b], "' is empty (a CIFAR batch holds ", record, "-byte records)");
+        GB_CHECK(sz == whole, "'", sources[b], "' is ", sz, " bytes, not a whole number of ", record,
+                 "-byte CIFAR records: record ", whole / static_cast<uint64_t>(record), " at byte ", whole,
+                 " is truncated (", sz - whole, " of ", record, " bytes; or not a CIFAR", cifar100 ? "-100" : "-10",
+                 " file)");
         n += static_cast<int64_t>(sz) / record;
     }
-    GB_CHECK(n > 0, "CIFAR: no batch files given");
     Dataset d;
     d.name = name;
     d.class_names = class_names.empty() ? numbered(classes) : std::move(class_names);
@@ -92,12 +100,13 @@ Dataset load_cifar(const std::vector<std::string>& batch_files, int64_t classes,
     float* px = d.images.data<float>();
     int32_t* py = d.labels.data<int32_t>();
     int64_t at = 0;
-    for (const auto& f : batch_files) {
-        const std::vector<uint8_t> bytes = read_file(f);
+    for (size_t b = 0; b < batches.size(); ++b) {
+        const std::vector<uint8_t>& bytes = batches[b];
         for (size_t r = 0; r < bytes.size(); r += static_cast<size_t>(record), ++at) {
-            const int v = bytes[r + (cifar100 && fine ? 1 : 0)];
-            GB_CHECK(v < classes, "'", f, "': label ", v, " of record ", r / static_cast<size_t>(record),
-                     " is outside [0, ", classes, ")");
+            const size_t label_at = r + (cifar100 && fine ? 1 : 0);
+            const int v = bytes[label_at];
+            GB_CHECK(v < classes, "'", sources[b], "': label ", v, " of record ", r / static_cast<size_t>(record),
+                     " (byte ", label_at, ") is outside [0, ", classes, ")");
             py[at] = v;
             for (int64_t i = 0; i < pixels; ++i)
                 px[at * pixels + i] = static_cast<float>(bytes[r + static_cast<size_t>(label_bytes + i)]) / 255.f;
@@ -106,7 +115,17 @@ Dataset load_cifar(const std::vector<std::string>& batch_files, int64_t classes,
     return d;
 }
 
-Dataset load_image_folder(const std::string& root, int64_t channels) {
+Dataset load_cifar(const std::vector<std::string>& batch_files, int64_t classes, bool cifar100, bool fine,
+                   std::vector<std::string> class_names, const std::string& name) {
+    // Each batch is read whole (to its end, so a pipe or FIFO works); the bytes are a quarter of
+    // the float images they become.
+    std::vector<std::vector<uint8_t>> batches;
+    for (const auto& f : batch_files) batches.push_back(read_file(f));
+    return parse_cifar(batches, batch_files, classes, cifar100, fine, std::move(class_names), name);
+}
+
+namespace {
+Dataset read_image_folder(const std::string& root, int64_t channels) {
     GB_CHECK(fs::is_directory(root), "image folder '", root, "' does not exist or is not a folder");
     std::vector<std::string> classes;
     for (const auto& e : fs::directory_iterator(root))
@@ -138,6 +157,15 @@ Dataset load_image_folder(const std::string& root, int64_t channels) {
         d.labels.data<int32_t>()[i] = files[static_cast<size_t>(i)].second;
     }
     return d;
+}
+}  // namespace
+
+Dataset load_image_folder(const std::string& root, int64_t channels) {
+    try {
+        return read_image_folder(root, channels);
+    } catch (const fs::filesystem_error& e) {  // an unreadable sub-folder, a file removed meanwhile
+        GB_FAIL("cannot read image folder '", root, "': ", e.code().message(), " (", e.path1().string(), ")");
+    }
 }
 
 std::string find_dataset_dir(const std::string& name, const std::string& data_dir) {

@@ -38,6 +38,10 @@ Dataset load_idx(const std::string& images_path, const std::string& labels_path,
 // coarse_and_fine = true for CIFAR-100 (2 label bytes; `fine` picks which).
 Dataset load_cifar(const std::vector<std::string>& batch_files, int64_t classes, bool cifar100, bool fine,
                    std::vector<std::string> class_names, const std::string& name);
+// The same from the batches' bytes (`sources` names them in messages).
+Dataset parse_cifar(const std::vector<std::vector<uint8_t>>& batches, const std::vector<std::string>& sources,
+                    int64_t classes, bool cifar100, bool fine, std::vector<std::string> class_names,
+                    const std::string& name);
 
 // root/<class>/<image>: PNG, JPEG, BMP ... via stb_image; classes in sorted order.
 // Every image must have the size and channel count of the first (or those given).

@@ -210,8 +210,13 @@ Tensor decode_npy(const std::vector<uint8_t>& bytes, const std::string& source) 
         numel *= static_cast<uint64_t>(d);
     }
     const uint64_t data_bytes = bytes.size() - prefix - header_len;
-    GB_CHECK(data_bytes == numel * 4, source, ": .npy data section is ", data_bytes, " bytes, but shape ",
-             Shape(dims).str(), " of ", descr, " needs ", numel * 4, data_bytes < numel * 4 ? " (truncated file?)" : "");
+    const uint64_t data_at = prefix + header_len;
+    GB_CHECK(data_bytes >= numel * 4, source, ": truncated file: shape ", Shape(dims).str(), " of ", descr,
+             " needs ", numel * 4, " bytes of data from byte ", data_at, ", the file has ", data_bytes,
+             " (it ends at byte ", bytes.size(), ")");
+    GB_CHECK(data_bytes == numel * 4, source, ": .npy data section is ", data_bytes, " bytes, ", data_bytes - numel * 4,
+             " more than shape ", Shape(dims).str(), " of ", descr, " needs: trailing garbage from byte ",
+             data_at + numel * 4);
     Tensor t(Shape(dims), dtype);
     if (numel) std::memcpy(t.raw_data(), bytes.data() + prefix + header_len, numel * 4);
     return t;

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "io/file_util.h"
 
@@ -13,23 +14,34 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr uint64_t kMaxHeader = 100ull << 20;  // the reference implementation's limit
+// The reference implementation's limit (safetensors' MAX_HEADER_SIZE, 100'000'000 bytes).
+constexpr uint64_t kMaxHeader = 100'000'000;
 
 struct Entry {
     std::string name, dtype;
     std::vector<int64_t> shape;
+    uint64_t numel = 0;
     uint64_t begin = 0, end = 0;
 };
 
-size_t dtype_bytes(const std::string& d) {
-    if (d == "F64" || d == "I64" || d == "U64") return 8;
-    if (d == "F32" || d == "I32" || d == "U32") return 4;
-    if (d == "F16" || d == "BF16" || d == "I16" || d == "U16") return 2;
-    if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2") return 1;
+// Bits per element of every dtype the format defines (0: not a safetensors dtype). The sub-byte
+// floats (F4, F6_*) pack elements, so a tensor's byte size is numel * bits / 8, a whole number.
+unsigned dtype_bits(const std::string& d) {
+    if (d == "F64" || d == "I64" || d == "U64" || d == "C64") return 64;
+    if (d == "F32" || d == "I32" || d == "U32") return 32;
+    if (d == "F16" || d == "BF16" || d == "I16" || d == "U16") return 16;
+    if (d == "I8" || d == "U8" || d == "BOOL" || d == "F8_E4M3" || d == "F8_E5M2" || d == "F8_E8M0") return 8;
+    if (d == "F6_E2M3" || d == "F6_E3M2") return 6;
+    if (d == "F4") return 4;
     return 0;
 }
 
-std::vector<Entry> parse_header(const json& header, const std::string& src, uint64_t data_bytes,
+const char* kDtypes = "BOOL, U8, I8, F8_E4M3, F8_E5M2, F8_E8M0, F4, F6_E2M3, F6_E3M2, I16, U16, F16, BF16, I32, U32, "
+                      "F32, F64, I64, U64, C64";
+
+// Entries of the header in file order. `data_at` is the file offset of the data section, so that
+// messages can give absolute byte offsets as well as the header's relative ones.
+std::vector<Entry> parse_header(const json& header, const std::string& src, uint64_t data_at, uint64_t data_bytes,
                                 std::map<std::string, std::string>& metadata) {
     GB_CHECK(header.is_object(), src, ": safetensors header is not a JSON object");
     std::vector<Entry> entries;
@@ -46,39 +58,64 @@ std::vector<Entry> parse_header(const json& header, const std::string& src, uint
                  ": tensor '", name, "' needs dtype, shape and data_offsets");
         Entry e;
         e.name = name;
-        GB_CHECK(v["dtype"].is_string(), src, ": tensor '", name, "': dtype is not a string");
-        e.dtype = v["dtype"].get<std::string>();
-        const size_t eb = dtype_bytes(e.dtype);
-        GB_CHECK(eb > 0, src, ": tensor '", name, "' has unknown dtype '", e.dtype, "'");
-        GB_CHECK(v["shape"].is_array(), src, ": tensor '", name, "': shape is not an array");
-        uint64_t numel = 1;
-        for (const auto& d : v["shape"]) {
+        GB_CHECK(v.at("dtype").is_string(), src, ": tensor '", name, "': dtype is not a string");
+        e.dtype = v.at("dtype").get<std::string>();
+        const unsigned bits = dtype_bits(e.dtype);
+        GB_CHECK(bits > 0, src, ": tensor '", name, "' has unknown dtype '", e.dtype, "' (the format defines ", kDtypes,
+                 ")");
+        GB_CHECK(v.at("shape").is_array(), src, ": tensor '", name, "': shape is not an array");
+        // A dimension of 0 is legal (an empty tensor, begin == end); the product of the others
+        // still has to stay bounded so that numel * bits cannot overflow.
+        uint64_t numel = 1, nonzero = 1;
+        for (const auto& d : v.at("shape")) {
             GB_CHECK(d.is_number_unsigned(), src, ": tensor '", name, "': shape entries must be integers >= 0");
             const uint64_t dim = d.get<uint64_t>();
-            GB_CHECK(dim < (1ull << 40) && (dim == 0 || numel <= (1ull << 40) / dim), src, ": tensor '", name,
-                     "': shape is absurdly large");
+            GB_CHECK(dim < (1ull << 40) && (dim == 0 || nonzero <= (1ull << 40) / dim), src, ": tensor '", name,
+                     "': shape is absurdly large (more than 2^40 elements)");
+            if (dim) nonzero *= dim;
             numel *= dim;
             e.shape.push_back(static_cast<int64_t>(dim));
         }
-        const auto& off = v["data_offsets"];
+        e.numel = numel;
+        const auto& off = v.at("data_offsets");
         GB_CHECK(off.is_array() && off.size() == 2 && off[0].is_number_unsigned() && off[1].is_number_unsigned(),
-                 src, ": tensor '", name, "': data_offsets must be [begin, end]");
+                 src, ": tensor '", name, "': data_offsets must be [begin, end] (integers >= 0)");
         e.begin = off[0].get<uint64_t>();
         e.end = off[1].get<uint64_t>();
-        GB_CHECK(e.begin <= e.end && e.end <= data_bytes, src, ": tensor '", name, "': data_offsets [", e.begin, ", ",
-                 e.end, "] outside the ", data_bytes, "-byte data section (truncated file?)");
-        GB_CHECK(e.end - e.begin == numel * eb, src, ": tensor '", name, "': ", e.end - e.begin,
-                 " bytes of data for ", numel, " elements of ", e.dtype);
+        GB_CHECK(e.begin <= e.end, src, ": tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
+                 "] end before they begin");
+        GB_CHECK(e.end <= data_bytes, src, ": tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
+                 "] end at file byte ", data_at + e.end, ", past the end of the ", data_bytes,
+                 "-byte data section (file byte ", data_at + data_bytes, "; truncated file?)");
+        GB_CHECK(numel * bits % 8 == 0, src, ": tensor '", name, "': ", numel, " elements of ", e.dtype,
+                 " are not a whole number of bytes");
+        GB_CHECK(e.end - e.begin == numel * bits / 8, src, ": tensor '", name, "': data_offsets [", e.begin, ", ",
+                 e.end, "] hold ", e.end - e.begin, " bytes but shape ", Shape(e.shape).str(), " of ", e.dtype,
+                 " needs ", numel * bits / 8);
         entries.push_back(std::move(e));
     }
-    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+    // The data section must be exactly tiled by the tensors, in offset order: no holes (which would
+    // allow polyglot files), no overlaps, nothing after the last one. Empty tensors occupy [p, p];
+    // ordering by (begin, end) puts them before a tensor that starts at the same place.
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+        return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+    });
     uint64_t pos = 0;
+    const Entry* prev = nullptr;
     for (const Entry& e : entries) {
-        GB_CHECK(e.begin == pos, src, ": tensor '", e.name, "' starts at byte ", e.begin, " but the previous ends at ",
-                 pos, " (overlap or hole in the data section)");
+        if (e.begin != pos) {
+            const std::string before = prev ? "the previous tensor '" + prev->name + "' ends at " + std::to_string(pos)
+                                            : std::string("the data section starts at 0");
+            GB_FAIL(src, ": tensor '", e.name, "' starts at data offset ", e.begin, " (file byte ", data_at + e.begin,
+                    ") but ", before, e.begin > pos ? ": a hole of " : ": an overlap of ",
+                    e.begin > pos ? e.begin - pos : pos - e.begin,
+                    " bytes (the format requires the tensors to cover the data section contiguously)");
+        }
         pos = e.end;
+        prev = &e;
     }
-    GB_CHECK(pos == data_bytes, src, ": ", data_bytes - pos, " trailing bytes after the last tensor");
+    GB_CHECK(pos == data_bytes, src, ": ", data_bytes - pos, " trailing bytes after the last tensor, from file byte ",
+             data_at + pos, " (the data section must end with the last tensor)");
     return entries;
 }
 
@@ -87,7 +124,7 @@ Tensor make_tensor(const Entry& e, const uint8_t* data, const std::string& src) 
     const uint8_t* p = data + e.begin;
     if (e.dtype == "F32" || e.dtype == "I32") {
         Tensor t(shape, e.dtype == "F32" ? DType::Float32 : DType::Int32);
-        std::memcpy(t.raw_data(), p, e.end - e.begin);
+        if (e.end > e.begin) std::memcpy(t.raw_data(), p, e.end - e.begin);
         return t;
     }
     if (e.dtype == "I64") {
@@ -97,7 +134,7 @@ Tensor make_tensor(const Entry& e, const uint8_t* data, const std::string& src) 
             int64_t v;
             std::memcpy(&v, p + 8 * i, 8);
             GB_CHECK(v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max(), src,
-                     ": tensor '", e.name, "': I64 value ", v, " does not fit int32");
+                     ": tensor '", e.name, "': I64 value ", v, " (element ", i, ") does not fit int32");
             out[i] = static_cast<int32_t>(v);
         }
         return t;
@@ -120,24 +157,45 @@ const Tensor& SafeTensors::at(const std::string& name) const {
 }
 
 SafeTensors parse_safetensors(const std::vector<uint8_t>& bytes, const std::string& source) {
-    GB_CHECK(bytes.size() >= 8, source, ": too short for a safetensors file (", bytes.size(), " bytes)");
+    GB_CHECK(bytes.size() >= 8, source, ": too short for a safetensors file (", bytes.size(),
+             " bytes; it starts with an 8-byte header length)");
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[static_cast<size_t>(i)];
-    GB_CHECK(n <= kMaxHeader, source, ": header length ", n, " exceeds the 100 MiB limit (not a safetensors file?)");
+    GB_CHECK(n <= kMaxHeader, source, ": header length ", n, " exceeds the ", kMaxHeader,
+             "-byte limit of the format (not a safetensors file?)");
     GB_CHECK(n <= bytes.size() - 8, source, ": header length ", n, " runs past the end of the ", bytes.size(),
-             "-byte file (truncated?)");
+             "-byte file (it would end at byte ", 8 + n, "; truncated?)");
+    // The spec: the header starts with '{' and may be padded at the end with spaces.
+    GB_CHECK(n >= 2 && bytes[8] == '{', source, ": the safetensors header (file byte 8) does not start with '{'");
     json header;
     try {
-        header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+        // Duplicate keys are disallowed by the format; a JSON parser would keep the last silently.
+        std::vector<std::set<std::string>> keys;
+        json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
+            if (event == json::parse_event_t::object_start) {
+                keys.resize(static_cast<size_t>(depth) + 1);
+                keys[static_cast<size_t>(depth)].clear();
+            } else if (event == json::parse_event_t::key && depth >= 1 && keys.size() >= static_cast<size_t>(depth)) {
+                const std::string& k = parsed.get_ref<const std::string&>();
+                GB_CHECK(keys[static_cast<size_t>(depth) - 1].insert(k).second, source,
+                         ": the safetensors header has the key '", k, "' twice (duplicate keys are not allowed)");
+            }
+            return true;
+        };
+        header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n), cb);
     } catch (const json::exception& e) {
-        GB_FAIL(source, ": the safetensors header is not valid JSON: ", e.what());
+        GB_FAIL(source, ": the safetensors header (file bytes 8 to ", 8 + n, ") is not valid JSON: ", e.what());
     }
     SafeTensors out;
     out.source = source;
     const uint64_t data_bytes = bytes.size() - 8 - n;
-    const std::vector<Entry> entries = parse_header(header, source, data_bytes, out.metadata);
-    const uint8_t* data = bytes.data() + 8 + n;
-    for (const Entry& e : entries) out.tensors.emplace_back(e.name, make_tensor(e, data, source));
+    try {
+        const std::vector<Entry> entries = parse_header(header, source, 8 + n, data_bytes, out.metadata);
+        const uint8_t* data = bytes.data() + 8 + n;
+        for (const Entry& e : entries) out.tensors.emplace_back(e.name, make_tensor(e, data, source));
+    } catch (const json::exception& e) {  // a type the checks above missed: still the file's fault
+        GB_FAIL(source, ": malformed safetensors header: ", e.what());
+    }
     return out;
 }
 
@@ -166,6 +224,7 @@ std::vector<uint8_t> serialize_safetensors(const std::vector<std::pair<std::stri
     uint8_t* data = out.data() + 8 + text.size();
     for (const auto& [name, t] : tensors) {
         const Tensor host = t.to(Device::cpu());
+        if (host.nbytes() == 0) continue;  // an empty tensor: [pos, pos] in the header, no data
         std::memcpy(data, host.raw_data(), host.nbytes());
         data += host.nbytes();
     }
