@@ -17,13 +17,6 @@
 
 namespace gb::io {
 
-uint64_t file_size(const std::string& path) {
-    std::error_code ec;
-    const auto n = std::filesystem::file_size(path, ec);
-    GB_CHECK(!ec, "cannot read '", path, "': ", ec.message());
-    return n;
-}
-
 std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     GB_CHECK(fd >= 0, "cannot open '", path, "': ", std::strerror(errno));

@@ -17,8 +17,6 @@ namespace gb::io {
 // anything that can be read to its end: regular files, pipes, FIFOs, /dev/fd/N, /dev/stdin
 // (a stream is read in chunks until end of file, never sized or seeked).
 std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes = (1ull << 34));
-// Size of a regular file; gb::Error naming the path otherwise (a pipe has no size: use read_file).
-uint64_t file_size(const std::string& path);
 
 // Calls write(stream) on `<path>.tmp.<pid>`, flushes and fsyncs it, renames it
 // over `path` and fsyncs the folder. On any failure (write() throwing, a short

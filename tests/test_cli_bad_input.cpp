@@ -84,7 +84,7 @@ struct Case {
     std::string name, args;
     int code;                           // expected exit status
     std::vector<std::string> mentions;  // the message must name these
-    std::string out;                    // an output folder that must not exist afterwards ("" = none)
+    std::string out{};                  // an output folder that must not exist afterwards ("" = none)
 };
 
 struct Summary {
