@@ -20,6 +20,25 @@ TEST_CASE("method specs parse name, argument and options") {
     CHECK_THROWS_WITH_AS(parse_method(":x"), doctest::Contains("empty method name"), Error);
 }
 
+TEST_CASE("method specs are validated when parsed: names, composites, options and their ranges") {
+    CHECK(parse_method("smoothgrad:seed=18446744073709551615,samples=3").params.size() == 2);
+    auto fails = [](const std::string& spec, const std::string& message) {
+        CHECK_THROWS_WITH_AS(parse_method(spec), doctest::Contains(message.c_str()), Error);
+    };
+    fails("ig:steps=4294967296", "method 'ig:steps=4294967296': steps: 4294967296 is out of range (expected an integer in [1, 100000])");
+    fails("ig:steps=0", "steps: 0 is out of range");
+    fails("ig:steps=12abc", "'12abc' is not an integer");
+    fails("ig:rule=simpson", "simpson");
+    fails("ig:steps=3,steps=4", "option 'steps' is given twice");
+    fails("lime:samples=1e3", "'1e3' is not an integer");
+    fails("smoothgrad:noise=nan", "noise: 'nan' is not a number");
+    fails("smoothgrad:seed=-1", "seed: '-1' is not an integer in [0, 2^64)");
+    fails("lrp:epsilon-plus,epsilon=-1", "epsilon: -1 is out of range");
+    fails("lrp:no-such-composite", "unknown composite 'no-such-composite'");
+    fails("occlusion:window=100000", "window: 100000 is out of range");
+    fails("gradcam:features.7,alpha=2", "unknown option 'alpha' (it takes none)");
+}
+
 TEST_CASE("every listed method computes a map on vgg-mini") {
     const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini.data.safetensors"));
     models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
