@@ -26,6 +26,21 @@ build=build-fuzz
 
 stage() { echo "== $1: $(( $(date +%s) - $2 )) s"; }
 
+# clang, its runtime libraries (libFuzzer, the sanitizers) and its OpenMP, when missing.
+missing=()
+for p in clang libclang-rt-14-dev libomp-14-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    t=$(date +%s)
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    stage "install ${missing[*]}" "$t"
+fi
+
 t=$(date +%s)
 mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
