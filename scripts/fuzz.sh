@@ -4,19 +4,24 @@
 # seed corpus (fuzz/corpus/<name>/ is never modified). Fails when a harness finds a crash, a
 # sanitizer report, a leak or a timeout; the reproducer is left in build-fuzz/findings/<name>/.
 #
-# Usage: scripts/fuzz.sh [seconds-per-harness, default 60] [--all]
-#   --all   also builds everything else (library, program, doctest suite) with clang, the check
-#           that the whole project compiles with clang as well as g++ (the tests are not run here).
-# Environment: CXX (default clang++), JOBS (default 2), GB_FUZZ_HARNESSES (default: all six).
+# Usage: scripts/fuzz.sh [seconds-per-harness, default 60] [--all] [--build-only]
+#   --all         also builds everything else (library, program, doctest suite) with clang, the check
+#                 that the whole project compiles with clang as well as g++ (the tests are not run
+#                 here: `ctest --test-dir build-fuzz` runs them under the sanitizers, as CI does).
+#   --build-only  builds, fuzzes nothing.
+# Environment: CXX (default clang++), JOBS (default 2), GB_FUZZ_HARNESSES (default: all six),
+#   GB_PYTHON (the Python of the PyTorch comparison tests, for running the --all build's suite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=60
 all=0
+build_only=0
 for a in "$@"; do
     case "$a" in
         --all) all=1 ;;
-        ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-harness] [--all]" >&2; exit 2 ;;
+        --build-only) build_only=1 ;;
+        ''|*[!0-9]*) echo "usage: scripts/fuzz.sh [seconds-per-harness] [--all] [--build-only]" >&2; exit 2 ;;
         *) seconds=$a ;;
     esac
 done
@@ -44,7 +49,8 @@ fi
 t=$(date +%s)
 mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DGB_FUZZ=ON -DGB_CUDA=OFF -DGB_NATIVE=OFF -DGB_BUILD_BENCH=OFF > "$build/configure.log" 2>&1 ||
+      -DGB_FUZZ=ON -DGB_CUDA=OFF -DGB_NATIVE=OFF -DGB_BUILD_BENCH=OFF ${GB_PYTHON:+-DGB_PYTHON="$GB_PYTHON"} \
+      > "$build/configure.log" 2>&1 ||
     { cat "$build/configure.log"; exit 1; }
 stage configure "$t"
 
@@ -57,6 +63,8 @@ if [ "$all" = 1 ]; then
     cmake --build "$build" -j"$jobs"
     stage "build everything with clang" "$t"
 fi
+
+[ "$build_only" = 1 ] && exit 0
 
 export OMP_NUM_THREADS=1  # the readers are serial; one thread keeps the runs reproducible
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}

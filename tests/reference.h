@@ -39,7 +39,7 @@ inline void check_reference(const Tensor& got, const Tensor& ref, double tol, co
                                                      << ref.shape().str());
     const auto errors = per_sample_errors(got, ref);
     for (size_t b = 0; b < errors.size(); ++b) {
-        const auto [err, scale] = errors[b];
+        const double err = errors[b].first, scale = errors[b].second;  // no structured binding: clang 14 cannot capture one
         CHECK_MESSAGE(err <= tol * scale, what << " sample " << b << ": max error " << err << " > " << tol << " x "
                                                << scale);
     }

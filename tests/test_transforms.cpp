@@ -40,7 +40,8 @@ TEST_CASE("resize_antialiased matches torchvision's resize(antialias=True) on fl
     // (torch's _upsample_bilinear2d_aa, PIL's ImagingResample arithmetic in float32).
     // Tolerance 1e-5 on [0, 1] values (float32 accumulation order; measured <= 2.1e-6).
     const Tensor x = reference("input_37x53.npy");
-    for (auto [h, w] : {std::pair{16, 20}, {50, 70}, {20, 90}, {37, 20}, {5, 53}}) {
+    for (const auto& size : {std::pair{16, 20}, {50, 70}, {20, 90}, {37, 20}, {5, 53}}) {
+        const int h = size.first, w = size.second;  // not a structured binding: clang 14 cannot capture one
         CAPTURE(h);
         CAPTURE(w);
         const Tensor ref = reference("resize_" + std::to_string(h) + "x" + std::to_string(w) + ".npy");

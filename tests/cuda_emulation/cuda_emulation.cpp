@@ -31,7 +31,7 @@ struct Site {
     }
     std::string str() const { return file ? std::string(file) + ":" + std::to_string(line) : "the end of the kernel"; }
 };
-Site site_of(std::source_location at) { return Site{at.file_name(), at.line()}; }
+Site site_of(SourceLocation at) { return Site{at.file_name(), at.line()}; }
 
 constexpr auto kDeadlock = std::chrono::seconds(60);
 
@@ -248,7 +248,7 @@ void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<vo
     if (l.error) std::rethrow_exception(l.error);
 }
 
-void syncthreads(std::source_location at) { current("__syncthreads").block_barrier.wait(site_of(at)); }
+void syncthreads(SourceLocation at) { current("__syncthreads").block_barrier.wait(site_of(at)); }
 
 void* dynamic_shared_bytes() { return current("dynamic shared memory").shared.data(); }
 
@@ -257,7 +257,7 @@ int lane_id() {
     return t_linear % 32;
 }
 
-uint64_t warp_exchange(std::source_location at, unsigned mask, uint64_t value, int src_lane) {
+uint64_t warp_exchange(SourceLocation at, unsigned mask, uint64_t value, int src_lane) {
     Launch& l = current("a warp shuffle");
     const Site site = site_of(at);
     check_warp_op(l, site, mask);
@@ -269,7 +269,7 @@ uint64_t warp_exchange(std::source_location at, unsigned mask, uint64_t value, i
     return got;
 }
 
-uint32_t warp_ballot(std::source_location at, unsigned mask, bool predicate) {
+uint32_t warp_ballot(SourceLocation at, unsigned mask, bool predicate) {
     Launch& l = current("a warp vote");
     const Site site = site_of(at);
     check_warp_op(l, site, mask);

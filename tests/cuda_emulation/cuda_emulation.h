@@ -31,6 +31,26 @@
 
 #define GB_CUDA_EMULATION 1
 
+namespace gb::cuda_emu {
+// The call site of a barrier or a warp operation. std::source_location where the
+// standard library offers it; clang 14 with libstdc++ 12 does not (its
+// <source_location> needs a builtin of clang 15), so there the same two facts
+// come from __builtin_FILE / __builtin_LINE, which g++ and clang both have.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+struct SourceLocation {
+    static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+        return SourceLocation{file, line};
+    }
+    constexpr const char* file_name() const { return file_; }
+    constexpr unsigned line() const { return line_; }
+    const char* file_ = "";
+    unsigned line_ = 0;
+};
+#endif
+}  // namespace gb::cuda_emu
+
 // ---- built-in types and variables -------------------------------------------------------------
 struct uint3 {
     unsigned x = 0, y = 0, z = 0;
@@ -65,11 +85,11 @@ constexpr unsigned kMaxBlockThreads = 1024;
 
 // The launch machinery (cuda_emulation.cpp).
 void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
-void syncthreads(std::source_location at);
+void syncthreads(::gb::cuda_emu::SourceLocation at);
 void* dynamic_shared_bytes();
 // Each lane offers `value` and receives src_lane's.
-uint64_t warp_exchange(std::source_location at, unsigned mask, uint64_t value, int src_lane);
-uint32_t warp_ballot(std::source_location at, unsigned mask, bool predicate);
+uint64_t warp_exchange(::gb::cuda_emu::SourceLocation at, unsigned mask, uint64_t value, int src_lane);
+uint32_t warp_ballot(::gb::cuda_emu::SourceLocation at, unsigned mask, bool predicate);
 int lane_id();
 
 // Runs `kernel(args...)` over `grid` x `block` threads, converting the arguments
@@ -119,45 +139,45 @@ int shfl_xor_source(int lane, int lane_mask, int width);
 // lanes of one warp) that reach different barriers are reported, not deadlocked.
 // Shuffles and votes need a block size that is a multiple of 32 and a mask
 // naming all 32 lanes (0xffffffff).
-inline void __syncthreads(std::source_location at = std::source_location::current()) {
+inline void __syncthreads(::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     ::gb::cuda_emu::syncthreads(at);
 }
-inline void __syncwarp(unsigned mask = 0xffffffffu, std::source_location at = std::source_location::current()) {
+inline void __syncwarp(unsigned mask = 0xffffffffu, ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     ::gb::cuda_emu::warp_ballot(at, mask, true);
 }
 
 template <typename T>
-T gb_emu_shuffle(std::source_location at, unsigned mask, T v, int src) {
+T gb_emu_shuffle(::gb::cuda_emu::SourceLocation at, unsigned mask, T v, int src) {
     using namespace ::gb::cuda_emu;
     return from_bits<T>(warp_exchange(at, mask, to_bits(v), src));
 }
 template <typename T>
 T __shfl_sync(unsigned mask, T v, int src_lane, int width = warpSize,
-              std::source_location at = std::source_location::current()) {
+              ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return gb_emu_shuffle(at, mask, v, ::gb::cuda_emu::shfl_source(::gb::cuda_emu::lane_id(), src_lane, width));
 }
 template <typename T>
 T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = warpSize,
-                   std::source_location at = std::source_location::current()) {
+                   ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return gb_emu_shuffle(at, mask, v, ::gb::cuda_emu::shfl_down_source(::gb::cuda_emu::lane_id(), delta, width));
 }
 template <typename T>
 T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = warpSize,
-                 std::source_location at = std::source_location::current()) {
+                 ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return gb_emu_shuffle(at, mask, v, ::gb::cuda_emu::shfl_up_source(::gb::cuda_emu::lane_id(), delta, width));
 }
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize,
-                  std::source_location at = std::source_location::current()) {
+                  ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return gb_emu_shuffle(at, mask, v, ::gb::cuda_emu::shfl_xor_source(::gb::cuda_emu::lane_id(), lane_mask, width));
 }
-inline unsigned __ballot_sync(unsigned mask, int predicate, std::source_location at = std::source_location::current()) {
+inline unsigned __ballot_sync(unsigned mask, int predicate, ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return ::gb::cuda_emu::warp_ballot(at, mask, predicate != 0);
 }
-inline int __any_sync(unsigned mask, int predicate, std::source_location at = std::source_location::current()) {
+inline int __any_sync(unsigned mask, int predicate, ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return ::gb::cuda_emu::warp_ballot(at, mask, predicate != 0) != 0u;
 }
-inline int __all_sync(unsigned mask, int predicate, std::source_location at = std::source_location::current()) {
+inline int __all_sync(unsigned mask, int predicate, ::gb::cuda_emu::SourceLocation at = ::gb::cuda_emu::SourceLocation::current()) {
     return ::gb::cuda_emu::warp_ballot(at, mask, predicate != 0) == 0xffffffffu;
 }
 
