@@ -1,3 +1,27 @@
+// The backward pass over a recorded graph (see engine.h), one algorithm for gradients and relevance.
+//
+// The graph: an interior tensor's grad_fn is a Node; a node's next() edges point at the nodes that produced its
+// inputs, or at leaves (a TensorImpl that requires a gradient and has no grad_fn). Nodes are numbered in creation
+// order (Node::sequence()), so a node's sequence is larger than that of every node below it.
+//
+// run() is Kahn's algorithm in reverse topological order, as PyTorch's engine:
+//   1. With prune_to_captures, a post-order walk from the roots marks each node with `below`: whether a captured
+//      tensor (node or leaf) lies under it. A node without one is reached but never computes.
+//   2. pending[n]: the number of edges into n from nodes that compute, over the part of the graph reachable from
+//      the roots through such nodes.
+//   3. The seeds go into buffer[] (summed where a root repeats); a root nothing else feeds is ready at once.
+//   4. The ready node with the largest sequence is taken; its output hooks see the total in its buffer, it is
+//      captured if asked, its saved tensors are checked (Node::check_saved), and node_override, else backward() or
+//      relevance(), gives one tensor per edge: summed into the next node's buffer (arrive) or into a leaf
+//      (deliver_leaf). A node whose pending count reaches 0 is ready.
+// Invariants: a node computes at most once, and only after every computing node above it has delivered, so its
+// buffer holds the whole total, which hooks, captures and relevance rules must see. Sums make fresh tensors
+// (sum_of), never add in place: a buffer may be a caller's seed or a tensor another node returned or keeps.
+// Taking the latest node first is not needed for correctness (the counts give that) but fixes the order of the
+// sums at a fan-in and of hook calls, so the same graph gives the same bits every run. A leaf's hooks run on each
+// contribution as it arrives, not on its total; leaf.grad and a captured leaf sum them. Without retain_graph the
+// nodes taken from the ready queue (pruned ones too) are released at the end (Node::mark_released: saved tensors
+// dropped), and a later pass through one of them is a gb::Error.
 #include "autograd/engine.h"
 
 #include <queue>
@@ -64,6 +88,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         if (it != capture_leaf.end())
             captured[it->second] = captured[it->second].defined() ? sum_of(captured[it->second], g) : g;
         if (!options.accumulate_into_leaves) return;
+        // A clone: g may be a seed or a tensor a node keeps, and leaf.grad is added to in place from here on
+        // (across runs too, until the optimizer's zero_grad).
         if (!leaf->grad) {
             leaf->grad = g.clone().impl_ptr();
         } else {
@@ -77,6 +103,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     std::unordered_map<const Node*, bool> below;
     auto runs = [&](const Node* n) { return !options.prune_to_captures || below.at(n); };
     if (options.prune_to_captures) {
+        // Post-order walk with an explicit stack of (node, next edge to try): no recursion, so the depth of the
+        // graph is not bounded by the call stack. A node's `below` is set once all its inputs' are.
         for (const Tensor& r : roots) {
             if (!r.defined() || !r.grad_fn() || below.count(r.grad_fn().get())) continue;
             std::vector<std::pair<Node*, size_t>> st{{r.grad_fn().get(), 0}};
@@ -109,6 +137,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     while (!stack.empty()) {
         Node* n = stack.back();
         stack.pop_back();
+        // A node that will not compute sends nothing down, so the nodes below it must not wait for it.
         if (!runs(n)) continue;
         for (const Edge& e : n->next()) {
             if (!e.fn) continue;
@@ -125,6 +154,7 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
                  ") does not require a gradient; was it computed under NoGradGuard or from constants?");
         check_shape(seeds[i], r.shape(), "backward seed");
         check_same_device(seeds[i], r, "backward seed");
+        // A root that is a leaf: its seed is its gradient.
         if (!r.grad_fn()) {
             deliver_leaf(r.impl_ptr(), seeds[i]);
             continue;
@@ -133,11 +163,14 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
         auto it = buffer.find(n);
         buffer[n] = it == buffer.end() ? seeds[i] : sum_of(it->second, seeds[i]);
     }
+    // A root that is also below another root waits for that root's share, like any node.
     for (auto& [n, g] : buffer)
         if (pending[n] == 0) ready.push(n);
 
     // A node is ready once every edge into it has delivered. Nothing at all
     // arriving (all parents produced no gradient) settles its edges in turn.
+    // Only a node that computes counted its edges in `pending`, so only such a node settles them.
+    // A worklist rather than recursion, for the same reason as the walk above.
     auto arrive = [&](Node* first, const Tensor& g) {
         std::vector<std::pair<Node*, Tensor>> todo{{first, g}};
         while (!todo.empty()) {
@@ -168,12 +201,17 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
                  "Pass retain_graph = true to the first backward to run it again.");
         Tensor g = apply_hooks(n->output_hooks(), buffer[n]);
         buffer.erase(n);
+        // Hooks and capture come before the pruning test: a pass that stops at a captured layer (Grad-CAM) still
+        // sees the total there, without running that layer's own backward.
         if (auto it = capture_node.find(n); it != capture_node.end()) captured[it->second] = g;
         if (!runs(n)) {
             visited.push_back(n);
             continue;
         }
+        // Just before the node computes: a saved tensor written in place since the forward would give a wrong
+        // answer silently, so it fails loudly instead.
         n->check_saved();
+        // explain/ substitutes a rule's relevance (or a modified ReLU backward) here; nullopt: the node's own.
         std::optional<std::vector<Tensor>> chosen;
         if (options.node_override) chosen = options.node_override(*n, g);
         std::vector<Tensor> grads =
@@ -189,9 +227,12 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
                 if (grads[i].defined()) deliver_leaf(e.leaf, grads[i]);
                 continue;
             }
+            // Also when undefined: the edge is settled either way.
             arrive(e.fn.get(), grads[i]);
         }
     }
+    // Released after the pass, not as it goes: a pass that throws midway (a hook, a changed saved tensor) leaves
+    // the graph as it was. Nodes that received nothing were never taken, and keep their saved tensors.
     if (!options.retain_graph)
         for (Node* n : visited) n->mark_released();
     return captured;
