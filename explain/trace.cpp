@@ -1,3 +1,27 @@
+// Trace: one recorded forward pass, many explanations (see trace.h).
+//
+// The constructor runs the model once, in eval mode (Dropout is the identity and BatchNorm an affine map per channel,
+// which the canonizer needs) and with grad mode on, on a clone of the input that requires a gradient, while every
+// parameter's requires_grad is switched off. So the recorded graph starts at the input alone: its nodes keep what their
+// backward needs, have edges only to the input and to each other, and no pass computes parameter gradients. A forward
+// hook on every named layer keeps its (input, output) by path in io_, for CAMs, guided backprop, DeepLIFT and the
+// captures. Hooks, parameter flags and the training mode are put back afterwards, also when the forward throws.
+//
+// Every explanation is then one Trace::run: an autograd::run from the logits with the caller's seed, with retain_graph
+// (the graph serves any number of passes) and without accumulate_into_leaves (results come back as captures, nothing is
+// added to input_.grad, so one pass cannot leak into the next). Gradient passes use the nodes' backward()
+// (modified_gradient lets its caller replace some: guided backprop, DeepLIFT); relevance passes go through
+// node_override, which applies the rule the composite resolved for each layer node (LayerNode::relevance_with); other
+// nodes use their own relevance() (the gradient, or identity for ReLU, Dropout and BatchNorm).
+//
+// Canonizer::BatchNorm is a view, not a change to the model: batchnorm_merges() pairs each recorded Conv2d/Linear node
+// with the BatchNorm node that takes its output, and keeps for it the merged weight and bias
+// (layers::merge_channel_affine, itself cached across traces by parameter version); the relevance pass then runs the
+// layer's rule with those and passes relevance through the BatchNorm node. The merges are computed on first use and
+// cached for the trace's lifetime, under a mutex so that concurrent passes on one trace compute them once. Invariants:
+// a trace never writes the values of the model's parameters or buffers (only their requires_grad flags and the mode,
+// during the constructor); tensors the forward saved are used only while their storage version is unchanged
+// (Node::check_saved in every pass, MergedParams::output_version).
 #include "explain/trace.h"
 
 #include <atomic>
@@ -42,8 +66,10 @@ Trace::Trace(layers::Layer& model, const Tensor& input) : model_(model) {
             io_[p] = {in, out};
         }));
     }
+    // A clone: the caller's tensor keeps its flags, and the graph's one leaf belongs to the trace.
     input_ = input.clone().set_requires_grad();
     try {
+        // Recorded even when the caller runs under NoGradGuard: the graph is the point of a trace.
         autograd::GradModeGuard recording(true);
         logits_ = model(input_);
     } catch (...) {
@@ -78,6 +104,7 @@ const Tensor& Trace::layer_output(const std::string& path) const {
     return io_.at(path).second;
 }
 
+// Leaf layers only (containers such as "features" are in io_ too, but are not what a user picks), sorted.
 std::vector<std::string> Trace::layer_paths() const {
     std::vector<std::string> out;
     for (const auto& [l, p] : paths_)
@@ -103,6 +130,7 @@ std::vector<Tensor> Trace::run(const Tensor& seed, const std::vector<std::string
     if (with_input) capture.push_back(input_);
     for (const auto& l : layers) {
         const Tensor& out = layer_output(l);
+        // Without a grad_fn nothing could reach it: a zero map would be silently wrong, so it is an error.
         GB_CHECK(out.requires_grad(), "explain: layer '", l, "' is not on the path from the input to the output");
         capture.push_back(out);
     }
@@ -111,8 +139,12 @@ std::vector<Tensor> Trace::run(const Tensor& seed, const std::vector<std::string
     o.retain_graph = true;
     o.accumulate_into_leaves = false;
     o.node_override = replace;
+    // Without the input among the captures nothing below the deepest named layer is wanted, so the pass stops
+    // there (layer_gradients, the CAMs); with it the whole graph runs.
     o.prune_to_captures = !with_input;
     std::vector<Tensor> got = autograd::run({logits_}, {seed}, capture, o);
+    // A capture nothing reached (the seed's classes do not depend on it) gets an exact zero, so callers always
+    // receive a map of the captured tensor's shape.
     for (size_t i = 0; i < got.size(); ++i)
         if (!got[i].defined()) got[i] = zeros(capture[i].shape(), DType::Float32, capture[i].device());
     return got;
@@ -142,14 +174,20 @@ const Trace::Merges& Trace::batchnorm_merges() const {
         autograd::Node* lnode = li->second.second.grad_fn().get();
         autograd::Node* nnode = ni->second.second.grad_fn().get();
         if (!lnode || !nnode) continue;  // nothing recorded (no path from the input)
+        // The pairs come from the model's declared order (consecutive children of a Sequential); the recorded graph
+        // says what the forward really did, and a merge is only right if the BatchNorm read the layer's output.
         GB_CHECK(!nnode->next().empty() && nnode->next()[0].fn.get() == lnode, "BatchNorm canonizer: ", norm_path,
                  " does not take its input from ", layer_path, " in the recorded forward pass");
         const auto* f = dynamic_cast<const layers::LinearLike*>(lnode);
         const auto* a = dynamic_cast<const layers::ChannelAffine*>(nnode);
         GB_CHECK(f && a, "BatchNorm canonizer: cannot merge ", norm_path, " into ", layer_path);
+        // The merge reads the nodes' saved weight, bias and statistics outside the engine, which checks only
+        // the nodes that compute: check them here.
         lnode->check_saved();
         nnode->check_saved();
         layers::MergedParams merged = layers::merge_channel_affine(*f, *a);
+        // The BatchNorm's recorded output is z of the merged layer (up to rounding), so LRP-0, epsilon and gamma
+        // need not run a forward; the version recorded now keeps it from being used once it is written to.
         merged.output = ni->second.second.detach();
         merged.output_version = merged.output.version();
         m->params[lnode] = std::move(merged);
@@ -185,11 +223,16 @@ std::vector<Tensor> Trace::relevance(const Composite& composite, const Tensor& s
     const auto rules = composite.resolve(model_);
     static const Merges kNone;
     const Merges& merges = composite.canonizer() == Canonizer::BatchNorm ? batchnorm_merges() : kNone;
+    // Per node: not a layer call (add, reshape ...): its own relevance(). A merged BatchNorm:
+    // Pass, its scale and shift live in the layer before it. A layer with merged parameters: its rule with them.
+    // Anything else: the composite's rule, or, for a layer the composite leaves out, the node's own relevance().
     NodeBackward apply = [&rules, &merges](autograd::Node& n, const Tensor& r) -> std::optional<std::vector<Tensor>> {
         auto* ln = dynamic_cast<layers::LayerNode*>(&n);
         if (!ln || !ln->layer()) return std::nullopt;
         if (merges.norms.count(&n)) return ln->relevance_with(r, layers::Rule::pass());
         auto it = rules.find(ln->layer());
+        // Without a rule a merged layer still takes the gradient with the merged weight: its own backward would
+        // use the unmerged one, and the BatchNorm's scale (passed over above) would be lost.
         if (auto m = merges.params.find(&n); m != merges.params.end())
             if (auto* lin = dynamic_cast<layers::LinearLikeNode*>(ln))
                 return lin->relevance_with(r, it == rules.end() ? layers::Rule::gradient() : it->second, m->second);
