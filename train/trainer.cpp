@@ -1,3 +1,28 @@
+// The training loop (run_training) and the test pass (evaluate). What each file holds is in trainer.h; why they
+// are written in this order is in docs/training.md ("Durable runs").
+//
+// run_training, in order:
+//   1. Data: the train and test splits, cut to --train-limit / --test-limit.
+//   2. Start. A new run builds the model from --model with Generator(seed), measures the normalisation on the
+//      training split and seeds the default generator (dropout) with (seed, 0). A resume takes all of that from
+//      resume.safetensors instead: model config, weights, normalisation, optimizer state (tensors "optimizer.*"
+//      and metadata), the default generator's (seed, offset), the history, and the moment: train.epoch epochs done,
+//      train.batch batches of the next one done (0: an epoch end). A mid-epoch resume also restores that epoch's
+//      running sums, after checking that the batch size, seed and image count, hence its batches, are the same.
+//   3. Each epoch: the loader's order and augmentation are pure functions of (seed, epoch, sample); for each batch
+//      the learning rate from the schedule at the fractional epoch, forward, cross-entropy, a finite-loss check,
+//      backward, optimizer step, and every --save-every batches a resume file (save_resume).
+//   4. Each epoch end: finite weights and optimizer state, the test pass (its loss finite too), the EpochRecord,
+//      then model.safetensors, metrics.csv, metrics.json and resume.safetensors, in that order.
+// Invariants:
+//   - Nothing non-finite is ever saved: the loss is checked at every batch before its step, the model and the
+//     optimizer state before every save (check_finite), the test loss before the epoch's files. Every error says
+//     which checkpoints are current, read back from the files themselves (current_files).
+//   - resume.safetensors is written last and is the run's commit record: while it names an earlier moment, resuming
+//     from it recomputes the later steps bit for bit and rewrites model.safetensors and the metrics, so whichever
+//     write fails (write_or_explain) the files on disk can be resumed.
+//   - Bit-for-bit resumption needs every input of the computation in the file, exactly: the weights, the optimizer
+//     state, the default generator's offset, and the epoch's running sums as hex floats (exact(), not decimals).
 #include "train/trainer.h"
 
 #include <chrono>
@@ -171,6 +196,7 @@ std::string metrics_json(const std::vector<EpochRecord>& history) { return histo
 
 EvalResult evaluate(layers::Layer& model, const io::Dataset& data, const LoaderOptions& loader, Device device,
                     std::ostream* progress) {
+    // Whatever the training loader does: every image once, in order, as it is (only normalised).
     LoaderOptions opt = loader;
     opt.shuffle = false;
     opt.crop_padding = 0;
@@ -233,6 +259,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         model = std::make_shared<models::Vgg>(models::VggConfig::from_metadata(meta, c.resume));
         GB_CHECK(model->config().name == models::model_config(c.model).name, c.resume, " continues a '", model->config().name,
                  "' run, but --model is '", c.model, "'");
+        // The optimizer's tensors share the file under "optimizer."; they are loaded into it below.
         models::load_state(*model, resumed, {"optimizer."});
         start_epoch = parse_int(meta.at("train.epoch"), 0, INT32_MAX, c.resume + ": metadata 'train.epoch'");
         // Files written before mid-epoch saves existed have no train.batch: an epoch end.
@@ -248,6 +275,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         Generator init(c.seed);
         model = models::make_model(
             c.model, {train_set.channels(), train_set.height(), train_set.classes()}, init);
+        // Measured on the (possibly limited) training split; a resume uses the file's, those the weights saw.
         channel_stats(train_set, mean, stddev);
     }
     GB_CHECK(model->config().num_classes == train_set.classes() && model->config().in_channels == train_set.channels() &&
@@ -265,6 +293,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         for (const auto& [n, t] : resumed.tensors)
             if (n.rfind("optimizer.", 0) == 0) state.emplace_back(n.substr(10), t);
         opt->load_state(state, resumed.metadata);
+        // The default generator drives dropout, and is the only random state to restore: the loader's draws are
+        // functions of (seed, epoch, sample).
         auto rng = [&](const char* key) {
             return parse_uint(resume_entry(resumed.metadata, key, c.resume), c.resume + ": metadata '" + key + "'");
         };
@@ -349,7 +379,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
                  ". Try a lower --lr.");
     };
 
-    // Metadata both files share: what the weights are and which moment they are from.
+    // Metadata both files share: what the weights are and which moment they are from. test_accuracy is the last
+    // finished epoch's (at a mid-epoch save, the epoch before the one in progress).
     auto base_metadata = [&](int64_t epochs_done) {
         std::map<std::string, std::string> meta = models::normalization_metadata(mean, stddev);
         meta["dataset"] = c.data;
@@ -376,6 +407,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         rmeta["train.batch_size"] = std::to_string(c.batch_size);
         rmeta["train.seed"] = std::to_string(c.seed);
         rmeta["train.images"] = std::to_string(train_set.size());
+        // An epoch end has no running sums: the next epoch starts from zero.
         if (batch > 0) {
             rmeta["train.loss_sum"] = exact(sums.loss_sum);
             rmeta["train.seen"] = std::to_string(sums.seen);
@@ -388,6 +420,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
                          [&] { models::save_checkpoint(result.resume_path, *model, rmeta, extra); });
     };
 
+    // --stop-after counts the epochs of this call, from where a resume starts.
     const int64_t end_epoch = c.stop_after > 0 ? std::min(c.epochs, start_epoch + c.stop_after) : c.epochs;
     for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
         loader.set_epoch(epoch);
@@ -399,6 +432,7 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
         if (first > 0) sums = {resumed_loss_sum, resumed_seconds, resumed_seen, resumed_correct};
         double lr = 0;
         for (int64_t b = first; b < loader.size(); ++b) {
+            // Per iteration, a function of (epoch, batch) alone: a resumed epoch gets the same rates.
             lr = sched.lr_at(static_cast<double>(epoch) + static_cast<double>(b) / static_cast<double>(loader.size()));
             opt->set_lr(static_cast<float>(lr));
             Batch batch = loader.batch(b);
@@ -406,6 +440,8 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
             const Tensor logits = (*model)(x);
             const Tensor loss = cross_entropy(logits, y);
             const float lv = loss.item();
+            // Before the step: a non-finite loss never reaches the weights. The bar is ended first so that the
+            // error starts on a line of its own.
             if (!std::isfinite(lv)) {
                 bar.finish();
                 GB_FAIL("training stopped: the loss became ", lv, " at epoch ", epoch + 1, ", batch ", b + 1,
@@ -427,13 +463,17 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
                         {"acc", fmt(100.0 * static_cast<double>(sums.correct) / seen, 2) + "%"},
                         {"lr", fmt(lr, 5)}});
             const int64_t done = b + 1;
+            // Not after the epoch's last batch: the epoch end saves, after the test pass. The check comes after
+            // after_step, so a step made non-finite there is never saved.
             if (c.save_every > 0 && done % c.save_every == 0 && done < loader.size()) {
                 check_finite("at epoch " + std::to_string(epoch + 1) + ", batch " + std::to_string(done), lr);
+                // The file records the epoch's time so far, so that a resumed epoch's seconds add up.
                 EpochSums now = sums;
                 now.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                 save_resume(epoch, done, now);
             }
         }
+        // sums.seconds: the time a resumed epoch had taken before this process (0 otherwise).
         const double train_seconds = sums.seconds + bar.finish();
         check_finite("at the end of epoch " + std::to_string(epoch + 1) + " (batch " + std::to_string(loader.size()) +
                          ", its last)", lr);
