@@ -3,6 +3,25 @@
 // BatchNorm-merged weights), keyed by the storages and versions they were
 // computed from and a tag, so a second explanation reuses them until a source
 // changes or is freed.
+//
+// linear_like_relevance(f, R, rule) evaluates rule.h's formula on a rule's term form (Rule::expand()):
+//   for each group g:  Z_g = sum_k c_k f(x_k; W_k, b_k),  s_g = mask_g(R) / stabilise(Z_g)
+//   R_in = sum_g coef_g sum_k c_k [x_k *] f^T_{W_k}(s_g)
+// with the layer's own kernels (LinearLike::forward_with, input_grad_with), so one code serves Conv2d, Linear and
+// the average pools. Its shortcuts skip work without changing the formula:
+//   - a term or group that adds exactly nothing is skipped: x's negative part when x has no negative element (after
+//     a ReLU), an all-zero modified input without bias, a group whose masked relevance is all zero;
+//   - x's positive part, on such an input, is x itself (no copy);
+//   - a single plain term divides by the node's recorded output (LinearLike::saved_output) instead of a forward;
+//   - a single term of unit weight uses the layer's fused relevance_term where it has one (a convolution on the CPU);
+//   - Gamma on such an input, with a recorded output, gets both denominators from one forward (gamma_nonnegative).
+// The skips and x itself are exact; the recorded output and the fused pass are bit for bit what the plain path
+// computes (a canonizer's recorded output: up to rounding); Gamma's denominators are equal by linearity, up to
+// rounding.
+// The zero and sign tests look at CPU tensors only; elsewhere they answer "no", which only forgoes a shortcut.
+// A modified parameter (W+, W-, W + gW+ ...) is computed once per (storage, offset, version) of the parameter and
+// tag, and shared by every pass and trace until the parameter changes or is freed: explaining never writes a
+// parameter, and an optimizer step changes its version.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -40,12 +59,17 @@ std::vector<Tensor> cached(const std::vector<Tensor>& sources, const std::string
     {
         std::lock_guard<std::mutex> lock(g_cache_mutex);
         auto it = g_cache.find(key);
+        // A freed storage's address may be reused by a new storage: an entry counts only while every one
+        // of its sources is alive.
         if (it != g_cache.end() &&
             std::none_of(it->second.alive.begin(), it->second.alive.end(), [](const auto& w) { return w.expired(); }))
             return it->second.value;
     }
+    // make() runs without the lock (it is a pass over a weight; other lookups need not wait). Two threads may both
+    // compute the same entry; the values are equal and the last insert wins.
     std::vector<Tensor> value = make();
     std::lock_guard<std::mutex> lock(g_cache_mutex);
+    // Pruned on every insert, so the cache does not grow with the parameter versions a training run goes through.
     for (auto it = g_cache.begin(); it != g_cache.end();) {  // drop entries of freed or changed sources
         bool stale = false;
         for (size_t i = 0; i < it->second.alive.size() && !stale; ++i) {
@@ -158,6 +182,7 @@ MergedParams compute_merge(const LinearLike& f, const ChannelAffine& a);
 }  // namespace
 
 MergedParams merge_channel_affine(const LinearLike& f, const ChannelAffine& a) {
+    // Without sources the map cannot be keyed by versions: computed every time, never cached.
     std::vector<Tensor> sources = a.affine_sources();
     if (sources.empty()) return compute_merge(f, a);
     sources.push_back(f.saved_weight());
@@ -249,6 +274,8 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
     const Tensor w = f.saved_weight(), b = f.saved_bias();
     auto& be = kernels::backend_for(x.device());
     Tensor z_plain;  // f(x; W, b), needed only for groups split by the sign of z
+    // total is not filled: the first contribution writes it (mul or scale), later ones add, and a fill is needed
+    // only when nothing contributes.
     Tensor total(x.shape(), DType::Float32, x.device());
     bool have_total = false;  // total holds a contribution (else it is uninitialised)
     int x_sign = 0;  // 1: x has no negative element, -1: it has, 0: not checked yet
@@ -290,7 +317,8 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
             r = masked;
         }
         // One plain term (z+ on an input without negative elements, epsilon): the
-        // layer's single pass, when it has one.
+        // layer's single pass, when it has one. Only as the first contribution: its
+        // result is a fresh tensor that becomes total.
         if (active.size() == 1 && active[0].weight == 1.f && g.coef == 1.f && g.output_sign == 0 &&
             form.multiply_by_input && !have_total) {
             Tensor fused = f.relevance_term(active[0].x, active[0].w, active[0].b, relevance_out, form.stabilizer);
