@@ -1,3 +1,21 @@
+// The safetensors reader and writer (format in safetensors.h).
+//
+// Reader (parse_safetensors), strict, in this order, every check naming the file and the byte at fault:
+//   1. The 8-byte little-endian header length N: at most kMaxHeader (the reference's limit) and inside the file.
+//   2. The header: starts with '{' (the spec), is valid JSON, has no key twice at any level (a JSON parser would keep
+//      the last one silently, so a checker and a loader could see different tensors), and is an object.
+//   3. parse_header: "__metadata__" an object of strings; each tensor a known dtype (any the format defines, so that
+//      sizes can be checked), a shape of integers >= 0 whose element count stays under 2^40 (no overflow below),
+//      data_offsets [begin, end] inside the data section, and exactly numel * bits / 8 bytes.
+//   4. The tensors, ordered by (begin, end), tile the data section exactly: no hole, no overlap, nothing after.
+//   5. Only then are tensors allocated and copied (make_tensor): F32 and I32 as they are, I64 narrowed to int32 with
+//      a range check; any other dtype is an error, also for a tensor the caller does not need.
+// The result lists the tensors in data-offset order; raw data are copied as they are, so the host is taken to be
+// little-endian, as the format is.
+// Writer (serialize_safetensors): F32 or I32 per the tensor's dtype (the only two glassbox has), offsets in the
+// order of the given list, the header padded with spaces to a multiple of 8 bytes (the data section then starts
+// 8-byte aligned, as the reference writer does), tensors copied to the host first. save_safetensors writes the
+// bytes with io::write_file_atomic: a crash never leaves a half-written file under the final name.
 #include "io/safetensors.h"
 
 #include <algorithm>
@@ -171,6 +189,8 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& bytes, const std::stri
     try {
         // Duplicate keys are disallowed by the format; a JSON parser would keep the last silently.
         std::vector<std::set<std::string>> keys;
+        // nlohmann reports an object_start at the depth outside it and its keys one deeper, hence keys[depth - 1].
+        // A gb::Error thrown here is not a json::exception and passes the catch below unchanged.
         json::parser_callback_t cb = [&](int depth, json::parse_event_t event, json& parsed) {
             if (event == json::parse_event_t::object_start) {
                 keys.resize(static_cast<size_t>(depth) + 1);
@@ -189,6 +209,8 @@ SafeTensors parse_safetensors(const std::vector<uint8_t>& bytes, const std::stri
     SafeTensors out;
     out.source = source;
     const uint64_t data_bytes = bytes.size() - 8 - n;
+    // Everything is validated (parse_header) before the first tensor is allocated: a hostile header cannot make the
+    // reader allocate what the file does not hold.
     try {
         const std::vector<Entry> entries = parse_header(header, source, 8 + n, data_bytes, out.metadata);
         const uint8_t* data = bytes.data() + 8 + n;
