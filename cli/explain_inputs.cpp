@@ -1,3 +1,10 @@
+// Inputs for `explain`, `evaluate` and `visualize` (explain_inputs.h). A command calls read_checkpoint_conventions
+// first (normalisation: --normalize, else the checkpoint's, else ImageNet's for a 224x224 RGB model, else none;
+// class names: --labels, else the checkpoint's "classes" when it names the model's count, else indices), then one of
+// load_images (decode, resize, centre crop as torchvision's evaluation transform, a note for every conversion),
+// load_array (a .npy used exactly) or load_samples (indices of a dataset split), then normalize_inputs. Every loader
+// appends to names, labels and notes, one entry per input, and sets raw [N, C, H, W] in [0, 1] (what pictures show);
+// normalized is what the model receives. Nothing is written; notes go to the stream given.
 #include "cli/explain_inputs.h"
 
 #include <nlohmann/json.hpp>

@@ -1,3 +1,7 @@
+// Option validators and OutputDir (options.h). The validators run core/parse's strict parse_int / parse_number, the
+// parsers behind metadata and method specs too, so a number typed anywhere is read by one set of rules; a
+// validator's message is gb::Error's text, which CLI11 prefixes with the option's name. OutputDir writes a real
+// probe file, so that permissions, a read-only file system or a full disk fail before any work, not after it.
 #include "cli/options.h"
 
 #include <unistd.h>
