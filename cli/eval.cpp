@@ -1,4 +1,8 @@
 // `glassbox eval`: accuracy, per-class accuracy and the confusion matrix of a checkpoint.
+// In order: the dataset split (cut to --limit), then the checkpoint (glassbox's, or a plain state dict whose model is
+// --model or inferred from its tensors, for the data's channels, size and classes), a check that its classes and
+// channels match the data, and train::evaluate with the checkpoint's normalisation (raw [0, 1] pixels, with a note,
+// when it records none). Progress and notes go to stderr; the results to stdout. Writes no files.
 #include <CLI/CLI.hpp>
 
 #include <cmath>

@@ -3,6 +3,15 @@
 // sensitivity, conservation). Each batch is traced once; every method's maps
 // come from that trace. Writes results.csv, results.md, curves.csv, PNG plots
 // and report.html to --out.
+// In order: options checked and methods parsed (each at most once: results are keyed by the spec's text); --out
+// made (removed again if the command fails); checkpoint, conventions and the first --samples images loaded and
+// normalised; the curve metrics set up over the pixel range after normalisation. Then per batch of --batch images:
+// one Trace, the predicted classes (every method explains the prediction), and per method its maps from that trace,
+// scored by each metric. Max-sensitivity and randomisation explain perturbed inputs or re-initialised models, so
+// they trace again (explainer_for). Means and standard errors are over images; the randomisation table is a mean
+// over batches weighted by their size.
+// Files, in this order: results.csv, results.md, curves.csv, <metric>_curves.png per curve metric,
+// randomisation.png, report.html, and run.json last. results.md is also printed on stdout.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -127,6 +136,7 @@ void run_evaluate(const EvaluateOptions& o) {
             m.options.patch = o.patch;
             m.options.steps = o.aopc_steps;
             m.options.units_per_step = 1;
+            // "black" is a constant: the value of a black pixel after the model's normalisation (preset.low).
             m.options.replacement = r == "black" ? explain::Replacement::Value : explain::parse_replacement(r);
             m.options.value = *preset.low;
             m.options.noise_low = *preset.low;
@@ -173,6 +183,7 @@ void run_evaluate(const EvaluateOptions& o) {
         const int64_t start = b * o.batch, B = std::min(o.batch, N - start);
         const Tensor x = in.normalized.narrow(start, B).to(device);
         explain::Trace trace(*ck.model, x);
+        // The note depends on the model only: the first batch's serves for the report.
         if (b == 0) canonizer_note = trace.canonizer_note(preset.canonizer);
         const std::vector<int32_t> classes = explain::resolve_classes({pred}, trace.logits());
         for (int64_t n = 0; n < B; ++n) correct += classes[static_cast<size_t>(n)] == in.labels[static_cast<size_t>(start + n)];
@@ -181,10 +192,12 @@ void run_evaluate(const EvaluateOptions& o) {
             const auto t0 = std::chrono::steady_clock::now();
             const Tensor map = explain::attribute(trace, spec, {pred}, preset).map;
             r.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            // A NaN has no rank: the perturbation order, hence every curve, would be arbitrary.
             if (const int64_t bad = count_non_finite(map))
                 GB_FAIL("evaluate: ", spec.text, " gave maps with ", bad, " NaN or infinite values on images ", start, "..",
                         start + B - 1, "; they cannot be scored");
             for (const auto& m : curve_metrics) {
+                // The trace's logits score the unperturbed points of the curve without another forward.
                 const explain::Curves c = explain::perturbation_curves(*ck.model, x, map, classes, m.options, trace.logits());
                 r.curves[m.key].append(c);
                 r.stats[m.key].add(m.aopc ? explain::aopc_per_sample(c) : explain::area_per_sample(c));
@@ -200,6 +213,8 @@ void run_evaluate(const EvaluateOptions& o) {
             }
             if (wants("randomisation")) {
                 const auto steps = explain::randomisation_check(*ck.model, x, classes, explainer_for(spec), o.seed);
+                // The first batch gives the list of steps (layers); zeroed, so that every batch, the first too,
+                // adds its share weighted by its size.
                 if (r.randomisation.empty()) {
                     r.randomisation = steps;
                     for (auto& s : r.randomisation) s.spearman = s.spearman_abs = s.ssim = 0;
@@ -258,6 +273,7 @@ void run_evaluate(const EvaluateOptions& o) {
     std::vector<std::vector<std::string>> rtable;
     std::ostringstream rmd;
     if (wants("randomisation")) {
+        // Every method goes through the same randomisation steps: the first method's steps name the columns.
         const auto& first = results[specs.front().text].randomisation;
         rtable.push_back({"method"});
         rmd << "| method |";

@@ -1,6 +1,15 @@
 // `glassbox explain`: explain images (files, or samples of a dataset) with any
 // number of methods from one forward pass; writes heatmaps and overlays (PNG),
 // raw maps (.npy) and a self-contained report.html.
+// In order: --list prints methods and composites and stops. Otherwise the options are checked and every --method
+// parsed before anything is loaded or written; --out is made (OutputDir: removed again if the command fails); the
+// checkpoint, its conventions (read_checkpoint_conventions: normalisation, class names) and the inputs (--image
+// files, an --array, or --index samples of --data) are loaded and normalised; one explain::Trace of the whole batch
+// is recorded, and an input with non-finite logits stops the command. Then each method runs on that trace
+// (explain::attribute); only methods that must see other inputs (the perturbation family) run forwards of their own.
+// Files in --out: input_<n>.png per input; per method <method>.npy (all inputs' raw maps) and, per input,
+// <n>_<method>.png and <n>_<method>_overlay.png (a map holding NaN or infinity is not drawn: a note in the report
+// and on stderr); then report.html, and run.json last (what was run, for scripts). Prints the report's path.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>

@@ -1,5 +1,8 @@
 // `glassbox info`: version, build options, devices found, and a tiny
 // forward/backward self-check (a finite-difference probe of one gradient).
+// In order, on stdout: the version, the build options, the CPU's thread count and each CUDA device (or why there is
+// none), the model names, then self_check's line. Writes no files. The exit status is non-zero (a
+// CLI::RuntimeError) when the self-check disagrees.
 #include <CLI/CLI.hpp>
 
 #include <cmath>

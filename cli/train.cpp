@@ -1,4 +1,10 @@
 // `glassbox train`: train a model from the registry on a dataset.
+// The options fill a train::TrainConfig (its defaults are the options' defaults). In order: the thread count, the
+// device, the output folder (OutputDir, made and probed before any work; without remove_on_failure it is removed
+// on failure only while still empty, so the checkpoints of finished epochs survive a later failure), then
+// train::run_training, which logs to stderr and writes model.safetensors, metrics.csv, metrics.json and, last,
+// resume.safetensors into --out at every epoch end (resume.safetensors also every --save-every batches).
+// Prints the paths of the model, the resume file and the metrics on stdout.
 #include <CLI/CLI.hpp>
 
 #include <iostream>

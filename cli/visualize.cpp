@@ -2,6 +2,12 @@
 // classes (default: all) or for channels of a layer, as one captioned image
 // grid; optionally the channel importance (mean |activation|) of every Conv2d
 // and Linear layer on the first N images of a dataset.
+// In order: options checked; --out made (OutputDir: removed again if the command fails); the checkpoint and its
+// conventions (normalisation, class names for the captions); activation maximisation of all objectives in the
+// model's normalised input space, bounded by the pixel range after normalisation (preset.low/high); the images
+// turned back into [0, 1] pixels and written as activation_maximisation.png, each objective's start and end value
+// on stdout. With --importance N: explain::channel_importance over the first N test images, the top 5 per layer on
+// stdout and every channel in channel_importance.csv. Runs on the CPU (there is no --device).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
