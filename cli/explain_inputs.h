@@ -26,7 +26,7 @@ struct InputOptions {
 struct ExplainInputs {
     Tensor raw;         // [N, C, H, W] in [0, 1], as shown to a person (after resize and crop)
     Tensor normalized;  // what the model receives
-    std::vector<std::string> names;        // "input 0: path" / "test #12"
+    std::vector<std::string> names;        // the image's path, "DATA SPLIT #i" or "ARRAY.npy [n]"
     std::vector<int32_t> labels;           // true class, -1 when unknown
     std::vector<std::vector<std::string>> notes;  // per input: the conversions made while loading it
     std::vector<std::string> class_names;
@@ -58,7 +58,8 @@ void load_images(const std::vector<std::string>& paths, const models::VggConfig&
 // A NumPy array of pixels in [0, 1], float32 [N, C, H, W] or [C, H, W], of the model's
 // channels and size (normalised afterwards like images): exact inputs for scripts and tests.
 void load_array(const std::string& path, const models::VggConfig& cfg, ExplainInputs& in);
-// Samples `indices` of a dataset split (the dataset's class names are used as by use_dataset_class_names).
+// Samples `indices` of a dataset split; with `notes`, the dataset's class names are used as by
+// use_dataset_class_names (and the note goes there). The dataset must have the model's classes.
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
                   std::ostream* notes = nullptr);

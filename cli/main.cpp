@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
     gb::cli::add_visualize_command(app);
     try {
         app.parse(argc, argv);
+    } catch (const CLI::RuntimeError& e) {
+        return e.get_exit_code();  // a command's own failure status (info's self-check), already reported
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         return fail(std::string(e.what()) + " (see '" + help_hint(app) + "')", 2);
