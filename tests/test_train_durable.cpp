@@ -214,6 +214,16 @@ TEST_CASE("training: mid-epoch resume state (save_every) continues bit for bit")
     other.resume = dir.path("split2/resume.safetensors");
     other.batch_size = 4;
     CHECK_THROWS_WITH_AS(train::run_training(other, log), doctest::Contains("saved in the middle of an epoch"), Error);
+
+    // At an epoch end another seed or batch size is allowed, and said.
+    train::TrainConfig more = small_run(dir.path(), dir.path("full"));
+    more.resume = full.resume_path;
+    more.epochs = 3;
+    more.seed = 99;
+    std::ostringstream note;
+    train::run_training(more, note);
+    CHECK(note.str().find("resume: note: --seed 99 differs from the run's") != std::string::npos);
+    CHECK(note.str().find("--batch-size") == std::string::npos);
 }
 
 TEST_CASE("training: weights that turn non-finite at an epoch's last step are never saved") {

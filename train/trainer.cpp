@@ -271,6 +271,19 @@ TrainResult run_training(const TrainConfig& c, std::ostream& log) {
             << (start_batch > 0 ? " at " + moment_text(std::to_string(start_epoch), std::to_string(start_batch))
                                 : " after epoch " + std::to_string(start_epoch))
             << "\n";
+        // At an epoch end these may change (a mid-epoch resume refuses it below), but the run then
+        // no longer matches an uninterrupted one: said, not silent.
+        if (start_batch == 0) {
+            auto differs = [&](const char* key, const std::string& now, const char* option) {
+                auto it = meta.find(key);
+                if (it != meta.end() && it->second != now)
+                    log << "resume: note: " << option << " " << now << " differs from the run's " << it->second
+                        << "; the result will differ from an uninterrupted run\n";
+            };
+            differs("train.seed", std::to_string(c.seed), "--seed");
+            differs("train.batch_size", std::to_string(c.batch_size), "--batch-size");
+            differs("train.images", std::to_string(train_set.size()), "the number of training images (--train-limit)");
+        }
     } else {
         Generator init(c.seed);
         model = models::make_model(
