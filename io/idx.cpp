@@ -128,6 +128,12 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& source,
         total *= d;
         out.dims.push_back(d);
     }
+    // Before allocating: a plain file must hold the elements, and deflate expands at most 1032:1, so
+    // a few bytes claiming 2^31 elements are refused here instead of zero-filling gigabytes first.
+    const uint64_t can_hold = c.gzip() ? static_cast<uint64_t>(bytes.size()) * 1032 : bytes.size() - c.produced();
+    GB_CHECK(static_cast<uint64_t>(total) <= can_hold, src, " is truncated: the header announces ", total,
+             " elements, but ", c.gzip() ? "its " + std::to_string(bytes.size()) + " compressed bytes can hold at most "
+                                         : std::string("the file holds "), can_hold, c.gzip() ? "" : " bytes after the header");
     out.data.resize(static_cast<size_t>(total));
     read_exact(c, out.data.data(), out.data.size(), src, "data");
     uint8_t extra[64];

@@ -404,6 +404,12 @@ TEST_CASE("IDX: a multi-member gzip file reads as the concatenation; truncation 
     auto cut = gz_bytes(whole);
     cut.resize(cut.size() - 5);  // inside the trailer
     CHECK_THROWS_WITH_AS(io::parse_idx(cut, "c.gz"), doctest::Contains("truncated at compressed byte"), Error);
+    // A header announcing 2^31 elements in a few bytes is refused before anything is allocated.
+    const std::vector<uint8_t> claim = {0, 0, 8, 1, 0x80, 0, 0, 0};
+    CHECK_THROWS_WITH_AS(io::parse_idx(claim, "claim"), doctest::Contains("announces 2147483648 elements, but the file holds 0"),
+                         Error);
+    CHECK_THROWS_WITH_AS(io::parse_idx(gz_bytes(claim), "claim.gz"), doctest::Contains("compressed bytes can hold at most"),
+                         Error);
     auto corrupt = gz_bytes(whole);
     corrupt[corrupt.size() - 8] ^= 0xff;  // the CRC
     CHECK_THROWS_WITH_AS(io::parse_idx(corrupt, "x.gz"), doctest::Contains("corrupt gzip data"), Error);
@@ -415,7 +421,12 @@ TEST_CASE("IDX: a multi-member gzip file reads as the concatenation; truncation 
                          Error);
     auto short_data = whole;
     short_data.pop_back();
-    CHECK_THROWS_WITH_AS(io::parse_idx(short_data, "s"), doctest::Contains("the data at byte 12 needs 6 bytes, only 5"),
+    CHECK_THROWS_WITH_AS(io::parse_idx(short_data, "s"),
+                         doctest::Contains("'s' is truncated: the header announces 6 elements, but the file holds 5 bytes"),
+                         Error);
+    // Truncated compressed data is found while decompressing, with the offsets.
+    auto short_gz = gz_bytes(short_data);
+    CHECK_THROWS_WITH_AS(io::parse_idx(short_gz, "s.gz"), doctest::Contains("the data at decompressed byte 12 needs 6 bytes, only 5"),
                          Error);
 }
 
