@@ -10,6 +10,7 @@
 #include "io/safetensors.h"
 #include "models/registry.h"
 #include "testing.h"
+#include "train_config.h"
 #include "train/loader.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
@@ -192,19 +193,7 @@ TEST_CASE("training: a tiny model overfits a tiny batch") {
 
 namespace {
 train::TrainConfig tiny_run(const std::string& data_dir, const std::string& out) {
-    train::TrainConfig c;
-    c.model = "vgg-mini";
-    c.data = "fashion-mnist";
-    c.data_dir = data_dir;
-    c.epochs = 2;
-    c.batch_size = 16;
-    c.lr = 0.05f;
-    c.schedule.kind = "cosine";
-    c.seed = 3;
-    c.out_dir = out;
-    c.crop_padding = 1;
-    c.hflip = true;
-    return c;
+    return small_train_config(data_dir, out, 16, 3);
 }
 }  // namespace
 

@@ -24,6 +24,7 @@
 #include "io/safetensors.h"
 #include "temp_dir.h"
 #include "testing.h"
+#include "train_config.h"
 #include "train/trainer.h"
 
 using namespace gb;
@@ -84,19 +85,7 @@ std::string metrics_without_timings(const std::string& path) {
 }
 
 train::TrainConfig small_run(const std::string& data_dir, const std::string& out) {
-    train::TrainConfig c;
-    c.model = "vgg-mini";
-    c.data = "fashion-mnist";
-    c.data_dir = data_dir;
-    c.epochs = 2;
-    c.batch_size = 8;
-    c.lr = 0.05f;
-    c.schedule.kind = "cosine";
-    c.seed = 4;
-    c.out_dir = out;
-    c.crop_padding = 1;
-    c.hflip = true;
-    return c;
+    return small_train_config(data_dir, out, 8, 4);
 }
 
 // Restores a resource limit and the SIGXFSZ disposition when the test leaves.
