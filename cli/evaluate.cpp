@@ -372,9 +372,7 @@ void run_evaluate(const EvaluateOptions& o) {
         rs.figures.emplace_back("randomisation", im);
         report.sections.push_back(rs);
     }
-    for (const auto& m : explain::list_methods())
-        for (const auto& spec : specs)
-            if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
+    for (const auto& spec : specs) report.methods.emplace_back(spec.text, explain::method_caption(spec));
     explain::save_html(o.out + "/report.html", report);
     const nlohmann::json run = {{"command", "evaluate"},
                                 {"glassbox_version", GB_VERSION},

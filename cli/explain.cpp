@@ -1,7 +1,7 @@
 // `glassbox explain`: explain images (files, or samples of a dataset) with any
 // number of methods from one forward pass; writes heatmaps and overlays (PNG),
 // raw maps (.npy) and a self-contained report.html.
-// In order: --list prints methods and composites and stops. Otherwise the options are checked and every --method
+// In order: --list prints methods and composites (the method table, explain/method_registry.h) and stops. Otherwise the options are checked and every --method
 // parsed before anything is loaded or written; --out is made (OutputDir: removed again if the command fails); the
 // checkpoint, its conventions (read_checkpoint_conventions: normalisation, class names) and the inputs (--image
 // files, an --array, or --index samples of --data) are loaded and normalised; one explain::Trace of the whole batch
@@ -49,6 +49,7 @@ struct ExplainOptions {
     int64_t upscale = 8;
     float alpha = 0.5f;
     bool list = false;
+    std::string list_format = "text";
     int threads = 0;
     InputOptions input;
 };
@@ -60,14 +61,16 @@ std::string slug(const std::string& s) {
     return out;
 }
 
-void print_list() {
-    std::cout << "methods (--method, repeatable):\n";
-    for (const auto& m : explain::list_methods()) std::cout << "  " << m.usage << "\n      " << m.description << "\n";
-    std::cout << "\ncomposites (lrp:NAME; options lrp:NAME,epsilon=E,gamma=G; rules by layer; ZBox bounds shown for\n"
-                 "[0, 1] input: the program uses the range of [0, 1] pixels after the model's normalisation;\n"
-                 "--canonizer none turns the BatchNorm merge off):\n";
+void print_list(const std::string& format) {
+    if (format == "markdown") {  // the table of docs/explain.md
+        std::cout << explain::method_table_markdown();
+        return;
+    }
+    std::cout << "methods (--method NAME[:ARG][,KEY=VALUE...], repeatable):\n" << explain::method_list_text();
+    std::cout << "\ncomposites (lrp:NAME; rules by layer; ZBox bounds shown for [0, 1] input: the program uses the\n"
+                 "range of [0, 1] pixels after the model's normalisation; --canonizer none turns the BatchNorm merge off):\n";
     for (const auto& name : explain::Composite::preset_names()) {
-        std::cout << "  " << name << "\n";
+        std::cout << "  lrp:" << name << "\n";
         std::stringstream rules(explain::Composite::preset(name, explain::PresetOptions::with_range(0.f, 1.f)).describe());
         for (std::string line; std::getline(rules, line);) std::cout << "    " << line << "\n";
     }
@@ -89,7 +92,7 @@ std::vector<std::pair<int32_t, float>> ranked(const std::vector<float>& logits, 
 
 void run_explain(const ExplainOptions& o) {
     if (o.list) {
-        print_list();
+        print_list(o.list_format);
         return;
     }
     GB_CHECK(!o.checkpoint.empty(), "explain: --checkpoint is required (or --list)");
@@ -183,9 +186,7 @@ void run_explain(const ExplainOptions& o) {
             report.items[static_cast<size_t>(n)].maps.emplace_back(spec.text, explain::upscale_nearest(heat, 4));
         }
     }
-    for (const auto& m : explain::list_methods())
-        for (const auto& spec : specs)
-            if (m.name == spec.text || m.name == spec.name) report.methods.emplace_back(spec.text, m.description);
+    for (const auto& spec : specs) report.methods.emplace_back(spec.text, explain::method_caption(spec));
     const std::string html = o.out + "/report.html";
     explain::save_html(html, report);
     nlohmann::json inputs = nlohmann::json::array();
@@ -246,6 +247,9 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
     cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
     cmd->add_flag("--list", o->list, "List methods, composites and their parameters");
+    cmd->add_option("--format", o->list_format, "With --list: text, or markdown (the method table of docs/explain.md)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"text", "markdown"}));
     cmd->callback([o] {
         if (o->threads > 0) set_num_threads(o->threads);
         run_explain(*o);

@@ -1,4 +1,5 @@
 #include "explain/cam.h"
+#include "explain/method_registry.h"
 
 #include <algorithm>
 #include <cmath>
@@ -81,12 +82,12 @@ std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A
 
 }  // namespace
 
+// The names are the method table's (explain/methods/cam.cpp registers each CAM under cam_method_name, with its
+// aliases): parse_cam_method maps a registered name or alias back.
 CamMethod parse_cam_method(const std::string& name) {
-    if (name == "gradcam") return CamMethod::GradCam;
-    if (name == "gradcam++" || name == "gradcampp") return CamMethod::GradCamPlusPlus;
-    if (name == "xgradcam") return CamMethod::XGradCam;
-    if (name == "layercam") return CamMethod::LayerCam;
-    if (name == "scorecam") return CamMethod::ScoreCam;
+    const MethodInfo* m = find_method(name);
+    for (CamMethod c : {CamMethod::GradCam, CamMethod::GradCamPlusPlus, CamMethod::XGradCam, CamMethod::LayerCam, CamMethod::ScoreCam})
+        if (m && m->name == cam_method_name(c)) return c;
     GB_FAIL("unknown CAM method '", name, "' (expected gradcam, gradcam++, xgradcam, layercam or scorecam)");
 }
 
@@ -102,17 +103,18 @@ std::string cam_method_name(CamMethod m) {
 }
 
 std::string default_cam_layer(const Trace& trace) {
-    // The last convolution's rectified feature maps (Selvaraju et al.): the last Conv2d, or the
-    // BatchNorm2d / ReLU layers directly after it when there are any.
-    std::vector<std::pair<std::string, std::string>> leaves;  // (path, type) in forward order
+    // The last convolution's rectified feature maps (Selvaraju et al.): the last convolution, or the
+    // per-channel affine (BatchNorm) and rectifier layers directly after it when there are any.
+    std::vector<const layers::Layer*> leaves;  // in forward order
+    std::vector<std::string> paths;
     for (const auto& [path, layer] : trace.model().named_layers())
-        if (layer->children().empty() && !path.empty()) leaves.emplace_back(path, layer->type());
+        if (layer->children().empty() && !path.empty()) leaves.push_back(layer), paths.push_back(path);
     std::string chosen;
+    const uint32_t after = layers::Capability::ChannelAffine | layers::Capability::Rectifier;
     for (size_t i = 0; i < leaves.size(); ++i) {
-        if (leaves[i].second != "Conv2d") continue;
-        chosen = leaves[i].first;
-        for (size_t j = i + 1; j < leaves.size() && (leaves[j].second == "BatchNorm2d" || leaves[j].second == "ReLU"); ++j)
-            chosen = leaves[j].first;
+        if (!leaves[i]->has(layers::Capability::Convolution)) continue;
+        chosen = paths[i];
+        for (size_t j = i + 1; j < leaves.size() && leaves[j]->has_any(after); ++j) chosen = paths[j];
     }
     GB_CHECK(!chosen.empty(), "CAM: the model has no Conv2d layer; name a layer with a [N, C, h, w] output");
     return chosen;

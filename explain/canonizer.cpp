@@ -6,6 +6,8 @@
 
 namespace gb::explain {
 
+using layers::Capability;
+
 Canonizer parse_canonizer(const std::string& name) {
     if (name == "batchnorm") return Canonizer::BatchNorm;
     if (name == "none") return Canonizer::None;
@@ -20,8 +22,9 @@ std::vector<BatchNormMerge> batchnorm_merges(layers::Layer& model) {
         const auto& kids = layer->children();
         const std::string prefix = path.empty() ? "" : path + ".";
         for (size_t i = 0; i + 1 < kids.size(); ++i) {
-            const std::string t = kids[i].second->type();
-            if ((t == "Conv2d" || t == "Linear") && kids[i + 1].second->type() == "BatchNorm2d")
+            // A layer with a weight to scale (linear-like with learned parameters), then a per-channel affine map.
+            if (kids[i].second->has_any(Capability::Convolution | Capability::FullyConnected) &&
+                kids[i + 1].second->has(Capability::ChannelAffine))
                 out.push_back({prefix + kids[i].first, prefix + kids[i + 1].first});
         }
     }
@@ -33,7 +36,7 @@ std::vector<std::string> unmerged_batchnorms(layers::Layer& model) {
     for (const auto& m : batchnorm_merges(model)) merged.insert(m.norm);
     std::vector<std::string> out;
     for (const auto& [path, layer] : model.named_layers())
-        if (layer->type() == "BatchNorm2d" && !merged.count(path)) out.push_back(path);
+        if (layer->has(Capability::ChannelAffine) && !merged.count(path)) out.push_back(path);
     return out;
 }
 

@@ -1,7 +1,8 @@
 // Canonizers (Zennit's term): how the relevance pass sees the model, never a
 // change to it. Canonizer::BatchNorm is Zennit's SequentialMergeBatchNorm done
-// as a view: each BatchNorm2d that directly follows a Conv2d or Linear inside a
-// Sequential is merged into that layer for LRP only — the layer's rule runs
+// as a view: each BatchNorm2d (Capability::ChannelAffine) that directly follows a
+// Conv2d or Linear (Convolution, FullyConnected) inside a Sequential is merged into
+// that layer for LRP only — the layer's rule runs
 // with W' = W g / sqrt(var + eps), b' = (b - mean) g / sqrt(var + eps) + beta,
 // and the BatchNorm passes relevance — while gradients, CAMs and activations
 // of the same Trace see the model as it is, and no parameter is ever written.

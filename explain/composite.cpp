@@ -9,8 +9,10 @@ namespace gb::explain {
 
 using layers::Rule;
 
-Composite& Composite::by_type(const std::string& type, const Rule& rule) {
-    by_type_.emplace_back(type, rule);
+using layers::Capability;
+
+Composite& Composite::by_capability(Capability c, const Rule& rule) {
+    by_capability_.emplace_back(c, rule);
     return *this;
 }
 Composite& Composite::by_name(const std::string& path, const Rule& rule) {
@@ -63,13 +65,12 @@ std::map<const layers::Layer*, Rule> Composite::resolve(layers::Layer& model) co
     const auto all = model.named_layers();
     const layers::Layer *first = nullptr, *last = nullptr;
     for (const auto& [path, l] : all) {
-        const std::string t = l->type();
-        if (!first && (t == "Conv2d" || t == "Linear")) first = l;
-        if (t == "Linear") last = l;
+        if (!first && l->has_any(Capability::Convolution | Capability::FullyConnected)) first = l;
+        if (l->has(Capability::FullyConnected)) last = l;
     }
     for (const auto& [path, l] : all)
-        for (const auto& [type, rule] : by_type_)
-            if (l->type() == type) out[l] = rule;
+        for (const auto& [capability, rule] : by_capability_)
+            if (l->has(capability)) out[l] = rule;
     if (!first_.empty() && first) out[first] = first_[0];
     if (!last_.empty() && last) out[last] = last_[0];
     for (const auto& [name, rule] : by_name_) {
@@ -89,9 +90,9 @@ std::map<const layers::Layer*, Rule> Composite::resolve(layers::Layer& model) co
 
 std::string Composite::describe() const {
     std::string s;
-    for (const auto& [type, rule] : by_type_) s += "  " + type + ": " + rule.str() + "\n";
-    if (!first_.empty()) s += "  first Conv2d/Linear: " + first_[0].str() + "\n";
-    if (!last_.empty()) s += "  last Linear: " + last_[0].str() + "\n";
+    for (const auto& [capability, rule] : by_capability_) s += "  " + layers::capability_name(capability) + ": " + rule.str() + "\n";
+    if (!first_.empty()) s += "  first convolution or fully connected layer: " + first_[0].str() + "\n";
+    if (!last_.empty()) s += "  last fully connected layer: " + last_[0].str() + "\n";
     for (const auto& [name, rule] : by_name_) s += "  " + name + ": " + rule.str() + "\n";
     s += "  canonizer: " + canonizer_name(canonizer_) +
          (canonizer_ == Canonizer::BatchNorm ? " (BatchNorm2d merged into the Conv2d/Linear before it)" : "") + "\n";
@@ -106,19 +107,19 @@ std::vector<std::string> Composite::preset_names() {
 Composite Composite::preset(const std::string& name, const PresetOptions& o) {
     Composite c(name);
     c.canonize(o.canonizer);
-    c.by_type("AvgPool2d", Rule::norm()).by_type("AdaptiveAvgPool2d", Rule::norm());
+    c.by_capability(Capability::AveragePool, Rule::norm());
     if (name == "epsilon" || name == "lrp0") {
         const Rule r = name == "lrp0" ? Rule::lrp0() : Rule::epsilon_rule(o.epsilon);
-        return c.by_type("Conv2d", r).by_type("Linear", r);
+        return c.by_capability(Capability::Convolution, r).by_capability(Capability::FullyConnected, r);
     }
-    c.by_type("Linear", Rule::epsilon_rule(o.epsilon));
+    c.by_capability(Capability::FullyConnected, Rule::epsilon_rule(o.epsilon));
     if (name == "epsilon-plus" || name == "epsilon-plus-flat") {
-        c.by_type("Conv2d", Rule::zplus());
+        c.by_capability(Capability::Convolution, Rule::zplus());
         if (name == "epsilon-plus-flat") c.first_layer(Rule::flat());
         return c;
     }
     if (name == "epsilon-alpha2-beta1" || name == "epsilon-alpha2-beta1-flat") {
-        c.by_type("Conv2d", Rule::alpha_beta(2.f, 1.f));
+        c.by_capability(Capability::Convolution, Rule::alpha_beta(2.f, 1.f));
         if (name == "epsilon-alpha2-beta1-flat") c.first_layer(Rule::flat());
         return c;
     }
@@ -127,12 +128,20 @@ Composite Composite::preset(const std::string& name, const PresetOptions& o) {
                  "composite epsilon-gamma-box: its ZBox rule needs the input's range, which is not assumed "
                  "(a normalised input is not in [0, 1]); give PresetOptions::for_normalization(mean, std) or "
                  "PresetOptions::with_range(low, high)");
-        return c.by_type("Conv2d", Rule::gamma_rule(o.gamma))
+        return c.by_capability(Capability::Convolution, Rule::gamma_rule(o.gamma))
             .first_layer(o.low_bound.defined() ? Rule::zbox(o.low_bound, o.high_bound) : Rule::zbox(*o.low, *o.high));
     }
     std::string list;
     for (const auto& n : preset_names()) list += (list.empty() ? "" : ", ") + n;
     GB_FAIL("unknown composite '", name, "' (known: ", list, ")");
+}
+
+Composite Composite::guided_backprop() {
+    return Composite("guided-backprop").canonize(Canonizer::None).by_capability(Capability::Rectifier, Rule::guided_backprop());
+}
+
+Composite Composite::deconvnet() {
+    return Composite("deconvnet").canonize(Canonizer::None).by_capability(Capability::Rectifier, Rule::deconvnet());
 }
 
 }  // namespace gb::explain

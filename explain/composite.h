@@ -1,13 +1,15 @@
-// Composite: which LRP rule each layer gets — by layer type, by layer path,
-// and by position (the first linear-like layer, the last Linear) — resolved
-// against a model. Precedence: path, then position, then type; a layer with no
-// rule keeps its default treatment (ReLU, BatchNorm, Dropout: pass; MaxPool:
-// winner-take-all routing; Conv2d/Linear: gradient). The presets are Zennit's
-// (0.5.1): epsilon-plus, epsilon-plus-flat, epsilon-gamma-box,
+// Composite: which rule each layer gets — by capability (layers/layer.h: convolutions,
+// fully connected layers, average pools, rectifiers ...), by layer path, and by
+// position (the first convolution or fully connected layer, the last fully
+// connected one) — resolved against a model. Precedence: path, then position, then
+// capability; a layer with no rule keeps its default treatment (ReLU, BatchNorm,
+// Dropout: pass; MaxPool: winner-take-all routing; Conv2d/Linear: gradient). The
+// presets are Zennit's (0.5.1): epsilon-plus, epsilon-plus-flat, epsilon-gamma-box,
 // epsilon-alpha2-beta1, epsilon-alpha2-beta1-flat, plus "epsilon" (every
-// linear-like layer Epsilon) and "lrp0". A composite also names its canonizer
-// (canonizer.h): BatchNorm merging by default, as Zennit's users attach
-// SequentialMergeBatchNorm; Canonizer::None explains BatchNorm models as they are.
+// linear-like layer Epsilon) and "lrp0"; guided_backprop() and deconvnet() give the
+// rectifiers their rules. A composite also names its canonizer (canonizer.h):
+// BatchNorm merging by default, as Zennit's users attach SequentialMergeBatchNorm;
+// Canonizer::None explains BatchNorm models as they are.
 #pragma once
 
 #include <map>
@@ -44,10 +46,10 @@ class Composite {
 public:
     explicit Composite(std::string name = "custom") : name_(std::move(name)) {}
 
-    Composite& by_type(const std::string& type, const layers::Rule& rule);  // "Conv2d", "Linear", "AvgPool2d" ...
+    Composite& by_capability(layers::Capability c, const layers::Rule& rule);  // every layer that has c
     Composite& by_name(const std::string& path, const layers::Rule& rule);  // "features.0"
-    Composite& first_layer(const layers::Rule& rule);  // the first Conv2d or Linear in forward order
-    Composite& last_linear(const layers::Rule& rule);  // the last Linear (the output layer)
+    Composite& first_layer(const layers::Rule& rule);  // the first convolution or fully connected layer in forward order
+    Composite& last_linear(const layers::Rule& rule);  // the last fully connected layer (the output layer)
     Composite& canonize(Canonizer c);                  // default: Canonizer::BatchNorm
     Canonizer canonizer() const { return canonizer_; }
 
@@ -59,10 +61,14 @@ public:
 
     static Composite preset(const std::string& name, const PresetOptions& options = {});
     static std::vector<std::string> preset_names();
+    // Rectifier rules on every rectifier, nothing else (Canonizer::None: gradient methods see the model as it is).
+    static Composite guided_backprop();
+    static Composite deconvnet();
 
 private:
     std::string name_;
-    std::vector<std::pair<std::string, layers::Rule>> by_type_, by_name_;
+    std::vector<std::pair<layers::Capability, layers::Rule>> by_capability_;
+    std::vector<std::pair<std::string, layers::Rule>> by_name_;
     std::vector<layers::Rule> first_, last_;
     Canonizer canonizer_ = Canonizer::BatchNorm;
 };

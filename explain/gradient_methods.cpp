@@ -66,12 +66,6 @@ void gauss_legendre(int64_t n, std::vector<double>& x, std::vector<double>& w) {
     }
 }
 
-// ReLU layer nodes in `trace`: the layer path, or "" for any other node.
-std::string relu_path(const Trace& trace, const autograd::Node& n) {
-    const layers::Layer* l = node_layer(n);
-    return l && l->type() == "ReLU" ? trace.path_of(l) : std::string();
-}
-
 }  // namespace
 
 Tensor gradient_map(const Trace& trace, const Tensor& seed) { return trace.gradient(seed)[0]; }
@@ -98,15 +92,10 @@ Tensor gradient_x_input(const Trace& trace, const Tensor& seed) {
 }
 
 Tensor guided_backprop(const Trace& trace, const Tensor& seed) {
-    return trace.modified_gradient(seed, [&trace](autograd::Node& n, const Tensor& g) -> std::optional<std::vector<Tensor>> {
-        const std::string path = relu_path(trace, n);
-        if (path.empty()) return std::nullopt;
-        const auto y = host(trace.layer_output(path)), gv = host(g);
-        std::vector<float> dx(gv.size());
-        for (size_t i = 0; i < gv.size(); ++i) dx[i] = y[i] > 0.f && gv[i] > 0.f ? gv[i] : 0.f;
-        return std::vector<Tensor>{from_vector(dx, g.shape(), g.device())};
-    })[0];
+    return trace.modified_gradient(Composite::guided_backprop(), seed)[0];
 }
+
+Tensor deconvnet(const Trace& trace, const Tensor& seed) { return trace.modified_gradient(Composite::deconvnet(), seed)[0]; }
 
 Tensor smoothgrad(const Trace& trace, const std::vector<Target>& targets, const SmoothGradOptions& o) {
     GB_CHECK(o.samples > 0 && o.noise >= 0.f && o.batch > 0, "SmoothGrad: needs samples > 0, noise >= 0, batch > 0");
@@ -140,14 +129,30 @@ Tensor smoothgrad(const Trace& trace, const std::vector<Target>& targets, const 
     return from_vector(out, x.shape(), x.device());
 }
 
+namespace {
+const std::pair<IntegrationRule, const char*> kIntegrationRules[] = {
+    {IntegrationRule::RiemannLeft, "riemann_left"},         {IntegrationRule::RiemannRight, "riemann_right"},
+    {IntegrationRule::RiemannMiddle, "riemann_middle"},     {IntegrationRule::RiemannTrapezoid, "riemann_trapezoid"},
+    {IntegrationRule::GaussLegendre, "gausslegendre"}};
+}  // namespace
+
 IntegrationRule parse_integration_rule(const std::string& name) {
-    if (name == "riemann_left") return IntegrationRule::RiemannLeft;
-    if (name == "riemann_right") return IntegrationRule::RiemannRight;
-    if (name == "riemann_middle") return IntegrationRule::RiemannMiddle;
-    if (name == "riemann_trapezoid") return IntegrationRule::RiemannTrapezoid;
-    if (name == "gausslegendre") return IntegrationRule::GaussLegendre;
+    for (const auto& [rule, n] : kIntegrationRules)
+        if (name == n) return rule;
     GB_FAIL("unknown integration rule '", name,
             "' (expected riemann_left, riemann_right, riemann_middle, riemann_trapezoid or gausslegendre)");
+}
+
+std::string integration_rule_name(IntegrationRule rule) {
+    for (const auto& [r, n] : kIntegrationRules)
+        if (r == rule) return n;
+    return "?";
+}
+
+std::vector<std::string> integration_rule_names() {
+    std::vector<std::string> out;
+    for (const auto& [r, n] : kIntegrationRules) out.push_back(n);
+    return out;
 }
 
 void integration_steps(IntegrationRule rule, int64_t n, std::vector<double>& alphas, std::vector<float>& weights) {
@@ -219,24 +224,18 @@ Tensor deeplift(const Trace& trace, const Tensor& seed, const Tensor& baseline) 
     const Tensor& x = trace.input();
     const Tensor x0 = baseline_like(baseline, x);
     const Trace base(trace.model(), x0);
-    const Tensor g = trace.modified_gradient(seed, [&](autograd::Node& n, const Tensor& gout) -> std::optional<std::vector<Tensor>> {
-        const std::string path = relu_path(trace, n);
-        if (path.empty()) return std::nullopt;
-        const auto a = host(trace.layer_input(path)), a0 = host(base.layer_input(path)), gv = host(gout);
-        std::vector<float> dx(gv.size());
-        for (size_t i = 0; i < gv.size(); ++i) {
-            const float d = a[i] - a0[i];
-            // Rescale multiplier; the plain derivative where the difference vanishes (Captum's 1e-10).
-            const float m = std::fabs(d) < 1e-10f ? (a[i] > 0.f ? 1.f : 0.f)
-                                                  : (std::max(a[i], 0.f) - std::max(a0[i], 0.f)) / d;
-            dx[i] = gv[i] * m;
-        }
-        return std::vector<Tensor>{from_vector(dx, gout.shape(), gout.device())};
-    })[0];
-    const auto gv = host(g), xv = host(x), bv = host(x0);
-    std::vector<float> out(gv.size());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = (xv[i] - bv[i]) * gv[i];
-    return from_vector(out, x.shape(), x.device());
+    // Each rectifier rescales by its own reference activation, the baseline's at that layer.
+    Composite rules("deeplift");
+    rules.canonize(Canonizer::None);
+    for (const auto& [path, layer] : trace.model().named_layers())
+        if (layer->has(layers::Capability::Rectifier))
+            rules.by_name(path, layers::Rule::deeplift_rescale(base.layer_input(path), base.layer_output(path)));
+    const Tensor g = trace.modified_gradient(rules, seed)[0];
+    Tensor out(x.shape(), DType::Float32, x.device());
+    auto& be = kernels::backend_for(x.device());
+    be.sub(x.numel(), x.data<float>(), x0.data<float>(), out.data<float>());
+    be.mul(x.numel(), out.data<float>(), g.data<float>(), out.data<float>());
+    return out;
 }
 
 }  // namespace gb::explain

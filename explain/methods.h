@@ -1,10 +1,11 @@
 // Explanation methods by name, for the command line and for evaluation:
 // a spec "name[:arg][,key=value...]" such as
 //   lrp:epsilon-plus-flat   gradcam   gradcam:features.7   scorecam
-//   saliency   gradient   gradxinput   guided-backprop   deeplift
+//   saliency   gradient   gradxinput   guided-backprop   deconvnet   deeplift
 //   smoothgrad:samples=25,noise=0.15   ig:steps=50,rule=gausslegendre
 //   occlusion:window=4,stride=4   lime:samples=100   kernelshap:segments=25   random:seed=1
-// and one function that computes its map for a trace and targets.
+// and one function that computes its map for a trace and targets. The methods,
+// their arguments and options are the table of explain/method_registry.h.
 #pragma once
 
 #include <map>
@@ -12,24 +13,24 @@
 #include <vector>
 
 #include "explain/composite.h"
+#include "explain/method_registry.h"
 #include "explain/trace.h"
 
 namespace gb::explain {
 
 struct MethodSpec {
-    std::string name;                          // "lrp", "gradcam", "ig" ...
+    std::string name;                          // "lrp", "gradcam", "ig" ... (an alias is replaced by the name)
     std::string arg;                           // composite for lrp, layer for CAMs
     std::map<std::string, std::string> params; // key=value options
     std::string text;                          // as given
     std::string label() const { return text; }
 };
 
+// Parses and validates (method, argument, every option's name and value) without a model;
+// gb::Error naming the spec, with "did you mean" for a near miss.
 MethodSpec parse_method(const std::string& text);
 
-struct MethodInfo {
-    std::string name, kind, usage, description;
-};
-// Every method with its parameters (for `glassbox explain --list`).
+// Every method (for `glassbox explain --list`): the table of method_registry.h.
 std::vector<MethodInfo> list_methods();
 
 struct Attribution {

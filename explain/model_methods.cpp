@@ -124,7 +124,7 @@ std::vector<LayerImportance> channel_importance(layers::Layer& model, const Tens
     std::vector<std::pair<std::string, layers::Layer*>> chosen;
     const auto all = model.named_layers();
     for (const auto& [path, layer] : all)
-        if (wanted.empty() ? (layer->type() == "Conv2d" || layer->type() == "Linear")
+        if (wanted.empty() ? layer->has_any(layers::Capability::Convolution | layers::Capability::FullyConnected)
                            : std::find(wanted.begin(), wanted.end(), path) != wanted.end())
             chosen.emplace_back(path, layer);
     for (const auto& w : wanted) {

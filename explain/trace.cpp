@@ -10,11 +10,13 @@
 // Every explanation is then one Trace::run: an autograd::run from the logits with the caller's seed, with retain_graph
 // (the graph serves any number of passes) and without accumulate_into_leaves (results come back as captures, nothing is
 // added to input_.grad, so one pass cannot leak into the next). Gradient passes use the nodes' backward()
-// (modified_gradient lets its caller replace some: guided backprop, DeepLIFT); relevance passes go through
-// node_override, which applies the rule the composite resolved for each layer node (LayerNode::relevance_with); other
-// nodes use their own relevance() (the gradient, or identity for ReLU, Dropout and BatchNorm).
+// (modified_gradient applies a composite's rules where it gives one: guided backprop, DeconvNet, DeepLIFT); relevance
+// passes go through node_override, which applies the rule the composite resolved for each layer node
+// (LayerNode::relevance_with); other nodes use their own relevance() (the gradient, or identity for ReLU, Dropout and
+// BatchNorm).
 //
-// Canonizer::BatchNorm is a view, not a change to the model: batchnorm_merges() pairs each recorded Conv2d/Linear node
+// Canonizer::BatchNorm is a view, not a change to the model: batchnorm_merges() pairs each recorded convolution or
+// fully connected node
 // with the BatchNorm node that takes its output, and keeps for it the merged weight and bias
 // (layers::merge_channel_affine, itself cached across traces by parameter version); the relevance pass then runs the
 // layer's rule with those and passes relevance through the BatchNorm node. The merges are computed on first use and
@@ -71,6 +73,7 @@ Trace::Trace(layers::Layer& model, const Tensor& input) : model_(model) {
     try {
         // Recorded even when the caller runs under NoGradGuard: the graph is the point of a trace.
         autograd::GradModeGuard recording(true);
+        layers::KeepForRules keep;  // rectifiers keep their input for DeepLiftRescale (io_ holds it anyway)
         logits_ = model(input_);
     } catch (...) {
         for (auto& [l, h] : hooks) l->remove_hook(h);
@@ -159,9 +162,9 @@ std::vector<Tensor> Trace::layer_gradients(const Tensor& seed, const std::vector
     return run(seed, layers, false, nullptr, false);
 }
 
-std::vector<Tensor> Trace::modified_gradient(const Tensor& seed, const NodeBackward& replace,
+std::vector<Tensor> Trace::modified_gradient(const Composite& composite, const Tensor& seed,
                                              const std::vector<std::string>& layers) const {
-    return run(seed, layers, false, replace);
+    return with_rules(composite, seed, layers, false);
 }
 
 const Trace::Merges& Trace::batchnorm_merges() const {
@@ -199,7 +202,7 @@ const Trace::Merges& Trace::batchnorm_merges() const {
 
 std::string Trace::canonizer_note(Canonizer c) const {
     int64_t norms = 0;
-    for (const auto& [path, layer] : model_.named_layers()) norms += layer->type() == "BatchNorm2d";
+    for (const auto& [path, layer] : model_.named_layers()) norms += layer->has(layers::Capability::ChannelAffine);
     const std::string plural = norms == 1 ? "" : "s";
     if (c == Canonizer::None)
         return norms == 0 ? "canonizer none"
@@ -220,6 +223,11 @@ std::string Trace::canonizer_note(Canonizer c) const {
 
 std::vector<Tensor> Trace::relevance(const Composite& composite, const Tensor& seed,
                                      const std::vector<std::string>& layers) const {
+    return with_rules(composite, seed, layers, true);
+}
+
+std::vector<Tensor> Trace::with_rules(const Composite& composite, const Tensor& seed,
+                                      const std::vector<std::string>& layers, bool relevance) const {
     const auto rules = composite.resolve(model_);
     static const Merges kNone;
     const Merges& merges = composite.canonizer() == Canonizer::BatchNorm ? batchnorm_merges() : kNone;
@@ -239,7 +247,7 @@ std::vector<Tensor> Trace::relevance(const Composite& composite, const Tensor& s
         if (it == rules.end()) return std::nullopt;
         return ln->relevance_with(r, it->second);
     };
-    return run(seed, layers, true, apply);
+    return run(seed, layers, relevance, apply);
 }
 
 }  // namespace gb::explain

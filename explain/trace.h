@@ -55,10 +55,10 @@ public:
     // `seed`, at the input and the named layer outputs.
     std::vector<Tensor> relevance(const Composite& composite, const Tensor& seed,
                                   const std::vector<std::string>& layers = {}) const;
-    // A backward pass in which `replace` may substitute any node's backward (guided
-    // backprop, DeepLIFT); nodes it declines use their gradient.
-    using NodeBackward = std::function<std::optional<std::vector<Tensor>>(autograd::Node&, const Tensor&)>;
-    std::vector<Tensor> modified_gradient(const Tensor& seed, const NodeBackward& replace,
+    // A gradient pass in which the layers `composite` gives a rule apply it (guided backprop,
+    // DeconvNet and DeepLIFT give the rectifiers theirs), Zennit's way; every other node
+    // takes its gradient.
+    std::vector<Tensor> modified_gradient(const Composite& composite, const Tensor& seed,
                                           const std::vector<std::string>& layers = {}) const;
 
     // What canonizer `c` does to this trace's model, for reports, e.g. "canonizer batchnorm:
@@ -69,6 +69,9 @@ public:
     static int64_t forward_passes();
 
 private:
+    using NodeBackward = std::function<std::optional<std::vector<Tensor>>(autograd::Node&, const Tensor&)>;
+    std::vector<Tensor> with_rules(const Composite& composite, const Tensor& seed, const std::vector<std::string>& layers,
+                                   bool relevance) const;
     std::vector<Tensor> run(const Tensor& seed, const std::vector<std::string>& layers, bool relevance,
                             const NodeBackward& replace, bool with_input = true) const;
 

@@ -9,6 +9,7 @@ namespace gb::layers {
 class ReLU : public Layer {
 public:
     std::string type() const override { return "ReLU"; }
+    uint32_t capabilities() const override { return bits(Capability::Rectifier); }
 
 protected:
     Tensor forward(const Tensor& x) override;

@@ -11,6 +11,7 @@ class BatchNorm2d : public Layer {
 public:
     explicit BatchNorm2d(int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
     std::string type() const override { return "BatchNorm2d"; }
+    uint32_t capabilities() const override { return bits(Capability::ChannelAffine); }
     std::string describe() const override;
 
     Tensor weight() const { return weight_; }

@@ -20,6 +20,7 @@ public:
     Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, Conv2dOptions options = {},
            Generator& gen = default_generator());
     std::string type() const override { return "Conv2d"; }
+    uint32_t capabilities() const override { return Capability::LinearLike | Capability::Convolution; }
     std::string describe() const override;
 
     Tensor weight() const { return weight_; }

@@ -7,6 +7,18 @@
 
 namespace gb::layers {
 
+std::string capability_name(Capability c) {
+    switch (c) {
+        case Capability::LinearLike: return "linear-like layers";
+        case Capability::Convolution: return "convolutions";
+        case Capability::FullyConnected: return "fully connected layers";
+        case Capability::AveragePool: return "average pools";
+        case Capability::ChannelAffine: return "per-channel affine layers";
+        case Capability::Rectifier: return "rectifiers";
+    }
+    return "?";
+}
+
 namespace {
 std::string join(const std::string& prefix, const std::string& name) {
     return prefix.empty() ? name : prefix + "." + name;

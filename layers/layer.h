@@ -16,6 +16,23 @@
 
 namespace gb::layers {
 
+// What a layer is, for code that treats kinds of layers alike (composites, the BatchNorm
+// canonizer, the default CAM layer, the rectifier rules, channel importance): it asks
+// these, never the type() string, so a new layer takes part by answering them.
+enum class Capability : uint32_t {
+    LinearLike = 1u << 0,      // affine in its input: LRP rules apply (LinearLike in layer_node.h)
+    Convolution = 1u << 1,     // learned filters over [N, C, H, W] maps (Conv2d): presets' conv rules, the CAM layer
+    FullyConnected = 1u << 2,  // learned dense map (Linear): presets' Epsilon, the output layer
+    AveragePool = 1u << 3,     // parameter-free averaging (AvgPool2d, AdaptiveAvgPool2d): LRP's Norm rule
+    ChannelAffine = 1u << 4,   // per-channel affine in eval mode (BatchNorm2d): merged by the BatchNorm canonizer
+    Rectifier = 1u << 5,       // element-wise, zero below 0 (ReLU): guided backprop, DeconvNet, DeepLIFT rules
+};
+constexpr uint32_t bits(Capability c) { return static_cast<uint32_t>(c); }
+constexpr uint32_t operator|(Capability a, Capability b) { return bits(a) | bits(b); }
+constexpr uint32_t operator|(uint32_t a, Capability b) { return a | bits(b); }
+// "convolutions", "fully connected layers" ... (composite descriptions).
+std::string capability_name(Capability c);
+
 class Layer {
 public:
     using ForwardHook = std::function<void(Layer& layer, const Tensor& input, const Tensor& output)>;
@@ -26,8 +43,12 @@ public:
     Layer(const Layer&) = delete;
     Layer& operator=(const Layer&) = delete;
 
-    // "Conv2d", "ReLU", ...
+    // "Conv2d", "ReLU", ...: for messages and summaries; behaviour asks capabilities().
     virtual std::string type() const = 0;
+    // Bitwise or of the Capability values the layer has (none by default: a container, Dropout, MaxPool2d ...).
+    virtual uint32_t capabilities() const { return 0; }
+    bool has(Capability c) const { return (capabilities() & bits(c)) != 0; }
+    bool has_any(uint32_t mask) const { return (capabilities() & mask) != 0; }
     // One-line description with the configuration, PyTorch style.
     virtual std::string describe() const { return type() + "()"; }
 

@@ -1,8 +1,9 @@
 // LayerNode: the graph node a layer call records. It knows its layer (so an
 // explanation can pick a rule per layer) and computes relevance under a Rule:
-// Pass copies the output relevance, Gradient runs backward(), and linear-like
+// Pass copies the output relevance, Gradient runs backward(), linear-like
 // layers (Conv2d, Linear, AvgPool2d, AdaptiveAvgPool2d) run the generic rule
-// path of rule.h through their LinearLike interface.
+// path of rule.h through their LinearLike interface, and rectifiers (ReLU) the
+// rectifier rules (RectifierNode).
 #pragma once
 
 #include <utility>
@@ -25,6 +26,35 @@ public:
 
 private:
     Layer* layer_ = nullptr;
+};
+
+// A layer node of an element-wise rectifier y = f(x) (ReLU). Besides Pass and Gradient
+// it applies the rectifier rules of rule.h (GuidedBackprop, Deconvnet, DeepLiftRescale),
+// composed of the backend's element-wise primitives and its own backward, so they run
+// on every backend; any other rule is a gb::Error naming the node.
+class RectifierNode : public LayerNode {
+public:
+    std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule) override;
+
+protected:
+    // x, kept only when the call was recorded under KeepForRules (else undefined), and y.
+    virtual Tensor saved_input() const = 0;
+    virtual Tensor saved_output() const = 0;
+};
+
+// While one is alive on this thread, layer calls keep what rules beyond their backward
+// need (a rectifier keeps its input, for DeepLiftRescale). explain::Trace records under
+// it; training does not, so a training step keeps no more than its backward needs.
+class KeepForRules {
+public:
+    KeepForRules();
+    ~KeepForRules();
+    KeepForRules(const KeepForRules&) = delete;
+    KeepForRules& operator=(const KeepForRules&) = delete;
+    static bool active();
+
+private:
+    bool previous_;
 };
 
 // What the generic rule path needs from a linear-like layer node f(x; W, b).

@@ -11,6 +11,7 @@ class Linear : public Layer {
 public:
     Linear(int64_t in_features, int64_t out_features, bool bias = true, Generator& gen = default_generator());
     std::string type() const override { return "Linear"; }
+    uint32_t capabilities() const override { return Capability::LinearLike | Capability::FullyConnected; }
     std::string describe() const override;
 
     Tensor weight() const { return weight_; }

@@ -25,6 +25,7 @@ class AvgPool2d : public Layer {
 public:
     explicit AvgPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0, bool count_include_pad = true);
     std::string type() const override { return "AvgPool2d"; }
+    uint32_t capabilities() const override { return Capability::LinearLike | Capability::AveragePool; }
     std::string describe() const override;
 
 protected:
@@ -39,6 +40,7 @@ class AdaptiveAvgPool2d : public Layer {
 public:
     AdaptiveAvgPool2d(int64_t out_h, int64_t out_w);
     std::string type() const override { return "AdaptiveAvgPool2d"; }
+    uint32_t capabilities() const override { return Capability::LinearLike | Capability::AveragePool; }
     std::string describe() const override;
 
 protected:

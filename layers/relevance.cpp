@@ -1,4 +1,5 @@
-// The generic LRP path for linear-like layers (see rule.h) and the cache of
+// The generic LRP path for linear-like layers (see rule.h), the rectifier rules
+// (RectifierNode::relevance_with: guided backprop, DeconvNet, DeepLIFT) and the cache of
 // tensors derived from parameters (modified parameters W+, W-, W + gW+ ...;
 // BatchNorm-merged weights), keyed by the storages and versions they were
 // computed from and a tag, so a second explanation reuses them until a source
@@ -24,6 +25,7 @@
 // parameter, and an optimizer step changes its version.
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -129,13 +131,70 @@ std::vector<Tensor> LayerNode::relevance_with(const Tensor& relevance_out, const
         out[0] = relevance_out;
         return out;
     }
-    GB_CHECK(rule.kind == Rule::Kind::Gradient, "rule ", rule.str(), " cannot be applied to ", name(),
-             ": only linear-like layers (Conv2d, Linear, average pooling) take LRP rules; use Pass or Gradient here");
+    GB_CHECK(rule.kind == Rule::Kind::Gradient, "rule ", rule.str(), " cannot be applied to ", label(),
+             ": only linear-like layers (Conv2d, Linear, average pooling) take LRP rules, and only rectifiers (ReLU) "
+             "GuidedBackprop, Deconvnet and DeepLiftRescale; use Pass or Gradient here");
     return backward(relevance_out);
 }
 
+namespace {
+thread_local bool g_keep_for_rules = false;
+}  // namespace
+
+KeepForRules::KeepForRules() : previous_(g_keep_for_rules) { g_keep_for_rules = true; }
+KeepForRules::~KeepForRules() { g_keep_for_rules = previous_; }
+bool KeepForRules::active() { return g_keep_for_rules; }
+
+// The rectifier rules (rule.h), each a few element-wise primitives (no host loop, any backend):
+//   Deconvnet       max(R, 0)
+//   GuidedBackprop  backward(max(R, 0)), i.e. max(R, 0) where x > 0
+//   DeepLiftRescale R (y - y0) / (x - x0), and backward(R) (R where x > 0) where |x - x0| < 1e-10.
+// DeepLIFT's selection is exact: t = 1e-10 - |x - x0| is positive exactly where |x - x0| < 1e-10 (a difference of
+// two floats is zero only when they are equal), lrp_mask_sign(+1, t, v) keeps v there, and v - mask(v) + mask(w)
+// gives v or w bit for bit; the quotient is the plain one (lrp_divide with eps 0, 0 where x = x0, which is then
+// not selected). So the result is exactly what the per-element formula gives.
+std::vector<Tensor> RectifierNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
+    if (!rule.for_rectifiers()) return LayerNode::relevance_with(relevance_out, rule);
+    const Tensor& r = relevance_out;
+    auto& be = kernels::backend_for(r.device());
+    const int64_t n = r.numel();
+    if (rule.kind != Rule::Kind::DeepLiftRescale) {
+        Tensor pos = same_shape(r);
+        be.relu_forward(n, r.data<float>(), pos.data<float>());
+        if (rule.kind == Rule::Kind::Deconvnet) return {pos};
+        return backward(pos);
+    }
+    const Tensor x = saved_input(), y = saved_output();
+    GB_CHECK(x.defined(), label(), ": DeepLiftRescale needs the layer's input, which is kept only when the forward "
+             "pass is recorded for explanations (explain::Trace, layers::KeepForRules)");
+    check_shape(rule.reference_input, x.shape(), "DeepLiftRescale reference input");
+    check_shape(rule.reference_output, x.shape(), "DeepLiftRescale reference output");
+    check_shape(r, x.shape(), "relevance at a rectifier output");
+    const Tensor x0 = rule.reference_input.to(x.device()), y0 = rule.reference_output.to(x.device());
+    Tensor d = same_shape(x), out = same_shape(x), t = same_shape(x), neg = same_shape(x);
+    be.sub(n, x.data<float>(), x0.data<float>(), d.data<float>());
+    be.sub(n, y.data<float>(), y0.data<float>(), out.data<float>());
+    be.lrp_divide(n, 0.f, out.data<float>(), d.data<float>(), out.data<float>());  // (y - y0) / (x - x0)
+    be.mul(n, r.data<float>(), out.data<float>(), out.data<float>());
+    // t = 1e-10 - |d|, |d| = max(d, 0) - min(d, 0)
+    const float inf = std::numeric_limits<float>::infinity();
+    be.clamp(n, 0.f, inf, d.data<float>(), t.data<float>());
+    be.clamp(n, -inf, 0.f, d.data<float>(), neg.data<float>());
+    be.sub(n, t.data<float>(), neg.data<float>(), t.data<float>());
+    be.fill(n, 1e-10f, d.data<float>());
+    be.sub(n, d.data<float>(), t.data<float>(), t.data<float>());
+    // out - out where t > 0, plus the gradient where t > 0
+    be.lrp_mask_sign(n, +1, t.data<float>(), out.data<float>(), neg.data<float>());
+    be.sub(n, out.data<float>(), neg.data<float>(), out.data<float>());
+    const Tensor g = backward(r)[0];
+    be.lrp_mask_sign(n, +1, t.data<float>(), g.data<float>(), neg.data<float>());
+    be.add(n, out.data<float>(), neg.data<float>(), out.data<float>());
+    return {out};
+}
+
 std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, const Rule& rule) {
-    if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient) return LayerNode::relevance_with(relevance_out, rule);
+    if (rule.kind == Rule::Kind::Pass || rule.kind == Rule::Kind::Gradient || rule.for_rectifiers())
+        return LayerNode::relevance_with(relevance_out, rule);
     std::vector<Tensor> out(next().size());
     out[0] = linear_like_relevance(*this, relevance_out, rule);
     return out;
@@ -168,7 +227,7 @@ private:
 
 std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, const Rule& rule,
                                                    const MergedParams& params) {
-    if (rule.kind == Rule::Kind::Pass) return LayerNode::relevance_with(relevance_out, rule);
+    if (rule.kind == Rule::Kind::Pass || rule.for_rectifiers()) return LayerNode::relevance_with(relevance_out, rule);
     std::vector<Tensor> out(next().size());
     if (rule.kind == Rule::Kind::Gradient)
         out[0] = input_grad_with(relevance_out, params.weight);

@@ -79,6 +79,23 @@ std::string fmt(float v) {
 
 Rule Rule::pass() { Rule r; r.kind = Kind::Pass; return r; }
 Rule Rule::gradient() { Rule r; r.kind = Kind::Gradient; return r; }
+Rule Rule::guided_backprop() { Rule r; r.kind = Kind::GuidedBackprop; return r; }
+Rule Rule::deconvnet() { Rule r; r.kind = Kind::Deconvnet; return r; }
+
+Rule Rule::deeplift_rescale(Tensor reference_input, Tensor reference_output) {
+    GB_CHECK(reference_input.defined() && reference_output.defined() &&
+                 reference_input.shape() == reference_output.shape(),
+             "DeepLiftRescale rule: needs the reference's input and output at the layer, of one shape");
+    Rule r;
+    r.kind = Kind::DeepLiftRescale;
+    r.reference_input = std::move(reference_input);
+    r.reference_output = std::move(reference_output);
+    return r;
+}
+
+bool Rule::for_rectifiers() const {
+    return kind == Kind::GuidedBackprop || kind == Kind::Deconvnet || kind == Kind::DeepLiftRescale;
+}
 
 Rule Rule::epsilon_rule(float eps) {
     GB_CHECK(eps >= 0.f, "Epsilon rule: epsilon must be >= 0, got ", eps);
@@ -199,6 +216,9 @@ CustomRule Rule::expand() const {
             return *custom;
         case Kind::Pass:
         case Kind::Gradient:
+        case Kind::GuidedBackprop:
+        case Kind::Deconvnet:
+        case Kind::DeepLiftRescale:
             break;
     }
     GB_FAIL("rule ", str(), " has no linear-layer form");
@@ -218,6 +238,9 @@ std::string Rule::str() const {
             return low_tensor.defined() ? "ZBox(tensor bounds)" : "ZBox(" + fmt(low) + ", " + fmt(high) + ")";
         case Kind::Norm: return "Norm";
         case Kind::Custom: return custom ? custom->name : "custom";
+        case Kind::GuidedBackprop: return "GuidedBackprop";
+        case Kind::Deconvnet: return "Deconvnet";
+        case Kind::DeepLiftRescale: return "DeepLiftRescale";
     }
     return "?";
 }

@@ -8,6 +8,14 @@
 // weight c_k; f^T is the layer's input gradient. The built-in rules are such
 // term lists (Zennit 0.5.1's conventions, see docs/explain.md); a Custom rule
 // supplies its own, so it works on every linear-like layer unchanged.
+// Rectifier rules (layers that answer Capability::Rectifier, the ReLU) change the
+// backward of the activation instead, as Zennit's GuidedBackprop rule does; the
+// gradient methods apply them through a composite like any LRP rule:
+//   GuidedBackprop   R_in = f'(x) max(R, 0)                     (Springenberg et al. 2015)
+//   Deconvnet        R_in = max(R, 0)                           (Zeiler and Fergus 2014)
+//   DeepLiftRescale  R_in = R (f(x) - f(x0)) / (x - x0), with the reference x0 at this layer
+//                    and f(x0) its output; f'(x) R where |x - x0| < 1e-10 (Captum's
+//                    threshold)                                (Shrikumar et al. 2017)
 #pragma once
 
 #include <functional>
@@ -49,7 +57,10 @@ struct CustomRule {
 };
 
 struct Rule {
-    enum class Kind { Pass, Gradient, Epsilon, ZPlus, AlphaBeta, Gamma, Flat, WSquare, ZBox, Norm, Custom };
+    enum class Kind {
+        Pass, Gradient, Epsilon, ZPlus, AlphaBeta, Gamma, Flat, WSquare, ZBox, Norm, Custom,
+        GuidedBackprop, Deconvnet, DeepLiftRescale  // rectifier rules
+    };
     Kind kind = Kind::Gradient;
     float epsilon = 1e-6f;  // Epsilon's epsilon; the stabiliser of every other rule
     float gamma = 0.25f;
@@ -57,6 +68,7 @@ struct Rule {
     float low = 0.f, high = 1.f;  // ZBox bounds (scalars) ...
     Tensor low_tensor, high_tensor;  // ... or per channel [C] / per input element (same shape as the input)
     std::shared_ptr<const CustomRule> custom;
+    Tensor reference_input, reference_output;  // DeepLiftRescale: x0 and f(x0) at the layer (its input's shape)
 
     static Rule pass();
     static Rule gradient();
@@ -72,6 +84,12 @@ struct Rule {
     static Rule zbox(Tensor low, Tensor high, float stabilizer = 1e-6f);
     static Rule norm(float stabilizer = 1e-6f);
     static Rule custom_rule(CustomRule rule);
+    static Rule guided_backprop();
+    static Rule deconvnet();
+    static Rule deeplift_rescale(Tensor reference_input, Tensor reference_output);
+
+    // True for the rules of rectifiers (GuidedBackprop, Deconvnet, DeepLiftRescale).
+    bool for_rectifiers() const;
 
     // The group/term form of a linear-like rule (not for Pass / Gradient).
     CustomRule expand() const;

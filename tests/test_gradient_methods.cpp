@@ -1,7 +1,9 @@
 // explain/gradient_methods: saliency, gradient x input, Integrated Gradients
 // (Gauss-Legendre and trapezoid), DeepLIFT and guided backprop against Captum
-// 0.8.0 on both reference models (tests/data/vgg_mini*.gradient.safetensors).
+// 0.8.0 on both reference models (tests/data/vgg_mini*.gradient.safetensors); DeconvNet
+// and guided backprop in closed form on a two-layer network.
 #include "explain/gradient_methods.h"
+#include "layers/layers.h"
 #include "models/checkpoint.h"
 #include "reference.h"
 #include "temp_dir.h"
@@ -82,4 +84,33 @@ TEST_CASE("SmoothGrad with zero noise is the gradient; completeness of IG") {
         const size_t k = static_cast<size_t>(b * 10 + cls[static_cast<size_t>(b)]);
         CHECK(std::fabs(s - (lx[k] - l0[k])) <= 0.02 * std::fabs(lx[k]));
     }
+}
+
+TEST_CASE("DeconvNet on Flatten-Linear-ReLU-Linear is W1^T max(W2^T e_t, 0) in closed form") {
+    Generator g(11);
+    layers::Sequential model;
+    model.add(std::make_shared<layers::Flatten>());
+    auto l1 = model.add(std::make_shared<layers::Linear>(8, 5, true, g));
+    model.add(std::make_shared<layers::ReLU>());
+    auto l2 = model.add(std::make_shared<layers::Linear>(5, 3, true, g));
+    const Tensor x = rand_tensor(Shape{2, 2, 2, 2}, 12);
+    Trace trace(model, x);
+    const std::vector<Target> t{Target::of(1)};
+    const auto got = deconvnet(trace, trace.seed(t)).to_vector<float>();
+    const auto w1 = l1->weight().to_vector<float>(), w2 = l2->weight().to_vector<float>();
+    for (int n = 0; n < 2; ++n)
+        for (int i = 0; i < 8; ++i) {
+            double s = 0;
+            for (int j = 0; j < 5; ++j) s += w1[j * 8 + i] * std::max(w2[1 * 5 + j], 0.f);  // independent of x
+            CHECK(got[n * 8 + i] == doctest::Approx(s).epsilon(1e-5));
+        }
+    // Guided backprop also masks by the ReLU's input: W1^T ([h > 0] max(W2^T e_t, 0)), h the hidden layer.
+    const auto guided = guided_backprop(trace, trace.seed(t)).to_vector<float>();
+    const auto h = trace.layer_output("2").to_vector<float>();
+    for (int n = 0; n < 2; ++n)
+        for (int i = 0; i < 8; ++i) {
+            double s = 0;
+            for (int j = 0; j < 5; ++j) s += h[n * 5 + j] > 0.f ? w1[j * 8 + i] * std::max(w2[1 * 5 + j], 0.f) : 0.0;
+            CHECK(guided[n * 8 + i] == doctest::Approx(s).epsilon(1e-5));
+        }
 }

@@ -219,3 +219,75 @@ TEST_CASE("a plain term on Linear divides by the recorded output, recomputed onc
         }
     CHECK(worst < 1e-4);  // float rounding of z against the double reference, relative
 }
+
+namespace {
+
+// The rectifier rules' per-element definitions, as explain/gradient_methods.cpp computed them in host loops
+// before they became rules (the Captum-matched conventions): the layer rules must give these bit for bit.
+float guided_reference(float x, float g) { return x > 0.f && g > 0.f ? g : 0.f; }
+float deconvnet_reference(float g) { return g > 0.f ? g : 0.f; }
+float deeplift_reference(float x, float x0, float g) {
+    const float d = x - x0;
+    const float m = std::fabs(d) < 1e-10f ? (x > 0.f ? 1.f : 0.f) : (std::max(x, 0.f) - std::max(x0, 0.f)) / d;
+    return g * m;
+}
+
+// Relevance at x of relu(x) under `rule`, recorded under KeepForRules (as explain::Trace records).
+std::vector<float> rectifier_relevance(const std::vector<float>& x, const std::vector<float>& r, const Rule& rule) {
+    layers::ReLU relu;
+    const int64_t n = static_cast<int64_t>(x.size());
+    Tensor xt = from_vector(x, Shape{n}).set_requires_grad();
+    Tensor y;
+    {
+        layers::KeepForRules keep;
+        y = relu(xt);
+    }
+    auto* node = dynamic_cast<layers::LayerNode*>(y.grad_fn().get());
+    REQUIRE(node != nullptr);
+    return node->relevance_with(from_vector(r, Shape{n}), rule)[0].to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("rectifier rules on ReLU: guided backprop, DeconvNet and DeepLIFT are their per-element definitions, bit for bit") {
+    // Inputs and reference inputs covering every case of DeepLIFT: equal (x = x0 > 0, x = x0 < 0), closer than 1e-10
+    // across zero and on one side, a sign change, both negative, and the gradient's signs.
+    const std::vector<float> x = {0.5f, -0.5f, 4e-11f, 3e-11f, 0.75f, -0.25f, -2.f, 1.5f, 0.f, 2.f, -1e-12f, 1e-3f};
+    const std::vector<float> x0 = {0.5f, -0.5f, -4e-11f, 1e-11f, -0.5f, 0.5f, -1.f, 0.25f, 0.f, 2.f + 1e-7f, 1e-12f, 1e-3f + 1e-11f};
+    const std::vector<float> g = {1.f, -2.f, 0.5f, -0.75f, 3.f, -1.f, 2.f, -0.5f, 1.f, 0.3f, -0.7f, 0.9f};
+    std::vector<float> y0(x0.size());
+    for (size_t i = 0; i < x0.size(); ++i) y0[i] = std::max(x0[i], 0.f);
+    const int64_t n = static_cast<int64_t>(x.size());
+    const auto guided = rectifier_relevance(x, g, Rule::guided_backprop());
+    const auto deconv = rectifier_relevance(x, g, Rule::deconvnet());
+    const auto lift = rectifier_relevance(x, g, Rule::deeplift_rescale(from_vector(x0, Shape{n}), from_vector(y0, Shape{n})));
+    for (size_t i = 0; i < x.size(); ++i) {
+        CAPTURE(i);
+        CHECK(guided[i] == guided_reference(x[i], g[i]));
+        CHECK(deconv[i] == deconvnet_reference(g[i]));
+        CHECK(lift[i] == deeplift_reference(x[i], x0[i], g[i]));
+    }
+}
+
+TEST_CASE("rules go to the layers that can apply them; DeepLIFT needs the input kept for rules") {
+    layers::ReLU relu;
+    Tensor x = from_vector(std::vector<float>{1.f, -1.f}, Shape{2}).set_requires_grad();
+    Tensor y = relu(x);  // not under KeepForRules: the node keeps its output only
+    auto* node = dynamic_cast<layers::LayerNode*>(y.grad_fn().get());
+    REQUIRE(node != nullptr);
+    const Tensor r = from_vector(std::vector<float>{1.f, 1.f}, Shape{2});
+    CHECK_THROWS_WITH_AS(node->relevance_with(r, Rule::zplus()), doctest::Contains("cannot be applied to ReluBackward"), Error);
+    CHECK_THROWS_WITH_AS(node->relevance_with(r, Rule::deeplift_rescale(r, r)), doctest::Contains("KeepForRules"), Error);
+    CHECK(node->relevance_with(r, Rule::guided_backprop())[0].to_vector<float>() == std::vector<float>{1.f, 0.f});
+    Generator gen(3);
+    layers::Linear lin(2, 2, true, gen);
+    Tensor z = lin(from_vector(std::vector<float>{1.f, -1.f}, Shape{1, 2}).set_requires_grad());
+    auto* lnode = dynamic_cast<layers::LayerNode*>(z.grad_fn().get());
+    REQUIRE(lnode != nullptr);
+    CHECK_THROWS_WITH_AS(lnode->relevance_with(r.view(Shape{1, 2}), Rule::guided_backprop()), doctest::Contains("rectifiers (ReLU)"),
+                         Error);
+    CHECK(relu.has(layers::Capability::Rectifier));
+    CHECK(lin.has(layers::Capability::FullyConnected));
+    CHECK(lin.has(layers::Capability::LinearLike));
+    CHECK(!lin.has(layers::Capability::Rectifier));
+}
