@@ -19,13 +19,18 @@ Tensor batch_gradient(layers::Layer& model, const Tensor& x, const Tensor& seed)
     return t.gradient(seed)[0];
 }
 
+// `t` written `reps` times one after another into a tensor of `shape` (the backend's copy, on t's device).
+Tensor repeated(const Tensor& t, int64_t reps, const Shape& shape, Device device) {
+    const Tensor src = t.to(device);
+    Tensor out(shape, DType::Float32, device);
+    auto& be = kernels::backend_for(device);
+    for (int64_t r = 0; r < reps; ++r) be.copy(src.numel(), src.data<float>(), out.data<float>() + r * src.numel());
+    return out;
+}
+
 // Rows of `seed` repeated `reps` times (step-major: all samples for step 0, then step 1 ...).
 Tensor repeat_rows(const Tensor& seed, int64_t reps) {
-    const int64_t N = seed.dim(0), K = seed.dim(1);
-    const auto s = host(seed);
-    std::vector<float> out(static_cast<size_t>(reps * N * K));
-    for (int64_t r = 0; r < reps; ++r) std::copy(s.begin(), s.end(), out.begin() + r * N * K);
-    return from_vector(out, Shape{reps * N, K}, seed.device());
+    return repeated(seed, reps, Shape{reps * seed.dim(0), seed.dim(1)}, seed.device());
 }
 
 Tensor baseline_like(const Tensor& baseline, const Tensor& x) {
@@ -36,10 +41,7 @@ Tensor baseline_like(const Tensor& baseline, const Tensor& x) {
                                          baseline.numel() == one.numel()),
              "explain: baseline of shape ", baseline.shape().str(), " fits neither one input ", one.str(),
              " nor the batch ", x.shape().str());
-    const auto b = host(baseline);
-    std::vector<float> out(static_cast<size_t>(x.numel()));
-    for (int64_t n = 0; n < x.dim(0); ++n) std::copy(b.begin(), b.end(), out.begin() + n * one.numel());
-    return from_vector(out, x.shape(), x.device());
+    return repeated(baseline, x.dim(0), x.shape(), x.device());
 }
 
 // Legendre nodes and weights on [-1, 1] by Newton's method (ascending, like numpy's leggauss).
@@ -197,26 +199,30 @@ Tensor integrated_gradients(const Trace& trace, const std::vector<Target>& targe
     const Tensor x0 = baseline_like(o.baseline, x);
     const Tensor seed = trace.seed(targets);
     const int64_t N = x.dim(0), M = x.numel();
-    const auto xv = host(x), bv = host(x0);
+    auto& be = kernels::backend_for(x.device());
+    Tensor diff(x.shape(), DType::Float32, x.device());  // x - x0
+    be.sub(M, x.data<float>(), x0.data<float>(), diff.data<float>());
     std::vector<double> total(static_cast<size_t>(M), 0.0);
     const int64_t steps_per_batch = std::max<int64_t>(1, o.batch / N);
     for (int64_t k0 = 0; k0 < o.steps; k0 += steps_per_batch) {
         const int64_t ks = std::min(steps_per_batch, o.steps - k0);
-        std::vector<float> scaled(static_cast<size_t>(ks * M));
+        // Step k's inputs x0 + a_k (x - x0), on the backend.
+        Tensor scaled(Shape{ks * N, x.dim(1), x.dim(2), x.dim(3)}, DType::Float32, x.device());
         for (int64_t k = 0; k < ks; ++k) {
-            const float a = static_cast<float>(alphas[static_cast<size_t>(k0 + k)]);
-            for (int64_t i = 0; i < M; ++i)
-                scaled[static_cast<size_t>(k * M + i)] = bv[static_cast<size_t>(i)] + a * (xv[static_cast<size_t>(i)] - bv[static_cast<size_t>(i)]);
+            float* step = scaled.data<float>() + k * M;
+            be.scale(M, static_cast<float>(alphas[static_cast<size_t>(k0 + k)]), diff.data<float>(), step);
+            be.add(M, x0.data<float>(), step, step);
         }
-        const Shape s{ks * N, x.dim(1), x.dim(2), x.dim(3)};
-        const auto g = host(batch_gradient(trace.model(), from_vector(scaled, s, x.device()), repeat_rows(seed, ks)));
+        const auto g = host(batch_gradient(trace.model(), scaled, repeat_rows(seed, ks)));
         for (int64_t k = 0; k < ks; ++k)
             for (int64_t i = 0; i < M; ++i)
                 total[static_cast<size_t>(i)] += static_cast<double>(weights[static_cast<size_t>(k0 + k)]) * g[static_cast<size_t>(k * M + i)];
     }
+    // The sums are kept in double (no backend primitive works in double), so the last product is taken here too.
+    const auto dv = host(diff);
     std::vector<float> out(static_cast<size_t>(M));
     for (int64_t i = 0; i < M; ++i)
-        out[static_cast<size_t>(i)] = static_cast<float>(total[static_cast<size_t>(i)] * (xv[static_cast<size_t>(i)] - bv[static_cast<size_t>(i)]));
+        out[static_cast<size_t>(i)] = static_cast<float>(total[static_cast<size_t>(i)] * dv[static_cast<size_t>(i)]);
     return from_vector(out, x.shape(), x.device());
 }
 
