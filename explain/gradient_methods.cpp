@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/factory.h"
 #include "kernels/backend.h"
@@ -74,16 +75,33 @@ Tensor gradient_map(const Trace& trace, const Tensor& seed) { return trace.gradi
 
 Tensor saliency(const Trace& trace, const Tensor& seed) {
     const Tensor g = gradient_map(trace, seed);
-    const int64_t N = g.dim(0), C = g.dim(1), HW = g.dim(2) * g.dim(3);
-    const auto gv = host(g);
-    std::vector<float> out(static_cast<size_t>(N * HW), 0.f);
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < HW; ++i) {
-                float& o = out[static_cast<size_t>(n * HW + i)];
-                o = std::max(o, std::fabs(gv[static_cast<size_t>((n * C + c) * HW + i)]));
-            }
-    return from_vector(out, Shape{N, 1, g.dim(2), g.dim(3)}, g.device());
+    const int64_t N = g.dim(0), C = g.dim(1), HW = g.dim(2) * g.dim(3), all = g.numel();
+    auto& be = kernels::backend_for(g.device());
+    const float inf = std::numeric_limits<float>::infinity();
+    // |g| = max(g, 0) - min(g, 0)
+    Tensor a(g.shape(), DType::Float32, g.device()), neg(g.shape(), DType::Float32, g.device());
+    be.clamp(all, 0.f, inf, g.data<float>(), a.data<float>());
+    be.clamp(all, -inf, 0.f, g.data<float>(), neg.data<float>());
+    be.sub(all, a.data<float>(), neg.data<float>(), a.data<float>());
+    // out = max(0, |g_0|, ..., |g_C-1|), channel by channel as std::max does: channel c replaces the running
+    // maximum m exactly where |g_c| - m > 0 (never for NaN), by m - mask(m) + mask(|g_c|), which is exact. With
+    // one channel the images are one contiguous run.
+    Tensor out(Shape{N, 1, g.dim(2), g.dim(3)}, DType::Float32, g.device());
+    be.fill(out.numel(), 0.f, out.data<float>());
+    const int64_t runs = C == 1 ? 1 : N, len = C == 1 ? N * HW : HW;
+    Tensor scratch(Shape{2 * len}, DType::Float32, g.device());
+    for (int64_t n = 0; n < runs; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+            float* m = out.data<float>() + n * len;
+            const float* v = a.data<float>() + (n * C + c) * len;
+            float *z = scratch.data<float>(), *sel = scratch.data<float>() + len;
+            be.sub(len, v, m, z);
+            be.lrp_mask_sign(len, +1, z, m, sel);
+            be.sub(len, m, sel, m);
+            be.lrp_mask_sign(len, +1, z, v, sel);
+            be.add(len, m, sel, m);
+        }
+    return out;
 }
 
 Tensor gradient_x_input(const Trace& trace, const Tensor& seed) {

@@ -89,6 +89,9 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     const Run list = run("explain --list");
     CHECK(list.code == 0);
     CHECK(list.out.find("lrp:epsilon-gamma-box") != std::string::npos);
+    const Run table = run("explain --list --format markdown");  // the method table of docs/explain.md
+    CHECK(table.code == 0);
+    CHECK(table.out.find("| `gradcam++`, `gradcampp` | cam |") != std::string::npos);
 
     // evaluate: every metric on a few images, the files it writes, and clear errors.
     const std::string evd = dir.path("evaluate");

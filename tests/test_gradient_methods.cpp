@@ -86,7 +86,7 @@ TEST_CASE("SmoothGrad with zero noise is the gradient; completeness of IG") {
     }
 }
 
-TEST_CASE("DeconvNet on Flatten-Linear-ReLU-Linear is W1^T max(W2^T e_t, 0) in closed form") {
+TEST_CASE("DeconvNet, guided backprop and saliency on Flatten-Linear-ReLU-Linear in closed form") {
     Generator g(11);
     layers::Sequential model;
     model.add(std::make_shared<layers::Flatten>());
@@ -104,6 +104,10 @@ TEST_CASE("DeconvNet on Flatten-Linear-ReLU-Linear is W1^T max(W2^T e_t, 0) in c
             for (int j = 0; j < 5; ++j) s += w1[j * 8 + i] * std::max(w2[1 * 5 + j], 0.f);  // independent of x
             CHECK(got[n * 8 + i] == doctest::Approx(s).epsilon(1e-5));
         }
+    // Saliency over these two input channels: max_c |gradient|, bit for bit.
+    const auto grad = gradient_map(trace, trace.seed(t)).to_vector<float>(), sal = saliency(trace, trace.seed(t)).to_vector<float>();
+    for (int n = 0; n < 2; ++n)
+        for (int i = 0; i < 4; ++i) CHECK(sal[n * 4 + i] == std::max(std::fabs(grad[n * 8 + i]), std::fabs(grad[n * 8 + 4 + i])));
     // Guided backprop also masks by the ReLU's input: W1^T ([h > 0] max(W2^T e_t, 0)), h the hidden layer.
     const auto guided = guided_backprop(trace, trace.seed(t)).to_vector<float>();
     const auto h = trace.layer_output("2").to_vector<float>();
