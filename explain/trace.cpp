@@ -5,7 +5,9 @@
 // parameter's requires_grad is switched off. So the recorded graph starts at the input alone: its nodes keep what their
 // backward needs, have edges only to the input and to each other, and no pass computes parameter gradients. A forward
 // hook on every named layer keeps its (input, output) by path in io_, for CAMs, guided backprop, DeepLIFT and the
-// captures. Hooks, parameter flags and the training mode are put back afterwards, also when the forward throws.
+// captures; the forward runs under layers::KeepForRules, so rectifier nodes also keep their input (DeepLIFT's rule
+// needs it; io_ holds it anyway). Hooks, parameter flags and the training mode are put back afterwards, also when the
+// forward throws.
 //
 // Every explanation is then one Trace::run: an autograd::run from the logits with the caller's seed, with retain_graph
 // (the graph serves any number of passes) and without accumulate_into_leaves (results come back as captures, nothing is
@@ -16,8 +18,7 @@
 // BatchNorm).
 //
 // Canonizer::BatchNorm is a view, not a change to the model: batchnorm_merges() pairs each recorded convolution or
-// fully connected node
-// with the BatchNorm node that takes its output, and keeps for it the merged weight and bias
+// fully connected node with the BatchNorm node that takes its output, and keeps for it the merged weight and bias
 // (layers::merge_channel_affine, itself cached across traces by parameter version); the relevance pass then runs the
 // layer's rule with those and passes relevance through the BatchNorm node. The merges are computed on first use and
 // cached for the trace's lifetime, under a mutex so that concurrent passes on one trace compute them once. Invariants:
