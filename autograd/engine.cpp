@@ -4,7 +4,8 @@
 // inputs, or at leaves (a TensorImpl that requires a gradient and has no grad_fn). Nodes are numbered in creation
 // order (Node::sequence()), so a node's sequence is larger than that of every node below it.
 //
-// run() is Kahn's algorithm in reverse topological order, as PyTorch's engine:
+// run() is Kahn's algorithm in reverse topological order, as PyTorch's engine (GraphRun holds one run's state, and
+// each step is one of its methods: mark_below_captures, count_dependencies, seed_roots, compute):
 //   1. With prune_to_captures, a post-order walk from the roots marks each node with `below`: whether a captured
 //      tensor (node or leaf) lies under it. A node without one is reached but never computes.
 //   2. pending[n]: the number of edges into n from nodes that compute, over the part of the graph reachable from
