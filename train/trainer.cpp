@@ -13,9 +13,9 @@
 //   - record_epoch() / save_checkpoint(): the finite test loss, the EpochRecord and the log line; check_finite, then
 //     model.safetensors, metrics.csv, metrics.json and resume.safetensors, in that order.
 // Every error that stops a run says which checkpoints are current, read back from the files themselves
-// (current_files, run_files.h), and a failed write says so too (write_or_explain). Bit-for-bit resumption needs every input of
-// the computation in the file, exactly: the weights, the optimizer state, the default generator's offset, and the
-// epoch's running sums as hex floats (exact(), not decimals).
+// (current_files, run_files.h), and a failed write says so too (write_or_explain). Bit-for-bit resumption needs
+// every input of the computation in the file, exactly: the weights, the optimizer state, the default generator's
+// offset, and the epoch's running sums as hex floats (exact(), not decimals).
 #include "train/trainer.h"
 
 #include <chrono>
