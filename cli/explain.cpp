@@ -26,7 +26,9 @@ namespace gb::cli {
 
 namespace {
 
-using namespace gb::explain;  // the inputs (explain/inputs.h)
+// The inputs (explain/inputs.h).
+using explain::ExplainInputs;
+using explain::InputOptions;
 
 struct ExplainOptions {
     std::string checkpoint, model, data, data_dir, split = "test", out = "explanations", target = "pred";
@@ -62,17 +64,17 @@ void print_list() {
 ExplainInputs load_inputs(const ExplainOptions& o, const models::Checkpoint& ck) {
     const auto& cfg = ck.model->config();
     ExplainInputs in;
-    read_checkpoint_conventions(ck, in, std::cerr, o.input);
+    explain::read_checkpoint_conventions(ck, in, std::cerr, o.input);
     if (!o.images.empty()) {
-        if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
-        load_images(o.images, cfg, in, std::cerr, o.input);
+        if (!o.data.empty()) explain::use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
+        explain::load_images(o.images, cfg, in, std::cerr, o.input);
     } else if (!o.array.empty()) {
-        if (!o.data.empty()) use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
-        load_array(o.array, cfg, in);
+        if (!o.data.empty()) explain::use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
+        explain::load_array(o.array, cfg, in);
     } else {
-        load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in, &std::cerr);
+        explain::load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in, &std::cerr);
     }
-    normalize_inputs(in);
+    explain::normalize_inputs(in);
     return in;
 }
 
@@ -95,7 +97,7 @@ void run_explain(const ExplainOptions& o) {
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
     const ExplainInputs in = load_inputs(o, ck);
     const explain::Target target = explain::Target::parse(o.target, in.class_names);
-    explain::PresetOptions preset = preset_options(in);
+    explain::PresetOptions preset = explain::preset_options(in);
     preset.canonizer = explain::parse_canonizer(o.canonizer);
 
     const explain::BatchExplanation result = explain::explain_batch(*ck.model, in, target, specs, preset, device, std::cerr);
