@@ -11,7 +11,6 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/parallel.h"
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
@@ -19,29 +18,23 @@
 
 namespace gb::cli {
 
-
 void add_eval_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a dataset split");
     struct Opts {
-        std::string checkpoint, data = "fashion-mnist", data_dir, split = "test", model, device = "cpu";
+        std::string checkpoint, data = "fashion-mnist", data_dir, split = "test", model;
         int64_t batch_size = 256, limit = 0;
-        int threads = 0;
+        ComputeOptions compute;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("--checkpoint", o->checkpoint, "A model.safetensors (or a plain PyTorch state dict saved with safetensors)")
-        ->required()
-        ->check(CLI::ExistingFile);
-    cmd->add_option("--data", o->data, "Dataset (as for train)")->capture_default_str();
-    cmd->add_option("--data-dir", o->data_dir, "Where to look for the dataset");
-    cmd->add_option("--split", o->split, "train or test")->capture_default_str()->check(CLI::IsMember({"train", "test"}));
-    cmd->add_option("--model", o->model, "Model for a state dict without glassbox metadata (default: inferred from its tensors, e.g. a torchvision VGG): " + models::model_names_text());
-    cmd->add_option("--batch-size", o->batch_size, "Batch size")->capture_default_str()->check(integer(1, kMaxBatch));
-    cmd->add_option("--limit", o->limit, "Evaluate the first N images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
-    cmd->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", o->threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
+    add_checkpoint_option(*cmd, o->checkpoint, /*required=*/true);
+    add_data_options(*cmd, o->data, o->data_dir);
+    add_split_option(*cmd, o->split);
+    add_model_option(*cmd, o->model);
+    add_batch_size_option(*cmd, o->batch_size);
+    add_limit_option(*cmd, o->limit, "Evaluate the first N images only (0: all)");
+    add_compute_options(*cmd, o->compute);
     cmd->callback([o] {
-        if (o->threads > 0) set_num_threads(o->threads);
-        const Device device = Device::parse(o->device);
+        const Device device = o->compute.apply();
         const io::Dataset data =
             io::load_dataset(o->data, o->split == "train" ? io::Split::Train : io::Split::Test, o->data_dir).head(o->limit);
         models::ModelOptions mo{data.channels(), data.height(), data.classes()};

@@ -2,7 +2,7 @@
 // The options fill a train::TrainConfig (its defaults are the options' defaults). In order: the thread count, the
 // device, the output folder (OutputDir, made and probed before any work; without remove_on_failure it is removed
 // on failure only while still empty, so the checkpoints of finished epochs survive a later failure), then
-// train::run_training, which logs to stderr and writes model.safetensors, metrics.csv, metrics.json and, last,
+// train::Trainer::run, which logs to stderr and writes model.safetensors, metrics.csv, metrics.json and, last,
 // resume.safetensors into --out at every epoch end (resume.safetensors also every --save-every batches).
 // Prints the paths of the model, the resume file and the metrics on stdout.
 #include <CLI/CLI.hpp>
@@ -11,7 +11,6 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
-#include "core/parallel.h"
 #include "models/registry.h"
 #include "train/trainer.h"
 
@@ -20,14 +19,11 @@ namespace gb::cli {
 void add_train_command(CLI::App& app) {
     auto* cmd = app.add_subcommand("train", "Train a VGG-style model and write checkpoints and metrics");
     auto c = std::make_shared<train::TrainConfig>();
-    auto device = std::make_shared<std::string>("cpu");
-    auto threads = std::make_shared<int>(0);
-    cmd->add_option("--model", c->model, "Model: " + models::model_names_text())->capture_default_str();
-    cmd->add_option("--data", c->data, "Dataset: fashion-mnist, mnist, cifar10, cifar100, or a folder of class folders")
-        ->capture_default_str();
-    cmd->add_option("--data-dir", c->data_dir, "Where to look for the dataset (default: $GB_DATA_DIR, /usr/share/datasets)");
+    auto compute = std::make_shared<ComputeOptions>();
+    add_model_option(*cmd, c->model, "Model to train: " + models::model_names_text());
+    add_data_options(*cmd, c->data, c->data_dir);
     cmd->add_option("--epochs", c->epochs, "Number of epochs")->capture_default_str()->check(integer(1, 1000000));
-    cmd->add_option("--batch-size", c->batch_size, "Batch size")->capture_default_str()->check(integer(1, kMaxBatch));
+    add_batch_size_option(*cmd, c->batch_size);
     cmd->add_option("--lr", c->lr, "Learning rate")->capture_default_str()->check(number(0, 1000, true));
     cmd->add_option("--optimizer", c->optimizer, "sgd, adam or adamw")
         ->capture_default_str()
@@ -43,8 +39,8 @@ void add_train_command(CLI::App& app) {
     cmd->add_option("--warmup", c->schedule.warmup_epochs, "Linear warm-up length in epochs (may be fractional)")
         ->capture_default_str()
         ->check(number(0, 1000000));
-    cmd->add_option("--seed", c->seed, "Seed for initialisation, data order, augmentation and dropout")->capture_default_str();
-    cmd->add_option("--out", c->out_dir, "Output folder (checkpoints, metrics)")->capture_default_str();
+    add_seed_option(*cmd, c->seed, "Seed for initialisation, data order, augmentation and dropout");
+    add_out_option(*cmd, c->out_dir, "Output folder (checkpoints, metrics)");
     cmd->add_option("--resume", c->resume, "Continue from a resume.safetensors written by an earlier run")
         ->check(CLI::ExistingFile);
     cmd->add_option("--stop-after", c->stop_after, "Stop after this many epochs of this call (resume later; 0: run all)")
@@ -55,19 +51,18 @@ void add_train_command(CLI::App& app) {
                     "(0: at epoch ends only)")
         ->capture_default_str()
         ->check(integer(0, 1000000));
+    // Two splits, so two limits: the --limit of the other commands, named by split.
     cmd->add_option("--train-limit", c->train_limit, "Train on the first N images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--test-limit", c->test_limit, "Evaluate on the first N test images only (0: all)")->capture_default_str()->check(integer(0, kMaxCount));
     cmd->add_option("--crop-padding", c->crop_padding, "Random-crop augmentation: zero padding in pixels (0: off)")
         ->capture_default_str()
         ->check(integer(0, 1024));
     cmd->add_flag("--hflip", c->hflip, "Random horizontal flips");
-    cmd->add_option("--device", *device, "cpu or cuda[:N]")->capture_default_str();
-    cmd->add_option("--threads", *threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
-    cmd->callback([c, device, threads] {
-        if (*threads > 0) set_num_threads(*threads);
-        c->device = Device::parse(*device);
+    add_compute_options(*cmd, *compute);
+    cmd->callback([c, compute] {
+        c->device = compute->apply();
         OutputDir out(c->out_dir, /*remove_on_failure=*/false);
-        const train::TrainResult r = train::run_training(*c, std::cerr);
+        const train::TrainResult r = train::Trainer(*c, std::cerr).run();
         out.done();
         std::cout << "model: " << r.model_path << "\nresume: " << r.resume_path << "\nmetrics: " << r.metrics_csv
                   << "\n";

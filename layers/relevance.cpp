@@ -327,6 +327,88 @@ Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule&
 
 }  // namespace
 
+// The pieces of linear_like_relevance, one per step of its formula.
+namespace {
+
+// Whether x has no negative element, tested once and only when first asked.
+struct InputSign {
+    const Tensor& x;
+    int sign = 0;  // 1: x has no negative element, -1: it has, 0: not checked yet
+    bool nonnegative() {
+        if (sign == 0) sign = no_negative(x) ? 1 : -1;
+        return sign == 1;
+    }
+};
+
+// A term of a rule group that contributes: input, parameters and weight.
+struct ActiveTerm {
+    Tensor x, w, b;
+    float weight;
+    bool plain;  // the saved input and parameters themselves: f(x; w, b) is the recorded output
+};
+
+// The group's terms that contribute (the others are skipped as the header says).
+std::vector<ActiveTerm> active_terms(const RuleGroup& g, const CustomRule& form, InputSign& x_sign, const Tensor& w,
+                                     const Tensor& b) {
+    const Tensor& x = x_sign.x;
+    std::vector<ActiveTerm> active;
+    for (const RuleTerm& t : g.terms) {
+        const Tensor bk = modified_param(t, b, true);
+        // A term whose input is all zero and that carries no bias adds nothing to z, nor to a
+        // relevance that is multiplied by the input (x- after a ReLU): skip its two convolutions.
+        const bool skippable = form.multiply_by_input && !bk.defined();
+        if (skippable && t.part == RuleTerm::Part::Negative && x_sign.nonnegative()) continue;
+        const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_sign.nonnegative());
+        const Tensor xk = x_itself ? x : t.input(x);
+        if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
+        active.push_back(ActiveTerm{xk, modified_param(t, w, false), bk, t.weight, x_itself && !t.param});
+    }
+    return active;
+}
+
+// Z_g = sum_k c_k f(x_k; W_k, b_k); a single plain term divides by the recorded output (never written to).
+Tensor group_denominator(const LinearLike& f, const std::vector<ActiveTerm>& active, kernels::Backend& be) {
+    Tensor Z;
+    const Tensor saved_z =
+        active.size() == 1 && active[0].plain && active[0].weight == 1.f ? f.saved_output() : Tensor();
+    for (const ActiveTerm& a : active) {
+        Tensor zk = saved_z.defined() ? saved_z : f.forward_with(a.x, a.w, a.b);
+        if (!Z.defined() && a.weight == 1.f) {
+            Z = std::move(zk);  // a fresh tensor: no copy
+        } else if (!Z.defined()) {
+            Z = same_shape(zk);
+            be.scale(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
+        } else {
+            be.axpy(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
+        }
+    }
+    return Z;
+}
+
+// total (+)= coef_g sum_k c_k [x_k *] f^T_{W_k}(s_g). total is not filled: the first contribution writes it (mul
+// or scale), later ones add; `have_total` says whether it holds one.
+void add_group_share(const LinearLike& f, const CustomRule& form, const RuleGroup& g,
+                     const std::vector<ActiveTerm>& active, const Tensor& s, Tensor& total, bool& have_total,
+                     kernels::Backend& be) {
+    for (const ActiveTerm& a : active) {
+        Tensor c = f.input_grad_with(s, a.w);
+        const float factor = g.coef * a.weight;
+        const int64_t n = c.numel();
+        if (!have_total && form.multiply_by_input && factor == 1.f) {
+            be.mul(n, a.x.data<float>(), c.data<float>(), total.data<float>());
+        } else {
+            if (form.multiply_by_input) be.mul(n, a.x.data<float>(), c.data<float>(), c.data<float>());
+            if (have_total)
+                be.axpy(n, factor, c.data<float>(), total.data<float>());
+            else
+                be.scale(n, factor, c.data<float>(), total.data<float>());
+        }
+        have_total = true;
+    }
+}
+
+}  // namespace
+
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {
     const CustomRule form = rule.expand();
     const Tensor& x = f.saved_input();
@@ -337,32 +419,11 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
     // only when nothing contributes.
     Tensor total(x.shape(), DType::Float32, x.device());
     bool have_total = false;  // total holds a contribution (else it is uninitialised)
-    int x_sign = 0;  // 1: x has no negative element, -1: it has, 0: not checked yet
-    const auto x_nonnegative = [&] {
-        if (x_sign == 0) x_sign = no_negative(x) ? 1 : -1;
-        return x_sign == 1;
-    };
-    if (rule.kind == Rule::Kind::Gamma && x_nonnegative())
+    InputSign x_sign{x};
+    if (rule.kind == Rule::Kind::Gamma && x_sign.nonnegative())
         if (const Tensor z = f.saved_output(); z.defined()) return gamma_nonnegative(f, relevance_out, form, z, rule.gamma);
     for (const RuleGroup& g : form.groups) {
-        // The group's terms that contribute: input, parameters and weight.
-        struct Active {
-            Tensor x, w, b;
-            float weight;
-            bool plain;  // the saved input and parameters themselves: f(x; w, b) is the recorded output
-        };
-        std::vector<Active> active;
-        for (const RuleTerm& t : g.terms) {
-            const Tensor bk = modified_param(t, b, true);
-            // A term whose input is all zero and that carries no bias adds nothing to z, nor to a
-            // relevance that is multiplied by the input (x- after a ReLU): skip its two convolutions.
-            const bool skippable = form.multiply_by_input && !bk.defined();
-            if (skippable && t.part == RuleTerm::Part::Negative && x_nonnegative()) continue;
-            const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_nonnegative());
-            const Tensor xk = x_itself ? x : t.input(x);
-            if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
-            active.push_back(Active{xk, modified_param(t, w, false), bk, t.weight, x_itself && !t.param});
-        }
+        const std::vector<ActiveTerm> active = active_terms(g, form, x_sign, w, b);
         if (active.empty()) continue;  // every term vanished: this group passes no relevance
         // Outputs of one sign of z only (Gamma): a group left without relevance adds exactly nothing.
         Tensor r = relevance_out;
@@ -387,45 +448,11 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
                 continue;
             }
         }
-        std::vector<Tensor> xs, ws;
-        Tensor Z;
-        std::vector<float> used_weights;
-        // A single plain term divides by the recorded output (never written to below).
-        Tensor saved_z = active.size() == 1 && active[0].plain && active[0].weight == 1.f ? f.saved_output() : Tensor();
-        for (const Active& a : active) {
-            const Tensor& xk = a.x;
-            const Tensor& wk = a.w;
-            Tensor zk = saved_z.defined() ? saved_z : f.forward_with(xk, wk, a.b);
-            if (!Z.defined() && a.weight == 1.f) {
-                Z = std::move(zk);  // a fresh tensor: no copy
-            } else if (!Z.defined()) {
-                Z = same_shape(zk);
-                be.scale(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
-            } else {
-                be.axpy(zk.numel(), a.weight, zk.data<float>(), Z.data<float>());
-            }
-            xs.push_back(xk);
-            ws.push_back(wk);
-            used_weights.push_back(a.weight);
-        }
+        const Tensor Z = group_denominator(f, active, be);
         check_shape(relevance_out, Z.shape(), "relevance at a layer output");
         Tensor s = same_shape(r);
         be.lrp_divide(r.numel(), form.stabilizer, r.data<float>(), Z.data<float>(), s.data<float>());
-        for (size_t k = 0; k < xs.size(); ++k) {
-            Tensor c = f.input_grad_with(s, ws[k]);
-            const float factor = g.coef * used_weights[k];
-            const int64_t n = c.numel();
-            if (!have_total && form.multiply_by_input && factor == 1.f) {
-                be.mul(n, xs[k].data<float>(), c.data<float>(), total.data<float>());
-            } else {
-                if (form.multiply_by_input) be.mul(n, xs[k].data<float>(), c.data<float>(), c.data<float>());
-                if (have_total)
-                    be.axpy(n, factor, c.data<float>(), total.data<float>());
-                else
-                    be.scale(n, factor, c.data<float>(), total.data<float>());
-            }
-            have_total = true;
-        }
+        add_group_share(f, form, g, active, s, total, have_total, be);
     }
     if (!have_total) be.fill(total.numel(), 0.f, total.data<float>());
     return total;

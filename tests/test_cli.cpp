@@ -167,3 +167,41 @@ TEST_CASE("cli: a plain torchvision-layout state dict (no metadata) loads withou
     CHECK(info.out.find("vgg16-bn") != std::string::npos);
     CHECK(info.out.find("vgg11-bn-small") != std::string::npos);
 }
+
+TEST_CASE("cli: an old option spelling works and notes the new one on stderr; the new spelling is silent") {
+    TempDir dir("cli_alias");
+    write_fake_mnist(dir.path(), 16, 8, 8, false);
+    const std::string train = "train --data-dir " + dir.path() + " --epochs 1 --threads 1 --seed 5 ";
+    const Run old = run(train + "--batch 8 --out " + dir.path("old"));
+    INFO(old.out);
+    REQUIRE(old.code == 0);
+    CHECK(old.out.find("glassbox: note: --batch is deprecated; use --batch-size\n") != std::string::npos);
+    const Run now = run(train + "--batch-size 8 --out " + dir.path("new"));
+    INFO(now.out);
+    REQUIRE(now.code == 0);
+    CHECK(now.out.find("deprecated") == std::string::npos);
+    // The same run: --batch 8 was --batch-size 8.
+    CHECK(read_text(dir.path("old/model.safetensors")) == read_text(dir.path("new/model.safetensors")));
+
+    const std::string eval = "eval --checkpoint " + dir.path("new/model.safetensors") + " --data-dir " + dir.path();
+    const Run samples = run(eval + " --samples 5");
+    INFO(samples.out);
+    CHECK(samples.code == 0);
+    CHECK(samples.out.find("glassbox: note: --samples is deprecated; use --limit\n") != std::string::npos);
+    CHECK(samples.out.find("5 images") != std::string::npos);
+    const Run limit = run(eval + " --limit 5 --batch-size 2");
+    CHECK(limit.code == 0);
+    CHECK(limit.out.find("5 images") != std::string::npos);
+    CHECK(limit.out.find("deprecated") == std::string::npos);
+    // The old spelling is checked as the new one is, under its own name; both at once is a usage error.
+    const Run zero = run(eval + " --batch 0");
+    CHECK(zero.code == 2);
+    CHECK(zero.out.find("--batch: 0 is out of range (expected an integer in [1, 65536])") != std::string::npos);
+    const Run both = run(eval + " --limit 5 --samples 5");
+    CHECK(both.code == 2);
+    CHECK(both.out.find("excludes") != std::string::npos);
+    // --help lists the new names, and the old ones only under "Deprecated".
+    const Run help = run("eval --help");
+    CHECK(help.out.find("--batch-size") != std::string::npos);
+    CHECK(help.out.find("Deprecated") != std::string::npos);
+}

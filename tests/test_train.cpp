@@ -243,3 +243,117 @@ TEST_CASE("training: a loss that turns NaN stops the run and keeps the last good
     for (const auto& [n, t] : kept.tensors)
         for (float v : t.to_vector<float>()) REQUIRE(std::isfinite(v));
 }
+
+namespace {
+// Every tensor of two safetensors files holds the same floats.
+void check_same_floats(const std::string& a_path, const std::string& b_path) {
+    const io::SafeTensors a = io::load_safetensors(a_path), b = io::load_safetensors(b_path);
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    for (size_t i = 0; i < a.tensors.size(); ++i) {
+        CAPTURE(a.tensors[i].first);
+        CHECK(a.tensors[i].first == b.tensors[i].first);
+        if (a.tensors[i].second.dtype() == DType::Float32)
+            CHECK(a.tensors[i].second.to_vector<float>() == b.tensors[i].second.to_vector<float>());
+    }
+}
+}  // namespace
+
+TEST_CASE("Trainer: train_epoch, evaluate, record_epoch and save_checkpoint are run() with 1 epoch, bit for bit") {
+    TempDir dir("trainer_pieces");
+    write_fake_mnist(dir.path(), 48, 16, 8, false);
+    std::ostringstream log;
+    train::TrainConfig c = tiny_run(dir.path(), dir.path("run"));
+    c.epochs = 1;
+    const train::TrainResult full = train::run_training(c, log);
+    REQUIRE(full.history.size() == 1);
+
+    c.out_dir = dir.path("pieces");
+    train::Trainer t(c, log);
+    CHECK_FALSE(t.started());
+    CHECK_THROWS_WITH_AS(t.train_epoch(), doctest::Contains("before start() or resume()"), Error);
+    t.start();
+    const train::EpochRecord trained = t.train_epoch();
+    CHECK(t.epochs_done() == 1);
+    CHECK(trained.train_loss == full.history[0].train_loss);
+    CHECK(trained.train_acc == full.history[0].train_acc);
+    const train::EvalResult test = t.evaluate();
+    CHECK(test.loss == full.history[0].test_loss);
+    CHECK(test.confusion.accuracy() == full.history[0].test_acc);
+    CHECK_FALSE(std::filesystem::exists(dir.path("pieces/model.safetensors")));  // nothing is written until asked
+    t.record_epoch(trained, test);
+    REQUIRE(t.history().size() == 1);
+    t.save_checkpoint();
+    check_same_floats(full.model_path, t.result().model_path);
+    check_same_floats(full.resume_path, t.result().resume_path);
+    CHECK_THROWS_WITH_AS(t.train_epoch(), doctest::Contains("all 1 epochs are done"), Error);
+}
+
+TEST_CASE("Trainer: save_checkpoint refuses non-finite weights and keeps the last good checkpoint") {
+    TempDir dir("trainer_nonfinite");
+    write_fake_mnist(dir.path(), 32, 16, 8, false);
+    std::ostringstream log;
+    train::Trainer t(tiny_run(dir.path(), dir.path("run")), log);
+    t.start();
+    t.run_epoch();  // epoch 1 saved: the last good checkpoint
+    const std::string model_path = t.result().model_path, resume_path = t.result().resume_path;
+    const std::string model_bytes = read_text(model_path), resume_bytes = read_text(resume_path);
+
+    // Weights a caller (or a diverging step) made non-finite after the epoch: never written.
+    Tensor w = t.model().named_parameters().back().second;
+    w.data<float>()[0] = std::nanf("");
+    std::string message;
+    try {
+        t.save_checkpoint();
+    } catch (const Error& e) {
+        message = e.what();
+    }
+    MESSAGE(message);
+    CHECK(message.find("training stopped: the model's 'classifier.") != std::string::npos);
+    CHECK(message.find("became NaN or infinite before the checkpoint of epoch 1") != std::string::npos);
+    CHECK(message.find("nothing of that moment was saved") != std::string::npos);
+    CHECK(message.find(model_path + " is from epoch 1, " + resume_path + " is from epoch 1") != std::string::npos);
+    CHECK(read_text(model_path) == model_bytes);
+    CHECK(read_text(resume_path) == resume_bytes);
+    // The Trainer is spent: it refuses to go on from weights it would not save.
+    CHECK_THROWS_WITH_AS(t.train_epoch(), doctest::Contains("after a failed step"), Error);
+
+    // The files continue the run (a new Trainer resumes from them): epoch 2 is trained from finite weights.
+    train::Trainer again(tiny_run(dir.path(), dir.path("run")), log);
+    again.resume(resume_path);
+    CHECK(again.epochs_done() == 1);
+    CHECK(again.history().size() == 1);
+    CHECK_THROWS_WITH_AS(again.start(), doctest::Contains("already started"), Error);
+    const train::TrainResult r = again.run();
+    CHECK(r.history.size() == 2);
+    CHECK(std::isfinite(r.history[1].train_loss));
+}
+
+// The snippet of docs/training.md ("From C++"), on the test's data: a loop of one's own with an early stop.
+namespace {
+double train_until(const train::TrainConfig& config, double target_accuracy, std::ostream& log) {
+    gb::train::Trainer trainer(config, log);
+    trainer.start();  // or trainer.resume("runs/mine/resume.safetensors")
+    double accuracy = 0;
+    while (trainer.epochs_done() < config.epochs) {
+        const gb::train::EpochRecord trained = trainer.train_epoch();
+        const gb::train::EvalResult test = trainer.evaluate();
+        trainer.record_epoch(trained, test);
+        trainer.save_checkpoint();  // model.safetensors, metrics, resume.safetensors
+        accuracy = test.confusion.accuracy();
+        if (accuracy >= target_accuracy) break;
+    }
+    return accuracy;
+}
+}  // namespace
+
+TEST_CASE("Trainer: the docs/training.md loop stops early and leaves resumable files") {
+    TempDir dir("trainer_docs");
+    write_fake_mnist(dir.path(), 32, 16, 8, false);
+    std::ostringstream log;
+    train::TrainConfig c = tiny_run(dir.path(), dir.path("run"));
+    c.epochs = 3;
+    train_until(c, 0.0, log);  // any accuracy reaches 0: one epoch
+    CHECK(io::load_safetensors(dir.path("run/resume.safetensors")).metadata.at("train.epoch") == "1");
+    CHECK(log.str().find("epoch 1: train loss") != std::string::npos);
+    CHECK(log.str().find("epoch 2: train loss") == std::string::npos);
+}

@@ -1,11 +1,11 @@
-// Inputs for `explain`, `evaluate` and `visualize` (explain_inputs.h). A command calls read_checkpoint_conventions
+// Inputs for `explain`, `evaluate` and `visualize` (inputs.h). A command calls read_checkpoint_conventions
 // first (normalisation: --normalize, else the checkpoint's, else ImageNet's for a 224x224 RGB model, else none;
 // class names: --labels, else the checkpoint's "classes" when it names the model's count, else indices), then one of
 // load_images (decode, resize, centre crop as torchvision's evaluation transform, a note for every conversion),
 // load_array (a .npy used exactly) or load_samples (indices of a dataset split), then normalize_inputs. Every loader
 // appends to names, labels and notes, one entry per input, and sets raw [N, C, H, W] in [0, 1] (what pictures show);
 // normalized is what the model receives. Nothing is written; notes go to the stream given.
-#include "cli/explain_inputs.h"
+#include "explain/inputs.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,7 +17,7 @@
 #include "io/npy.h"
 #include "io/transforms.h"
 
-namespace gb::cli {
+namespace gb::explain {
 
 namespace {
 
@@ -209,8 +209,8 @@ void normalize_inputs(ExplainInputs& in) {
     in.normalized = from_vector(v, in.raw.shape());
 }
 
-explain::PresetOptions preset_options(const ExplainInputs& in) {
-    return explain::PresetOptions::for_normalization(in.mean, in.stddev);
+PresetOptions preset_options(const ExplainInputs& in) {
+    return PresetOptions::for_normalization(in.mean, in.stddev);
 }
 
-}  // namespace gb::cli
+}  // namespace gb::explain

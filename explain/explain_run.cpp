@@ -1,0 +1,158 @@
+// explain_batch and write_explanations (explain_run.h): the body of `glassbox explain`. The batch is traced once
+// and every method's map comes from that trace; the files are written in a fixed order (input pictures, then per
+// method its .npy and pictures, report.html, run.json last), so a script that finds run.json finds the rest.
+#include "explain/explain_run.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "core/factory.h"
+#include "explain/heatmap.h"
+#include "explain/report.h"
+#include "io/file_util.h"
+#include "io/npy.h"
+#include "io/transforms.h"
+
+namespace gb::explain {
+
+namespace {
+
+// Softmax of one row of logits, best classes first.
+std::vector<std::pair<int32_t, float>> ranked(const std::vector<float>& logits, int64_t row, int64_t K) {
+    const float* l = logits.data() + row * K;
+    const float m = *std::max_element(l, l + K);
+    double z = 0;
+    for (int64_t k = 0; k < K; ++k) z += std::exp(static_cast<double>(l[k] - m));
+    std::vector<std::pair<int32_t, float>> out;
+    for (int64_t k = 0; k < K; ++k)
+        out.emplace_back(static_cast<int32_t>(k), static_cast<float>(std::exp(static_cast<double>(l[k] - m)) / z));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    return out;
+}
+
+std::string normalization_text(const ExplainInputs& in) {
+    return io::Normalization{in.mean, in.stddev}.str() + " (" + in.normalization_source + ")";
+}
+
+// The report's header and, per input, its card: picture, explained class, top 3 classes, the true label, notes.
+Report report_of(const ExplanationFiles& files, const models::Vgg& model, const ExplainInputs& in,
+                 const Target& target, const BatchExplanation& result) {
+    Report report;
+    report.title = "glassbox explanations";
+    report.info = {{"Model", model.describe()}, {"Checkpoint", files.checkpoint}, {"Target", target.describe(in.class_names)}};
+    if (!in.preprocessing.empty()) report.info.emplace_back("Image files", in.preprocessing);
+    report.info.emplace_back("Normalisation", normalization_text(in));
+    report.info.emplace_back("Class names", in.class_names_source);
+    if (!result.canonizer_note.empty()) report.info.emplace_back("LRP", result.canonizer_note);
+    report.signed_colormap = files.signed_colormap;
+    report.sequential_colormap = files.sequential_colormap;
+    const auto logits = result.logits.to_vector<float>();
+    const int64_t N = in.raw.dim(0), K = result.logits.dim(1);
+    for (int64_t n = 0; n < N; ++n) {
+        const auto i = static_cast<size_t>(n);
+        ReportItem item;
+        item.title = in.names[i] + " (explained: " + in.class_names[static_cast<size_t>(result.classes[i])] + ")";
+        item.image = in.raw.narrow(n, 1).view(Shape{in.raw.dim(1), in.raw.dim(2), in.raw.dim(3)});
+        item.notes = in.notes[i];
+        const auto r = ranked(logits, n, K);
+        for (size_t k = 0; k < std::min<size_t>(3, r.size()); ++k)
+            item.top_classes.emplace_back(in.class_names[static_cast<size_t>(r[k].first)], r[k].second);
+        const int32_t label = in.labels[i];
+        if (label >= 0) {
+            item.true_label = in.class_names[static_cast<size_t>(label)];
+            for (const auto& [c, p] : r)
+                if (c == label) item.true_probability = p;
+        }
+        report.items.push_back(std::move(item));
+    }
+    for (const auto& [spec, map] : result.maps) report.methods.emplace_back(spec.text, method_caption(spec));
+    return report;
+}
+
+// One method's files: <method>.npy, and per input its heatmap and overlay (also into the report's card).
+void write_method_maps(const ExplanationFiles& files, const MethodSpec& spec, const Attribution& a,
+                       const ExplainInputs& in, Report& report, std::ostream& log) {
+    io::save_npy(files.out_dir + "/" + file_stem(spec.text) + ".npy", a.map);
+    const std::string cmap = a.is_signed ? files.signed_colormap : files.sequential_colormap;
+    for (int64_t n = 0; n < a.map.dim(0); ++n) {
+        ReportItem& item = report.items[static_cast<size_t>(n)];
+        const Tensor m = a.map.narrow(n, 1).view(Shape{a.map.dim(1), a.map.dim(2), a.map.dim(3)});
+        // A map with NaN or infinity has no honest picture: said in the card and on the log, kept in the .npy.
+        if (const int64_t bad = count_non_finite(m)) {
+            const std::string note = spec.text + ": the map holds " + std::to_string(bad) +
+                                     " NaN or infinite values; not rendered (the raw values are in the .npy)";
+            log << "warning: " << in.names[static_cast<size_t>(n)] << ": " << note << "\n";
+            item.notes.push_back(note);
+            continue;
+        }
+        const Image heat = render_heatmap(m, cmap, a.is_signed);
+        const std::string stem = files.out_dir + "/" + std::to_string(n) + "_" + file_stem(spec.text);
+        save_png(stem + ".png", upscale_nearest(heat, files.upscale));
+        save_png(stem + "_overlay.png", upscale_nearest(overlay(item.image, heat, files.alpha), files.upscale));
+        item.maps.emplace_back(spec.text, upscale_nearest(heat, 4));
+    }
+}
+
+}  // namespace
+
+std::string file_stem(const std::string& spec) {
+    std::string out;
+    for (char c : spec) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
+    return out;
+}
+
+BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
+                               const std::vector<MethodSpec>& methods, const PresetOptions& preset, Device device,
+                               std::ostream& log) {
+    model.to(device);
+    Trace trace(model, in.normalized.to(device));
+    BatchExplanation out;
+    out.logits = trace.logits().to(Device::cpu());
+    for (int64_t n = 0; n < in.raw.dim(0); ++n)
+        GB_CHECK(count_non_finite(trace.logits().narrow(n, 1)) == 0, in.names[static_cast<size_t>(n)],
+                 ": the model's output is NaN or infinite for this input (are its values far outside the pixel range?)");
+    out.classes = resolve_classes({target}, trace.logits());
+    if (std::any_of(methods.begin(), methods.end(), [](const auto& s) { return s.name == "lrp"; }))
+        out.canonizer_note = trace.canonizer_note(preset.canonizer);
+    for (const auto& spec : methods) {
+        log << "explain: " << spec.text << "\n";
+        out.maps.emplace_back(spec, attribute(trace, spec, {target}, preset));
+    }
+    return out;
+}
+
+std::string write_explanations(const ExplanationFiles& files, const models::Vgg& model, const ExplainInputs& in,
+                               const Target& target, const BatchExplanation& result, std::ostream& log) {
+    Report report = report_of(files, model, in, target, result);
+    for (size_t n = 0; n < report.items.size(); ++n)
+        save_png(files.out_dir + "/input_" + std::to_string(n) + ".png",
+                 upscale_nearest(to_rgb8(report.items[n].image), files.upscale));
+    for (const auto& [spec, map] : result.maps) write_method_maps(files, spec, map, in, report, log);
+    const std::string html = files.out_dir + "/report.html";
+    save_html(html, report);
+
+    nlohmann::json inputs = nlohmann::json::array();
+    for (size_t n = 0; n < in.names.size(); ++n)
+        inputs.push_back({{"name", in.names[n]}, {"notes", n < in.notes.size() ? in.notes[n] : std::vector<std::string>{}}});
+    std::vector<std::string> methods;
+    for (const auto& [spec, map] : result.maps) methods.push_back(spec.text);
+    const nlohmann::json run = {{"command", "explain"},
+                                {"glassbox_version", GB_VERSION},
+                                {"checkpoint", files.checkpoint},
+                                {"model", model.describe()},
+                                {"target", target.describe(in.class_names)},
+                                {"methods", methods},
+                                {"inputs", inputs},
+                                {"image_transform", in.preprocessing},
+                                {"normalization", normalization_text(in)},
+                                {"class_names", in.class_names_source},
+                                {"canonizer", files.canonizer},
+                                {"canonizer_note", result.canonizer_note}};
+    io::write_file_atomic(files.out_dir + "/run.json", [&](std::ostream& out) { out << run.dump(2) << "\n"; });
+    return html;
+}
+
+}  // namespace gb::explain

@@ -1,0 +1,55 @@
+// Explaining a batch of inputs with any number of methods from one forward pass, and the files that show the
+// result: what `glassbox explain` does after parsing its options, callable without the program.
+//
+// explain_batch records one Trace of the normalised inputs, refuses an input whose logits are NaN or infinite,
+// resolves the target to one class per input and runs each method on that trace (explain::attribute); only
+// methods that must see other inputs (the perturbation family) run forwards of their own.
+// write_explanations writes, into an existing folder: input_<n>.png per input; per method <method>.npy (all
+// inputs' raw maps) and, per input, <n>_<method>.png and <n>_<method>_overlay.png (a map holding NaN or infinity
+// is not drawn: a note in the report and on the log); then report.html, and run.json last (what was run, for
+// scripts). <method> is the spec made file-name safe (lrp:epsilon-plus-flat -> lrp_epsilon-plus-flat).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/device.h"
+#include "explain/inputs.h"
+#include "explain/methods.h"
+#include "explain/target.h"
+#include "models/vgg.h"
+
+namespace gb::explain {
+
+struct BatchExplanation {
+    Tensor logits;                                        // [N, classes], on the CPU
+    std::vector<int32_t> classes;                         // the class explained for each input
+    std::vector<std::pair<MethodSpec, Attribution>> maps;  // per method, in the order given
+    std::string canonizer_note;                           // how LRP's canonizer applied ("" without an lrp method)
+};
+
+// The model moves to `device`; "explain: <spec>" goes to `log` before each method.
+BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
+                               const std::vector<MethodSpec>& methods, const PresetOptions& preset, Device device,
+                               std::ostream& log);
+
+// How the files look, and what run.json and the report say was run.
+struct ExplanationFiles {
+    std::string out_dir;
+    std::string signed_colormap = "bwr", sequential_colormap = "jet";
+    int64_t upscale = 8;  // nearest-neighbour enlargement of the PNGs
+    float alpha = 0.5f;   // heatmap opacity in overlays
+    std::string checkpoint;            // the path the model came from
+    std::string canonizer = "batchnorm";  // as given
+};
+
+// Returns report.html's path.
+std::string write_explanations(const ExplanationFiles& files, const models::Vgg& model, const ExplainInputs& in,
+                               const Target& target, const BatchExplanation& result, std::ostream& log);
+
+// A file-name-safe form of a method spec: "lrp:epsilon-plus-flat" -> "lrp_epsilon-plus-flat".
+std::string file_stem(const std::string& spec);
+
+}  // namespace gb::explain

@@ -1,0 +1,48 @@
+// Model-level pictures and tables (`glassbox visualize`, callable without the program): activation maximisation
+// of classes or of channels of a layer, turned back into pixels and laid out as one captioned grid; and channel
+// importance (mean |activation|) over the first images of a dataset's test split, as a CSV table.
+//
+// maximise_activations runs explain::activation_maximisation in the model's normalised input space, bounded by
+// the pixel range [0, 1] after the inputs' normalisation (preset_options: low/high), then undoes the
+// normalisation (x * std + mean per channel), so the pictures are pixels in [0, 1] as a person sees them.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "explain/heatmap.h"
+#include "explain/inputs.h"
+#include "explain/model_methods.h"
+#include "models/vgg.h"
+
+namespace gb::explain {
+
+// What to maximise: the given classes (all when empty), or `channels` of `layer` when a layer is named; each with
+// its caption (a class name, "layer #channel"). gb::Error for a class outside the model's.
+void visualization_objectives(const std::vector<int64_t>& classes, const std::string& layer,
+                              const std::vector<int64_t>& channels, const models::VggConfig& cfg,
+                              const std::vector<std::string>& class_names, std::vector<Objective>& objectives,
+                              std::vector<std::string>& captions);
+
+struct ActivationPictures {
+    std::vector<Tensor> images;        // [C, H, W] pixels in [0, 1], one per objective
+    std::vector<double> start, value;  // the objective at the start and at the end
+};
+
+// options.low / high are set from `conventions` (the normalisation of the model's inputs).
+ActivationPictures maximise_activations(models::Vgg& model, const ExplainInputs& conventions,
+                                        const std::vector<Objective>& objectives, ActivationMaxOptions options);
+
+// Tiles of [C, H, W] images in [0, 1], each enlarged `upscale` times and captioned, `columns` per row.
+Image picture_grid(const std::vector<Tensor>& tiles, const std::vector<std::string>& captions, int64_t upscale,
+                   int64_t columns);
+
+// Channel importance over the first `images` test images of dataset `data`, normalised as `conventions` say.
+std::vector<LayerImportance> test_channel_importance(models::Vgg& model, const ExplainInputs& conventions,
+                                                     const std::string& data, const std::string& data_dir,
+                                                     int64_t images);
+
+// "layer,rank,channel,mean_abs_activation" and a row per channel, largest first within each layer.
+std::string channel_importance_csv(const std::vector<LayerImportance>& importance);
+
+}  // namespace gb::explain

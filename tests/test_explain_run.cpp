@@ -1,0 +1,121 @@
+// explain/explain_run and explain/model_pictures: the bodies of `glassbox explain` and `visualize` as library
+// calls. The maps are attribute()'s on a trace of the same batch (bit for bit), the files are the ones the header
+// promises, and the pictures and tables have the stated layout. References: attribute() itself, and the layout
+// arithmetic of picture_grid written out.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <sstream>
+
+#include "core/factory.h"
+#include "explain/explain_run.h"
+#include "explain/model_pictures.h"
+#include "io/npy.h"
+#include "models/registry.h"
+#include "temp_dir.h"
+#include "train/metrics.h"
+#include "testing.h"
+
+using namespace gb;
+using namespace gb::testing;
+
+namespace {
+
+// Two 8x8 grey inputs of a 4-class model, normalised with mean 0.5 and std 0.25.
+explain::ExplainInputs two_inputs() {
+    Generator g(11);
+    explain::ExplainInputs in;
+    in.raw = uniform(Shape{2, 1, 8, 8}, 0.f, 1.f, g);
+    in.names = {"first", "second"};
+    in.labels = {1, -1};
+    in.notes = {{"a note"}, {}};
+    in.class_names = {"w", "x", "y", "z"};
+    in.class_names_source = "the test";
+    in.mean = {0.5f};
+    in.stddev = {0.25f};
+    in.normalization_source = "the test";
+    explain::normalize_inputs(in);
+    return in;
+}
+
+std::shared_ptr<models::Vgg> tiny_model() {
+    Generator g(5);
+    return models::make_model("vgg-mini", {1, 8, 4}, g);
+}
+
+}  // namespace
+
+TEST_CASE("explain_batch: one trace, each method's map as attribute() gives it; write_explanations' files") {
+    auto model = tiny_model();
+    const explain::ExplainInputs in = two_inputs();
+    const explain::Target target = explain::Target::parse("pred", in.class_names);
+    const std::vector<explain::MethodSpec> specs = {explain::parse_method("saliency"),
+                                                    explain::parse_method("lrp:epsilon-plus-flat")};
+    const explain::PresetOptions preset = explain::preset_options(in);
+    std::ostringstream log;
+    const explain::BatchExplanation result =
+        explain::explain_batch(*model, in, target, specs, preset, Device::cpu(), log);
+    CHECK(log.str() == "explain: saliency\nexplain: lrp:epsilon-plus-flat\n");
+    REQUIRE(result.maps.size() == 2);
+    CHECK(result.logits.shape() == Shape{2, 4});
+    CHECK(result.classes == train::predictions(result.logits));
+    CHECK_FALSE(result.canonizer_note.empty());  // an lrp method was asked for
+    explain::Trace trace(*model, in.normalized);
+    for (size_t k = 0; k < specs.size(); ++k) {
+        CAPTURE(specs[k].text);
+        const explain::Attribution direct = explain::attribute(trace, specs[k], {target}, preset);
+        CHECK(direct.map.to_vector<float>() == result.maps[k].second.map.to_vector<float>());
+        CHECK(direct.is_signed == result.maps[k].second.is_signed);
+    }
+
+    TempDir dir("explain_run");
+    explain::ExplanationFiles files;
+    files.out_dir = dir.path();
+    files.checkpoint = "in memory";
+    files.upscale = 2;
+    const std::string html = explain::write_explanations(files, *model, in, target, result, log);
+    CHECK(html == dir.path("report.html"));
+    for (const char* f : {"input_0.png", "input_1.png", "saliency.npy", "lrp_epsilon-plus-flat.npy", "0_saliency.png",
+                          "1_saliency_overlay.png", "1_lrp_epsilon-plus-flat.png", "report.html", "run.json"})
+        CHECK_MESSAGE(std::filesystem::exists(dir.path(f)), f);
+    CHECK(io::load_npy(dir.path("saliency.npy")).to_vector<float>() == result.maps[0].second.map.to_vector<float>());
+    const auto run = nlohmann::json::parse(read_text(dir.path("run.json")));
+    CHECK(run.at("methods") == nlohmann::json({"saliency", "lrp:epsilon-plus-flat"}));
+    CHECK(run.at("inputs").at(0).at("notes").at(0) == "a note");
+    CHECK(run.at("checkpoint") == "in memory");
+    CHECK(read_text(html).find("first (explained: ") != std::string::npos);
+    CHECK(explain::file_stem("lrp:epsilon-plus-flat,epsilon=0.1") == "lrp_epsilon-plus-flat_epsilon_0.1");
+}
+
+TEST_CASE("model pictures: objectives with captions, pixels in [0, 1], the grid's layout, the importance CSV") {
+    auto model = tiny_model();
+    const explain::ExplainInputs in = two_inputs();
+    std::vector<explain::Objective> objectives;
+    std::vector<std::string> captions;
+    explain::visualization_objectives({}, "", {}, model->config(), in.class_names, objectives, captions);
+    CHECK(captions == in.class_names);  // no --class: every class
+    std::vector<explain::Objective> o2;
+    std::vector<std::string> c2;
+    CHECK_THROWS_WITH_AS(explain::visualization_objectives({7}, "", {}, model->config(), in.class_names, o2, c2),
+                         doctest::Contains("--class 7 is outside the model's 4 classes"), Error);
+    explain::visualization_objectives({}, "features.0", {1, 2}, model->config(), in.class_names, o2, c2);
+    CHECK(c2 == std::vector<std::string>{"features.0 #1", "features.0 #2"});
+
+    explain::ActivationMaxOptions ao;
+    ao.steps = 3;
+    const explain::ActivationPictures p = explain::maximise_activations(*model, in, objectives, ao);
+    REQUIRE(p.images.size() == 4);
+    CHECK(p.start.size() == 4);
+    for (const Tensor& t : p.images) {
+        CHECK(t.shape() == Shape{1, 8, 8});
+        // Bounded by the pixel range after normalisation, so back in pixels within [0, 1] (float rounding: 1e-5).
+        for (float v : t.to_vector<float>()) CHECK((v >= -1e-5f && v <= 1.f + 1e-5f));
+    }
+    // 4 tiles of 8x8 enlarged twice, 3 per row: 3 * (16 + 8) + 8 wide, 2 * (16 + 22 + 8) + 8 high (pad 8, caption 22).
+    const explain::Image grid = explain::picture_grid(p.images, captions, 2, 3);
+    CHECK(grid.width == 80);
+    CHECK(grid.height == 100);
+
+    CHECK(explain::channel_importance_csv({{"features.0", {{3, 0.5}, {1, 0.25}}}}) ==
+          "layer,rank,channel,mean_abs_activation\nfeatures.0,0,3,0.5\nfeatures.0,1,1,0.25\n");
+}
