@@ -2,10 +2,10 @@
 // inputs, no gradients. Shared helpers: batched no-grad prediction, the seeded
 // score of a batch, and score_perturbations, the one loop (perturbed inputs
 // built batch by batch, run through the model, scored) that occlusion, LIME,
-// KernelSHAP, Score-CAM and the perturbation curves of the metrics all use; occlusion (Zeiler & Fergus 2014, Captum's
-// Occlusion: a window of every channel set to a baseline, the score drop
-// averaged over the windows that cover each pixel); and a seeded uniform random
-// map, the baseline every evaluation metric is compared with.
+// KernelSHAP, Score-CAM and the metrics' perturbation curves all use. Also here: occlusion
+// (Zeiler & Fergus 2014, Captum's Occlusion: a window of every channel set to a
+// baseline, the score drop averaged over the windows that cover each pixel) and
+// a seeded uniform random map, the baseline every evaluation metric is compared with.
 #pragma once
 
 #include <cstdint>
