@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/grad_mode.h"
 #include "core/factory.h"
+#include "explain/perturbation.h"
 #include "kernels/backend.h"
 
 namespace gb::explain {
@@ -36,7 +36,9 @@ std::vector<float> weighted_sum(const std::vector<float>& A, const std::vector<f
     return raw;
 }
 
-// Score-CAM's channel scores: the seeded output for the input masked by each channel's map.
+// Score-CAM's channel scores: the seeded output for the input masked by each channel's map
+// (upsampled, min-max normalised), softmax over the channels. One image's channels at a time,
+// `score_batch` per forward pass.
 std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A, const Tensor& seed, int64_t N, int64_t C,
                                  int64_t h, int64_t w, const CamOptions& o) {
     const Tensor& x = trace.input();
@@ -45,31 +47,27 @@ std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A
     const auto xv = x.to_vector<float>(), sv = seed.to_vector<float>();
     const int64_t K = seed.dim(1);
     std::vector<float> scores(static_cast<size_t>(N * C));
-    autograd::NoGradGuard no_grad;
-    const bool was_training = trace.model().is_training();
-    trace.model().eval();
-    const int64_t chunk = std::max<int64_t>(1, o.score_batch);
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c0 = 0; c0 < C; c0 += chunk) {
-            const int64_t cs = std::min(chunk, C - c0);
-            std::vector<float> masked(static_cast<size_t>(cs * Cin * plane));
-            for (int64_t c = 0; c < cs; ++c) {
-                const float* u = up.data() + (n * C + c0 + c) * plane;
-                const auto [lo, hi] = std::minmax_element(u, u + plane);
-                const float range = *hi - *lo + 1e-8f;
-                for (int64_t ch = 0; ch < Cin; ++ch)
-                    for (int64_t i = 0; i < plane; ++i)
-                        masked[static_cast<size_t>((c * Cin + ch) * plane + i)] =
-                            xv[static_cast<size_t>((n * Cin + ch) * plane + i)] * ((u[i] - *lo) / range);
-            }
-            const auto out = trace.model()(from_vector(masked, Shape{cs, Cin, H, W}, x.device())).to_vector<float>();
-            for (int64_t c = 0; c < cs; ++c) {
-                double s = 0;
-                for (int64_t k = 0; k < K; ++k) s += static_cast<double>(sv[static_cast<size_t>(n * K + k)]) * out[static_cast<size_t>(c * K + k)];
-                scores[static_cast<size_t>(n * C + c0 + c)] = static_cast<float>(s);
-            }
-        }
-    trace.model().train(was_training);
+    for (int64_t n = 0; n < N; ++n) {
+        Perturbations p;
+        p.input = Shape{Cin, H, W};
+        p.device = x.device();
+        p.count = C;
+        p.batch = std::max<int64_t>(1, o.score_batch);
+        p.fill = [&](int64_t c, float* dst) {  // x * the normalised map of channel c
+            const float* u = up.data() + (n * C + c) * plane;
+            const auto [lo, hi] = std::minmax_element(u, u + plane);
+            const float range = *hi - *lo + 1e-8f;
+            for (int64_t ch = 0; ch < Cin; ++ch)
+                for (int64_t i = 0; i < plane; ++i)
+                    dst[ch * plane + i] = xv[static_cast<size_t>((n * Cin + ch) * plane + i)] * ((u[i] - *lo) / range);
+        };
+        p.score = [&](int64_t, const float* logits, int64_t classes) {
+            GB_CHECK(classes == K, "Score-CAM: a seed of ", K, " classes for a model of ", classes);
+            return seeded_score(sv.data() + n * K, logits, K);
+        };
+        const std::vector<double> s = score_perturbations(trace.model(), p);
+        for (int64_t c = 0; c < C; ++c) scores[static_cast<size_t>(n * C + c)] = static_cast<float>(s[static_cast<size_t>(c)]);
+    }
     for (int64_t n = 0; n < N; ++n) {  // softmax over channels
         float* s = scores.data() + n * C;
         const float m = *std::max_element(s, s + C);

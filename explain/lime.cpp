@@ -47,6 +47,102 @@ std::vector<std::vector<uint8_t>> draw_coalitions(Surrogate kind, int64_t K, int
     return z;
 }
 
+struct LinearFit {
+    std::vector<double> coef;  // one per superpixel
+    double intercept = 0;
+};
+
+// LIME's weighted ridge on coalitions zn [T][K] with scores yn [T].
+LinearFit fit_lime(const std::vector<std::vector<uint8_t>>& zn, const std::vector<double>& yn, int64_t K,
+                   const SurrogateOptions& o) {
+    const int64_t T = static_cast<int64_t>(zn.size());
+    std::vector<double> w(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) {
+        const double on = std::accumulate(zn[static_cast<size_t>(t)].begin(), zn[static_cast<size_t>(t)].end(), 0.0);
+        const double d = 1.0 - std::sqrt(on / static_cast<double>(K));  // cosine distance to all ones
+        w[static_cast<size_t>(t)] = std::sqrt(std::exp(-d * d / (double(o.kernel_width) * o.kernel_width)));
+    }
+    // Unpenalised intercept: centre A and y by their weighted means (as sklearn's Ridge).
+    const double wsum = std::accumulate(w.begin(), w.end(), 0.0);
+    std::vector<double> mean(static_cast<size_t>(K), 0.0);
+    double ymean = 0;
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < K; ++j) mean[static_cast<size_t>(j)] += w[static_cast<size_t>(t)] * zn[static_cast<size_t>(t)][static_cast<size_t>(j)] / wsum;
+        ymean += w[static_cast<size_t>(t)] * yn[static_cast<size_t>(t)] / wsum;
+    }
+    std::vector<double> A(static_cast<size_t>(T * K)), yc(static_cast<size_t>(T));
+    for (int64_t t = 0; t < T; ++t) {
+        for (int64_t j = 0; j < K; ++j)
+            A[static_cast<size_t>(t * K + j)] = zn[static_cast<size_t>(t)][static_cast<size_t>(j)] - mean[static_cast<size_t>(j)];
+        yc[static_cast<size_t>(t)] = yn[static_cast<size_t>(t)] - ymean;
+    }
+    LinearFit f;
+    // A superpixel present in every sample has a zero column; a tiny ridge keeps the system solvable.
+    f.coef = weighted_ridge(A, yc, w, K, std::max(static_cast<double>(o.ridge), 1e-9));
+    f.intercept = ymean;
+    for (int64_t j = 0; j < K; ++j) f.intercept -= f.coef[static_cast<size_t>(j)] * mean[static_cast<size_t>(j)];
+    return f;
+}
+
+// KernelSHAP's constrained least squares on coalitions zn [T][K] (the first two: none, all) with scores yn [T].
+LinearFit fit_kernel_shap(const std::vector<std::vector<uint8_t>>& zn, const std::vector<double>& yn, int64_t K) {
+    const int64_t T = static_cast<int64_t>(zn.size());
+    const double none = yn[0], all = yn[1], delta = all - none;
+    LinearFit f{std::vector<double>(static_cast<size_t>(K), 0.0), none};
+    if (K == 1) {
+        f.coef[0] = delta;
+        return f;
+    }
+    // y - none - z_K delta = sum_{j<K} (z_j - z_K) phi_j; phi_K = delta - sum_{j<K} phi_j.
+    const int64_t M = K - 1, R = T - 2;
+    std::vector<double> A(static_cast<size_t>(R * M)), yc(static_cast<size_t>(R)), w(static_cast<size_t>(R), 1.0);
+    for (int64_t t = 0; t < R; ++t) {
+        const auto& row = zn[static_cast<size_t>(t + 2)];
+        const double zk = row[static_cast<size_t>(M)];
+        for (int64_t j = 0; j < M; ++j) A[static_cast<size_t>(t * M + j)] = row[static_cast<size_t>(j)] - zk;
+        yc[static_cast<size_t>(t)] = yn[static_cast<size_t>(t + 2)] - none - zk * delta;
+    }
+    const auto phi = weighted_ridge(A, yc, w, M, 1e-9);
+    double rest = delta;
+    for (int64_t j = 0; j < M; ++j) rest -= f.coef[static_cast<size_t>(j)] = phi[static_cast<size_t>(j)];
+    f.coef[static_cast<size_t>(M)] = rest;
+    return f;
+}
+
+// The seeded score of every coalition of every image, [N][T]: one perturbation per (image,
+// coalition), batched across images; a switched-off superpixel's pixels take the baseline.
+std::vector<std::vector<double>> score_coalitions(layers::Layer& model, const Tensor& x, const Tensor& seed,
+                                                  const std::vector<Segmentation>& segments,
+                                                  const std::vector<std::vector<std::vector<uint8_t>>>& z, const SurrogateOptions& o) {
+    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), per = C * H * W, K = seed.dim(1);
+    const auto xv = x.to_vector<float>();
+    const auto sv = seed.to_vector<float>();
+    std::vector<std::pair<int64_t, int64_t>> rows;  // perturbation i -> (image, coalition)
+    for (int64_t n = 0; n < N; ++n)
+        for (size_t t = 0; t < z[static_cast<size_t>(n)].size(); ++t) rows.emplace_back(n, static_cast<int64_t>(t));
+    Perturbations p;
+    p.input = Shape{C, H, W};
+    p.device = x.device();
+    p.count = static_cast<int64_t>(rows.size());
+    p.batch = o.batch;
+    p.fill = [&](int64_t i, float* dst) {
+        const auto [n, t] = rows[static_cast<size_t>(i)];
+        const auto& labels = segments[static_cast<size_t>(n)].labels;
+        const auto& on = z[static_cast<size_t>(n)][static_cast<size_t>(t)];
+        for (int64_t c = 0; c < C; ++c)
+            for (int64_t q = 0; q < H * W; ++q)
+                dst[c * H * W + q] = on[static_cast<size_t>(labels[static_cast<size_t>(q)])] ? xv[static_cast<size_t>(n * per + c * H * W + q)] : o.baseline;
+    };
+    p.score = [&](int64_t i, const float* logits, int64_t classes) {
+        GB_CHECK(classes == K, "lime/kernelshap: a seed of ", K, " classes for a model of ", classes);
+        return seeded_score(sv.data() + rows[static_cast<size_t>(i)].first * K, logits, K);
+    };
+    const std::vector<double> scores = score_perturbations(model, p);
+    std::vector<std::vector<double>> y(static_cast<size_t>(N));
+    for (size_t i = 0; i < rows.size(); ++i) y[static_cast<size_t>(rows[i].first)].push_back(scores[i]);
+    return y;
+}
+
 SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const Tensor& seed, const SurrogateOptions& o,
                     const std::vector<Segmentation>& given) {
     const char* name = kind == Surrogate::Lime ? "lime" : "kernelshap";
@@ -57,7 +153,6 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
     GB_CHECK(seed.rank() == 2 && seed.dim(0) == N, name, ": seed ", seed.shape().str(), " for ", N, " samples");
     GB_CHECK(given.empty() || static_cast<int64_t>(given.size()) == N, name, ": ", given.size(), " segmentations for ", N, " images");
     const auto xv = x.to_vector<float>();
-    const auto sv = seed.to_vector<float>();
     SurrogateResult r;
     std::vector<std::vector<std::vector<uint8_t>>> z(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n) {
@@ -73,93 +168,17 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
         g.set_state(o.seed, static_cast<uint64_t>(n) << 32);
         z[static_cast<size_t>(n)] = draw_coalitions(kind, r.segments.back().count, o.samples, g);
     }
-    // Score every coalition of every image, batched across images.
-    std::vector<std::pair<int64_t, int64_t>> rows;
-    for (int64_t n = 0; n < N; ++n)
-        for (size_t t = 0; t < z[static_cast<size_t>(n)].size(); ++t) rows.emplace_back(n, static_cast<int64_t>(t));
-    std::vector<std::vector<double>> y(static_cast<size_t>(N));
-    for (int64_t n = 0; n < N; ++n) y[static_cast<size_t>(n)].resize(z[static_cast<size_t>(n)].size());
-    const int64_t total = static_cast<int64_t>(rows.size());
-    for (int64_t b = 0; b < total; b += o.batch) {
-        const int64_t B = std::min(o.batch, total - b);
-        std::vector<float> in(static_cast<size_t>(B * per));
-        for (int64_t j = 0; j < B; ++j) {
-            const auto [n, t] = rows[static_cast<size_t>(b + j)];
-            const auto& labels = r.segments[static_cast<size_t>(n)].labels;
-            const auto& on = z[static_cast<size_t>(n)][static_cast<size_t>(t)];
-            for (int64_t c = 0; c < C; ++c)
-                for (int64_t p = 0; p < H * W; ++p)
-                    in[static_cast<size_t>(j * per + c * H * W + p)] =
-                        on[static_cast<size_t>(labels[static_cast<size_t>(p)])] ? xv[static_cast<size_t>(n * per + c * H * W + p)] : o.baseline;
-        }
-        const Tensor logits = predict(model, from_vector(in, Shape{B, C, H, W}, x.device()), o.batch);
-        const int64_t K = logits.dim(1);
-        const auto l = logits.to_vector<float>();
-        for (int64_t j = 0; j < B; ++j) {
-            const auto [n, t] = rows[static_cast<size_t>(b + j)];
-            double s = 0;
-            for (int64_t k = 0; k < K; ++k) s += static_cast<double>(sv[static_cast<size_t>(n * K + k)]) * l[static_cast<size_t>(j * K + k)];
-            y[static_cast<size_t>(n)][static_cast<size_t>(t)] = s;
-        }
-    }
+    const auto y = score_coalitions(model, x, seed, r.segments, z, o);
     std::vector<float> map(static_cast<size_t>(N * H * W));
     for (int64_t n = 0; n < N; ++n) {
-        const auto& zn = z[static_cast<size_t>(n)];
-        const auto& yn = y[static_cast<size_t>(n)];
-        const int64_t K = r.segments[static_cast<size_t>(n)].count, T = static_cast<int64_t>(zn.size());
-        std::vector<double> coef(static_cast<size_t>(K), 0.0);
-        double intercept = 0;
-        if (kind == Surrogate::Lime) {
-            std::vector<double> w(static_cast<size_t>(T));
-            for (int64_t t = 0; t < T; ++t) {
-                const double on = std::accumulate(zn[static_cast<size_t>(t)].begin(), zn[static_cast<size_t>(t)].end(), 0.0);
-                const double d = 1.0 - std::sqrt(on / static_cast<double>(K));  // cosine distance to all ones
-                w[static_cast<size_t>(t)] = std::sqrt(std::exp(-d * d / (double(o.kernel_width) * o.kernel_width)));
-            }
-            // Unpenalised intercept: centre A and y by their weighted means (as sklearn's Ridge).
-            const double wsum = std::accumulate(w.begin(), w.end(), 0.0);
-            std::vector<double> mean(static_cast<size_t>(K), 0.0);
-            double ymean = 0;
-            for (int64_t t = 0; t < T; ++t) {
-                for (int64_t j = 0; j < K; ++j) mean[static_cast<size_t>(j)] += w[static_cast<size_t>(t)] * zn[static_cast<size_t>(t)][static_cast<size_t>(j)] / wsum;
-                ymean += w[static_cast<size_t>(t)] * yn[static_cast<size_t>(t)] / wsum;
-            }
-            std::vector<double> A(static_cast<size_t>(T * K)), yc(static_cast<size_t>(T));
-            for (int64_t t = 0; t < T; ++t) {
-                for (int64_t j = 0; j < K; ++j)
-                    A[static_cast<size_t>(t * K + j)] = zn[static_cast<size_t>(t)][static_cast<size_t>(j)] - mean[static_cast<size_t>(j)];
-                yc[static_cast<size_t>(t)] = yn[static_cast<size_t>(t)] - ymean;
-            }
-            // A superpixel present in every sample has a zero column; a tiny ridge keeps the system solvable.
-            coef = weighted_ridge(A, yc, w, K, std::max(static_cast<double>(o.ridge), 1e-9));
-            intercept = ymean;
-            for (int64_t j = 0; j < K; ++j) intercept -= coef[static_cast<size_t>(j)] * mean[static_cast<size_t>(j)];
-        } else {
-            const double none = yn[0], all = yn[1], delta = all - none;
-            intercept = none;
-            if (K == 1) {
-                coef[0] = delta;
-            } else {
-                // y - none - z_K delta = sum_{j<K} (z_j - z_K) phi_j; phi_K = delta - sum_{j<K} phi_j.
-                const int64_t M = K - 1, R = T - 2;
-                std::vector<double> A(static_cast<size_t>(R * M)), yc(static_cast<size_t>(R)), w(static_cast<size_t>(R), 1.0);
-                for (int64_t t = 0; t < R; ++t) {
-                    const auto& row = zn[static_cast<size_t>(t + 2)];
-                    const double zk = row[static_cast<size_t>(M)];
-                    for (int64_t j = 0; j < M; ++j) A[static_cast<size_t>(t * M + j)] = row[static_cast<size_t>(j)] - zk;
-                    yc[static_cast<size_t>(t)] = yn[static_cast<size_t>(t + 2)] - none - zk * delta;
-                }
-                const auto phi = weighted_ridge(A, yc, w, M, 1e-9);
-                double rest = delta;
-                for (int64_t j = 0; j < M; ++j) rest -= coef[static_cast<size_t>(j)] = phi[static_cast<size_t>(j)];
-                coef[static_cast<size_t>(M)] = rest;
-            }
-        }
+        const int64_t K = r.segments[static_cast<size_t>(n)].count;
+        LinearFit f = kind == Surrogate::Lime ? fit_lime(z[static_cast<size_t>(n)], y[static_cast<size_t>(n)], K, o)
+                                              : fit_kernel_shap(z[static_cast<size_t>(n)], y[static_cast<size_t>(n)], K);
         const auto& labels = r.segments[static_cast<size_t>(n)].labels;
-        for (int64_t p = 0; p < H * W; ++p)
-            map[static_cast<size_t>(n * H * W + p)] = static_cast<float>(coef[static_cast<size_t>(labels[static_cast<size_t>(p)])]);
-        r.coefficients.push_back(std::move(coef));
-        r.intercept.push_back(intercept);
+        for (int64_t q = 0; q < H * W; ++q)
+            map[static_cast<size_t>(n * H * W + q)] = static_cast<float>(f.coef[static_cast<size_t>(labels[static_cast<size_t>(q)])]);
+        r.coefficients.push_back(std::move(f.coef));
+        r.intercept.push_back(f.intercept);
     }
     r.map = from_vector(map, Shape{N, 1, H, W}, x.device());
     return r;

@@ -248,35 +248,30 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
                 if (o.insertion ? m == units : m == 0) c.values[static_cast<size_t>(n * c.points + k)] = score(l.data() + n * K, K, n);
             }
     }
-    const int64_t total = static_cast<int64_t>(rows.size());
-    for (int64_t b = 0; b < total; b += o.batch) {
-        const int64_t B = std::min(o.batch, total - b);
-        std::vector<float> in(static_cast<size_t>(B * per));
-        for (int64_t j = 0; j < B; ++j) {
-            const int64_t row = rows[static_cast<size_t>(b + j)];
-            const int64_t n = row / c.points, k = row % c.points, m = std::min(units, k * step);
-            const auto& from = o.insertion ? rv : xv;  // the image we start from
-            const auto& put = o.insertion ? xv : rv;   // what the first m units become
-            float* dst = in.data() + j * per;
-            std::copy(from.begin() + n * per, from.begin() + (n + 1) * per, dst);
-            for (int64_t u = 0; u < m; ++u) {
-                const int64_t unit = order[static_cast<size_t>(n)][static_cast<size_t>(u)];
-                const int64_t y0 = (unit / gx) * p, x0 = (unit % gx) * p;
-                for (int64_t ch = 0; ch < C; ++ch)
-                    for (int64_t y = y0; y < std::min(H, y0 + p); ++y) {
-                        const int64_t at = n * per + (ch * H + y) * W;
-                        std::copy(put.begin() + at + x0, put.begin() + at + std::min(W, x0 + p), dst + (ch * H + y) * W + x0);
-                    }
-            }
+    Perturbations pert;
+    pert.input = Shape{C, H, W};
+    pert.device = x.device();
+    pert.count = static_cast<int64_t>(rows.size());
+    pert.batch = o.batch;
+    pert.fill = [&](int64_t i, float* dst) {
+        const int64_t row = rows[static_cast<size_t>(i)];
+        const int64_t n = row / c.points, k = row % c.points, m = std::min(units, k * step);
+        const auto& from = o.insertion ? rv : xv;  // the image we start from
+        const auto& put = o.insertion ? xv : rv;   // what the first m units become
+        std::copy(from.begin() + n * per, from.begin() + (n + 1) * per, dst);
+        for (int64_t u = 0; u < m; ++u) {
+            const int64_t unit = order[static_cast<size_t>(n)][static_cast<size_t>(u)];
+            const int64_t y0 = (unit / gx) * p, x0 = (unit % gx) * p;
+            for (int64_t ch = 0; ch < C; ++ch)
+                for (int64_t y = y0; y < std::min(H, y0 + p); ++y) {
+                    const int64_t at = n * per + (ch * H + y) * W;
+                    std::copy(put.begin() + at + x0, put.begin() + at + std::min(W, x0 + p), dst + (ch * H + y) * W + x0);
+                }
         }
-        const Tensor logits = predict(model, from_vector(in, Shape{B, C, H, W}, x.device()), o.batch);
-        const int64_t K = logits.dim(1);
-        const auto l = logits.to_vector<float>();
-        for (int64_t j = 0; j < B; ++j) {
-            const int64_t row = rows[static_cast<size_t>(b + j)];
-            c.values[static_cast<size_t>(row)] = score(l.data() + j * K, K, row / c.points);
-        }
-    }
+    };
+    pert.score = [&](int64_t i, const float* logits, int64_t K) { return score(logits, K, rows[static_cast<size_t>(i)] / c.points); };
+    const std::vector<double> scores = score_perturbations(model, pert);
+    for (size_t i = 0; i < rows.size(); ++i) c.values[static_cast<size_t>(rows[i])] = scores[i];
     return c;
 }
 

@@ -96,7 +96,7 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     // evaluate: every metric on a few images, the files it writes, and clear errors.
     const std::string evd = dir.path("evaluate");
     const Run v1 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
-                       " --samples 6 --batch 4 --method saliency --method random --metric aopc --metric deletion"
+                       " --limit 6 --batch-size 4 --method saliency --method random --metric aopc --metric deletion"
                        " --metric insertion --metric randomisation --metric sensitivity --metric conservation --replacement noise --replacement black"
                        " --steps 4 --aopc-steps 4 --sensitivity-samples 2 --threads 1 --out " + evd);
     INFO(v1.out);
@@ -107,11 +107,18 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
                           "insertion_curves.png", "randomisation.png"})
         CHECK(std::filesystem::exists(evd + "/" + f));
     const Run v2 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
-                       " --samples 99 --method saliency --out " + evd);
+                       " --limit 99 --method saliency --out " + evd);
     CHECK(v2.code != 0);
-    CHECK(v2.out.find("--samples 99 exceeds the 30 test images") != std::string::npos);
+    CHECK(v2.out.find("--limit 99 exceeds the 30 test images") != std::string::npos);
+    // evaluate's old spellings (--samples, --batch) still work through the shared blocks, with the note.
+    const Run v2_old = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                           " --samples 99 --batch 4 --method saliency --out " + evd);
+    CHECK(v2_old.code != 0);
+    CHECK(v2_old.out.find("glassbox: note: --samples is deprecated; use --limit\n") != std::string::npos);
+    CHECK(v2_old.out.find("glassbox: note: --batch is deprecated; use --batch-size\n") != std::string::npos);
+    CHECK(v2_old.out.find("--limit 99 exceeds the 30 test images") != std::string::npos);
     const Run v3 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
-                       " --samples 2 --method saliency --metric faithfulness --out " + evd);
+                       " --limit 2 --method saliency --metric faithfulness --out " + evd);
     CHECK(v3.code != 0);
     CHECK(v3.out.find("faithfulness") != std::string::npos);
 

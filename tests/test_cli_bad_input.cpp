@@ -119,7 +119,7 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
     auto out = [&](const std::string& name) { return dir.path("out-" + name); };
     const std::string data = " --data-dir " + d + " --threads 1";
     const std::string explain = "explain --checkpoint " + ck + data + " --index 0 --method saliency";
-    const std::string evaluate = "evaluate --checkpoint " + ck + data + " --samples 2 --method saliency --metric deletion";
+    const std::string evaluate = "evaluate --checkpoint " + ck + data + " --limit 2 --method saliency --metric deletion";
     const std::string train_in = "train --model vgg-mini --batch-size 20 --threads 1 --data-dir ";
     const std::string train = train_in + d + " --epochs 1";
     const std::string resume_with = train_in + d + " --epochs 2 --resume ";
@@ -192,7 +192,7 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
         {"overflowing pixels", "explain --checkpoint " + ck + " --array " + dir.path("huge_pixels.npy") + " --method saliency --out " +
          out("hp"), 1, {"huge_pixels.npy", "output is NaN or infinite"}, out("hp")},
         {"dataset of 3 classes, eval", "eval --checkpoint " + ck + " --data " + d + "/three", 1, {"3 classes"}},
-        {"dataset of 3 classes, evaluate", "evaluate --checkpoint " + ck + " --data " + d + "/three --samples 2 --method saliency "
+        {"dataset of 3 classes, evaluate", "evaluate --checkpoint " + ck + " --data " + d + "/three --limit 2 --method saliency "
          "--metric deletion --out " + out("three"), 1, {"3 classes"}, out("three")},
         {"truncated checkpoint", "eval --checkpoint " + dir.path("truncated.safetensors") + data, 1, {"truncated.safetensors"}},
         {"huge header", "eval --checkpoint " + dir.path("huge_header.safetensors") + data, 1, {"huge_header.safetensors"}},

@@ -66,7 +66,7 @@ TEST_CASE("cli evaluate on vgg-mini-bn canonizes LRP by default and says so") {
     write_fake_mnist(dir.path(), 10, 6, 28, true);
     const std::string common = "evaluate --checkpoint " + data_file("vgg_mini_bn.model.safetensors") +
                                " --model vgg-mini-bn --data-dir " + dir.path() +
-                               " --samples 4 --method lrp:epsilon-plus-flat --metric conservation --threads 1";
+                               " --limit 4 --method lrp:epsilon-plus-flat --metric conservation --threads 1";
     const Run on = run(common + " --out " + dir.path("on"));
     INFO(on.out);
     REQUIRE(on.code == 0);

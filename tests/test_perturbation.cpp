@@ -2,9 +2,10 @@
 // drop of a window is exactly the sum of W_c * x over the window (closed form);
 // SLIC on synthetic images with known regions; LIME and KernelSHAP recover the
 // superpixel sums of W_c * x of a linear model, whose score is exactly linear in
-// the coalition.
+// the coalition. score_perturbations, the loop they all share, on unit images.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -75,6 +76,51 @@ TEST_CASE("occlusion on a linear model gives the window's share of W_c * x") {
         CHECK(a.map.to_vector<float>()[0] == doctest::Approx(window).epsilon(1e-4).scale(1));
         CHECK_THROWS_WITH_AS(attribute(trace, parse_method("occlusion:window=9"), targets), doctest::Contains("window 9"), Error);
     }
+}
+
+TEST_CASE("score_perturbations: every perturbation scored from its own row, in batches, with progress") {
+    // Perturbation i is the unit image e_i, so its logits are column i of W plus the bias (exact up to float32).
+    LinearModel lm(1, 4, 4, 3, 21);
+    const auto w = lm.linear->weight().to_vector<float>();
+    const auto bias = lm.linear->bias().to_vector<float>();
+    lm.model->train();
+    Perturbations p;
+    p.input = Shape{1, 4, 4};
+    p.count = 7;
+    p.batch = 3;
+    p.fill = [](int64_t i, float* dst) {
+        std::fill(dst, dst + 16, 0.f);
+        dst[i] = 1.f;
+    };
+    std::vector<int64_t> classes_seen;
+    p.score = [&](int64_t, const float* logits, int64_t classes) {
+        classes_seen.push_back(classes);
+        return static_cast<double>(logits[2]);
+    };
+    std::vector<std::pair<int64_t, int64_t>> progress;
+    p.progress = [&](int64_t done, int64_t total) { progress.emplace_back(done, total); };
+    const std::vector<double> scores = score_perturbations(*lm.model, p);
+    REQUIRE(scores.size() == 7u);
+    for (int64_t i = 0; i < 7; ++i) CHECK(scores[static_cast<size_t>(i)] == doctest::Approx(w[static_cast<size_t>(2 * 16 + i)] + bias[2]).epsilon(1e-6));
+    CHECK(classes_seen == std::vector<int64_t>(7, 3));
+    CHECK(progress == std::vector<std::pair<int64_t, int64_t>>{{3, 7}, {6, 7}, {7, 7}});  // batches of 3, 3, 1
+    CHECK(lm.model->is_training());  // predict restores the mode it found
+
+    p.count = 0;
+    CHECK(score_perturbations(*lm.model, p).empty());
+    p.count = 1;
+    p.batch = 0;
+    CHECK_THROWS_WITH_AS(score_perturbations(*lm.model, p), doctest::Contains("batch > 0"), Error);
+    p.batch = 1;
+    p.input = Shape{16};
+    CHECK_THROWS_WITH_AS(score_perturbations(*lm.model, p), doctest::Contains("[C, H, W]"), Error);
+}
+
+TEST_CASE("seeded_score: sum_k seed[k] logits[k] in double, as seeded_scores per row") {
+    const std::vector<float> seed{0.f, 1.f, 0.f, 0.5f, 0.f, -2.f}, logits{3.f, -1.f, 0.25f, 8.f, 2.f, 1.f};
+    CHECK(seeded_score(seed.data(), logits.data(), 3) == -1.0);
+    const auto rows = seeded_scores(from_vector(logits, Shape{2, 3}), seed, 2);
+    CHECK(rows == std::vector<double>{-1.0, 0.5 * 8.0 - 2.0});
 }
 
 TEST_CASE("random maps are seeded, uniform and the same on every call") {
