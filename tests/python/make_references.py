@@ -750,6 +750,21 @@ def check_versions():
     return bad
 
 
+def blas_core():
+    """Which BLAS torch runs on, and OpenBLAS's kernel tables (the bits of Linear layers depend on both)."""
+    import ctypes
+    with open("/proc/self/maps") as f:
+        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1].rsplit("/", 1)[-1]}
+    for path in sorted(libs):
+        try:
+            get = ctypes.CDLL(path).openblas_get_corename
+        except (OSError, AttributeError):
+            continue
+        get.restype = ctypes.c_char_p
+        return f"OpenBLAS ({path}), core {get().decode()}"
+    return "not OpenBLAS: " + ", ".join(sorted(libs))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="regenerate into a temp folder and compare with --data")
@@ -767,6 +782,8 @@ def main():
         print(f"make_references: warning: {msg}; values and metadata may differ", file=sys.stderr)
 
     torch.set_num_threads(1)
+    torch.ones(2, 2) @ torch.ones(2, 2)  # loads the BLAS
+    print(f"torch {torch.__version__}, BLAS: {blas_core()}", flush=True)
     seed_dir = args.seed_dir or args.data
     only = set(args.only.split(",")) if args.only else None
     tmp = tempfile.mkdtemp(prefix="gb-references-") if args.check and not args.out else None
