@@ -11,14 +11,11 @@
 # 1.13.1, python3-numpy 1.24.2 and python3-opencv 4.6.0 (plus python3-matplotlib, python3-tqdm
 # and python3-packaging, which Captum imports), a venv with zennit 0.5.1, captum 0.8.0 and
 # safetensors 0.4.5 from PyPI, and OpenBLAS 0.3.21 (libopenblas0-pthread, unpacked into the venv,
-# not installed) as torch's BLAS: the stored files were made with it, on a CPU for which it picks
-# its Cooperlake tables (AVX-512 with BF16: Cooper Lake, Sapphire Rapids and later), and Linear
-# layers only reproduce bit for bit with the same tables (Debian's default reference BLAS, and
-# OpenBLAS on other CPUs, round differently). On an AVX-512 CPU without BF16 the script forces
-# the SkylakeX tables: same kernels, but GEMMs with K > 320 (vgg-mini's classifier.0) are
-# blocked differently (K in slices of 448, not 320), so logits and what depends on their bits
-# (DeepLift, Score-CAM, the BN exact-fold comparison) differ in the last bits (0.03 of their
-# tolerance or less). OpenBLAS 0.3.21 cannot force Cooperlake by OPENBLAS_CORETYPE.
+# not installed) as torch's BLAS: the stored files were made with it, with its Cooperlake tables
+# (AVX-512 + BF16 CPUs), and Linear layers only reproduce bit for bit with the same kernels and
+# blocking (Debian's default reference BLAS rounds differently). On AVX-512 CPUs this forces
+# OpenBLAS's SkylakeX tables (same kernels; 0.3.21 cannot be forced to Cooperlake, and does not
+# know every newer CPU) and make_references.py sets their SGEMM blocking to Cooperlake's.
 # Environment: GB_REFENV (the venv, default build/refenv).
 set -euo pipefail
 
@@ -67,12 +64,8 @@ fi
 
 export LD_LIBRARY_PATH="$openblas/usr/lib/x86_64-linux-gnu/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-if grep -qw avx512_bf16 /proc/cpuinfo; then
-    :  # OpenBLAS picks Cooperlake itself on the CPUs it knows (make_references.py prints its choice)
-elif grep -qw avx512f /proc/cpuinfo; then
+if grep -qw avx512f /proc/cpuinfo; then
     export OPENBLAS_CORETYPE=SkylakeX
-    echo "references: no AVX512-BF16 on this CPU: OpenBLAS SkylakeX tables, so results that depend on" \
-         "GEMMs with K > 320 (logits, DeepLift, Score-CAM) differ from the stored ones in the last bits" >&2
 else
     echo "references: no AVX-512 on this CPU: OpenBLAS cannot use the kernels the files were made with," \
          "so Linear-layer results differ from the stored ones in the last bits" >&2

@@ -11,9 +11,10 @@ Every explanation value comes from the library it is a reference for: Zennit 0.5
 (composites and single-layer rules), Captum 0.8.0 for the gradient methods and Grad-CAM, and
 pytorch-grad-cam 1.5.5's formulas, transcribed below (its package needs ttach, which Debian
 lacks), for the pytorch-grad-cam CAM family. Everything runs single-threaded on the CPU with
-PyTorch's default float32 kernels (oneDNN convolutions), so a rerun on the same CPU type
-reproduces every file bit for bit; another CPU may change the last bits of float results, which
-the stored tolerances absorb (--check reports by how much).
+PyTorch's default float32 kernels (oneDNN convolutions, OpenBLAS GEMMs), so a rerun on the same
+CPU type reproduces every file bit for bit; another CPU may change the last bits of float
+results, which the stored tolerances absorb (--check reports by how much). OpenBLAS's SGEMM
+blocking is set to the one the files were made with (use_cooperlake_sgemm_blocking).
 
 Seed data. Two kinds of tensors are inputs to this script rather than results of it:
   * the single-layer cases (rules_*.safetensors) are made here from their seeds: the layer is
@@ -458,15 +459,18 @@ def lrp_results(spec, state, x, target, dtype, fold_exact=False):
 
 
 def exact_fold(model):
-    """Copy whose convs hold the exactly folded BN parameters and whose BNs are identities."""
+    """Copy whose convs hold the exactly folded BN parameters and whose BNs are identities.
+
+    The fold is computed in float64 and rounded once to the model's dtype (the correctly rounded
+    folded parameters)."""
     feats = list(model.features)
     for i, m in enumerate(feats):
         if isinstance(m, nn.BatchNorm2d):
             conv = feats[i - 1]
-            s = m.weight.detach() / torch.sqrt(m.running_var + m.eps)
+            s = m.weight.detach().double() / torch.sqrt(m.running_var.double() + m.eps)
             with torch.no_grad():
-                conv.weight.copy_(conv.weight * s[:, None, None, None])
-                conv.bias.copy_((conv.bias - m.running_mean) * s + m.bias)
+                conv.weight.copy_(conv.weight.double() * s[:, None, None, None])
+                conv.bias.copy_((conv.bias.double() - m.running_mean.double()) * s + m.bias.double())
             feats[i] = nn.Identity()
     model.features = nn.Sequential(*feats)
     return model
@@ -750,19 +754,40 @@ def check_versions():
     return bad
 
 
-def blas_core():
-    """Which BLAS torch runs on, and OpenBLAS's kernel tables (the bits of Linear layers depend on both)."""
+def use_cooperlake_sgemm_blocking():
+    """Make OpenBLAS block SGEMM as on the machine that made the stored files; returns what it did.
+
+    The bits of a GEMM with a long K (vgg-mini's classifier.0: K = 3136) depend on how OpenBLAS
+    slices K (C += A[:, slice] B[slice, :] per slice). The stored files were made where OpenBLAS
+    0.3.21 chose its Cooperlake tables (AVX-512 + BF16 CPUs: SGEMM P = 640, Q = 320); its SkylakeX
+    tables have the same kernels with P = Q = 448. 0.3.21 cannot be told to use Cooperlake
+    (OPENBLAS_CORETYPE stops one entry short of it), so scripts/references.sh forces SkylakeX on
+    AVX-512 CPUs and this sets the active table's sgemm_p/q (and sgemm_r, from the same buffer
+    budget) to Cooperlake's. Layout of the table's first ints (common_param.h, no BFLOAT16 build):
+    dtb_entries, offsetA, offsetB, align, sgemm_p, sgemm_q, sgemm_r, sgemm_unroll_m, _n, _mn."""
     import ctypes
     with open("/proc/self/maps") as f:
-        libs = {line.split()[-1] for line in f if "blas" in line.split()[-1].rsplit("/", 1)[-1]}
-    for path in sorted(libs):
+        libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1].rsplit("/", 1)[-1]})
+    for path in libs:
         try:
-            get = ctypes.CDLL(path).openblas_get_corename
+            lib = ctypes.CDLL(path)
+            get = lib.openblas_get_corename
         except (OSError, AttributeError):
             continue
         get.restype = ctypes.c_char_p
-        return f"OpenBLAS ({path}), core {get().decode()}"
-    return "not OpenBLAS: " + ", ".join(sorted(libs))
+        core = get().decode()
+        if core == "Cooperlake":
+            return f"OpenBLAS ({path}), core Cooperlake: as the stored files"
+        if core != "SkylakeX":
+            return f"OpenBLAS ({path}), core {core}: Linear-layer bits will differ from the stored files"
+        table = (ctypes.c_int * 10).from_address(ctypes.c_void_p.in_dll(lib, "gotoblas").value)
+        if list(table[4:6]) + list(table[7:10]) != [448, 448, 16, 4, 32]:
+            return f"OpenBLAS ({path}), core SkylakeX with an unexpected table {list(table)}: left alone"
+        budget = (table[6] + 15) * table[5] * 4
+        table[4], table[5] = 640, 320
+        table[6] = (budget // (320 * 4) - 15) & ~15
+        return f"OpenBLAS ({path}), core SkylakeX with Cooperlake's SGEMM blocking (P 640, Q 320): as the stored files"
+    return "not OpenBLAS (" + ", ".join(libs) + "): Linear-layer bits will differ from the stored files"
 
 
 def main():
@@ -783,7 +808,7 @@ def main():
 
     torch.set_num_threads(1)
     torch.ones(2, 2) @ torch.ones(2, 2)  # loads the BLAS
-    print(f"torch {torch.__version__}, BLAS: {blas_core()}", flush=True)
+    print(f"torch {torch.__version__}, BLAS: {use_cooperlake_sgemm_blocking()}", flush=True)
     seed_dir = args.seed_dir or args.data
     only = set(args.only.split(",")) if args.only else None
     tmp = tempfile.mkdtemp(prefix="gb-references-") if args.check and not args.out else None
