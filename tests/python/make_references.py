@@ -44,6 +44,7 @@ import shutil
 import struct
 import sys
 import tempfile
+import warnings
 
 import cv2
 import numpy as np
@@ -78,7 +79,7 @@ COMMON_META = collections.OrderedDict([
 # spaces to a multiple of 8 bytes.
 
 DTYPES = {torch.float32: ("F32", "<f4"), torch.int64: ("I64", "<i8")}
-NP_DTYPES = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8"), "F64": np.dtype("<f8")}
+NP_DTYPES = {"F32": np.dtype("<f4"), "I64": np.dtype("<i8")}
 
 
 def write_safetensors(path, tensors, metadata):
@@ -479,7 +480,7 @@ def exact_fold(model):
 # ---- Captum gradient methods ----
 
 def captum_gradient_results(spec, state, x, target, dtype):
-    from captum.attr import DeepLift, GuidedBackprop, InputXGradient, IntegratedGradients, LayerGradCam, Saliency
+    from captum.attr import DeepLift, GuidedBackprop, InputXGradient, IntegratedGradients, Saliency
     model = load_model(state, spec["bn"], dtype)
     x = x.to(dtype)
     res = collections.OrderedDict()
@@ -746,7 +747,6 @@ def compare(new_path, old_path):
 
 def check_versions():
     import captum
-    import zennit  # noqa: F401
     from importlib.metadata import version
     found = {"torch": torch.__version__, "numpy": np.__version__, "cv2": cv2.__version__,
              "zennit": version("zennit"), "captum": captum.__version__}
@@ -807,6 +807,8 @@ def main():
         print(f"make_references: warning: {msg}; values and metadata may differ", file=sys.stderr)
 
     torch.set_num_threads(1)
+    # Captum announces that it sets requires_grad and hooks on the ReLUs: expected here.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\.")
     torch.ones(2, 2) @ torch.ones(2, 2)  # loads the BLAS
     print(f"torch {torch.__version__}, BLAS: {use_cooperlake_sgemm_blocking()}", flush=True)
     seed_dir = args.seed_dir or args.data
