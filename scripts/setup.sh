@@ -4,7 +4,9 @@
 # (<build-dir>/pyenv: Debian's torch and torchvision + zennit 0.5.1 and safetensors 0.4.5 from PyPI),
 # then configure and build. Usage: scripts/setup.sh [build-dir] [extra cmake args...]
 # Environment: GB_JOBS (parallel build jobs, default: number of cores),
-# GB_NATIVE (ON: compile for this machine's CPU, the default; OFF: portable).
+# GB_NATIVE (ON: compile for this machine's CPU, the default; OFF: portable),
+# GB_REFERENCES (1: also make the pinned Zennit/Captum environment that regenerates tests/data,
+# scripts/references.sh --setup; off by default).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,6 +42,10 @@ assert m.version("zennit") == "0.5.1" and m.version("safetensors") == "0.4.5"' \
     /usr/bin/python3 -m venv --system-site-packages "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps zennit==0.5.1 safetensors==0.4.5
     echo "setup: Python environment ready in $(( $(date +%s) - py_start )) s"
+fi
+
+if [[ "${GB_REFERENCES:-0}" == 1 ]]; then
+    GB_REFENV="${GB_REFENV:-$build/refenv}" "$root/scripts/references.sh" --setup
 fi
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGB_NATIVE="${GB_NATIVE:-ON}" -DGB_PYTHON="$venv/bin/python" "$@"
