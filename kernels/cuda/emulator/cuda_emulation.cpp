@@ -1,7 +1,7 @@
 // The CUDA emulator's launch machinery: a grid's blocks run one after another,
 // a block's threads are std::threads, and barriers that remember their call site
 // turn divergent __syncthreads or warp operations into a gb::Error instead of a hang.
-#include "cuda_emulation/cuda_emulation.h"
+#include "kernels/cuda/emulator/cuda_emulation.h"
 
 #include <algorithm>
 #include <chrono>
@@ -308,15 +308,5 @@ int shfl_xor_source(int lane, int lane_mask, int width) {
     const int src = lane ^ lane_mask;
     return src < 0 || src >= (lane & ~(width - 1)) + width ? lane : src;
 }
-
-void* device_malloc(size_t bytes) {
-    const size_t rounded = (bytes + 255) / 256 * 256 + 256;
-    void* p = std::aligned_alloc(256, rounded);
-    GB_CHECK(p, "CUDA emulator: out of host memory allocating ", bytes, " bytes");
-    std::memset(p, 0xFF, rounded);
-    return p;
-}
-
-void device_free(void* p) { std::free(p); }
 
 }  // namespace gb::cuda_emu
