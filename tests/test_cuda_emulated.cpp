@@ -1,50 +1,29 @@
-// The CUDA backend's kernels and launchers, compiled by the host compiler
-// against the CUDA emulator (tests/cuda_emulation/) and run through the backend
-// comparison suite: every hand-written kernel is checked against the CPU
-// backend on every ctest run, GPU or not. GEMM goes through the emulator's
-// column-major cublasSgemm, which checks the backend's operand swap; cuDNN has
-// no emulation and is covered by test_cuda_device on a GPU.
-#include "cuda_emulation/cuda_emulation.h"
+// What only the emulated CUDA device has (beside test_cuda_device.cpp's suite,
+// which test_cuda_emulated runs on it): cuda:0 is the emulator's, its backend is
+// the CUDA backend compiled against the emulator, and cuDNN, which has no
+// emulation, is refused. GEMM goes through the emulator's column-major
+// cublasSgemm, which checks the backend's operand swap.
+#include <doctest/doctest.h>
 
-#include "kernels/cuda/batchnorm.cuh"
-#include "kernels/cuda/conv.cuh"
-#include "kernels/cuda/cuda_backend.cuh"
-#include "kernels/cuda/elementwise.cuh"
-#include "kernels/cuda/gemm.cuh"
-#include "kernels/cuda/pool.cuh"
-#include "kernels/cuda/reduce.cuh"
-#include "kernels/cuda/resize.cuh"
-#include "kernels/cuda/softmax.cuh"
+#include "core/cuda_runtime.h"
+#include "core/device.h"
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/registry.h"
 
-#include "backend_comparison.h"
-
-namespace gbtest {
-
-namespace {
-namespace gpu = gb::kernels::gpu;
-
-struct EmulatedTarget final : Target {
-    gpu::CudaBackend be{0};
-    gb::kernels::Backend& backend() override { return be; }
-    void* alloc(size_t bytes) override { return gb::cuda_emu::device_malloc(bytes); }
-    void release(void* p) override { gb::cuda_emu::device_free(p); }
-    void upload(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-    void download(void* dst, const void* src, size_t bytes) override { std::memcpy(dst, src, bytes); }
-    std::vector<std::string> gemm_algos() override { return {"cublas", "tiled"}; }
-    std::vector<std::string> conv_algos() override { return {"im2col", "implicit"}; }
-    void set_algos(const std::string& gemm, const std::string& conv) override {
-        be.set_gemm_algo(gpu::parse_gemm_algo(gemm));
-        be.set_conv_algo(gpu::parse_conv_algo(conv));
-    }
-};
-}  // namespace
-
-Target& target() {
-    static EmulatedTarget t;
-    return t;
+TEST_CASE("emulated device: cuda:0 exists, host memory starts as NaN, and its backend is the CUDA backend") {
+    CHECK(gb::cuda::built());
+    CHECK(gb::cuda::device_count() == 1);
+    CHECK_THROWS_WITH_AS(gb::Device::cuda(1), doctest::Contains("only 1 GPU(s)"), gb::Error);
+    gb::kernels::Backend& be = gb::kernels::backend_for(gb::Device::cuda(0));
+    CHECK(be.name() == "cuda");
+    CHECK(be.device() == gb::Device::cuda(0));
+    CHECK(dynamic_cast<gb::kernels::gpu::CudaBackend*>(&be) != nullptr);
+    // A kernel that reads what it never wrote shows up as NaN in the comparisons.
+    float* p = static_cast<float*>(gb::cuda::malloc(10 * sizeof(float), 0));
+    for (int i = 0; i < 10; ++i) CHECK(p[i] != p[i]);
+    gb::cuda::free(p, 0);
+    CHECK_THROWS_WITH_AS(gb::cuda::free(&be, 0), doctest::Contains("did not hand out"), gb::Error);
 }
-
-}  // namespace gbtest
 
 TEST_CASE("emulated backend: algorithm names, and cuDNN refused where it is not built") {
     namespace gpu = gb::kernels::gpu;

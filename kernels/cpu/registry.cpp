@@ -1,13 +1,10 @@
-// The CPU backend instance, backend selection by device (the CUDA backend in CUDA builds), and the per-thread
-// grow-only scratch buffers the CPU kernels share.
+// The CPU backend instance and its registrar (kernels/registry.h), and the
+// per-thread grow-only scratch buffers the CPU kernels share.
 #include <array>
 #include <memory>
 
-#include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
-#if defined(GB_WITH_CUDA)
-#include "kernels/cuda/registry.h"
-#endif
+#include "kernels/registry.h"
 
 namespace gb::kernels {
 
@@ -16,13 +13,8 @@ Backend& cpu_backend() {
     return backend;
 }
 
-Backend& backend_for(Device device) {
-    if (device.is_cpu()) return cpu_backend();
-#if defined(GB_WITH_CUDA)
-    return cuda_backend(device.index());
-#else
-    GB_FAIL("no backend for device ", device.str(), ": the CUDA backend is not built in this glassbox");
-#endif
+void register_cpu_backend() {
+    register_backend(DeviceType::CPU, [](int) -> Backend& { return cpu_backend(); });
 }
 
 namespace cpu {

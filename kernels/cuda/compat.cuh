@@ -1,13 +1,16 @@
 // Portability layer of the hand-written CUDA kernels (kernels/cuda/*.cuh).
-// Under nvcc it is plain CUDA: <<<>>> launches, cuBLAS, the caching allocator of
-// core/cuda_runtime. Under the host compiler the CUDA emulator
-// (tests/cuda_emulation/cuda_emulation.h, test infrastructure) must be included
-// first; it supplies the same names, so every kernel and launcher also runs in
-// ctest without a GPU. Kernels may use only what docs/cuda.md lists.
+// Under nvcc it is plain CUDA: <<<>>> launches and cuBLAS. Under the host
+// compiler it includes the CUDA emulator (kernels/cuda/emulator/), which
+// supplies the same names, so every kernel and launcher also runs in ctest
+// without a GPU (the emulated CUDA device, docs/cuda.md). Scratch memory comes
+// from core/cuda_runtime in both: the caching allocator on a GPU, host memory
+// on the emulated device. Kernels may use only what docs/cuda.md lists.
 //
 // The kernels live in namespace gb::kernels::gpu, inside an inline namespace
-// that differs between the two builds (`device` / `emulated`), so a test program
-// holding the emulated kernels can link the real CUDA library without clashes.
+// that differs between the two builds (`device` / `emulated`): the same class
+// names with different code never share a mangled name, so a mix-up of the two
+// libraries (glassbox, glassbox_cuda_emulated; a program links one) fails to
+// link instead of breaking the one-definition rule silently.
 #pragma once
 
 #include <math.h>
@@ -15,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/hd.h"
 
@@ -22,15 +26,13 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
-#include "core/cuda_runtime.h"
 #define GB_GPU_ABI device
 #define GB_DYNAMIC_SHARED(type, name)                                  \
     extern __shared__ __align__(16) unsigned char gb_dynamic_shared_[]; \
     type* name = reinterpret_cast<type*>(gb_dynamic_shared_)
-#elif defined(GB_CUDA_EMULATION)
-#define GB_GPU_ABI emulated
 #else
-#error "kernels/cuda/*.cuh compile under nvcc, or on the host after tests/cuda_emulation/cuda_emulation.h"
+#include "kernels/cuda/emulator/cuda_emulation.h"
+#define GB_GPU_ABI emulated
 #endif
 
 #define GB_GPU_BEGIN namespace gb::kernels::gpu { inline namespace GB_GPU_ABI {
@@ -55,13 +57,11 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_byte
     const cudaError_t err = cudaGetLastError();
     GB_CHECK(err == cudaSuccess, "CUDA kernel launch failed: ", cudaGetErrorString(err));
 }
-inline void* device_alloc(size_t bytes, int device) { return gb::cuda::malloc(bytes, device); }
-inline void device_free(void* p, int device) { gb::cuda::free(p, device); }
 #else
 using ::gb::cuda_emu::launch;
-inline void* device_alloc(size_t bytes, int) { return ::gb::cuda_emu::device_malloc(bytes); }
-inline void device_free(void* p, int) { ::gb::cuda_emu::device_free(p); }
 #endif
+inline void* device_alloc(size_t bytes, int device) { return ::gb::cuda::malloc(bytes, device); }
+inline void device_free(void* p, int device) { ::gb::cuda::free(p, device); }
 
 // Scratch memory on the device for the duration of one backend call.
 template <typename T>

@@ -1,6 +1,6 @@
 // The CudaBackend object: algorithm choice from the environment, the current
-// device, the cuBLAS handle's lifetime, and (CUDA builds) one backend per GPU
-// for backend_for().
+// device, the cuBLAS handle's lifetime, and one backend per GPU registered for
+// backend_for() (on a real GPU under nvcc, on the emulated device otherwise).
 #pragma once
 
 #include <cstdlib>
@@ -9,9 +9,8 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
-#if defined(__CUDACC__)
 #include "kernels/cuda/registry.h"
-#endif
+#include "kernels/registry.h"
 
 GB_GPU_BEGIN
 
@@ -53,22 +52,19 @@ void CudaBackend::set_conv_algo(ConvAlgo a) {
     conv_algo_ = a;
 }
 
-#if defined(__CUDACC__)
 Device CudaBackend::device() const { return Device::cuda(device_); }
 
+#if defined(__CUDACC__)
 void CudaBackend::select_device() const {
     const cudaError_t err = cudaSetDevice(device_);
     GB_CHECK(err == cudaSuccess, "cudaSetDevice(", device_, ") failed: ", cudaGetErrorString(err));
 }
 #else
-// Emulated "device" memory is host memory.
-Device CudaBackend::device() const { return Device::cpu(); }
-void CudaBackend::select_device() const {}
+void CudaBackend::select_device() const {}  // the emulated device is the only one
 #endif
 
 GB_GPU_END
 
-#if defined(__CUDACC__)
 namespace gb::kernels {
 
 // One backend per GPU, created on first use and never destroyed (cuBLAS
@@ -91,5 +87,6 @@ void set_cuda_algorithms(int device, const std::string& gemm, const std::string&
 
 bool cuda_cudnn_built() { return gpu::cudnn_built(); }
 
+void register_cuda_backend() { register_backend(DeviceType::CUDA, cuda_backend); }
+
 }  // namespace gb::kernels
-#endif

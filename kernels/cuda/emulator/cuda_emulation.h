@@ -1,6 +1,9 @@
-// The CUDA emulator: test infrastructure that lets the host compiler build and
-// run the hand-written kernels of kernels/cuda/*.cuh, so CI checks them
-// against the CPU backend without a GPU. It is not part of the library.
+// The CUDA emulator (library glassbox_cuda_emulator): lets the host compiler
+// build and run the hand-written kernels of kernels/cuda/*.cuh, so every test
+// run checks them against the CPU backend without a GPU. kernels/cuda/compat.cuh
+// includes it whenever nvcc is not the compiler. It is never part of glassbox
+// itself: it backs the emulated CUDA device (glassbox_cuda_emulated, with the
+// emulated runtime of core/cuda_runtime_emulated.cpp for "device" memory).
 //
 // Execution model: a launch runs the grid's blocks one after another (x fastest);
 // each thread of a block is a real std::thread (from a pool kept between
@@ -105,11 +108,6 @@ template <typename T>
 T* dynamic_shared() {
     return static_cast<T*>(dynamic_shared_bytes());
 }
-
-// "Device" memory is host memory filled with NaN bytes (0xFF) on allocation, so
-// a kernel that reads what it never wrote shows up in the comparisons.
-void* device_malloc(size_t bytes);
-void device_free(void* p);
 
 template <typename T>
 uint64_t to_bits(T v) {

@@ -1,6 +1,6 @@
 // The emulated cublasSgemm and cublasSgemmStridedBatched (column-major,
 // cuBLAS's argument checks), plain loops with float products accumulated in double.
-#include "cuda_emulation/cuda_emulation.h"
+#include "kernels/cuda/emulator/cuda_emulation.h"
 
 #include <algorithm>
 

@@ -1,7 +1,7 @@
 // The CUDA emulator's launch machinery: a grid's blocks run one after another,
 // a block's threads are std::threads, and barriers that remember their call site
 // turn divergent __syncthreads or warp operations into a gb::Error instead of a hang.
-#include "cuda_emulation/cuda_emulation.h"
+#include "kernels/cuda/emulator/cuda_emulation.h"
 
 #include <algorithm>
 #include <chrono>
@@ -54,6 +54,9 @@ public:
     // Arrives without waiting (a thread leaving the kernel).
     void arrive_only(const Site& site) { arrive(site); }
 
+    // Completed phases so far (the deadlock watchdog's measure of progress).
+    uint64_t phases() const { return generation_.load(); }
+
     void poison() {
         std::lock_guard lock(mutex_);
         poisoned_.store(true);
@@ -103,6 +106,12 @@ struct Launch {
         : grid(g), block(b), threads(threads), shared((shared_bytes + 15) / 16 + 1), block_barrier(threads, "block") {
         std::memset(shared.data(), 0xFF, shared.size() * sizeof(float4));
         for (int w = 0; w * 32 < threads; ++w) warps.push_back(std::make_unique<Warp>(std::min(32, threads - w * 32)));
+    }
+    // Grows while the launch makes progress: block phases, warp phases, finished threads (under done_mutex).
+    uint64_t progress() const {
+        uint64_t p = block_barrier.phases() + static_cast<uint64_t>(done);
+        for (const auto& w : warps) p += w->barrier.phases();
+        return p;
     }
     void fail(std::exception_ptr e) {
         {
@@ -231,18 +240,27 @@ void run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<vo
     pool().run(l, body);
     {
         // Threads stuck at different barriers (e.g. some lanes at a shuffle, others at
-        // __syncthreads) never finish: after kDeadlock the launch is failed, which releases them.
+        // __syncthreads) never finish: after kDeadlock without any barrier phase completing
+        // or thread finishing, the launch is failed, which releases them. A launch that is
+        // merely slow (a loaded machine) keeps making progress and is left to finish.
         std::unique_lock lock(l.done_mutex);
-        if (!l.done_cv.wait_for(lock, kDeadlock, [&] { return l.done == l.threads; })) {
+        uint64_t seen = l.progress();
+        while (!l.done_cv.wait_for(lock, kDeadlock, [&] { return l.done == l.threads; })) {
+            const uint64_t now = l.progress();
+            if (now != seen) {
+                seen = now;
+                continue;
+            }
             lock.unlock();
             try {
-                GB_FAIL("CUDA emulator: the kernel did not finish within ", kDeadlock.count(),
+                GB_FAIL("CUDA emulator: the kernel made no progress for ", kDeadlock.count(),
                         " s; its threads wait at different barriers (deadlock)");
             } catch (...) {
                 l.fail(std::current_exception());
             }
             lock.lock();
             l.done_cv.wait(lock, [&] { return l.done == l.threads; });
+            break;
         }
     }
     if (l.error) std::rethrow_exception(l.error);
@@ -308,15 +326,5 @@ int shfl_xor_source(int lane, int lane_mask, int width) {
     const int src = lane ^ lane_mask;
     return src < 0 || src >= (lane & ~(width - 1)) + width ? lane : src;
 }
-
-void* device_malloc(size_t bytes) {
-    const size_t rounded = (bytes + 255) / 256 * 256 + 256;
-    void* p = std::aligned_alloc(256, rounded);
-    GB_CHECK(p, "CUDA emulator: out of host memory allocating ", bytes, " bytes");
-    std::memset(p, 0xFF, rounded);
-    return p;
-}
-
-void device_free(void* p) { std::free(p); }
 
 }  // namespace gb::cuda_emu

@@ -1,0 +1,156 @@
+// Training and explaining on the CUDA device, against the same on the CPU:
+// two SGD steps of vgg-mini by hand, run_training (loader, augmentation, dropout, batch
+// norm, SGD with momentum, cosine schedule, checkpoint) for one short epoch,
+// then explain::Trace /
+// attribute for saliency, LRP epsilon-plus-flat (batch norm canonized) and
+// Grad-CAM on the trained model. test_cuda_emulated_train_explain runs it on
+// the emulated device in every ctest run, so the CUDA backend's code path
+// through train/ and explain/ is exercised without a GPU; test_cuda_device
+// runs it on a real GPU.
+//
+// Tolerances (reference: the CPU run). The two backends sum in different
+// orders (the CPU's blocked GEMM, cuBLAS or its emulation accumulating in
+// double), so results agree to float rounding amplified by a few steps:
+//   training losses, parameters   rtol 1e-3, atol 1e-5
+//   explanation maps              |cuda - cpu| <= 1e-3 * max|cpu| element-wise
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/functions.h"
+#include "core/factory.h"
+#include "explain/methods.h"
+#include "idx_writer.h"
+#include "io/safetensors.h"
+#include "models/checkpoint.h"
+#include "models/registry.h"
+#include "temp_dir.h"
+#include "train/optimizer.h"
+#include "train/trainer.h"
+#include "train_config.h"
+
+using namespace gb;
+using namespace gb::testing;
+
+namespace {
+
+void check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
+                 double rtol, double atol) {
+    REQUIRE(got.size() == want.size());
+    size_t bad = 0, first = 0;
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+        const double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+        worst = std::max(worst, d / (atol + rtol * std::fabs(want[i])));
+        if (!(d <= atol + rtol * std::fabs(want[i]))) {
+            if (!bad) first = i;
+            ++bad;
+        }
+    }
+    INFO(what << ": " << bad << " of " << got.size() << " outside rtol " << rtol << " atol " << atol
+              << " (worst at " << worst << " of the tolerance); first at " << first << ": got "
+              << (bad ? got[first] : 0.f) << " want " << (bad ? want[first] : 0.f));
+    CHECK(bad == 0);
+}
+
+float max_abs(const std::vector<float>& v) {
+    float m = 0;
+    for (float x : v) m = std::max(m, std::fabs(x));
+    return m;
+}
+
+train::TrainConfig run_on(const std::string& data_dir, const std::string& out, Device device) {
+    train::TrainConfig c = small_train_config(data_dir, out, 4, 3);
+    c.model = "vgg-mini-bn";
+    c.epochs = 1;
+    c.device = device;
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("two vgg-mini training steps on cuda:0 match the CPU") {
+    // vgg-mini-bn trains through run_training below; this is the model without batch norm.
+    const Device cuda = Device::cuda(0);
+    for (const char* name : {"vgg-mini"}) {
+        CAPTURE(name);
+        Generator g(3);
+        auto cpu_model = models::make_model(name, {1, 8, 10}, g);
+        Generator g2(3);
+        auto dev_model = models::make_model(name, {1, 8, 10}, g2);
+        dev_model->to(cuda);
+        const Tensor x = uniform(Shape{2, 1, 8, 8}, 0.f, 1.f, g);
+        const Tensor labels = from_vector(std::vector<int32_t>{3, 7}, Shape{2});
+        kernels::SgdParams p;
+        p.lr = 0.1f;
+        p.momentum = 0.9f;
+        train::Sgd cpu_opt(cpu_model->named_parameters(), p), dev_opt(dev_model->named_parameters(), p);
+        cpu_model->eval();  // no dropout: the two runs draw the same nothing
+        dev_model->eval();
+        for (int step = 0; step < 2; ++step) {
+            const Tensor cpu_loss = cross_entropy((*cpu_model)(x), labels);
+            const Tensor dev_loss = cross_entropy((*dev_model)(x.to(cuda)), labels.to(cuda));
+            CHECK(dev_loss.item() == doctest::Approx(cpu_loss.item()).epsilon(1e-3));
+            cpu_opt.zero_grad();
+            dev_opt.zero_grad();
+            autograd::backward(cpu_loss);
+            autograd::backward(dev_loss);
+            cpu_opt.step();
+            dev_opt.step();
+        }
+        const auto cpu_params = cpu_model->named_parameters(), dev_params = dev_model->named_parameters();
+        for (size_t i = 0; i < cpu_params.size(); ++i)
+            check_close(cpu_params[i].first, dev_params[i].second.to_vector<float>(),
+                        cpu_params[i].second.to_vector<float>(), 1e-3, 1e-5);
+    }
+}
+
+TEST_CASE("cuda:0 trains a vgg-mini-bn and explains it as the CPU does") {
+    const Device cuda = Device::cuda(0);
+    TempDir dir("cuda_train_explain");
+    write_fake_mnist(dir.path(), 8, 4, 8, false);  // 2 steps of 4 images, 8x8
+    std::ostringstream log;
+    const train::TrainResult cpu = train::run_training(run_on(dir.path(), dir.path("cpu"), Device::cpu()), log);
+    const train::TrainResult dev = train::run_training(run_on(dir.path(), dir.path("cuda"), cuda), log);
+    INFO(log.str());
+    REQUIRE(dev.history.size() == cpu.history.size());
+    for (size_t e = 0; e < cpu.history.size(); ++e) {
+        CHECK(dev.history[e].train_loss == doctest::Approx(cpu.history[e].train_loss).epsilon(1e-3));
+        CHECK(dev.history[e].test_loss == doctest::Approx(cpu.history[e].test_loss).epsilon(1e-3));
+    }
+    const io::SafeTensors want = io::load_safetensors(cpu.model_path), got = io::load_safetensors(dev.model_path);
+    REQUIRE(got.tensors.size() == want.tensors.size());
+    for (size_t i = 0; i < want.tensors.size(); ++i) {
+        REQUIRE(got.tensors[i].first == want.tensors[i].first);
+        check_close(want.tensors[i].first, got.tensors[i].second.to_vector<float>(),
+                    want.tensors[i].second.to_vector<float>(), 1e-3, 1e-5);
+    }
+
+    // Explanations of the CPU-trained model, on each device.
+    models::Checkpoint on_cpu = models::load_checkpoint(cpu.model_path);
+    models::Checkpoint on_dev = models::load_checkpoint(cpu.model_path);
+    on_dev.model->to(cuda);
+    Generator g(11);
+    const Tensor x = uniform(Shape{1, 1, 8, 8}, 0.f, 1.f, g);
+    const explain::Trace cpu_trace(*on_cpu.model, x), dev_trace(*on_dev.model, x.to(cuda));
+    CHECK(dev_trace.logits().device() == cuda);
+    const std::vector<explain::Target> targets{explain::Target::predicted()};
+    for (const char* spec : {"saliency", "lrp:epsilon-plus-flat", "gradcam"}) {
+        CAPTURE(spec);
+        const explain::MethodSpec m = explain::parse_method(spec);
+        const explain::Attribution a =
+            explain::attribute(cpu_trace, m, targets, explain::PresetOptions::with_range(0.f, 1.f));
+        const explain::Attribution b =
+            explain::attribute(dev_trace, m, targets, explain::PresetOptions::with_range(0.f, 1.f));
+        CHECK(b.map.shape() == a.map.shape());
+        CHECK(b.is_signed == a.is_signed);
+        const std::vector<float> want_map = a.map.to_vector<float>();
+        REQUIRE(max_abs(want_map) > 0.f);
+        check_close(spec, b.map.to_vector<float>(), want_map, 0.0, 1e-3 * max_abs(want_map));
+    }
+}
