@@ -24,4 +24,8 @@ double parse_number(std::string_view text, double lo, double hi, const std::stri
 // Comma-separated finite numbers in [lo, hi] (at least one).
 std::vector<double> parse_numbers(std::string_view text, double lo, double hi, const std::string& what);
 
+// Levenshtein distance (insertions, deletions, substitutions of one char each): how near a
+// misspelt name is to a known one, for "did you mean" in messages.
+size_t edit_distance(const std::string& a, const std::string& b);
+
 }  // namespace gb

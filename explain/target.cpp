@@ -27,21 +27,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-size_t edit_distance(const std::string& a, const std::string& b) {
-    std::vector<size_t> row(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-            const size_t up = row[j];
-            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-            diag = up;
-        }
-    }
-    return row[b.size()];
-}
-
 // Class names close to `s` (case-insensitive: equal, containing or contained, or a few edits away), best first.
 std::vector<std::string> close_names(const std::string& s, const std::vector<std::string>& names) {
     std::vector<std::pair<size_t, std::string>> scored;

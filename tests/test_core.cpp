@@ -188,3 +188,11 @@ TEST_CASE("parse_int / parse_number: whole text, in range, no wrap-around, clear
     CHECK(v == std::vector<double>{0.5, 1, 2.5});
     CHECK(message([] { gb::parse_numbers("0.5,,1", 0, 10, "mean"); }) == "mean: '' is not a number in [0, 10]");
 }
+
+TEST_CASE("edit_distance: Levenshtein distance (worked examples)") {
+    CHECK(gb::edit_distance("kitten", "sitting") == 3);  // k->s, e->i, +g
+    CHECK(gb::edit_distance("", "abc") == 3);
+    CHECK(gb::edit_distance("gradcam", "gradcam") == 0);
+    CHECK(gb::edit_distance("saliencey", "saliency") == 1);
+    CHECK(gb::edit_distance("ab", "ba") == 2);  // no transpositions
+}
