@@ -53,12 +53,16 @@ TEST_CASE("tensors move between devices with .to(); ops refuse to mix devices") 
     CHECK_THROWS_WITH_AS(gb::add(ga, b), doctest::Contains("device"), gb::Error);
 }
 
-TEST_CASE("cuda devices get the CUDA backend; freed device memory is reused by the caching allocator") {
+TEST_CASE("cuda devices get the CUDA backend; on a GPU, freed device memory is reused by the caching allocator") {
     CHECK(gb::kernels::backend_for(gb::Device::cuda(0)).name() == "cuda");
     void* a = gb::cuda::malloc(1000, 0);
     gb::cuda::free(a, 0);
     void* b = gb::cuda::malloc(900, 0);  // the same 512-byte size class
+#ifndef GB_CUDA_EMULATED
+    // The emulated runtime hands blocks straight back to the host allocator (no cache, so that
+    // AddressSanitizer sees a use after free); whether malloc returns the same address is its business.
     CHECK(a == b);
+#endif
     gb::cuda::free(b, 0);
     gb::cuda::empty_cache();
 }
