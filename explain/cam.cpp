@@ -31,21 +31,35 @@ Tensor spread(kernels::Backend& be, const float* v, int64_t planes, int64_t n, D
     return out;
 }
 
+// A length-n vector of `value`.
+Tensor filled(kernels::Backend& be, int64_t n, float value, Device device) {
+    Tensor out = empty(Shape{n}, DType::Float32, device);
+    be.fill(n, value, out.data<float>());
+    return out;
+}
+
 // (x - min) / (max(x - min) + eps) on each of `planes` planes of x: pytorch-grad-cam's
 // scale_cam_image with eps = 1e-7, Score-CAM's mask normalisation with eps = 1e-8.
+// Two passes over x for the extremes (min as the max of -x), then one per-plane affine map,
+// (x - min) * (1 / (max - min + eps)), as an eval-mode batch norm with mean = min, variance 1,
+// no epsilon and gamma = that reciprocal: the product by the reciprocal is within an ulp of
+// the quotient, and a separate shift, spread and divide would be five passes over x.
+// max(x - min) is computed as max(x) - min: float subtraction is monotone, so both are equal.
 Tensor scale_planes(const Tensor& x, int64_t planes, float eps) {
     kernels::Backend& be = kernels::backend_for(x.device());
+    const Device dev = x.device();
     const int64_t n = x.numel(), per = n / planes;
-    Tensor neg = empty(x.shape(), DType::Float32, x.device()), shifted = empty(x.shape(), DType::Float32, x.device());
-    Tensor out = empty(x.shape(), DType::Float32, x.device());
+    Tensor neg = empty(x.shape(), DType::Float32, dev), out = empty(x.shape(), DType::Float32, dev);
     be.scale(n, -1.f, x.data<float>(), neg.data<float>());
-    const Tensor neg_min = plane_max(be, neg.data<float>(), planes, per, x.device());
-    be.copy(n, x.data<float>(), shifted.data<float>());
-    be.bias_add(1, planes, per, neg_min.data<float>(), shifted.data<float>());  // x - min, exactly
-    const Tensor hi = plane_max(be, shifted.data<float>(), planes, per, x.device());
-    // The denominator hi >= 0, so lrp_divide's stabiliser adds +eps: shifted / (hi + eps).
-    be.lrp_divide(n, eps, shifted.data<float>(), spread(be, hi.data<float>(), planes, per, x.device()).data<float>(),
-                  out.data<float>());
+    const Tensor neg_min = plane_max(be, neg.data<float>(), planes, per, dev), hi = plane_max(be, x.data<float>(), planes, per, dev);
+    Tensor min = empty(Shape{planes}, DType::Float32, dev), range = empty(Shape{planes}, DType::Float32, dev);
+    be.scale(planes, -1.f, neg_min.data<float>(), min.data<float>());
+    be.add(planes, hi.data<float>(), neg_min.data<float>(), range.data<float>());                 // max - min
+    be.bias_add(1, 1, planes, filled(be, 1, eps, dev).data<float>(), range.data<float>());       // + eps (> 0)
+    Tensor inv = empty(Shape{planes}, DType::Float32, dev);
+    be.lrp_divide(planes, 0.f, filled(be, planes, 1.f, dev).data<float>(), range.data<float>(), inv.data<float>());
+    be.batchnorm_forward_eval(1, planes, per, x.data<float>(), inv.data<float>(), nullptr, min.data<float>(),
+                              filled(be, planes, 1.f, dev).data<float>(), 0.f, out.data<float>());
     return out;
 }
 
