@@ -2,7 +2,6 @@
 #include "explain/method_registry.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "core/factory.h"
 #include "explain/perturbation.h"
@@ -12,38 +11,109 @@ namespace gb::explain {
 
 namespace {
 
-// pytorch-grad-cam's scale_cam_image on each [h, w] plane: (x - min) / (1e-7 + max(x - min)).
-void scale_planes(std::vector<float>& v, int64_t planes) {
-    const int64_t per = static_cast<int64_t>(v.size()) / planes;
-    for (int64_t p = 0; p < planes; ++p) {
-        const auto b = v.begin() + p * per, e = b + per;
-        const float lo = *std::min_element(b, e);
-        for (auto it = b; it != e; ++it) *it -= lo;
-        const float hi = *std::max_element(b, e);
-        for (auto it = b; it != e; ++it) *it /= 1e-7f + hi;
-    }
+// Every step below composes the backend's primitives on the maps' device; only per-image
+// loops and the Score-CAM masks (score_perturbations fills host buffers) run here.
+
+// [planes] maxima of x viewed as [planes, n]: a max pool whose window is the whole plane.
+Tensor plane_max(kernels::Backend& be, const float* x, int64_t planes, int64_t n, Device device) {
+    const kernels::Pool2dGeom g = kernels::make_pool2d_geom(1, planes, 1, n, 1, n, 1, 1, 0, 0);
+    Tensor out = empty(Shape{planes}, DType::Float32, device), where(Shape{planes}, DType::Int32, device);
+    be.maxpool2d_forward(g, x, out.data<float>(), where.data<int32_t>());
+    return out;
 }
 
-// raw[n] = relu(sum_c w[n, c] A[n, c])
-std::vector<float> weighted_sum(const std::vector<float>& A, const std::vector<float>& w, int64_t N, int64_t C, int64_t HW) {
-    std::vector<float> raw(static_cast<size_t>(N * HW), 0.f);
+// [planes, n] with v[p] in every element of plane p: zeros plus v as a per-plane bias (a tenth of
+// broadcast_dim's time on the CPU backend for a per-plane value).
+Tensor spread(kernels::Backend& be, const float* v, int64_t planes, int64_t n, Device device) {
+    Tensor out = empty(Shape{planes * n}, DType::Float32, device);
+    be.fill(planes * n, 0.f, out.data<float>());
+    be.bias_add(1, planes, n, v, out.data<float>());
+    return out;
+}
+
+// A length-n vector of `value`.
+Tensor filled(kernels::Backend& be, int64_t n, float value, Device device) {
+    Tensor out = empty(Shape{n}, DType::Float32, device);
+    be.fill(n, value, out.data<float>());
+    return out;
+}
+
+// (x - min) / (max(x - min) + eps) on each of `planes` planes of x: pytorch-grad-cam's
+// scale_cam_image with eps = 1e-7, Score-CAM's mask normalisation with eps = 1e-8.
+// Two passes over x for the extremes (min as the max of -x), then one per-plane affine map,
+// (x - min) * (1 / (max - min + eps)), as an eval-mode batch norm with mean = min, variance 1,
+// no epsilon and gamma = that reciprocal: the product by the reciprocal is within an ulp of
+// the quotient, and a separate shift, spread and divide would be five passes over x.
+// max(x - min) is computed as max(x) - min: float subtraction is monotone, so both are equal.
+Tensor scale_planes(const Tensor& x, int64_t planes, float eps) {
+    kernels::Backend& be = kernels::backend_for(x.device());
+    const Device dev = x.device();
+    const int64_t n = x.numel(), per = n / planes;
+    Tensor neg = empty(x.shape(), DType::Float32, dev), out = empty(x.shape(), DType::Float32, dev);
+    be.scale(n, -1.f, x.data<float>(), neg.data<float>());
+    const Tensor neg_min = plane_max(be, neg.data<float>(), planes, per, dev), hi = plane_max(be, x.data<float>(), planes, per, dev);
+    Tensor min = empty(Shape{planes}, DType::Float32, dev), range = empty(Shape{planes}, DType::Float32, dev);
+    be.scale(planes, -1.f, neg_min.data<float>(), min.data<float>());
+    be.add(planes, hi.data<float>(), neg_min.data<float>(), range.data<float>());                 // max - min
+    be.bias_add(1, 1, planes, filled(be, 1, eps, dev).data<float>(), range.data<float>());       // + eps (> 0)
+    Tensor inv = empty(Shape{planes}, DType::Float32, dev);
+    be.lrp_divide(planes, 0.f, filled(be, planes, 1.f, dev).data<float>(), range.data<float>(), inv.data<float>());
+    be.batchnorm_forward_eval(1, planes, per, x.data<float>(), inv.data<float>(), nullptr, min.data<float>(),
+                              filled(be, planes, 1.f, dev).data<float>(), 0.f, out.data<float>());
+    return out;
+}
+
+// max(x, 0) into a new tensor.
+Tensor relu_of(const Tensor& x) {
+    Tensor out = empty(x.shape(), DType::Float32, x.device());
+    kernels::backend_for(x.device()).relu_forward(x.numel(), x.data<float>(), out.data<float>());
+    return out;
+}
+
+// x [outer, n, inner] summed over n -> [outer, inner].
+Tensor sum_over(const Tensor& x, int64_t outer, int64_t n, int64_t inner) {
+    Tensor out = empty(Shape{outer * inner}, DType::Float32, x.device());
+    kernels::backend_for(x.device()).sum_dim(outer, n, inner, x.data<float>(), out.data<float>());
+    return out;
+}
+
+// a * b, element-wise.
+Tensor product(const Tensor& a, const Tensor& b) {
+    Tensor out = empty(a.shape(), DType::Float32, a.device());
+    kernels::backend_for(a.device()).mul(a.numel(), a.data<float>(), b.data<float>(), out.data<float>());
+    return out;
+}
+
+// num / (den + eps), element-wise; den + eps is added exactly (not lrp_divide's sign-following
+// stabiliser, which would subtract eps from a negative denominator) and a zero sum gives 0.
+// den is a scratch handle: its storage receives den + eps.
+Tensor divide_plus(const Tensor& num, Tensor den, float eps) {
+    kernels::Backend& be = kernels::backend_for(num.device());
+    Tensor e = empty(Shape{1}, DType::Float32, num.device()), out = empty(num.shape(), DType::Float32, num.device());
+    be.fill(1, eps, e.data<float>());
+    be.bias_add(1, 1, den.numel(), e.data<float>(), den.data<float>());
+    be.lrp_divide(num.numel(), 0.f, num.data<float>(), den.data<float>(), out.data<float>());
+    return out;
+}
+
+// raw[n] = relu(sum_c w[n, c] A[n, c]): one [1, C] x [C, HW] product per image.
+Tensor weighted_sum(const Tensor& A, const Tensor& w, int64_t N, int64_t C, int64_t HW) {
+    kernels::Backend& be = kernels::backend_for(A.device());
+    Tensor raw = empty(Shape{N, 1, A.dim(2), A.dim(3)}, DType::Float32, A.device());
     for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c) {
-            const float wc = w[static_cast<size_t>(n * C + c)];
-            for (int64_t i = 0; i < HW; ++i) raw[static_cast<size_t>(n * HW + i)] += wc * A[static_cast<size_t>((n * C + c) * HW + i)];
-        }
-    for (float& r : raw) r = std::max(r, 0.f);
-    return raw;
+        be.gemm(false, false, 1, HW, C, 1.f, w.data<float>() + n * C, C, A.data<float>() + n * C * HW, HW, 0.f,
+                raw.data<float>() + n * HW, HW);
+    return relu_of(raw);
 }
 
 // Score-CAM's channel scores: the seeded output for the input masked by each channel's map
 // (upsampled, min-max normalised), softmax over the channels. One image's channels at a time,
 // `score_batch` per forward pass.
-std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A, const Tensor& seed, int64_t N, int64_t C,
-                                 int64_t h, int64_t w, const CamOptions& o) {
+Tensor score_weights(const Trace& trace, const Tensor& A, const Tensor& seed, const CamOptions& o) {
     const Tensor& x = trace.input();
-    const int64_t Cin = x.dim(1), H = x.dim(2), W = x.dim(3), plane = H * W;
-    const auto up = resize_maps(from_vector(A, Shape{N, C, h, w}, x.device()), H, W, true).to_vector<float>();
+    const int64_t N = A.dim(0), C = A.dim(1), Cin = x.dim(1), H = x.dim(2), W = x.dim(3), plane = H * W;
+    // The masks go to the host: score_perturbations' fill writes each masked input into a host buffer.
+    const auto masks = scale_planes(resize_maps(A, H, W, true), N * C, 1e-8f).to_vector<float>();
     const auto xv = x.to_vector<float>(), sv = seed.to_vector<float>();
     const int64_t K = seed.dim(1);
     std::vector<float> scores(static_cast<size_t>(N * C));
@@ -54,12 +124,9 @@ std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A
         p.count = C;
         p.batch = std::max<int64_t>(1, o.score_batch);
         p.fill = [&](int64_t c, float* dst) {  // x * the normalised map of channel c
-            const float* u = up.data() + (n * C + c) * plane;
-            const auto [lo, hi] = std::minmax_element(u, u + plane);
-            const float range = *hi - *lo + 1e-8f;
+            const float* m = masks.data() + (n * C + c) * plane;
             for (int64_t ch = 0; ch < Cin; ++ch)
-                for (int64_t i = 0; i < plane; ++i)
-                    dst[ch * plane + i] = xv[static_cast<size_t>((n * Cin + ch) * plane + i)] * ((u[i] - *lo) / range);
+                for (int64_t i = 0; i < plane; ++i) dst[ch * plane + i] = xv[static_cast<size_t>((n * Cin + ch) * plane + i)] * m[i];
         };
         p.score = [&](int64_t, const float* logits, int64_t classes) {
             GB_CHECK(classes == K, "Score-CAM: a seed of ", K, " classes for a model of ", classes);
@@ -68,14 +135,10 @@ std::vector<float> score_weights(const Trace& trace, const std::vector<float>& A
         const std::vector<double> s = score_perturbations(trace.model(), p);
         for (int64_t c = 0; c < C; ++c) scores[static_cast<size_t>(n * C + c)] = static_cast<float>(s[static_cast<size_t>(c)]);
     }
-    for (int64_t n = 0; n < N; ++n) {  // softmax over channels
-        float* s = scores.data() + n * C;
-        const float m = *std::max_element(s, s + C);
-        double z = 0;
-        for (int64_t c = 0; c < C; ++c) z += std::exp(static_cast<double>(s[c] - m));
-        for (int64_t c = 0; c < C; ++c) s[c] = static_cast<float>(std::exp(static_cast<double>(s[c] - m)) / z);
-    }
-    return scores;
+    const Tensor s = from_vector(scores, Shape{N, C}, A.device());
+    Tensor w = empty(Shape{N, C}, DType::Float32, A.device());
+    kernels::backend_for(A.device()).softmax_forward(N, C, s.data<float>(), w.data<float>());
+    return w;
 }
 
 }  // namespace
@@ -129,71 +192,46 @@ Tensor resize_maps(const Tensor& maps, int64_t H, int64_t W, bool align_corners)
 }
 
 CamResult cam(const Trace& trace, CamMethod method, const std::string& layer, const Tensor& seed, const CamOptions& o) {
-    const Tensor& act = trace.layer_output(layer);
-    GB_CHECK(act.rank() == 4, "CAM at '", layer, "': the layer's output must be a [N, C, h, w] feature map, got ",
-             act.shape().str());
-    const int64_t N = act.dim(0), C = act.dim(1), h = act.dim(2), w = act.dim(3), HW = h * w;
-    const auto A = act.to_vector<float>();
-    std::vector<float> g;
-    if (method != CamMethod::ScoreCam) g = trace.layer_gradients(seed, {layer})[0].to_vector<float>();
-    std::vector<float> weights(static_cast<size_t>(N * C), 0.f), raw;
-    auto at = [HW, C](int64_t n, int64_t c, int64_t i) { return static_cast<size_t>((n * C + c) * HW + i); };
+    const Tensor& A = trace.layer_output(layer);
+    GB_CHECK(A.rank() == 4, "CAM at '", layer, "': the layer's output must be a [N, C, h, w] feature map, got ",
+             A.shape().str());
+    const int64_t N = A.dim(0), C = A.dim(1), HW = A.dim(2) * A.dim(3), NC = N * C;
+    const Device dev = A.device();
+    kernels::Backend& be = kernels::backend_for(dev);
+    Tensor g, weights, raw;
+    if (method != CamMethod::ScoreCam) g = trace.layer_gradients(seed, {layer})[0];
     switch (method) {
-        case CamMethod::GradCam:
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t c = 0; c < C; ++c) {
-                    double s = 0;
-                    for (int64_t i = 0; i < HW; ++i) s += g[at(n, c, i)];
-                    weights[static_cast<size_t>(n * C + c)] = static_cast<float>(s / static_cast<double>(HW));
-                }
+        case CamMethod::GradCam:  // mean_hw g
+            weights = empty(Shape{N, C}, DType::Float32, dev);
+            be.scale(NC, 1.f / static_cast<float>(HW), sum_over(g, NC, HW, 1).data<float>(), weights.data<float>());
             break;
-        case CamMethod::GradCamPlusPlus:
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t c = 0; c < C; ++c) {
-                    double sa = 0, s = 0;
-                    for (int64_t i = 0; i < HW; ++i) sa += A[at(n, c, i)];
-                    for (int64_t i = 0; i < HW; ++i) {
-                        const double gi = g[at(n, c, i)], g2 = gi * gi;
-                        const double a = gi != 0 ? g2 / (2 * g2 + sa * g2 * gi + 1e-6) : 0.0;
-                        s += std::max(gi, 0.0) * a;
-                    }
-                    weights[static_cast<size_t>(n * C + c)] = static_cast<float>(s);
-                }
-            break;
-        case CamMethod::XGradCam:
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t c = 0; c < C; ++c) {
-                    double sa = 0, s = 0;
-                    for (int64_t i = 0; i < HW; ++i) {
-                        sa += A[at(n, c, i)];
-                        s += static_cast<double>(g[at(n, c, i)]) * A[at(n, c, i)];
-                    }
-                    weights[static_cast<size_t>(n * C + c)] = static_cast<float>(s / (sa + 1e-7));
-                }
-            break;
-        case CamMethod::LayerCam: {
-            std::vector<float> ones(static_cast<size_t>(N * C), 1.f), pos(A.size());
-            for (size_t i = 0; i < A.size(); ++i) pos[i] = std::max(g[i], 0.f) * A[i];
-            raw = weighted_sum(pos, ones, N, C, HW);
+        case CamMethod::GradCamPlusPlus: {  // sum_hw relu(g) g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6)
+            const Tensor g2 = product(g, g);
+            const Tensor sa = spread(be, sum_over(A, NC, HW, 1).data<float>(), NC, HW, dev).view(g.shape());
+            Tensor den = product(sa, product(g2, g));
+            be.axpy(den.numel(), 2.f, g2.data<float>(), den.data<float>());
+            // a = 0 where g = 0 as in pytorch-grad-cam: there g^2 = 0 over a denominator of 1e-6.
+            weights = sum_over(product(relu_of(g), divide_plus(g2, den, 1e-6f)), NC, HW, 1).view(Shape{N, C});
             break;
         }
+        case CamMethod::XGradCam:  // sum_hw g A / (sum_hw A + 1e-7)
+            weights = divide_plus(sum_over(product(g, A), NC, HW, 1), sum_over(A, NC, HW, 1), 1e-7f).view(Shape{N, C});
+            break;
+        case CamMethod::LayerCam:  // relu(sum_c relu(g_c) A_c)
+            raw = relu_of(sum_over(product(relu_of(g), A), N, C, HW).view(Shape{N, 1, A.dim(2), A.dim(3)}));
+            break;
         case CamMethod::ScoreCam:
-            weights = score_weights(trace, A, seed, N, C, h, w, o);
+            weights = score_weights(trace, A, seed, o);
             break;
     }
     CamResult r;
     if (method != CamMethod::LayerCam) {
         raw = weighted_sum(A, weights, N, C, HW);
-        r.weights = from_vector(weights, Shape{N, C}, act.device());
+        r.weights = weights;
     }
-    r.raw = from_vector(raw, Shape{N, 1, h, w}, act.device());
-    std::vector<float> scaled = raw;
-    scale_planes(scaled, N);
+    r.raw = raw;
     const Tensor& x = trace.input();
-    auto up = resize_maps(from_vector(scaled, Shape{N, 1, h, w}, act.device()), x.dim(2), x.dim(3)).to_vector<float>();
-    for (float& v : up) v = std::max(v, 0.f);
-    scale_planes(up, N);
-    r.map = from_vector(up, Shape{N, 1, x.dim(2), x.dim(3)}, act.device());
+    r.map = scale_planes(relu_of(resize_maps(scale_planes(raw, N, 1e-7f), x.dim(2), x.dim(3))), N, 1e-7f);
     return r;
 }
 
