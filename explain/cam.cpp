@@ -1,9 +1,9 @@
 #include "explain/cam.h"
-#include "explain/method_registry.h"
 
 #include <algorithm>
 
 #include "core/factory.h"
+#include "explain/method_registry.h"
 #include "explain/perturbation.h"
 #include "kernels/backend.h"
 
@@ -56,10 +56,11 @@ Tensor scale_planes(const Tensor& x, int64_t planes, float eps) {
     be.scale(planes, -1.f, neg_min.data<float>(), min.data<float>());
     be.add(planes, hi.data<float>(), neg_min.data<float>(), range.data<float>());                 // max - min
     be.bias_add(1, 1, planes, filled(be, 1, eps, dev).data<float>(), range.data<float>());       // + eps (> 0)
+    const Tensor ones = filled(be, planes, 1.f, dev);  // the numerator of 1 / range, and the variance
     Tensor inv = empty(Shape{planes}, DType::Float32, dev);
-    be.lrp_divide(planes, 0.f, filled(be, planes, 1.f, dev).data<float>(), range.data<float>(), inv.data<float>());
+    be.lrp_divide(planes, 0.f, ones.data<float>(), range.data<float>(), inv.data<float>());
     be.batchnorm_forward_eval(1, planes, per, x.data<float>(), inv.data<float>(), nullptr, min.data<float>(),
-                              filled(be, planes, 1.f, dev).data<float>(), 0.f, out.data<float>());
+                              ones.data<float>(), 0.f, out.data<float>());
     return out;
 }
 
