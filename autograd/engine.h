@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace gb::autograd {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "core/cuda_runtime.h"
 
@@ -65,6 +66,16 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape, Device 
 }
 Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape, Device device) {
     return from_host(values, shape, device);
+}
+
+Tensor borrow(void* data, const Shape& shape, DType dtype, Device device, std::function<void()> release) {
+    GB_CHECK(data != nullptr || shape.numel() == 0, "borrow: null data for a tensor of shape ", shape.str());
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(shape.numel()) * dtype_size(dtype), device,
+                                              std::move(release));
+    impl->shape = shape;
+    impl->dtype = dtype;
+    return Tensor(std::move(impl));
 }
 
 void fill(Tensor& t, float value) {

@@ -3,10 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
-#include "core/rng.h"
-#include "core/tensor.h"
+#include "rng.h"
+#include "tensor.h"
 
 namespace gb {
 
@@ -22,6 +23,9 @@ Tensor uniform(const Shape& shape, float lo = 0.f, float hi = 1.f, Generator& ge
 Tensor normal(const Shape& shape, float mean = 0.f, float stddev = 1.f, Generator& gen = default_generator(),
               Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, Device device = Device::cpu());
+// A tensor on memory owned elsewhere (`data` holds shape.numel() values of `dtype`, contiguous);
+// `release` runs once, when the last tensor on it is gone. Nothing is copied.
+Tensor borrow(void* data, const Shape& shape, DType dtype, Device device, std::function<void()> release);
 Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape, Device device = Device::cpu());
 // Sets every element of a float32 tensor (in place; bumps the version).
 void fill(Tensor& t, float value);

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "core/hd.h"
+#include "hd.h"
 
 namespace gb {
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "core/cpu_allocator.h"
 #include "core/cuda_runtime.h"
@@ -16,7 +17,16 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
         data_ = cuda::malloc(bytes == 0 ? 64 : (bytes + 63) / 64 * 64, device.index());
 }
 
+Storage::Storage(void* data, size_t bytes, Device device, std::function<void()> release)
+    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {
+    GB_CHECK(release_, "Storage: borrowed memory needs a release function");
+}
+
 Storage::~Storage() {
+    if (release_) {
+        release_();
+        return;
+    }
     if (device_.is_cpu())
         cpu_alloc::release(data_, bytes_);
     else

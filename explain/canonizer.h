@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "layers/layer.h"
+#include "../layers/layer.h"
 
 namespace gb::explain {
 

@@ -18,9 +18,9 @@
 #include <utility>
 #include <vector>
 
-#include "explain/canonizer.h"
-#include "layers/layer.h"
-#include "layers/rule.h"
+#include "canonizer.h"
+#include "../layers/layer.h"
+#include "../layers/rule.h"
 
 namespace gb::explain {
 

@@ -24,13 +24,13 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
-#include "explain/composite.h"
-#include "explain/heatmap.h"
-#include "explain/methods.h"
-#include "explain/metrics.h"
-#include "explain/report.h"
-#include "layers/layer.h"
+#include "../core/tensor.h"
+#include "composite.h"
+#include "heatmap.h"
+#include "methods.h"
+#include "metrics.h"
+#include "report.h"
+#include "../layers/layer.h"
 
 namespace gb::explain {
 

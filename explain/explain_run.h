@@ -15,11 +15,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/device.h"
-#include "explain/inputs.h"
-#include "explain/methods.h"
-#include "explain/target.h"
-#include "models/vgg.h"
+#include "../core/device.h"
+#include "inputs.h"
+#include "methods.h"
+#include "target.h"
+#include "../models/vgg.h"
 
 namespace gb::explain {
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "explain/trace.h"
+#include "trace.h"
 
 namespace gb::explain {
 

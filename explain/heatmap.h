@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "explain/colormap.h"
+#include "../core/tensor.h"
+#include "colormap.h"
 
 namespace gb::explain {
 

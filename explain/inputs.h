@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "explain/composite.h"
-#include "models/checkpoint.h"
+#include "../core/tensor.h"
+#include "composite.h"
+#include "../models/checkpoint.h"
 
 namespace gb::explain {
 

@@ -17,9 +17,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.h"
-#include "explain/slic.h"
-#include "layers/layer.h"
+#include "../core/tensor.h"
+#include "slic.h"
+#include "../layers/layer.h"
 
 namespace gb::explain {
 

@@ -28,8 +28,8 @@
 #include <string>
 #include <vector>
 
-#include "explain/composite.h"
-#include "explain/trace.h"
+#include "composite.h"
+#include "trace.h"
 
 namespace gb::explain {
 

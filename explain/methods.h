@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "explain/composite.h"
-#include "explain/method_registry.h"
-#include "explain/trace.h"
+#include "composite.h"
+#include "method_registry.h"
+#include "trace.h"
 
 namespace gb::explain {
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "layers/layer.h"
+#include "../core/tensor.h"
+#include "../layers/layer.h"
 
 namespace gb::explain {
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "explain/heatmap.h"
-#include "explain/inputs.h"
-#include "explain/model_methods.h"
-#include "models/vgg.h"
+#include "heatmap.h"
+#include "inputs.h"
+#include "model_methods.h"
+#include "../models/vgg.h"
 
 namespace gb::explain {
 

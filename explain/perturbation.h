@@ -12,8 +12,8 @@
 #include <functional>
 #include <vector>
 
-#include "core/tensor.h"
-#include "layers/layer.h"
+#include "../core/tensor.h"
+#include "../layers/layer.h"
 
 namespace gb::explain {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "explain/heatmap.h"
+#include "heatmap.h"
 
 namespace gb::explain {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
-#include "explain/heatmap.h"
+#include "../core/tensor.h"
+#include "heatmap.h"
 
 namespace gb::explain {
 

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "core/tensor.h"
+#include "../core/tensor.h"
 
 namespace gb::explain {
 

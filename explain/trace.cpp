@@ -69,8 +69,9 @@ Trace::Trace(layers::Layer& model, const Tensor& input) : model_(model) {
             io_[p] = {in, out};
         }));
     }
-    // A clone: the caller's tensor keeps its flags, and the graph's one leaf belongs to the trace.
-    input_ = input.clone().set_requires_grad();
+    // A new leaf on the caller's memory (no copy): the caller's tensor keeps its flags, and the graph's one
+    // leaf belongs to the trace. A later write to that memory bumps the storage version the saved tensors check.
+    input_ = input.detach().set_requires_grad();
     try {
         // Recorded even when the caller runs under NoGradGuard: the graph is the point of a trace.
         autograd::GradModeGuard recording(true);

@@ -19,12 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "autograd/node.h"
-#include "explain/canonizer.h"
-#include "explain/composite.h"
-#include "explain/target.h"
-#include "layers/layer.h"
-#include "layers/layer_node.h"
+#include "../autograd/node.h"
+#include "canonizer.h"
+#include "composite.h"
+#include "target.h"
+#include "../layers/layer.h"
+#include "../layers/layer_node.h"
 
 namespace gb::explain {
 

@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/device.h"
-#include "kernels/geometry.h"
+#include "../core/device.h"
+#include "geometry.h"
 
 namespace gb::kernels {
 
@@ -34,7 +34,7 @@ public:
 
     // Every primitive of kernels/ops.def, with its contract there.
 #define GB_OP(ret, name, params) virtual ret name params = 0;
-#include "kernels/ops.def"
+#include "ops.def"
 #undef GB_OP
 
     // ---- fused forms with a default (a backend overrides them by hand where it fuses) ----

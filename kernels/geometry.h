@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "core/hd.h"
+#include "../core/hd.h"
 
 namespace gb::kernels {
 

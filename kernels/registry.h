@@ -13,8 +13,8 @@
 // registrar and so keeps it, and no whole-archive linking is needed.
 #pragma once
 
-#include "core/device.h"
-#include "kernels/backend.h"
+#include "../core/device.h"
+#include "backend.h"
 
 namespace gb::kernels {
 

@@ -2,7 +2,7 @@
 // relevance through unchanged (the standard LRP treatment).
 #pragma once
 
-#include "layers/layer.h"
+#include "layer.h"
 
 namespace gb::layers {
 

@@ -3,7 +3,7 @@
 // variance). Eval: running statistics. Buffers running_mean / running_var.
 #pragma once
 
-#include "layers/layer.h"
+#include "layer.h"
 
 namespace gb::layers {
 

@@ -2,9 +2,9 @@
 // Default init as PyTorch: W and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 #pragma once
 
-#include "core/rng.h"
-#include "kernels/geometry.h"
-#include "layers/layer.h"
+#include "../core/rng.h"
+#include "../kernels/geometry.h"
+#include "layer.h"
 
 namespace gb::layers {
 

@@ -4,8 +4,8 @@
 // when none is given, as PyTorch does.
 #pragma once
 
-#include "core/rng.h"
-#include "layers/layer.h"
+#include "../core/rng.h"
+#include "layer.h"
 
 namespace gb::layers {
 

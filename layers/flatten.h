@@ -1,7 +1,7 @@
 // Flatten: [N, C, H, W] -> [N, C*H*W] (dims from start_axis merged), a view.
 #pragma once
 
-#include "layers/layer.h"
+#include "layer.h"
 
 namespace gb::layers {
 

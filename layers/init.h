@@ -2,8 +2,8 @@
 // torch.nn.init: fan_in = in_channels * receptive field, fan_out = out_channels * receptive field.
 #pragma once
 
-#include "core/rng.h"
-#include "core/tensor.h"
+#include "../core/rng.h"
+#include "../core/tensor.h"
 
 namespace gb::layers::init {
 

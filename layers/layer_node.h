@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/node.h"
-#include "layers/rule.h"
+#include "../autograd/node.h"
+#include "rule.h"
 
 namespace gb::layers {
 

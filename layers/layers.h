@@ -1,12 +1,12 @@
 // Every layer type in one include.
 #pragma once
 
-#include "layers/activation.h"
-#include "layers/batchnorm.h"
-#include "layers/conv2d.h"
-#include "layers/dropout.h"
-#include "layers/flatten.h"
-#include "layers/init.h"
-#include "layers/linear.h"
-#include "layers/pooling.h"
-#include "layers/sequential.h"
+#include "activation.h"
+#include "batchnorm.h"
+#include "conv2d.h"
+#include "dropout.h"
+#include "flatten.h"
+#include "init.h"
+#include "linear.h"
+#include "pooling.h"
+#include "sequential.h"

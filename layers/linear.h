@@ -2,8 +2,8 @@
 // Default init as PyTorch: W and b ~ U(-1/sqrt(in), 1/sqrt(in)).
 #pragma once
 
-#include "core/rng.h"
-#include "layers/layer.h"
+#include "../core/rng.h"
+#include "layer.h"
 
 namespace gb::layers {
 

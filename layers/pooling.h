@@ -3,7 +3,7 @@
 // AdaptiveAvgPool2d (output size fixed, windows as PyTorch computes them).
 #pragma once
 
-#include "layers/layer.h"
+#include "layer.h"
 
 namespace gb::layers {
 

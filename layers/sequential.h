@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "layers/layer.h"
+#include "layer.h"
 
 namespace gb::layers {
 

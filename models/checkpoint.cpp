@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "core/parse.h"
 #include "layers/init.h"
@@ -93,9 +94,14 @@ bool read_normalization(const std::map<std::string, std::string>& meta, const st
 }
 
 Checkpoint load_checkpoint(const std::string& path, const std::string& model_name, const ModelOptions* options) {
+    return checkpoint_from(io::load_safetensors(path), model_name, options);
+}
+
+Checkpoint checkpoint_from(io::SafeTensors file, const std::string& model_name, const ModelOptions* options) {
     Checkpoint ck;
-    ck.file = io::load_safetensors(path);
+    ck.file = std::move(file);
     const auto& meta = ck.file.metadata;
+    const std::string& path = ck.file.source;
     // Every parameter is loaded below (or load_state fails and no model is returned).
     layers::init::SkipInit skip;
     if (meta.count("model") && meta.count("vgg.features")) {

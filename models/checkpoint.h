@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "io/safetensors.h"
-#include "models/vgg.h"
+#include "../io/safetensors.h"
+#include "vgg.h"
 
 namespace gb::models {
 
@@ -47,6 +47,10 @@ struct Checkpoint {
 // (its input_size from options, else 224 for torchvision's layout).
 // `*.num_batches_tracked` tensors are ignored.
 Checkpoint load_checkpoint(const std::string& path, const std::string& model_name = "",
+                           const struct ModelOptions* options = nullptr);
+// The same from tensors already in memory (a state dict handed over by Python); `file.source`
+// names them in messages.
+Checkpoint checkpoint_from(io::SafeTensors file, const std::string& model_name = "",
                            const struct ModelOptions* options = nullptr);
 
 }  // namespace gb::models

@@ -14,9 +14,9 @@
 // no VGG gets one gb::Error listing every problem ("does not fit any VGG").
 #pragma once
 
-#include "io/safetensors.h"
-#include "models/registry.h"
-#include "models/vgg.h"
+#include "../io/safetensors.h"
+#include "registry.h"
+#include "vgg.h"
 
 namespace gb::models {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "models/vgg.h"
+#include "vgg.h"
 
 namespace gb::models {
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "core/rng.h"
-#include "layers/sequential.h"
+#include "../core/rng.h"
+#include "../layers/sequential.h"
 
 namespace gb::models {
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up glassbox from nothing: install the Debian packages it needs (when
 # missing), create the Python environment of the PyTorch/Zennit comparison tests
-# (<build-dir>/pyenv: Debian's torch and torchvision + zennit 0.5.1 and safetensors 0.4.5 from PyPI),
-# then configure and build. Usage: scripts/setup.sh [build-dir] [extra cmake args...]
+# and of the Python module (<build-dir>/pyenv: Debian's torch, torchvision and pytest + zennit 0.5.1,
+# captum 0.8.0, safetensors 0.4.5 and nanobind 2.9.2 from PyPI), then configure and build (the
+# library, the program, the tests, the benchmarks and the Python module in <build-dir>/python). Usage: scripts/setup.sh [build-dir] [extra cmake args...]
 # Environment: GB_JOBS (parallel build jobs, default: number of cores),
 # GB_NATIVE (ON: compile for this machine's CPU, the default; OFF: portable),
 # GB_REFERENCES (1: also make the pinned Zennit/Captum environment that regenerates tests/data,
@@ -14,7 +15,8 @@ build="${1:-$root/build}"
 shift || true
 
 packages=(build-essential cmake pkg-config doctest-dev libstb-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev dataset-fashion-mnist python3-venv python3-numpy python3-torch python3-torchvision)
+          zlib1g-dev dataset-fashion-mnist python3-venv python3-dev python3-numpy python3-torch python3-torchvision
+          python3-pytest python3-matplotlib python3-tqdm python3-packaging)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -31,16 +33,20 @@ if ((${#missing[@]})); then
     echo "setup: packages installed in $(( $(date +%s) - apt_start )) s"
 fi
 
-# The tests that compare with PyTorch and Zennit run this Python (tests/python/).
+# The tests that compare with PyTorch, Zennit and Captum run this Python (tests/python/, tests/pytest/);
+# nanobind builds the Python module against it. --no-deps: Debian's torch is the torch (Captum's other
+# imports, matplotlib, tqdm and packaging, are Debian's too).
 venv="$build/pyenv"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m, torch, torchvision, safetensors.torch
-assert m.version("zennit") == "0.5.1" and m.version("safetensors") == "0.4.5"' \
+if ! "$venv/bin/python" -c 'import importlib.metadata as m, torch, torchvision, safetensors.torch, pytest
+assert m.version("zennit") == "0.5.1" and m.version("safetensors") == "0.4.5"
+assert m.version("captum") == "0.8.0" and m.version("nanobind") == "2.9.2"' \
         2>/dev/null; then
     py_start=$(date +%s)
-    echo "setup: creating $venv (system torch/torchvision + zennit 0.5.1, safetensors 0.4.5)"
+    echo "setup: creating $venv (system torch/torchvision + zennit 0.5.1, captum 0.8.0, safetensors 0.4.5, nanobind 2.9.2)"
     mkdir -p "$build"
     /usr/bin/python3 -m venv --system-site-packages "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps zennit==0.5.1 safetensors==0.4.5
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps zennit==0.5.1 captum==0.8.0 \
+        safetensors==0.4.5 nanobind==2.9.2
     echo "setup: Python environment ready in $(( $(date +%s) - py_start )) s"
 fi
 

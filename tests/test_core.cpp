@@ -196,3 +196,23 @@ TEST_CASE("edit_distance: Levenshtein distance (worked examples)") {
     CHECK(gb::edit_distance("saliencey", "saliency") == 1);
     CHECK(gb::edit_distance("ab", "ba") == 2);  // no transpositions
 }
+
+TEST_CASE("borrow: a tensor on memory owned elsewhere, released once by the last tensor on it") {
+    std::vector<float> owner = {1, 2, 3, 4, 5, 6};
+    int released = 0;
+    {
+        Tensor t = borrow(owner.data(), Shape{2, 3}, DType::Float32, Device::cpu(), [&] { ++released; });
+        CHECK(t.data<float>() == owner.data());  // nothing copied
+        Tensor row = t.narrow(1, 1);              // a view keeps the storage
+        t = Tensor();
+        CHECK(released == 0);
+        CHECK(row.to_vector<float>() == std::vector<float>{4, 5, 6});
+        owner[3] = 40;                            // writes by the owner are seen: it is the same memory
+        CHECK(row.to_vector<float>()[0] == 40);
+    }
+    CHECK(released == 1);
+    CHECK_THROWS_WITH_AS(borrow(nullptr, Shape{2}, DType::Float32, Device::cpu(), [] {}),
+                         doctest::Contains("null data"), gb::Error);
+    CHECK_THROWS_WITH_AS(borrow(owner.data(), Shape{2}, DType::Float32, Device::cpu(), nullptr),
+                         doctest::Contains("release function"), gb::Error);
+}

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "io/dataset.h"
+#include "../io/dataset.h"
 
 namespace gb::train {
 

@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/tensor.h"
-#include "kernels/backend.h"
+#include "../core/tensor.h"
+#include "../kernels/backend.h"
 
 namespace gb::train {
 

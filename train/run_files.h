@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "models/checkpoint.h"
-#include "train/optimizer.h"
-#include "train/trainer.h"
+#include "../models/checkpoint.h"
+#include "optimizer.h"
+#include "trainer.h"
 
 namespace gb::train::detail {
 

@@ -17,15 +17,15 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "io/dataset.h"
-#include "io/safetensors.h"
-#include "layers/layer.h"
-#include "models/vgg.h"
-#include "train/loader.h"
-#include "train/metrics.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "../core/device.h"
+#include "../io/dataset.h"
+#include "../io/safetensors.h"
+#include "../layers/layer.h"
+#include "../models/vgg.h"
+#include "loader.h"
+#include "metrics.h"
+#include "optimizer.h"
+#include "schedule.h"
 
 namespace gb::train {
 

@@ -3,7 +3,7 @@
 // clamp_min. Its derivative is taken as 0 at x = 0 (PyTorch's choice).
 #pragma once
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

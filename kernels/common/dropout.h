@@ -3,7 +3,7 @@
 // time so evaluation is the identity. u is philox_uniform_at(seed, offset, i).
 #pragma once
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

@@ -3,7 +3,7 @@
 // so a denominator never passes through zero; eps = 0 leaves z unchanged.
 #pragma once
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

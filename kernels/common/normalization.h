@@ -4,7 +4,7 @@
 
 #include <math.h>
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

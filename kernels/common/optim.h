@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

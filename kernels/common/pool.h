@@ -4,8 +4,8 @@
 
 #include <stdint.h>
 
-#include "core/hd.h"
-#include "kernels/geometry.h"
+#include "../../core/hd.h"
+#include "../geometry.h"
 
 namespace gb::kernels {
 

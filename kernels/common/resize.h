@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

@@ -3,7 +3,7 @@
 // log softmax(x)_j = (x_j - max) - log sum_k exp(x_k - max).
 #pragma once
 
-#include "core/hd.h"
+#include "../../core/hd.h"
 
 namespace gb::kernels {
 

@@ -10,7 +10,7 @@
 // per-image paths, which read only w. Used by conv.cpp.
 #pragma once
 
-#include "kernels/geometry.h"
+#include "../geometry.h"
 
 namespace gb::kernels::cpu {
 

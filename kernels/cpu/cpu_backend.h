@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "kernels/backend.h"
+#include "../backend.h"
 
 namespace gb::kernels {
 
@@ -19,7 +19,7 @@ public:
     std::string name() const override { return "cpu"; }
 
 #define GB_OP(ret, name, params) ret name params override;
-#include "kernels/ops.def"
+#include "../ops.def"
 #undef GB_OP
 
     // The fused forms: in the GEMM's epilogue (ReLU), and one pass per image (LRP term).

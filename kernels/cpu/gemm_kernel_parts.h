@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/cpu/gemm_kernel.h"
+#include "gemm_kernel.h"
 
 namespace gb::kernels::cpu {
 namespace {

@@ -5,9 +5,9 @@
 // dgamma / dbeta may be nullptr as the backend contract allows.
 #pragma once
 
-#include "kernels/common/normalization.h"
-#include "kernels/cuda/block_reduce.cuh"
-#include "kernels/cuda/cuda_backend.h"
+#include "../common/normalization.h"
+#include "block_reduce.cuh"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

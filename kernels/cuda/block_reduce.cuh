@@ -4,7 +4,7 @@
 // every thread of the block must call, and every thread receives the result.
 #pragma once
 
-#include "kernels/cuda/compat.cuh"
+#include "compat.cuh"
 
 GB_GPU_BEGIN
 

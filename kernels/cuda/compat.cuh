@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/cuda_runtime.h"
-#include "core/error.h"
-#include "core/hd.h"
+#include "../../core/cuda_runtime.h"
+#include "../../core/error.h"
+#include "../../core/hd.h"
 
 #if defined(__CUDACC__)
 #include <cublas_v2.h>
@@ -31,7 +31,7 @@
     extern __shared__ __align__(16) unsigned char gb_dynamic_shared_[]; \
     type* name = reinterpret_cast<type*>(gb_dynamic_shared_)
 #else
-#include "kernels/cuda/emulator/cuda_emulation.h"
+#include "emulator/cuda_emulation.h"
 #define GB_GPU_ABI emulated
 #endif
 

@@ -5,11 +5,11 @@
 // their gradients always use the backend's own bias kernels.
 #pragma once
 
-#include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/im2col.cuh"
-#include "kernels/cuda/implicit_conv.cuh"
+#include "cuda_backend.h"
+#include "im2col.cuh"
+#include "implicit_conv.cuh"
 #if defined(__CUDACC__) && defined(GB_WITH_CUDNN)
-#include "kernels/cuda/cudnn_conv.h"
+#include "cudnn_conv.h"
 #endif
 
 GB_GPU_BEGIN

@@ -8,9 +8,9 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/registry.h"
-#include "kernels/registry.h"
+#include "cuda_backend.h"
+#include "registry.h"
+#include "../registry.h"
 
 GB_GPU_BEGIN
 

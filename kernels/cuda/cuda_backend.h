@@ -11,8 +11,8 @@
 
 #include <string>
 
-#include "kernels/backend.h"
-#include "kernels/cuda/compat.cuh"
+#include "../backend.h"
+#include "compat.cuh"
 
 GB_GPU_BEGIN
 
@@ -42,7 +42,7 @@ public:
 
     // Every primitive of kernels/ops.def; the fused forms keep Backend's defaults.
 #define GB_OP(ret, name, params) ret name params override;
-#include "kernels/ops.def"
+#include "../ops.def"
 #undef GB_OP
 
 private:

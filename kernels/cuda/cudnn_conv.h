@@ -5,7 +5,7 @@
 // of the CPU backend's. The algorithm is cuDNN's heuristic first choice.
 #pragma once
 
-#include "kernels/geometry.h"
+#include "../geometry.h"
 
 namespace gb::kernels::gpu {
 

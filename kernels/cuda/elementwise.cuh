@@ -4,12 +4,12 @@
 // below are its launchers.
 #pragma once
 
-#include "core/philox.h"
-#include "kernels/common/activation.h"
-#include "kernels/common/dropout.h"
-#include "kernels/common/lrp.h"
-#include "kernels/common/optim.h"
-#include "kernels/cuda/cuda_backend.h"
+#include "../../core/philox.h"
+#include "../common/activation.h"
+#include "../common/dropout.h"
+#include "../common/lrp.h"
+#include "../common/optim.h"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

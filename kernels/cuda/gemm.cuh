@@ -7,8 +7,8 @@
 
 #include <algorithm>
 
-#include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda/tiled_gemm.cuh"
+#include "cuda_backend.h"
+#include "tiled_gemm.cuh"
 
 GB_GPU_BEGIN
 

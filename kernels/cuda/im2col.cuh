@@ -6,7 +6,7 @@
 // backend's order (r, then s), so it matches that backend exactly.
 #pragma once
 
-#include "kernels/cuda/cuda_backend.h"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

@@ -9,7 +9,7 @@
 // splits its deep N*P*Q reduction over blocks (split-K) when K x CRS is small.
 #pragma once
 
-#include "kernels/cuda/tiled_gemm.cuh"
+#include "tiled_gemm.cuh"
 
 GB_GPU_BEGIN
 

@@ -4,8 +4,8 @@
 // order, so results match it exactly. Window arithmetic: kernels/common/pool.h.
 #pragma once
 
-#include "kernels/common/pool.h"
-#include "kernels/cuda/cuda_backend.h"
+#include "../common/pool.h"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

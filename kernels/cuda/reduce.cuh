@@ -3,8 +3,8 @@
 // in float: per thread over a strided share, then across the block.
 #pragma once
 
-#include "kernels/cuda/block_reduce.cuh"
-#include "kernels/cuda/cuda_backend.h"
+#include "block_reduce.cuh"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

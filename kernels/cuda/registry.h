@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "kernels/backend.h"
+#include "../backend.h"
 
 namespace gb::kernels {
 

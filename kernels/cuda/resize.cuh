@@ -4,8 +4,8 @@
 // shares with atomicAdd (the order of additions, unlike the CPU's, varies).
 #pragma once
 
-#include "kernels/common/resize.h"
-#include "kernels/cuda/cuda_backend.h"
+#include "../common/resize.h"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

@@ -3,9 +3,9 @@
 // exp(x - max) are block reductions; kernels/common/softmax.h has the element math.
 #pragma once
 
-#include "kernels/common/softmax.h"
-#include "kernels/cuda/block_reduce.cuh"
-#include "kernels/cuda/cuda_backend.h"
+#include "../common/softmax.h"
+#include "block_reduce.cuh"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

@@ -9,7 +9,7 @@
 // with few output tiles can be split over blocks (split-K, summed in order).
 #pragma once
 
-#include "kernels/cuda/cuda_backend.h"
+#include "cuda_backend.h"
 
 GB_GPU_BEGIN
 

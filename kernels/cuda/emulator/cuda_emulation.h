@@ -30,7 +30,7 @@
 #include <tuple>
 #include <type_traits>
 
-#include "core/error.h"
+#include "../../../core/error.h"
 
 #define GB_CUDA_EMULATION 1
 

@@ -1,0 +1,172 @@
+"""glassbox: neural networks whose explanations are native.
+
+A NumPy-in, NumPy-out layer over glassbox's C++ library: load a checkpoint (or a
+PyTorch state dict), record one forward pass with :class:`Trace`, and take any
+number of explanations from it (LRP under any composite, gradients, the CAM
+family, and every other method of the method table through :meth:`Trace.attribute`).
+
+    import glassbox as gb
+    model = gb.load("checkpoint.safetensors")
+    trace = gb.Trace(model, x)                      # x: float32 [N, C, H, W]
+    lrp = trace.relevance("epsilon-plus-flat")      # [N, C, H, W]
+    cam = trace.cam("gradcam", layer="features.7")  # [N, 1, H, W]
+    ig = gb.attribute(model, x, "ig", steps=32)
+
+Arrays: float32 C-ordered CPU arrays are used in place (no copy); anything else
+(other dtypes, strides, torch tensors through DLPack) is converted first. Results
+are NumPy arrays. Errors raise :class:`glassbox.Error` with the library's message.
+Every computing call releases the GIL.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
+
+from . import _glassbox
+from ._glassbox import (  # noqa: F401  (re-exported)
+    Composite,
+    Error,
+    Model,
+    Rule,
+    __version__,
+    build_options,
+    colormap_names,
+    create,
+    heatmap,
+    load,
+    methods,
+    model_names,
+    overlay,
+)
+from ._glassbox import from_state_dict as _from_state_dict
+
+if TYPE_CHECKING:  # numpy is imported where it is used: nanobind's stub generator runs without it
+    import numpy as np
+
+Target = Union[None, int, str, Sequence[Union[int, str]]]
+
+__all__ = [
+    "Composite", "Error", "Model", "Rule", "Trace", "attribute", "colormap_names", "create", "from_state_dict",
+    "heatmap", "load", "methods", "model_names", "overlay",
+]
+
+
+def _spec_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Trace:
+    """One recorded forward pass of a batch; any number of explanations come from it
+    without running the model again (LRP under several composites, gradients, CAMs, ...).
+
+    `x`: float32 [N, C, H, W] or one image [C, H, W] (used in place: do not write to it
+    while the trace lives). `low`/`high`: the input's range, for the bounds of the LRP
+    presets (ZBox in epsilon-gamma-box); by default the checkpoint's normalisation of
+    [0, 1] pixels when it records one. `canonizer`: "batchnorm" (BatchNorm merged into
+    the layer before it, as a view: the model is never changed) or "none", for the presets.
+
+    `target` everywhere: None (the predicted class), a class index, a target text
+    ("3-5": class 3 versus class 5), or a sequence with one of those per sample.
+    """
+
+    def __init__(self, model: Model, x: Any, *, low: Optional[float] = None, high: Optional[float] = None,
+                 canonizer: str = "batchnorm") -> None:
+        self._trace = _glassbox.Trace(model, x, low=low, high=high, canonizer=canonizer)
+        self.model = model
+
+    @property
+    def logits(self) -> np.ndarray:
+        """The recorded logits [N, classes]."""
+        return self._trace.logits
+
+    @property
+    def input(self) -> np.ndarray:
+        """The traced batch [N, C, H, W]."""
+        return self._trace.input
+
+    @property
+    def layer_names(self) -> list:
+        """Paths of the layers whose inputs and outputs were recorded."""
+        return self._trace.layer_names
+
+    def layer_output(self, layer: str) -> np.ndarray:
+        """The output of `layer` ("features.7") in the recorded pass."""
+        return self._trace.layer_output(layer)
+
+    def layer_input(self, layer: str) -> np.ndarray:
+        """The input of `layer` in the recorded pass."""
+        return self._trace.layer_input(layer)
+
+    def relevance(self, composite: Union[str, Composite] = "epsilon-plus-flat", target: Target = None,
+                  layers: Sequence[str] = (), times_logit: bool = False) -> Union[np.ndarray, dict]:
+        """LRP relevance at the input [N, C, H, W], starting from one-hot(target) at the output
+        (times the target logit with `times_logit`). `composite`: a preset name
+        (``Composite.preset_names()``) or a :class:`Composite`. With `layers`, a dict
+        ``{"input": ..., layer: relevance at that layer's output}``."""
+        return self._trace.relevance(composite, target, list(layers), times_logit)
+
+    def gradient(self, target: Target = None, layers: Sequence[str] = ()) -> Union[np.ndarray, dict]:
+        """Gradient of the target logit at the input (and at `layers`' outputs, as for relevance)."""
+        return self._trace.gradient(target, list(layers))
+
+    def attribute(self, method: str, target: Target = None, **params: Any) -> np.ndarray:
+        """The map of `method` for this batch, from the method table (see :func:`methods`).
+
+        `method` is a name or alias ("lrp", "gradcam", "ig", ...), optionally with its
+        argument after a colon ("lrp:epsilon-gamma-box", "gradcam:features.7"); the argument
+        can also be given as ``composite=`` or ``layer=``. Other keyword arguments are the
+        method's parameters (``steps=32, rule="riemann_trapezoid"``), checked by the table
+        (a typo gets "did you mean"). Maps are [N, C, H, W] or [N, 1, H, W].
+        """
+        name, _, arg = method.partition(":")
+        for key in ("composite", "layer"):
+            if key in params:
+                if arg:
+                    raise Error(f"{method}: the argument is given twice (after ':' and as {key}=)")
+                arg = str(params.pop(key))
+        return self._trace.attribute(name, arg, target, {k: _spec_value(v) for k, v in params.items()})
+
+    def cam(self, method: str = "gradcam", layer: Optional[str] = None, target: Target = None,
+            **params: Any) -> np.ndarray:
+        """A CAM-family map [N, 1, H, W] (gradcam, gradcam++, xgradcam, layercam, scorecam) at
+        `layer` (default: the last convolution), upsampled to the input's size."""
+        if layer is not None:
+            params["layer"] = layer
+        return self.attribute(method, target, **params)
+
+    def canonizer_note(self, canonizer: str = "batchnorm") -> str:
+        """What `canonizer` does to this trace's model, in words."""
+        return self._trace.canonizer_note(canonizer)
+
+    @staticmethod
+    def forward_passes() -> int:
+        """Forward passes run by all traces in this process (shows that a trace is reused)."""
+        return _glassbox.Trace.forward_passes()
+
+
+def attribute(model: Model, x: Any, method: str, target: Target = None, *, low: Optional[float] = None,
+              high: Optional[float] = None, canonizer: str = "batchnorm", **params: Any) -> np.ndarray:
+    """One explanation without keeping the trace: ``Trace(model, x, ...).attribute(method, target, **params)``."""
+    return Trace(model, x, low=low, high=high, canonizer=canonizer).attribute(method, target, **params)
+
+
+def from_state_dict(state_dict: Mapping[str, Any], arch: str = "", *, in_channels: int = 0, input_size: int = 0,
+                    num_classes: int = 0, device: str = "cpu") -> Model:
+    """A model from a PyTorch-style state dict (NumPy arrays or torch tensors by name).
+
+    ``num_batches_tracked`` counters are dropped; other values become float32 (float32 CPU
+    arrays are read in place). The architecture is inferred from names and shapes
+    (torchvision's VGG layout or glassbox's small one) unless `arch` names it.
+    """
+    import numpy as np
+
+    arrays = {}
+    for name, value in state_dict.items():
+        if name.endswith("num_batches_tracked"):
+            continue
+        if hasattr(value, "detach"):  # a torch tensor, without importing torch
+            value = value.detach().cpu().numpy()
+        arrays[name] = np.ascontiguousarray(value, dtype=np.float32)
+    return _from_state_dict(arrays, arch, in_channels, input_size, num_classes, device)
+

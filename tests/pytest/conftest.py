@@ -1,0 +1,76 @@
+"""Shared pieces of the Python module's tests: vgg-mini in PyTorch (the layout glassbox's
+vgg-mini and vgg-mini-bn load by name), seeded random weights and inputs, and the
+glassbox program for the C++ side of the comparisons."""
+import os
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import glassbox as gb
+
+
+class VGGMini(nn.Module):
+    """vgg-mini (bn=False) / vgg-mini-bn (bn=True): 1x28x28 -> 10 classes, PyTorch names as glassbox's."""
+
+    def __init__(self, bn):
+        super().__init__()
+        layers, c_in = [], 1
+        for block in ((32, 32), (64, 64)):
+            for c_out in block:
+                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+                if bn:
+                    layers.append(nn.BatchNorm2d(c_out))
+                layers.append(nn.ReLU())
+                c_in = c_out
+            layers.append(nn.MaxPool2d(2, 2))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+def torch_model(bn, seed=7):
+    """Default PyTorch init after manual_seed(seed); BatchNorm with random statistics (else it is the identity)."""
+    torch.manual_seed(seed)
+    model = VGGMini(bn)
+    if bn:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.data.uniform_(0.5, 1.5)
+                m.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def pair(request):
+    """(torch model, glassbox model from its state dict, input batch [4, 1, 28, 28] in [0, 1])."""
+    bn = getattr(request, "param", False)
+    tm = torch_model(bn)
+    gm = gb.from_state_dict(tm.state_dict())
+    x = np.random.default_rng(11).random((4, 1, 28, 28), dtype=np.float32)
+    return tm, gm, x
+
+
+def max_rel_error(got, ref):
+    """max |got - ref| / max |ref| per sample (the rule of tests/data/README.md), the worst sample."""
+    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    n = ref.shape[0]
+    diff = np.abs(got - ref).reshape(n, -1).max(axis=1)
+    scale = np.abs(ref).reshape(n, -1).max(axis=1)
+    scale[scale == 0] = np.abs(ref).max() or 1.0
+    return float((diff / scale).max())
+
+
+def run_cli(*args):
+    """Runs the glassbox program (GB_CLI, set by ctest) and returns its output; fails with it on an error."""
+    cli = os.environ.get("GB_CLI")
+    assert cli, "GB_CLI (the glassbox program) is not set: run the suite through ctest"
+    done = subprocess.run([cli, *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
