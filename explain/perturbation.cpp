@@ -55,14 +55,22 @@ double seeded_score(const float* seed, const float* logits, int64_t classes) {
 
 namespace {
 
-// The rows of `from` [N, per] that rows 0..B-1 of a batch start from, copied into out [B, per].
+// The rows of `from` [N, per] that perturbations b .. b+B-1 start from, into out [B, per]: a run
+// of perturbations from one image is one broadcast of its row (times 1, exact).
 void gather_rows(kernels::Backend& be, const Perturbations& p, const Tensor& from, int64_t b, int64_t B, int64_t per,
                  float* out) {
     const int64_t N = from.dim(0);
-    for (int64_t j = 0; j < B; ++j) {
+    auto image = [&](int64_t j) {
         const int64_t n = p.image ? p.image(b + j) : 0;
         GB_CHECK(n >= 0 && n < N, "score_perturbations: perturbation ", b + j, " starts from image ", n, " of ", N);
-        be.copy(per, from.data<float>() + n * per, out + j * per);
+        return n;
+    };
+    for (int64_t j = 0; j < B;) {
+        const int64_t n = image(j);
+        int64_t run = 1;
+        while (j + run < B && image(j + run) == n) ++run;
+        be.broadcast_dim(1, run, per, 1.f, from.data<float>() + n * per, out + j * per);
+        j += run;
     }
 }
 
