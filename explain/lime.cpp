@@ -178,8 +178,9 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
             r.segments.push_back(slic(xv.data() + n * per, C, H, W, o.slic));
         } else {
             const Segmentation& s = given[static_cast<size_t>(n)];
-            GB_CHECK(s.height == H && s.width == W && static_cast<int64_t>(s.labels.size()) == H * W && s.count >= 1, name,
-                     ": segmentation ", n, " is not a labelling of ", H, "x", W);
+            GB_CHECK(s.height == H && s.width == W && static_cast<int64_t>(s.labels.size()) == H * W && s.count >= 1 &&
+                         std::all_of(s.labels.begin(), s.labels.end(), [&](int32_t l) { return l >= 0 && l < s.count; }),
+                     name, ": segmentation ", n, " is not a labelling of ", H, "x", W, " by ", s.count, " labels (0 .. count-1)");
             r.segments.push_back(s);
         }
         Generator g(o.seed);

@@ -295,6 +295,9 @@ TEST_CASE("LIME and KernelSHAP recover a linear model's superpixel sums of W_c *
                 CHECK(map[size_t(n * 64 + q)] == static_cast<float>(r.coefficients[size_t(n)][size_t(blocks.labels[size_t(q)])]));
         // The same seed gives the same explanation.
         CHECK(lime(*lm.model, x, seed, o, {blocks, blocks}).coefficients == r.coefficients);
+        Segmentation wrong = blocks;
+        wrong.labels[5] = 16;  // a label beyond the count
+        CHECK_THROWS_WITH_AS(lime(*lm.model, x, seed, o, {blocks, wrong}), doctest::Contains("segmentation 1 is not a labelling"), Error);
     }
     SUBCASE("LIME's default ridge (alpha = 1) shrinks towards zero") {
         const SurrogateResult r = lime(*lm.model, x, seed, o, {blocks, blocks});
