@@ -387,31 +387,27 @@ std::vector<double> max_sensitivity(layers::Layer& model, const Tensor& x, const
     const Tensor phi0 = explainer(model, x, classes);
     check_maps(x, phi0, classes.size(), "max-sensitivity");
     const int64_t N = x.dim(0), per = phi0.numel() / N;
-    const Device dev = phi0.device();
-    kernels::Backend& be = kernels::backend_for(dev);
-    Tensor diff = empty(phi0.shape(), DType::Float32, dev), square = empty(phi0.shape(), DType::Float32, dev),
-           sums = empty(Shape{N}, DType::Float32, dev);
-    // Per sample: the squared L2 norm of m [N, per], on the maps' backend.
-    auto squared_norms = [&](const Tensor& m) {
-        be.mul(m.numel(), m.data<float>(), m.data<float>(), square.data<float>());
-        be.sum_dim(N, per, 1, square.data<float>(), sums.data<float>());
-        return sums.to_vector<float>();
-    };
-    const auto norm0 = squared_norms(phi0);
-    std::vector<double> out(static_cast<size_t>(N), 0.0);
+    // The norms and their ratio are per-sample statistics of final maps: on the host, in double
+    // (squares of small or large map values neither underflow nor overflow).
+    const auto p0 = phi0.to_vector<float>();
+    std::vector<double> norm0(static_cast<size_t>(N), 0.0), out(static_cast<size_t>(N), 0.0);
+    for (int64_t i = 0; i < phi0.numel(); ++i) norm0[static_cast<size_t>(i / per)] += double(p0[static_cast<size_t>(i)]) * p0[static_cast<size_t>(i)];
     Generator g(o.seed);
     for (int64_t s = 0; s < o.samples; ++s) {
         // The noise is the generator's sequence (drawn on the host); y = x + noise on x's backend.
         const Tensor noise = uniform(x.shape(), -o.radius, o.radius, g, x.device());
         Tensor y = empty(x.shape(), DType::Float32, x.device());
         kernels::backend_for(x.device()).add(x.numel(), x.data<float>(), noise.data<float>(), y.data<float>());
-        const Tensor phi = explainer(model, y, classes);
-        GB_CHECK(phi.numel() == phi0.numel(), "max-sensitivity: the method's map changed shape");
-        be.sub(phi.numel(), phi.data<float>(), phi0.data<float>(), diff.data<float>());
-        const auto d = squared_norms(diff);
-        for (int64_t n = 0; n < N; ++n) {  // the ratio and the running maximum: per-sample scalars
+        const auto p = explainer(model, y, classes).to_vector<float>();
+        GB_CHECK(p.size() == p0.size(), "max-sensitivity: the method's map changed shape");
+        std::vector<double> d(static_cast<size_t>(N), 0.0);
+        for (size_t i = 0; i < p.size(); ++i) {
+            const double e = double(p[i]) - p0[i];
+            d[i / static_cast<size_t>(per)] += e * e;
+        }
+        for (int64_t n = 0; n < N; ++n) {
             const size_t k = static_cast<size_t>(n);
-            out[k] = std::max(out[k], std::sqrt(double(d[k])) / std::max(std::sqrt(double(norm0[k])), 1e-12));
+            out[k] = std::max(out[k], std::sqrt(d[k]) / std::max(std::sqrt(norm0[k]), 1e-12));
         }
     }
     return out;
