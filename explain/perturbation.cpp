@@ -100,11 +100,11 @@ std::vector<double> score_perturbations(layers::Layer& model, const Perturbation
            spread = empty(Shape{cap * per}, DType::Float32, dev), planes, rest, ones, term;
     // Without a replacement image a value of 0 adds nothing: input = x * keep.
     const bool replaces = p.replacement.defined() || p.value != 0.f;
-    if (replaces) {  // 1 - keep and the replacement's term r * (1 - keep)
+    if (replaces) {  // 1 - keep; a replacement image's term r * (1 - keep) needs a buffer of its own
         rest = empty(Shape{cap * HW}, DType::Float32, dev);
         ones = empty(Shape{cap * HW}, DType::Float32, dev);
-        term = empty(Shape{cap * per}, DType::Float32, dev);
         be.fill(cap * HW, 1.f, ones.data<float>());
+        term = p.replacement.defined() ? empty(Shape{cap * per}, DType::Float32, dev) : spread;
     }
     std::vector<float> host;  // keep planes written on the host, one batch
     for (int64_t b = 0; b < p.count; b += p.batch) {
@@ -127,8 +127,8 @@ std::vector<double> score_perturbations(layers::Layer& model, const Perturbation
                 gather_rows(be, p, p.replacement, b, B, per, rows.data<float>());
                 be.broadcast_dim(B, C, HW, 1.f, rest.data<float>(), spread.data<float>());
                 be.mul(n, rows.data<float>(), spread.data<float>(), term.data<float>());  // r * (1 - keep)
-            } else {
-                be.broadcast_dim(B, C, HW, p.value, rest.data<float>(), term.data<float>());  // value * (1 - keep)
+            } else {  // spread is free again: it takes value * (1 - keep)
+                be.broadcast_dim(B, C, HW, p.value, rest.data<float>(), term.data<float>());
             }
             be.axpy(n, 1.f, term.data<float>(), in.data<float>());  // exact: 1 * term
         }
