@@ -12,7 +12,7 @@ namespace gb::explain {
 namespace {
 
 // Every step below composes the backend's primitives on the maps' device; only per-image
-// loops and the Score-CAM masks (score_perturbations fills host buffers) run here.
+// loops and Score-CAM's per-channel scores (a seeded sum over each row of logits) run here.
 
 // [planes] maxima of x viewed as [planes, n]: a max pool whose window is the whole plane.
 Tensor plane_max(kernels::Backend& be, const float* x, int64_t planes, int64_t n, Device device) {
@@ -109,26 +109,21 @@ Tensor weighted_sum(const Tensor& A, const Tensor& w, int64_t N, int64_t C, int6
 
 // Score-CAM's channel scores: the seeded output for the input masked by each channel's map
 // (upsampled, min-max normalised), softmax over the channels. One image's channels at a time,
-// `score_batch` per forward pass.
+// `score_batch` per forward pass; score_perturbations multiplies the input by the masks on
+// their device (keep planes, replacement 0).
 Tensor score_weights(const Trace& trace, const Tensor& A, const Tensor& seed, const CamOptions& o) {
     const Tensor& x = trace.input();
-    const int64_t N = A.dim(0), C = A.dim(1), Cin = x.dim(1), H = x.dim(2), W = x.dim(3), plane = H * W;
-    // The masks go to the host: score_perturbations' fill writes each masked input into a host buffer.
-    const auto masks = scale_planes(resize_maps(A, H, W, true), N * C, 1e-8f).to_vector<float>();
-    const auto xv = x.to_vector<float>(), sv = seed.to_vector<float>();
+    const int64_t N = A.dim(0), C = A.dim(1), H = x.dim(2), W = x.dim(3);
+    const Tensor masks = scale_planes(resize_maps(A, H, W, true), N * C, 1e-8f).view(Shape{N * C, H, W});
+    const auto sv = seed.to_vector<float>();
     const int64_t K = seed.dim(1);
     std::vector<float> scores(static_cast<size_t>(N * C));
     for (int64_t n = 0; n < N; ++n) {
         Perturbations p;
-        p.input = Shape{Cin, H, W};
-        p.device = x.device();
+        p.images = x.narrow(n, 1);
+        p.keep_planes = masks.narrow(n * C, C);
         p.count = C;
         p.batch = std::max<int64_t>(1, o.score_batch);
-        p.fill = [&](int64_t c, float* dst) {  // x * the normalised map of channel c
-            const float* m = masks.data() + (n * C + c) * plane;
-            for (int64_t ch = 0; ch < Cin; ++ch)
-                for (int64_t i = 0; i < plane; ++i) dst[ch * plane + i] = xv[static_cast<size_t>((n * Cin + ch) * plane + i)] * m[i];
-        };
         p.score = [&](int64_t, const float* logits, int64_t classes) {
             GB_CHECK(classes == K, "Score-CAM: a seed of ", K, " classes for a model of ", classes);
             return seeded_score(sv.data() + n * K, logits, K);

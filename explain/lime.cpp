@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "explain/perturbation.h"
+#include "kernels/backend.h"
 
 namespace gb::explain {
 
@@ -109,30 +110,46 @@ LinearFit fit_kernel_shap(const std::vector<std::vector<uint8_t>>& zn, const std
     return f;
 }
 
+// out [H * W] on `device`: each pixel its superpixel's coefficient, as products of the
+// coefficients [1, K] by the one-hot indicator of the labels [K, H * W] (exact: one term per
+// pixel), a band of pixel columns at a time so the indicator stays small.
+void segment_map(const std::vector<double>& coef, const Segmentation& s, float* out, Device device) {
+    const int64_t K = s.count, HW = s.height * s.width;
+    const int64_t band = std::max<int64_t>(1, std::min<int64_t>(HW, (int64_t{1} << 22) / K));
+    std::vector<float> c(coef.begin(), coef.end()), onehot;
+    const Tensor ct = from_vector(c, Shape{K}, device);
+    kernels::Backend& be = kernels::backend_for(device);
+    for (int64_t q0 = 0; q0 < HW; q0 += band) {
+        const int64_t cols = std::min(band, HW - q0);
+        onehot.assign(static_cast<size_t>(K * cols), 0.f);  // bookkeeping: where each pixel's label is
+        for (int64_t q = 0; q < cols; ++q) onehot[static_cast<size_t>(s.labels[static_cast<size_t>(q0 + q)] * cols + q)] = 1.f;
+        const Tensor ind = from_vector(onehot, Shape{K, cols}, device);
+        be.gemm(false, false, 1, cols, K, 1.f, ct.data<float>(), K, ind.data<float>(), cols, 0.f, out + q0, cols);
+    }
+}
+
 // The seeded score of every coalition of every image, [N][T]: one perturbation per (image,
 // coalition), batched across images; a switched-off superpixel's pixels take the baseline.
 std::vector<std::vector<double>> score_coalitions(layers::Layer& model, const Tensor& x, const Tensor& seed,
                                                   const std::vector<Segmentation>& segments,
                                                   const std::vector<std::vector<std::vector<uint8_t>>>& z, const SurrogateOptions& o) {
-    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), per = C * H * W, K = seed.dim(1);
-    const auto xv = x.to_vector<float>();
+    const int64_t N = x.dim(0), HW = x.dim(2) * x.dim(3), K = seed.dim(1);
     const auto sv = seed.to_vector<float>();
     std::vector<std::pair<int64_t, int64_t>> rows;  // perturbation i -> (image, coalition)
     for (int64_t n = 0; n < N; ++n)
         for (size_t t = 0; t < z[static_cast<size_t>(n)].size(); ++t) rows.emplace_back(n, static_cast<int64_t>(t));
     Perturbations p;
-    p.input = Shape{C, H, W};
-    p.device = x.device();
-    p.count = static_cast<int64_t>(rows.size());
-    p.batch = o.batch;
-    p.fill = [&](int64_t i, float* dst) {
+    p.images = x;
+    p.image = [&](int64_t i) { return rows[static_cast<size_t>(i)].first; };
+    p.keep = [&](int64_t i, float* keep) {  // 1 on the pixels of the coalition's superpixels
         const auto [n, t] = rows[static_cast<size_t>(i)];
         const auto& labels = segments[static_cast<size_t>(n)].labels;
         const auto& on = z[static_cast<size_t>(n)][static_cast<size_t>(t)];
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t q = 0; q < H * W; ++q)
-                dst[c * H * W + q] = on[static_cast<size_t>(labels[static_cast<size_t>(q)])] ? xv[static_cast<size_t>(n * per + c * H * W + q)] : o.baseline;
+        for (int64_t q = 0; q < HW; ++q) keep[q] = on[static_cast<size_t>(labels[static_cast<size_t>(q)])] ? 1.f : 0.f;
     };
+    p.value = o.baseline;
+    p.count = static_cast<int64_t>(rows.size());
+    p.batch = o.batch;
     p.score = [&](int64_t i, const float* logits, int64_t classes) {
         GB_CHECK(classes == K, "lime/kernelshap: a seed of ", K, " classes for a model of ", classes);
         return seeded_score(sv.data() + rows[static_cast<size_t>(i)].first * K, logits, K);
@@ -152,7 +169,8 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
              ": needs samples >= 2, batch > 0, kernel_width > 0, ridge >= 0");
     GB_CHECK(seed.rank() == 2 && seed.dim(0) == N, name, ": seed ", seed.shape().str(), " for ", N, " samples");
     GB_CHECK(given.empty() || static_cast<int64_t>(given.size()) == N, name, ": ", given.size(), " segmentations for ", N, " images");
-    const auto xv = x.to_vector<float>();
+    // SLIC is a sequential image algorithm: it segments host copies of the images.
+    const auto xv = given.empty() ? x.to_vector<float>() : std::vector<float>();
     SurrogateResult r;
     std::vector<std::vector<std::vector<uint8_t>>> z(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n) {
@@ -160,8 +178,9 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
             r.segments.push_back(slic(xv.data() + n * per, C, H, W, o.slic));
         } else {
             const Segmentation& s = given[static_cast<size_t>(n)];
-            GB_CHECK(s.height == H && s.width == W && static_cast<int64_t>(s.labels.size()) == H * W && s.count >= 1, name,
-                     ": segmentation ", n, " is not a labelling of ", H, "x", W);
+            GB_CHECK(s.height == H && s.width == W && static_cast<int64_t>(s.labels.size()) == H * W && s.count >= 1 &&
+                         std::all_of(s.labels.begin(), s.labels.end(), [&](int32_t l) { return l >= 0 && l < s.count; }),
+                     name, ": segmentation ", n, " is not a labelling of ", H, "x", W, " by ", s.count, " labels (0 .. count-1)");
             r.segments.push_back(s);
         }
         Generator g(o.seed);
@@ -169,18 +188,16 @@ SurrogateResult fit(Surrogate kind, layers::Layer& model, const Tensor& x, const
         z[static_cast<size_t>(n)] = draw_coalitions(kind, r.segments.back().count, o.samples, g);
     }
     const auto y = score_coalitions(model, x, seed, r.segments, z, o);
-    std::vector<float> map(static_cast<size_t>(N * H * W));
+    r.map = empty(Shape{N, 1, H, W}, DType::Float32, x.device());
     for (int64_t n = 0; n < N; ++n) {
         const int64_t K = r.segments[static_cast<size_t>(n)].count;
+        // The regression is small and per image: it runs on the host, in double.
         LinearFit f = kind == Surrogate::Lime ? fit_lime(z[static_cast<size_t>(n)], y[static_cast<size_t>(n)], K, o)
                                               : fit_kernel_shap(z[static_cast<size_t>(n)], y[static_cast<size_t>(n)], K);
-        const auto& labels = r.segments[static_cast<size_t>(n)].labels;
-        for (int64_t q = 0; q < H * W; ++q)
-            map[static_cast<size_t>(n * H * W + q)] = static_cast<float>(f.coef[static_cast<size_t>(labels[static_cast<size_t>(q)])]);
+        segment_map(f.coef, r.segments[static_cast<size_t>(n)], r.map.data<float>() + n * H * W, x.device());
         r.coefficients.push_back(std::move(f.coef));
         r.intercept.push_back(f.intercept);
     }
-    r.map = from_vector(map, Shape{N, 1, H, W}, x.device());
     return r;
 }
 

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "explain/perturbation.h"
+#include "kernels/backend.h"
 
 namespace gb::explain {
 
@@ -25,15 +26,14 @@ void check_maps(const Tensor& x, const Tensor& maps, size_t classes, const char*
                     "; it cannot be scored");
 }
 
-// Per sample, the map summed over its channels: [N][H * W].
+// Per sample, the map summed over its channels (on the maps' backend): [N][H * W].
 std::vector<std::vector<float>> channel_sums(const Tensor& maps) {
     const int64_t N = maps.dim(0), C = maps.dim(1), HW = maps.dim(2) * maps.dim(3);
-    const auto v = maps.to_vector<float>();
-    std::vector<std::vector<float>> out(static_cast<size_t>(N), std::vector<float>(static_cast<size_t>(HW), 0.f));
-    for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < HW; ++i)
-                out[static_cast<size_t>(n)][static_cast<size_t>(i)] += v[static_cast<size_t>((n * C + c) * HW + i)];
+    Tensor sums = empty(Shape{N * HW}, DType::Float32, maps.device());
+    kernels::backend_for(maps.device()).sum_dim(N, C, HW, maps.data<float>(), sums.data<float>());
+    const auto v = sums.to_vector<float>();
+    std::vector<std::vector<float>> out;
+    for (int64_t n = 0; n < N; ++n) out.emplace_back(v.begin() + n * HW, v.begin() + (n + 1) * HW);
     return out;
 }
 
@@ -74,32 +74,33 @@ std::vector<float> abs_scaled(const std::vector<float>& v) {
     return out;
 }
 
-std::vector<float> gaussian_blur(const std::vector<float>& x, int64_t planes, int64_t H, int64_t W, float sigma) {
-    // Sigma beyond kMaxBlurSigma would need a kernel of millions of taps (and a
-    // blur that wide is a flat image anyway): refused rather than allocated.
-    GB_CHECK(sigma > 0.f && sigma <= kMaxBlurSigma, "blur: sigma must be in (0, ", kMaxBlurSigma, "] pixels, got ", sigma);
+// The Gaussian blur along one axis of length L with edges clamped, as a matrix [L, L]: row i
+// holds the weight of each source j (the taps beyond an edge add onto the edge's pixel).
+std::vector<float> blur_matrix(int64_t L, float sigma) {
     const int64_t r = static_cast<int64_t>(std::ceil(3.f * sigma));
     std::vector<double> k(static_cast<size_t>(2 * r + 1));
     double ks = 0;
     for (int64_t i = -r; i <= r; ++i) ks += k[static_cast<size_t>(i + r)] = std::exp(-0.5 * double(i * i) / (sigma * sigma));
-    for (auto& v : k) v /= ks;
-    std::vector<float> tmp(x.size()), out(x.size());
+    std::vector<double> m(static_cast<size_t>(L * L), 0.0);
+    for (int64_t i = 0; i < L; ++i)
+        for (int64_t t = -r; t <= r; ++t) m[static_cast<size_t>(i * L + std::clamp<int64_t>(i + t, 0, L - 1))] += k[static_cast<size_t>(t + r)] / ks;
+    return std::vector<float>(m.begin(), m.end());
+}
+
+// x [planes, H, W] blurred with a Gaussian of `sigma` pixels, edges clamped, separably on x's
+// backend: rows by one GEMM with the [W, W] blur matrix, then columns by the [H, H] one per plane.
+Tensor gaussian_blur(const Tensor& x, int64_t planes, int64_t H, int64_t W, float sigma) {
+    // Sigma beyond kMaxBlurSigma would need a kernel of millions of taps (and a
+    // blur that wide is a flat image anyway): refused rather than allocated.
+    GB_CHECK(sigma > 0.f && sigma <= kMaxBlurSigma, "blur: sigma must be in (0, ", kMaxBlurSigma, "] pixels, got ", sigma);
+    const Device dev = x.device();
+    kernels::Backend& be = kernels::backend_for(dev);
+    const Tensor bw = from_vector(blur_matrix(W, sigma), Shape{W, W}, dev), bh = from_vector(blur_matrix(H, sigma), Shape{H, H}, dev);
+    Tensor rows = empty(x.shape(), DType::Float32, dev), out = empty(x.shape(), DType::Float32, dev);
+    be.gemm(false, true, planes * H, W, W, 1.f, x.data<float>(), W, bw.data<float>(), W, 0.f, rows.data<float>(), W);
     for (int64_t p = 0; p < planes; ++p)
-        for (int64_t y = 0; y < H; ++y)
-            for (int64_t xx = 0; xx < W; ++xx) {
-                double s = 0;
-                for (int64_t i = -r; i <= r; ++i)
-                    s += k[static_cast<size_t>(i + r)] * x[static_cast<size_t>((p * H + y) * W + std::clamp<int64_t>(xx + i, 0, W - 1))];
-                tmp[static_cast<size_t>((p * H + y) * W + xx)] = static_cast<float>(s);
-            }
-    for (int64_t p = 0; p < planes; ++p)
-        for (int64_t y = 0; y < H; ++y)
-            for (int64_t xx = 0; xx < W; ++xx) {
-                double s = 0;
-                for (int64_t i = -r; i <= r; ++i)
-                    s += k[static_cast<size_t>(i + r)] * tmp[static_cast<size_t>((p * H + std::clamp<int64_t>(y + i, 0, H - 1)) * W + xx)];
-                out[static_cast<size_t>((p * H + y) * W + xx)] = static_cast<float>(s);
-            }
+        be.gemm(false, false, H, W, H, 1.f, bh.data<float>(), H, rows.data<float>() + p * H * W, W, 0.f,
+                out.data<float>() + p * H * W, W);
     return out;
 }
 
@@ -160,6 +161,8 @@ std::vector<int64_t> rank_units(const Tensor& maps, int64_t n, int64_t patch, ui
     GB_CHECK(patch >= 1, "perturbation: patch must be >= 1, got ", patch);
     const int64_t C = maps.dim(1), H = maps.dim(2), W = maps.dim(3);
     const int64_t gy = (H + patch - 1) / patch, gx = (W + patch - 1) / patch;
+    // Ranking is sorting, on the host; the unit sums feeding it stay there too (in double, so
+    // equal units tie exactly and take the seeded order).
     const auto v = maps.narrow(n, 1).to_vector<float>();
     std::vector<double> rel(static_cast<size_t>(gy * gx), 0.0);
     for (int64_t c = 0; c < C; ++c)
@@ -179,25 +182,28 @@ std::vector<int64_t> rank_units(const Tensor& maps, int64_t n, int64_t patch, ui
 
 Tensor replacement_image(const Tensor& x, const PerturbationOptions& o) {
     const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), HW = H * W;
-    std::vector<float> v = x.to_vector<float>();
+    const Device dev = x.device();
+    kernels::Backend& be = kernels::backend_for(dev);
     switch (o.replacement) {
-        case Replacement::Value: std::fill(v.begin(), v.end(), o.value); break;
+        case Replacement::Value: {
+            Tensor v = empty(x.shape(), DType::Float32, dev);
+            be.fill(v.numel(), o.value, v.data<float>());
+            return v;
+        }
         case Replacement::Noise: {
             GB_CHECK(o.noise_low < o.noise_high, "noise replacement: low ", o.noise_low, " must be below high ", o.noise_high);
             Generator g(o.seed);
-            for (auto& a : v) a = g.uniform(o.noise_low, o.noise_high);
-            break;
+            return uniform(x.shape(), o.noise_low, o.noise_high, g, dev);  // the generator's sequence, drawn on the host
         }
-        case Replacement::Mean:
-            for (int64_t p = 0; p < N * C; ++p) {
-                const auto b = v.begin() + p * HW;
-                const double m = std::accumulate(b, b + HW, 0.0) / static_cast<double>(HW);
-                std::fill(b, b + HW, static_cast<float>(m));
-            }
-            break;
-        case Replacement::Blur: v = gaussian_blur(v, N * C, H, W, o.blur_sigma); break;
+        case Replacement::Mean: {  // each plane's mean spread over the plane
+            Tensor sums = empty(Shape{N * C}, DType::Float32, dev), v = empty(x.shape(), DType::Float32, dev);
+            be.sum_dim(N * C, HW, 1, x.data<float>(), sums.data<float>());
+            be.broadcast_dim(N * C, HW, 1, 1.f / static_cast<float>(HW), sums.data<float>(), v.data<float>());
+            return v;
+        }
+        case Replacement::Blur: return gaussian_blur(x, N * C, H, W, o.blur_sigma);
     }
-    return from_vector(v, x.shape(), x.device());
+    GB_FAIL("replacement: unknown kind");
 }
 
 Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& maps, const std::vector<int32_t>& classes,
@@ -205,7 +211,7 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
     check_maps(x, maps, classes.size(), "perturbation curves");
     GB_CHECK(o.steps >= 1 && o.units_per_step >= 0 && o.batch > 0, "perturbation curves: steps must be >= 1 (got ",
              o.steps, "), units_per_step >= 0 (got ", o.units_per_step, ")");
-    const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), per = C * H * W;
+    const int64_t N = x.dim(0), H = x.dim(2), W = x.dim(3);
     const int64_t p = o.patch, gx = (W + p - 1) / p, units = ((H + p - 1) / p) * gx;
     const int64_t step = o.units_per_step > 0 ? o.units_per_step : (units + o.steps - 1) / o.steps;
     Curves c;
@@ -214,8 +220,7 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
     for (int64_t k = 0; k <= o.steps; ++k)
         c.fraction.push_back(static_cast<double>(std::min(units, k * step)) / static_cast<double>(units));
     c.values.resize(static_cast<size_t>(N * c.points));
-    const auto xv = x.to_vector<float>();
-    const auto rv = replacement_image(x, o).to_vector<float>();
+    // Ranking the units is sorting: on the host.
     std::vector<std::vector<int64_t>> order(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n) order[static_cast<size_t>(n)] = rank_units(maps, n, p, o.seed);
     // A point's score from a row of logits.
@@ -248,27 +253,25 @@ Curves perturbation_curves(layers::Layer& model, const Tensor& x, const Tensor& 
                 if (o.insertion ? m == units : m == 0) c.values[static_cast<size_t>(n * c.points + k)] = score(l.data() + n * K, K, n);
             }
     }
+    // Point (n, k) is x with its first m units replaced (deletion), or the replacement with
+    // them restored (insertion): keep is 1 where x shows.
     Perturbations pert;
-    pert.input = Shape{C, H, W};
-    pert.device = x.device();
-    pert.count = static_cast<int64_t>(rows.size());
-    pert.batch = o.batch;
-    pert.fill = [&](int64_t i, float* dst) {
+    pert.images = x;
+    pert.replacement = replacement_image(x, o);
+    pert.image = [&](int64_t i) { return rows[static_cast<size_t>(i)] / c.points; };
+    pert.keep = [&](int64_t i, float* keep) {
         const int64_t row = rows[static_cast<size_t>(i)];
         const int64_t n = row / c.points, k = row % c.points, m = std::min(units, k * step);
-        const auto& from = o.insertion ? rv : xv;  // the image we start from
-        const auto& put = o.insertion ? xv : rv;   // what the first m units become
-        std::copy(from.begin() + n * per, from.begin() + (n + 1) * per, dst);
+        const float first = o.insertion ? 1.f : 0.f;  // keep of the first m units; the others the opposite
+        std::fill(keep, keep + H * W, 1.f - first);
         for (int64_t u = 0; u < m; ++u) {
             const int64_t unit = order[static_cast<size_t>(n)][static_cast<size_t>(u)];
             const int64_t y0 = (unit / gx) * p, x0 = (unit % gx) * p;
-            for (int64_t ch = 0; ch < C; ++ch)
-                for (int64_t y = y0; y < std::min(H, y0 + p); ++y) {
-                    const int64_t at = n * per + (ch * H + y) * W;
-                    std::copy(put.begin() + at + x0, put.begin() + at + std::min(W, x0 + p), dst + (ch * H + y) * W + x0);
-                }
+            for (int64_t y = y0; y < std::min(H, y0 + p); ++y) std::fill(keep + y * W + x0, keep + y * W + std::min(W, x0 + p), first);
         }
     };
+    pert.count = static_cast<int64_t>(rows.size());
+    pert.batch = o.batch;
     pert.score = [&](int64_t i, const float* logits, int64_t K) { return score(logits, K, rows[static_cast<size_t>(i)] / c.points); };
     const std::vector<double> scores = score_perturbations(model, pert);
     for (size_t i = 0; i < rows.size(); ++i) c.values[static_cast<size_t>(rows[i])] = scores[i];
@@ -361,6 +364,7 @@ std::vector<RandomisationStep> randomisation_check(layers::Layer& model, const T
         const auto maps = channel_sums(explainer(model, x, classes));
         RandomisationStep s;
         s.layer = it->first;
+        // Rank correlations and SSIM of final maps: per-sample statistics, on the host.
         for (int64_t n = 0; n < N; ++n) {
             const auto& a = ref[static_cast<size_t>(n)];
             const auto& b = maps[static_cast<size_t>(n)];
@@ -383,15 +387,18 @@ std::vector<double> max_sensitivity(layers::Layer& model, const Tensor& x, const
     const Tensor phi0 = explainer(model, x, classes);
     check_maps(x, phi0, classes.size(), "max-sensitivity");
     const int64_t N = x.dim(0), per = phi0.numel() / N;
+    // The norms and their ratio are per-sample statistics of final maps: on the host, in double
+    // (squares of small or large map values neither underflow nor overflow).
     const auto p0 = phi0.to_vector<float>();
     std::vector<double> norm0(static_cast<size_t>(N), 0.0), out(static_cast<size_t>(N), 0.0);
     for (int64_t i = 0; i < phi0.numel(); ++i) norm0[static_cast<size_t>(i / per)] += double(p0[static_cast<size_t>(i)]) * p0[static_cast<size_t>(i)];
     Generator g(o.seed);
-    const auto xv = x.to_vector<float>();
     for (int64_t s = 0; s < o.samples; ++s) {
-        std::vector<float> y(xv.size());
-        for (size_t i = 0; i < y.size(); ++i) y[i] = xv[i] + g.uniform(-o.radius, o.radius);
-        const auto p = explainer(model, from_vector(y, x.shape(), x.device()), classes).to_vector<float>();
+        // The noise is the generator's sequence (drawn on the host); y = x + noise on x's backend.
+        const Tensor noise = uniform(x.shape(), -o.radius, o.radius, g, x.device());
+        Tensor y = empty(x.shape(), DType::Float32, x.device());
+        kernels::backend_for(x.device()).add(x.numel(), x.data<float>(), noise.data<float>(), y.data<float>());
+        const auto p = explainer(model, y, classes).to_vector<float>();
         GB_CHECK(p.size() == p0.size(), "max-sensitivity: the method's map changed shape");
         std::vector<double> d(static_cast<size_t>(N), 0.0);
         for (size_t i = 0; i < p.size(); ++i) {
@@ -406,6 +413,7 @@ std::vector<double> max_sensitivity(layers::Layer& model, const Tensor& x, const
     return out;
 }
 
+// A per-sample scalar statistic of final maps, summed on the host in double.
 std::vector<double> conservation_error(const Tensor& maps, const std::vector<double>& expected) {
     GB_CHECK(maps.rank() >= 1 && static_cast<int64_t>(expected.size()) == maps.dim(0), "conservation: ",
              expected.size(), " expected totals for maps ", maps.shape().str());

@@ -1,7 +1,7 @@
 // Perturbation methods: explanations from the model's outputs on modified
 // inputs, no gradients. Shared helpers: batched no-grad prediction, the seeded
 // score of a batch, and score_perturbations, the one loop (perturbed inputs
-// built batch by batch, run through the model, scored) that occlusion, LIME,
+// composed on the backend batch by batch, run through the model, scored) that occlusion, LIME,
 // KernelSHAP, Score-CAM and the metrics' perturbation curves all use. Also here: occlusion
 // (Zeiler & Fergus 2014, Captum's Occlusion: a window of every channel set to a
 // baseline, the score drop averaged over the windows that cover each pixel) and
@@ -26,22 +26,31 @@ std::vector<double> seeded_scores(const Tensor& logits, const std::vector<float>
 // sum_k seed[k] * logits[k], accumulated in double: the seeded score of one row of logits.
 double seeded_score(const float* seed, const float* logits, int64_t classes);
 
-// `count` perturbed inputs of one shape, scored by the model. Perturbation i is written by
-// fill(i, input) into a buffer of C*H*W floats (it must write every value: the buffer is
-// reused); `batch` of them at a time, in the order of i, go through the model (predict: eval
-// mode, no graph) on `device`, and score(i, logits, classes) turns row i of the logits into its
-// score. The batches depend only on `count` and `batch`, so the same plan gives the same
-// forward passes and bit-identical scores. progress(done, count), when set, runs after each batch.
+// `count` perturbed inputs, each described by the image it starts from, a mask plane and a
+// replacement, and composed on the device of `images` (kernels::backend_for) batch by batch:
+//   input_i = x * keep_i + r * (1 - keep_i)
+// x = images[image(i)] ([C, H, W]); keep_i an [H, W] plane broadcast over the channels (1: the
+// pixel stays, 0: it takes the replacement, between: a blend); r = replacement[image(i)] when
+// `replacement` is defined, else the constant `value` (value 0: input_i = x * keep_i exactly,
+// Score-CAM's masked input). With keep in {0, 1} every pixel is exactly x or r. keep_i is
+// written by keep(i, plane) on the host (masks are bookkeeping of windows, superpixels or ranked
+// units) or is row i of `keep_planes` [count, H, W] on the images' device. `batch` inputs at a
+// time, in the order of i, go through the model (predict: eval mode, no graph), and score(i,
+// logits, classes) turns row i of the logits into its score. The batches depend only on `count`
+// and `batch`, so the same plan gives the same forward passes and bit-identical scores.
+// progress(done, count), when set, runs after each batch.
 struct Perturbations {
-    Shape input;            // [C, H, W] of one perturbed input
-    Device device = Device::cpu();
+    Tensor images;                                   // [N, C, H, W] on the device the model runs on
+    std::function<int64_t(int64_t i)> image;         // the image perturbation i starts from; unset: 0
+    std::function<void(int64_t i, float* keep)> keep;  // writes keep_i, H * W floats (every one)
+    Tensor keep_planes;                              // or [count, H, W] on the images' device
+    Tensor replacement;                              // [N, C, H, W] on the images' device, or undefined
+    float value = 0.f;                               // the replacement when `replacement` is undefined
     int64_t count = 0;
-    std::function<void(int64_t i, float* input)> fill;
     std::function<double(int64_t i, const float* logits, int64_t classes)> score;
     int64_t batch = 256;    // perturbed inputs per forward pass
     std::function<void(int64_t done, int64_t total)> progress;
 };
-// One score per perturbation, [count].
 std::vector<double> score_perturbations(layers::Layer& model, const Perturbations& perturbations);
 
 struct OcclusionOptions {

@@ -25,6 +25,8 @@
 #include "autograd/functions.h"
 #include "core/factory.h"
 #include "explain/methods.h"
+#include "explain/metrics.h"
+#include "layers/layers.h"
 #include "idx_writer.h"
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
@@ -153,4 +155,64 @@ TEST_CASE("cuda:0 trains a vgg-mini-bn and explains it as the CPU does") {
         REQUIRE(max_abs(want_map) > 0.f);
         check_close(spec, b.map.to_vector<float>(), want_map, 0.0, 1e-3 * max_abs(want_map));
     }
+}
+
+TEST_CASE("cuda:0 scores perturbations and draws their maps as the CPU does") {
+    // The perturbation family composes its inputs and maps on the input's backend
+    // (explain/perturbation.cpp): occlusion, LIME, KernelSHAP, Score-CAM, the metrics'
+    // replacement images and curves, max-sensitivity. Same tolerances as above.
+    const Device cuda = Device::cuda(0);
+    Generator g(21);
+    auto net = std::make_shared<layers::Sequential>();
+    net->add(std::make_shared<layers::Conv2d>(2, 3, 3, layers::Conv2dOptions{1, 1, 1, true}, g));
+    net->add(std::make_shared<layers::ReLU>());
+    net->add(std::make_shared<layers::Flatten>());
+    net->add(std::make_shared<layers::Linear>(3 * 8 * 8, 4, true, g));
+    auto dev_net = std::make_shared<layers::Sequential>();
+    Generator g2(21);
+    dev_net->add(std::make_shared<layers::Conv2d>(2, 3, 3, layers::Conv2dOptions{1, 1, 1, true}, g2));
+    dev_net->add(std::make_shared<layers::ReLU>());
+    dev_net->add(std::make_shared<layers::Flatten>());
+    dev_net->add(std::make_shared<layers::Linear>(3 * 8 * 8, 4, true, g2));
+    dev_net->to(cuda);
+    const Tensor x = uniform(Shape{2, 2, 8, 8}, 0.f, 1.f, g);
+    const explain::Trace cpu_trace(*net, x), dev_trace(*dev_net, x.to(cuda));
+    const std::vector<explain::Target> targets{explain::Target::predicted()};
+    for (const char* spec : {"occlusion:window=3,stride=2", "lime:samples=12,segments=4", "kernelshap:samples=12,segments=4",
+                             "scorecam"}) {
+        CAPTURE(spec);
+        const explain::MethodSpec m = explain::parse_method(spec);
+        const explain::Attribution a = explain::attribute(cpu_trace, m, targets, explain::PresetOptions::with_range(0.f, 1.f));
+        const explain::Attribution b = explain::attribute(dev_trace, m, targets, explain::PresetOptions::with_range(0.f, 1.f));
+        CHECK(b.map.device() == cuda);
+        const std::vector<float> want_map = a.map.to_vector<float>();
+        REQUIRE(max_abs(want_map) > 0.f);
+        check_close(spec, b.map.to_vector<float>(), want_map, 0.0, 1e-3 * max_abs(want_map));
+    }
+    const std::vector<int32_t> classes{1, 3};
+    const Tensor map = uniform(Shape{2, 1, 8, 8}, -1.f, 1.f, g);
+    for (auto r : {explain::Replacement::Blur, explain::Replacement::Mean, explain::Replacement::Noise}) {
+        CAPTURE(explain::replacement_name(r));
+        explain::PerturbationOptions o;
+        o.replacement = r;
+        o.insertion = r == explain::Replacement::Blur;
+        o.steps = 5;
+        const std::vector<float> want_image = explain::replacement_image(x, o).to_vector<float>();
+        check_close("replacement", explain::replacement_image(x.to(cuda), o).to_vector<float>(), want_image, 1e-5, 1e-6);
+        const explain::Curves a = explain::perturbation_curves(*net, x, map, classes, o);
+        const explain::Curves b = explain::perturbation_curves(*dev_net, x.to(cuda), map.to(cuda), classes, o);
+        check_close("curves", std::vector<float>(b.values.begin(), b.values.end()),
+                    std::vector<float>(a.values.begin(), a.values.end()), 1e-3, 1e-5);
+    }
+    const explain::Explainer gxi = [](layers::Layer& model, const Tensor& in, const std::vector<int32_t>& cls) {
+        const explain::Trace t(model, in);
+        std::vector<explain::Target> tg;
+        for (int32_t c : cls) tg.push_back(explain::Target::of(c));
+        return explain::attribute(t, explain::parse_method("gradient-x-input"), tg).map;
+    };
+    explain::SensitivityOptions so;
+    so.samples = 3;
+    const auto sa = explain::max_sensitivity(*net, x, classes, gxi, so);
+    const auto sb = explain::max_sensitivity(*dev_net, x.to(cuda), classes, gxi, so);
+    check_close("max-sensitivity", std::vector<float>(sb.begin(), sb.end()), std::vector<float>(sa.begin(), sa.end()), 1e-3, 1e-6);
 }

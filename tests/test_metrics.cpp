@@ -171,6 +171,45 @@ TEST_CASE("replacements: value, mean, blur, seeded noise") {
     CHECK_THROWS_WITH_AS(parse_replacement("zero"), doctest::Contains("unknown replacement 'zero'"), Error);
 }
 
+TEST_CASE("blur replacement: the separable Gaussian with clamped edges of a naive loop") {
+    // Reference: per plane, rows then columns, sum_i k_i x[clamp(p + i)] in double with
+    // k_i = exp(-i^2 / (2 sigma^2)) / sum, |i| <= ceil(3 sigma). Tolerance 1e-5 (float32 GEMMs).
+    const int64_t planes = 3, H = 7, W = 11;
+    const Tensor x = rand_tensor(Shape{1, planes, H, W}, 33, 0.f, 1.f);
+    const auto xv = x.to_vector<float>();
+    for (float sigma : {0.7f, 2.f, 5.f}) {
+        CAPTURE(sigma);
+        const int64_t r = static_cast<int64_t>(std::ceil(3.f * sigma));
+        std::vector<double> k;
+        double ks = 0;
+        for (int64_t i = -r; i <= r; ++i) k.push_back(std::exp(-0.5 * double(i * i) / (sigma * sigma))), ks += k.back();
+        std::vector<double> tmp(xv.size()), want(xv.size());
+        for (int64_t p = 0; p < planes; ++p)
+            for (int64_t y = 0; y < H; ++y)
+                for (int64_t xx = 0; xx < W; ++xx) {
+                    double s = 0;
+                    for (int64_t i = -r; i <= r; ++i) s += k[size_t(i + r)] / ks * xv[size_t((p * H + y) * W + std::clamp<int64_t>(xx + i, 0, W - 1))];
+                    tmp[size_t((p * H + y) * W + xx)] = s;
+                }
+        for (int64_t p = 0; p < planes; ++p)
+            for (int64_t y = 0; y < H; ++y)
+                for (int64_t xx = 0; xx < W; ++xx) {
+                    double s = 0;
+                    for (int64_t i = -r; i <= r; ++i) s += k[size_t(i + r)] / ks * tmp[size_t((p * H + std::clamp<int64_t>(y + i, 0, H - 1)) * W + xx)];
+                    want[size_t((p * H + y) * W + xx)] = s;
+                }
+        PerturbationOptions o;
+        o.replacement = Replacement::Blur;
+        o.blur_sigma = sigma;
+        const auto got = replacement_image(x, o).to_vector<float>();
+        for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+    }
+    PerturbationOptions o;
+    o.replacement = Replacement::Blur;
+    o.blur_sigma = 2000.f;
+    CHECK_THROWS_WITH_AS(replacement_image(x, o), doctest::Contains("sigma must be in"), Error);
+}
+
 TEST_CASE("rank units: most relevant first, ties in a seeded order") {
     const Tensor m = from_vector(std::vector<float>{0, 5, 5, 1}, Shape{1, 1, 2, 2});
     const auto a = rank_units(m, 0, 1, 0);
