@@ -230,9 +230,8 @@ Tensor integrated_gradients(const Trace& trace, const std::vector<Target>& targe
     be.sub(M, x.data<float>(), x0.data<float>(), diff.data<float>());
     // sum_k w_k grad(x0 + a_k (x - x0)), accumulated on the backend in float as Captum does (it sums the
     // weighted float32 gradients with torch.sum); the host loop kept double. Measured against the stored
-    // Captum references (per-sample relative, tests/data/README.md), well inside their tolerances:
-    // Gauss-Legendre n=50 3.9e-6 (tol 5e-5) on vgg-mini, 3.2e-4 (tol 5e-3) on vgg-mini-bn; trapezoid n=32
-    // 1.3e-5 (tol 2e-4), 1.8e-4 (tol 5e-2).
+    // Captum references (per-sample relative, tests/data/README.md), each below a tenth of its tolerance:
+    // Gauss-Legendre n=50 3.9e-6 on vgg-mini, 3.2e-4 on vgg-mini-bn; trapezoid n=32 1.3e-5 and 1.8e-4.
     Tensor total = zeros(x.shape(), DType::Float32, x.device());
     const int64_t steps_per_batch = std::max<int64_t>(1, o.batch / N);
     for (int64_t k0 = 0; k0 < o.steps; k0 += steps_per_batch) {
