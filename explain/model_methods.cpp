@@ -91,6 +91,7 @@ ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& i
     auto& be = kernels::backend_for(dev);
     Generator g(o.seed);
     const float mid = 0.5f * (o.low + o.high), spread = 0.05f * (o.high - o.low);
+    // The start is drawn once by the Generator on the host (its uniform stream, which the jitter draws continue).
     Tensor x = uniform(shape, mid - spread, mid + spread, g).to(dev);
     Tensor shifted(shape, DType::Float32, dev), grad(shape, DType::Float32, dev), a(shape, DType::Float32, dev),
         b(shape, DType::Float32, dev), sums(Shape{B}, DType::Float32, dev);
