@@ -4,6 +4,7 @@
 // dropout masks and noise from the same seed and offset.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "hd.h"
@@ -43,6 +44,20 @@ GB_HD inline float philox_uniform(uint32_t word) { return static_cast<float>(wor
 GB_HD inline float philox_uniform_at(uint64_t seed, uint64_t offset, uint64_t i) {
     const uint64_t ctr = offset + i;
     return philox_uniform(philox4x32(seed, ctr >> 2).v[ctr & 3]);
+}
+
+// Normal draw number i of stream (seed, offset) by Box-Muller: two words per draw
+// (counters offset + 2i and offset + 2i + 1), 1 - u keeping the log argument in
+// (0, 1]. Generator::normal is this with i = 0 at its offset, so a kernel that
+// draws element i this way reproduces n calls of Generator::normal. The words are
+// the same on every backend; logf/cosf/sqrtf are the host's libm on the CPU (and
+// the emulated CUDA device), CUDA's within 1-2 ulp of them on a GPU.
+GB_HD inline float philox_normal_at(uint64_t seed, uint64_t offset, uint64_t i, float mean, float stddev) {
+    const uint64_t c1 = offset + 2 * i, c2 = c1 + 1;
+    const float u1 = 1.0f - philox_uniform(philox4x32(seed, c1 >> 2).v[c1 & 3]);
+    const float u2 = philox_uniform(philox4x32(seed, c2 >> 2).v[c2 & 3]);
+    const float r = sqrtf(-2.0f * logf(u1));
+    return mean + stddev * r * cosf(6.28318530717958647692f * u2);
 }
 
 }  // namespace gb

@@ -1,7 +1,5 @@
 #include "core/rng.h"
 
-#include <cmath>
-
 #include "core/error.h"
 #include "core/philox.h"
 
@@ -17,11 +15,10 @@ float Generator::uniform() { return philox_uniform(next_u32()); }
 float Generator::uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
 
 float Generator::normal(float mean, float stddev) {
-    // Box-Muller; 1 - u keeps the log argument in (0, 1].
-    const float u1 = 1.0f - uniform();
-    const float u2 = uniform();
-    const float r = std::sqrt(-2.0f * std::log(u1));
-    return mean + stddev * r * std::cos(6.28318530717958647692f * u2);
+    // The shared Box-Muller draw (core/philox.h), so the add_normal_noise kernels reproduce this stream.
+    const float z = philox_normal_at(seed_, offset_, 0, mean, stddev);
+    offset_ += 2;
+    return z;
 }
 
 uint64_t Generator::below(uint64_t n) {

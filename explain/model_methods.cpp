@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "autograd/engine.h"
@@ -10,60 +11,62 @@
 #include "explain/metrics.h"
 #include "explain/perturbation.h"
 #include "explain/trace.h"
+#include "kernels/backend.h"
 
 namespace gb::explain {
 
 namespace {
 
-// The objectives' values and their input gradients for the batch x.
-std::pair<std::vector<double>, std::vector<float>> objective_gradient(layers::Layer& model, const Tensor& x,
-                                                                      const std::vector<Objective>& objectives) {
-    const int64_t B = x.dim(0);
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+Tensor like(const Tensor& t) { return Tensor(t.shape(), DType::Float32, t.device()); }
+
+// out = |x| = max(x, 0) - min(x, 0) on the backend (out and scratch: x's shape).
+void abs_into(kernels::Backend& be, const Tensor& x, Tensor& out, Tensor& scratch) {
+    be.clamp(x.numel(), 0.f, kInf, x.data<float>(), out.data<float>());
+    be.clamp(x.numel(), -kInf, 0.f, x.data<float>(), scratch.data<float>());
+    be.sub(x.numel(), out.data<float>(), scratch.data<float>(), out.data<float>());
+}
+
+// The device of the model's parameters (the CPU for a model without any).
+Device model_device(layers::Layer& model) {
+    const auto params = model.parameters();
+    return params.empty() ? Device::cpu() : params.front().device();
+}
+
+// The objectives' values (one per row, on the host) and their input gradients (on x's device) for the batch x.
+std::pair<std::vector<double>, Tensor> objective_gradient(layers::Layer& model, const Tensor& x,
+                                                          const std::vector<Objective>& objectives) {
+    const int64_t B = x.dim(0), xper = x.numel() / B;
     GB_CHECK(static_cast<int64_t>(objectives.size()) == B, "activation maximisation: ", objectives.size(),
              " objectives for a batch of ", B);
+    auto& be = kernels::backend_for(x.device());
     Trace t(model, x);
     std::vector<double> values(static_cast<size_t>(B), 0.0);
-    std::vector<float> grad(static_cast<size_t>(x.numel()), 0.f);
+    Tensor grad = like(x);
     // Rows grouped by layer: one backward pass per layer.
     std::map<std::string, std::vector<int64_t>> by_layer;
     for (int64_t b = 0; b < B; ++b) by_layer[objectives[static_cast<size_t>(b)].layer].push_back(b);
     for (const auto& [layer, rows] : by_layer) {
         const Tensor& out = layer.empty() ? t.logits() : t.layer_output(layer);
         const int64_t ch = out.dim(1), per = out.numel() / (B * ch);
-        const auto ov = out.to_vector<float>();
-        std::vector<float> seed(static_cast<size_t>(out.numel()), 0.f);
-        for (int64_t b : rows) {
+        // Every (row, channel)'s sum over positions on the backend; the host reads the B it needs.
+        Tensor sums(Shape{B * ch}, DType::Float32, out.device());
+        be.sum_dim(B * ch, per, 1, out.data<float>(), sums.data<float>());
+        const auto sv = sums.to_vector<float>();
+        // The seed: 1/per over the objective's channel of each row (the gradient of its mean), 0 elsewhere.
+        Tensor seed = zeros(out.shape(), DType::Float32, out.device());
+        for (int64_t b : rows) {  // one objective each: a check, a value, one fill
             const int64_t c = objectives[static_cast<size_t>(b)].index;
             GB_CHECK(c >= 0 && c < ch, "activation maximisation: ", objectives[static_cast<size_t>(b)].str(), " is outside the ",
                      ch, (layer.empty() ? " classes" : " channels of " + layer));
-            double v = 0;
-            for (int64_t i = 0; i < per; ++i) {
-                seed[static_cast<size_t>((b * ch + c) * per + i)] = 1.f / static_cast<float>(per);
-                v += ov[static_cast<size_t>((b * ch + c) * per + i)];
-            }
-            values[static_cast<size_t>(b)] = v / static_cast<double>(per);
+            values[static_cast<size_t>(b)] = static_cast<double>(sv[static_cast<size_t>(b * ch + c)]) / static_cast<double>(per);
+            be.fill(per, 1.f / static_cast<float>(per), seed.data<float>() + (b * ch + c) * per);
         }
-        const Tensor s = from_vector(seed, out.shape(), out.device());
-        const Tensor g = layer.empty() ? t.gradient(s)[0] : autograd::grad({out}, {t.input()}, {s}, true)[0];
-        const auto gv = g.to_vector<float>();
-        const int64_t xper = x.numel() / B;
-        for (int64_t b : rows)
-            std::copy(gv.begin() + b * xper, gv.begin() + (b + 1) * xper, grad.begin() + b * xper);
+        const Tensor g = layer.empty() ? t.gradient(seed)[0] : autograd::grad({out}, {t.input()}, {seed}, true)[0];
+        for (int64_t b : rows) be.copy(xper, g.data<float>() + b * xper, grad.data<float>() + b * xper);
     }
     return {values, grad};
-}
-
-// Shifts every [H, W] plane by (dy, dx), wrapping around.
-std::vector<float> roll(const std::vector<float>& v, int64_t planes, int64_t H, int64_t W, int64_t dy, int64_t dx) {
-    std::vector<float> out(v.size());
-    // Shifts of any size (a jitter larger than the image included) wrap to [0, H) x [0, W).
-    dy = ((dy % H) + H) % H;
-    dx = ((dx % W) + W) % W;
-    for (int64_t p = 0; p < planes; ++p)
-        for (int64_t y = 0; y < H; ++y)
-            for (int64_t x = 0; x < W; ++x)
-                out[static_cast<size_t>((p * H + (y + dy) % H) * W + (x + dx) % W)] = v[static_cast<size_t>((p * H + y) * W + x)];
-    return out;
 }
 
 }  // namespace
@@ -82,39 +85,52 @@ ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& i
     GB_CHECK(!objectives.empty() && o.steps >= 0 && o.lr > 0.f && o.l2 >= 0.f && o.jitter >= 0 && o.blur_every >= 0 && o.low < o.high,
              "activation maximisation: needs objectives, steps >= 0, lr > 0, l2 >= 0, jitter >= 0, low < high");
     const int64_t B = static_cast<int64_t>(objectives.size()), C = input[0], H = input[1], W = input[2];
+    const int64_t per = C * H * W, n = B * per;
     const Shape shape{B, C, H, W};
+    const Device dev = model_device(model);
+    auto& be = kernels::backend_for(dev);
     Generator g(o.seed);
     const float mid = 0.5f * (o.low + o.high), spread = 0.05f * (o.high - o.low);
-    std::vector<float> x = uniform(shape, mid - spread, mid + spread, g).to_vector<float>();
+    // The start is drawn once by the Generator on the host (its uniform stream, which the jitter draws continue).
+    Tensor x = uniform(shape, mid - spread, mid + spread, g).to(dev);
+    Tensor shifted(shape, DType::Float32, dev), grad(shape, DType::Float32, dev), a(shape, DType::Float32, dev),
+        b(shape, DType::Float32, dev), sums(Shape{B}, DType::Float32, dev);
     ActivationMaxResult r;
     PerturbationOptions blur;
     blur.replacement = Replacement::Blur;
     blur.blur_sigma = o.blur_sigma;
-    for (int64_t step = 0; step <= o.steps; ++step) {
+    for (int64_t step = 0; step <= o.steps; ++step) {  // gradient ascent: each step needs the previous image
         const int64_t dy = o.jitter ? static_cast<int64_t>(g.below(static_cast<uint64_t>(2 * o.jitter + 1))) - o.jitter : 0;
         const int64_t dx = o.jitter ? static_cast<int64_t>(g.below(static_cast<uint64_t>(2 * o.jitter + 1))) - o.jitter : 0;
-        const Tensor xt = from_vector(step == o.steps ? x : roll(x, B * C, H, W, dy, dx), shape);
-        auto [values, grad] = objective_gradient(model, xt, objectives);
+        if (step < o.steps) be.roll2d(B * C, H, W, dy, dx, x.data<float>(), shifted.data<float>());
+        auto [values, shifted_grad] = objective_gradient(model, step == o.steps ? x : shifted, objectives);
         if (step == 0) r.start = values;
         if (step == o.steps) {  // the final value, at the unshifted image
             r.value = values;
             break;
         }
-        grad = roll(grad, B * C, H, W, -dy, -dx);
-        const int64_t per = C * H * W;
-        for (int64_t b = 0; b < B; ++b) {
-            double m = 0;
-            for (int64_t i = 0; i < per; ++i) m += std::fabs(grad[static_cast<size_t>(b * per + i)]);
-            const float scale = o.lr / static_cast<float>(m / static_cast<double>(per) + 1e-12);
-            for (int64_t i = 0; i < per; ++i) {
-                float& v = x[static_cast<size_t>(b * per + i)];
-                v = std::clamp(v + scale * grad[static_cast<size_t>(b * per + i)] - o.lr * o.l2 * (v - mid), o.low, o.high);
-            }
-        }
-        if (o.blur_every > 0 && (step + 1) % o.blur_every == 0)
-            x = replacement_image(from_vector(x, shape), blur).to_vector<float>();
+        be.roll2d(B * C, H, W, -dy, -dx, shifted_grad.data<float>(), grad.data<float>());
+        // Step sizes lr / mean |g| per objective: the sums of |g| on the backend, the B scalars on the host.
+        abs_into(be, grad, a, b);
+        be.sum_dim(B, per, 1, a.data<float>(), sums.data<float>());
+        const auto m = sums.to_vector<float>();
+        std::vector<float> scale(static_cast<size_t>(B));
+        for (int64_t k = 0; k < B; ++k)
+            scale[static_cast<size_t>(k)] =
+                o.lr / static_cast<float>(static_cast<double>(m[static_cast<size_t>(k)]) / static_cast<double>(per) + 1e-12);
+        // x <- clamp(x + scale_b g - (lr l2) (x - mid), low, high), in that order of float operations.
+        const Tensor scale_t = from_vector(scale, Shape{B}, dev);
+        be.broadcast_dim(B, per, 1, 1.f, scale_t.data<float>(), a.data<float>());
+        be.mul(n, a.data<float>(), grad.data<float>(), a.data<float>());
+        be.add(n, x.data<float>(), a.data<float>(), a.data<float>());
+        be.fill(n, mid, b.data<float>());
+        be.sub(n, x.data<float>(), b.data<float>(), b.data<float>());
+        be.scale(n, o.lr * o.l2, b.data<float>(), b.data<float>());
+        be.sub(n, a.data<float>(), b.data<float>(), a.data<float>());
+        be.clamp(n, o.low, o.high, a.data<float>(), x.data<float>());
+        if (o.blur_every > 0 && (step + 1) % o.blur_every == 0) x = replacement_image(x, blur);
     }
-    r.images = from_vector(x, shape);
+    r.images = x;
     return r;
 }
 
@@ -139,11 +155,17 @@ std::vector<LayerImportance> channel_importance(layers::Layer& model, const Tens
     for (size_t i = 0; i < chosen.size(); ++i)
         hooks.emplace_back(chosen[i].second, chosen[i].second->on_forward([&, i](layers::Layer&, const Tensor&, const Tensor& out) {
             const int64_t N = out.dim(0), ch = out.rank() >= 2 ? out.dim(1) : 1, per = out.numel() / (N * ch);
-            const auto v = out.to_vector<float>();
+            // |a| summed over positions, then over samples, on the backend; the per-channel totals across
+            // batches stay in double on the host.
+            auto& be = kernels::backend_for(out.device());
+            Tensor a = like(out), scratch = like(out), per_row(Shape{N * ch}, DType::Float32, out.device()),
+                   per_channel(Shape{ch}, DType::Float32, out.device());
+            abs_into(be, out, a, scratch);
+            be.sum_dim(N * ch, per, 1, a.data<float>(), per_row.data<float>());
+            be.sum_dim(1, N, ch, per_row.data<float>(), per_channel.data<float>());
+            const auto v = per_channel.to_vector<float>();
             if (sums[i].empty()) sums[i].assign(static_cast<size_t>(ch), 0.0);
-            for (int64_t n = 0; n < N; ++n)
-                for (int64_t c = 0; c < ch; ++c)
-                    for (int64_t k = 0; k < per; ++k) sums[i][static_cast<size_t>(c)] += std::fabs(v[static_cast<size_t>((n * ch + c) * per + k)]);
+            for (int64_t c = 0; c < ch; ++c) sums[i][static_cast<size_t>(c)] += v[static_cast<size_t>(c)];
             counts[i] += N * per;
         }));
     try {
@@ -171,13 +193,16 @@ std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& 
     GB_CHECK(o.steps >= 0 && o.lr > 0.f && o.distance_weight >= 0.f && o.low < o.high,
              "counterfactuals: needs steps >= 0, lr > 0, distance_weight >= 0, low < high");
     const int64_t N = x.dim(0), per = x.numel() / N;
-    const auto x0 = x.to_vector<float>();
-    std::vector<float> cur = x0;
+    const Device dev = x.device();
+    auto& be = kernels::backend_for(dev);
+    Tensor cur = x.clone(), d = like(x);
     std::vector<Counterfactual> out(static_cast<size_t>(N));
     std::vector<bool> done(static_cast<size_t>(N), false);
-    for (int64_t step = 0;; ++step) {
-        Trace t(model, from_vector(cur, x.shape(), x.device()));
+    for (int64_t step = 0;; ++step) {  // gradient descent: each step needs the previous input
+        Trace t(model, cur);
         const int64_t K = t.logits().dim(1);
+        // Per sample, from its K logits (bookkeeping, on the host): the prediction, p(target), whether it is
+        // done, and the seed d(-log p_t)/d logits = softmax - e_t.
         const auto l = t.logits().to_vector<float>();
         std::vector<float> seed(static_cast<size_t>(N * K), 0.f);
         bool all_done = true;
@@ -198,26 +223,41 @@ std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& 
                 if (c.reached || step == o.steps) done[static_cast<size_t>(n)] = true;
             }
             all_done &= done[static_cast<size_t>(n)];
-            // d(-log p_t)/d logits = softmax - e_t
             for (int64_t k = 0; k < K; ++k)
                 seed[static_cast<size_t>(n * K + k)] = static_cast<float>(std::exp(static_cast<double>(row[k] - mx)) / z) - (k == tgt ? 1.f : 0.f);
         }
         if (all_done) break;
-        const auto g = t.gradient(from_vector(seed, Shape{N, K}, x.device()))[0].to_vector<float>();
-        for (int64_t n = 0; n < N; ++n) {
-            if (done[static_cast<size_t>(n)]) continue;
-            for (int64_t i = n * per; i < (n + 1) * per; ++i) {
-                const size_t k = static_cast<size_t>(i);
-                cur[k] = std::clamp(cur[k] - o.lr * (g[k] + 2.f * o.distance_weight * (cur[k] - x0[k])), o.low, o.high);
+        const Tensor g = t.gradient(from_vector(seed, Shape{N, K}, dev))[0];
+        // x' <- clamp(x' - lr (g + (2 lambda) (x' - x)), low, high) on the rows still searching, run by run of
+        // consecutive ones, in place (the trace has its own copy of its input).
+        for (int64_t n0 = 0; n0 < N;) {
+            if (done[static_cast<size_t>(n0)]) {
+                ++n0;
+                continue;
             }
+            int64_t n1 = n0;
+            while (n1 < N && !done[static_cast<size_t>(n1)]) ++n1;
+            const int64_t off = n0 * per, len = (n1 - n0) * per;
+            float* dd = d.data<float>() + off;
+            be.sub(len, cur.data<float>() + off, x.data<float>() + off, dd);
+            be.scale(len, 2.f * o.distance_weight, dd, dd);
+            be.add(len, g.data<float>() + off, dd, dd);
+            be.scale(len, o.lr, dd, dd);
+            be.sub(len, cur.data<float>() + off, dd, dd);
+            be.clamp(len, o.low, o.high, dd, cur.data<float>() + off);
+            n0 = n1;
         }
     }
+    // ||x' - x||_2 per sample: squared differences summed on the backend, the square roots on the host.
+    Tensor sq(Shape{N}, DType::Float32, dev);
+    be.sub(x.numel(), cur.data<float>(), x.data<float>(), d.data<float>());
+    be.mul(x.numel(), d.data<float>(), d.data<float>(), d.data<float>());
+    be.sum_dim(N, per, 1, d.data<float>(), sq.data<float>());
+    const auto sqv = sq.to_vector<float>();
     for (int64_t n = 0; n < N; ++n) {
         Counterfactual& c = out[static_cast<size_t>(n)];
-        double d = 0;
-        for (int64_t i = n * per; i < (n + 1) * per; ++i) d += double(cur[static_cast<size_t>(i)] - x0[static_cast<size_t>(i)]) * (cur[static_cast<size_t>(i)] - x0[static_cast<size_t>(i)]);
-        c.distance = std::sqrt(d);
-        c.input = from_vector(std::vector<float>(cur.begin() + n * per, cur.begin() + (n + 1) * per), Shape{x.dim(1), x.dim(2), x.dim(3)});
+        c.distance = std::sqrt(static_cast<double>(sqv[static_cast<size_t>(n)]));
+        c.input = cur.narrow(n, 1).clone().view(Shape{x.dim(1), x.dim(2), x.dim(3)});
     }
     return out;
 }

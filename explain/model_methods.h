@@ -46,7 +46,7 @@ struct ActivationMaxResult {
     std::vector<double> start, value;  // the objective at the start and at the end
 };
 
-// `input` is the model's input shape [C, H, W].
+// `input` is the model's input shape [C, H, W]. Runs on the device of the model's parameters; `images` live there.
 ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& input, const std::vector<Objective>& objectives,
                                             const ActivationMaxOptions& options = {});
 
@@ -77,6 +77,7 @@ struct Counterfactual {
     int64_t steps = 0;              // steps taken
     bool reached = false;           // classified as the target with p >= confidence
 };
+// Runs on x's device (the model's); each `input` lives there.
 std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& x, const std::vector<int32_t>& targets,
                                             const CounterfactualOptions& options = {});
 

@@ -13,6 +13,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -498,6 +499,72 @@ TEST_CASE("backend: convolution by every algorithm, forward and both backwards (
                 check_two_sums("conv backward bias", db.get(), cdb, mdb, static_cast<double>(cg.N * cg.P * cg.Q));
             }
         }
+}
+
+// ---- gradient family and model-level methods ----------------------------------------------------------
+
+TEST_CASE("backend: row min/max and roll2d against naive loops (exact), normal noise as Generator draws it") {
+    Generator g(21);
+    struct S {
+        int64_t rows, cols;
+    };
+    for (S s : {S{1, 1}, S{3, 257}, S{5, 5000}, S{300, 7}}) {
+        const auto x = uniform_vec(g, s.rows * s.cols, -3.f, 2.f);
+        std::vector<float> want_lo(s.rows), want_hi(s.rows), lo(s.rows), hi(s.rows);
+        for (int64_t r = 0; r < s.rows; ++r) {
+            want_lo[r] = want_hi[r] = x[r * s.cols];
+            for (int64_t j = 0; j < s.cols; ++j) {
+                want_lo[r] = std::min(want_lo[r], x[r * s.cols + j]);
+                want_hi[r] = std::max(want_hi[r], x[r * s.cols + j]);
+            }
+        }
+        cpu().row_min_max(s.rows, s.cols, x.data(), lo.data(), hi.data());
+        check_exact("cpu row min", lo, want_lo);
+        check_exact("cpu row max", hi, want_hi);
+        Dev<float> dx_(x), dlo(s.rows), dhi(s.rows);
+        dut().row_min_max(s.rows, s.cols, dx_.p(), dlo.p(), dhi.p());
+        check_exact("row min", dlo.get(), want_lo);
+        check_exact("row max", dhi.get(), want_hi);
+
+        // Noise: the CPU backend adds exactly the numbers Generator::normal(0, stddev[r]) returns from the
+        // same (seed, offset), in row-major order; offsets not a multiple of 4 start mid Philox block.
+        const auto stddev = uniform_vec(g, s.rows, 0.f, 2.f);
+        for (uint64_t offset : {uint64_t{0}, uint64_t{5}}) {
+            Generator gen(77);
+            gen.set_state(77, offset);
+            std::vector<float> want = x, got = x;
+            for (int64_t i = 0; i < s.rows * s.cols; ++i) want[i] += gen.normal(0.f, stddev[i / s.cols]);
+            CHECK(gen.offset() == offset + 2 * static_cast<uint64_t>(s.rows * s.cols));
+            cpu().add_normal_noise(s.rows, s.cols, 77, offset, stddev.data(), got.data());
+            check_exact("cpu normal noise", got, want);
+            Dev<float> dy(x), dstd(stddev);
+            dut().add_normal_noise(s.rows, s.cols, 77, offset, dstd.p(), dy.p());
+#ifdef GB_CUDA_EMULATED
+            check_exact("normal noise", dy.get(), want);  // the host's logf/cosf: bit for bit
+#else
+            // The same Philox words; CUDA's logf/cosf are within 1-2 ulp of the host's.
+            check_rel("normal noise", dy.get(), want, 1e-6, 1e-6);
+#endif
+        }
+    }
+    struct R {
+        int64_t planes, H, W, dy, dx;
+    };
+    for (R r : {R{1, 1, 1, 3, -2}, R{3, 5, 7, 1, -1}, R{2, 28, 28, -30, 57}, R{4, 4, 9, 0, 9}}) {
+        const auto x = uniform_vec(g, r.planes * r.H * r.W);
+        std::vector<float> want(x.size()), got(x.size());
+        for (int64_t p = 0; p < r.planes; ++p)
+            for (int64_t y = 0; y < r.H; ++y)
+                for (int64_t c = 0; c < r.W; ++c) {
+                    const int64_t ty = ((y + r.dy) % r.H + r.H) % r.H, tc = ((c + r.dx) % r.W + r.W) % r.W;
+                    want[(p * r.H + ty) * r.W + tc] = x[(p * r.H + y) * r.W + c];
+                }
+        cpu().roll2d(r.planes, r.H, r.W, r.dy, r.dx, x.data(), got.data());
+        check_exact("cpu roll2d", got, want);
+        Dev<float> dx_(x), out(x.size());
+        dut().roll2d(r.planes, r.H, r.W, r.dy, r.dx, dx_.p(), out.p());
+        check_exact("roll2d", out.get(), want);
+    }
 }
 
 }  // namespace gbtest::suite

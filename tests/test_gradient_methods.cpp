@@ -1,7 +1,10 @@
 // explain/gradient_methods: saliency, gradient x input, Integrated Gradients
 // (Gauss-Legendre and trapezoid), DeepLIFT and guided backprop against Captum
 // 0.8.0 on both reference models (tests/data/vgg_mini*.gradient.safetensors); DeconvNet
-// and guided backprop in closed form on a two-layer network.
+// and guided backprop in closed form on a two-layer network; SmoothGrad against
+// its definition written as a naive loop.
+#include <algorithm>
+
 #include "explain/gradient_methods.h"
 #include "layers/layers.h"
 #include "models/checkpoint.h"
@@ -84,6 +87,42 @@ TEST_CASE("SmoothGrad with zero noise is the gradient; completeness of IG") {
         const size_t k = static_cast<size_t>(b * 10 + cls[static_cast<size_t>(b)]);
         CHECK(std::fabs(s - (lx[k] - l0[k])) <= 0.02 * std::fabs(lx[k]));
     }
+}
+
+TEST_CASE("SmoothGrad is the mean gradient at x + Generator noise scaled by each sample's range") {
+    // Reference: the definition as a naive host loop (the computation SmoothGrad did on the host before it
+    // ran on the backend): sigma_n = noise (max x_n - min x_n), copy r of element i is x_i +
+    // Generator(seed).normal(0, sigma_n) drawn in order, one gradient per copy, the mean in double.
+    // Tolerance 1e-5 of the largest |value|: the float sums and batched forwards round differently.
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini.data.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
+    const Tensor x = data.at("input");
+    Trace trace(*ck.model, x);
+    const std::vector<Target> t{Target::predicted()};
+    SmoothGradOptions o;
+    o.samples = 5;
+    o.noise = 0.2f;
+    o.seed = 42;
+    o.batch = 8;  // two copies of the 4 images per forward: batches of 2, 2, 1
+    const int64_t N = x.dim(0), per = x.numel() / N;
+    const auto xv = x.to_vector<float>();
+    std::vector<float> sigma(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n) {
+        const auto [lo, hi] = std::minmax_element(xv.begin() + n * per, xv.begin() + (n + 1) * per);
+        sigma[static_cast<size_t>(n)] = o.noise * (*hi - *lo);
+    }
+    Generator gen(o.seed);
+    std::vector<double> mean(xv.size(), 0.0);
+    for (int64_t r = 0; r < o.samples; ++r) {
+        std::vector<float> noisy = xv;
+        for (size_t i = 0; i < noisy.size(); ++i) noisy[i] += gen.normal(0.f, sigma[i / static_cast<size_t>(per)]);
+        Trace at(*ck.model, from_vector(noisy, x.shape()));
+        const auto g = at.gradient(trace.seed(t))[0].to_vector<float>();
+        for (size_t i = 0; i < g.size(); ++i) mean[i] += g[i] / static_cast<double>(o.samples);
+    }
+    const std::vector<float> want(mean.begin(), mean.end());
+    const auto got = smoothgrad(trace, t, o).to_vector<float>();
+    CHECK(max_abs_diff(got, want) <= 1e-5f * max_abs(want));
 }
 
 TEST_CASE("DeconvNet, guided backprop and saliency on Flatten-Linear-ReLU-Linear in closed form") {

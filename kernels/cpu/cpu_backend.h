@@ -2,7 +2,7 @@
 // with gb::parallel_for. Private to kernels/cpu; the rest of glassbox reaches it
 // through cpu_backend() / backend_for() (registered in registry.cpp). Definitions
 // are split over gemm.cpp, conv.cpp, pool.cpp, elementwise.cpp, reduce.cpp,
-// softmax.cpp, batchnorm.cpp, dropout.cpp, optim.cpp and resize.cpp.
+// softmax.cpp, batchnorm.cpp, dropout.cpp, optim.cpp, resize.cpp and gradient_family.cpp.
 #pragma once
 
 #include <cstddef>
