@@ -145,3 +145,13 @@ def test_gil_is_released_while_computing(model):
         stop.set()
         th.join()
     assert during > 100_000, during  # held GIL: at most one switch interval (5 ms) of spinning
+
+
+def test_torch_tensors_through_dlpack(model, x):
+    import torch  # the tests need it (conftest); the module itself never imports it
+    xt = torch.from_numpy(x)
+    t = gb.Trace(model, xt)
+    np.testing.assert_array_equal(t.logits, gb.Trace(model, x).logits)
+    assert np.shares_memory(t.input, x)  # a float32 CPU tensor is read in place, as a NumPy array is
+    sd = gb.from_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    np.testing.assert_array_equal(sd(x), model(x))
