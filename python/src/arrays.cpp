@@ -1,6 +1,7 @@
 #include "arrays.h"
 
 #include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "core/factory.h"
@@ -37,12 +38,6 @@ OutArray to_numpy(const Tensor& t) {
     auto* keep = new Tensor(std::move(host));
     nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
     return OutArray(data, shape.size(), shape.data(), owner);
-}
-
-nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t> values, std::vector<size_t> shape) {
-    auto* keep = new std::vector<int32_t>(std::move(values));
-    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::vector<int32_t>*>(p); });
-    return nb::ndarray<nb::numpy, int32_t>(keep->data(), shape.size(), shape.data(), owner);
 }
 
 }  // namespace gb::python

@@ -10,9 +10,6 @@
 
 #include <nanobind/ndarray.h>
 
-#include <string>
-#include <vector>
-
 #include "core/tensor.h"
 
 namespace gb::python {
@@ -32,7 +29,5 @@ Tensor to_tensor(const InArray& a, Device device = Device::cpu());
 Tensor to_batch(const InArray& a, Device device, const char* what = "x");
 // A NumPy array on the tensor's memory (a host copy first for a device tensor). Needs the GIL.
 OutArray to_numpy(const Tensor& t);
-// A NumPy array holding a copy of `values` with `shape`.
-nb::ndarray<nb::numpy, int32_t> to_numpy(std::vector<int32_t> values, std::vector<size_t> shape);
 
 }  // namespace gb::python

@@ -16,7 +16,6 @@
 
 #include "arrays.h"
 #include "core/error.h"
-#include "core/factory.h"
 #include "explain/methods.h"
 #include "explain/trace.h"
 #include "model.h"

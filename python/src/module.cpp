@@ -5,28 +5,9 @@
 // NumPy (arrays.h: no copies where the layout allows). Every call that computes
 // releases the GIL; gb::Error arrives as glassbox.Error with its text.
 #include <nanobind/nanobind.h>
-#include <nanobind/stl/map.h>
-#include <nanobind/stl/optional.h>
-#include <nanobind/stl/pair.h>
-#include <nanobind/stl/shared_ptr.h>
-#include <nanobind/stl/string.h>
-#include <nanobind/stl/variant.h>
-#include <nanobind/stl/vector.h>
-
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <variant>
-#include <vector>
 
 #include "arrays.h"
 #include "core/error.h"
-#include "explain/methods.h"
-#include "explain/trace.h"
-#include "io/safetensors.h"
-#include "models/checkpoint.h"
-#include "models/registry.h"
 
 namespace gb::python {
 

@@ -1,8 +1,10 @@
-"""Shared pieces of the Python module's tests: vgg-mini in PyTorch (the layout glassbox's
-vgg-mini and vgg-mini-bn load by name), seeded random weights and inputs, and the
-glassbox program for the C++ side of the comparisons."""
+"""Shared pieces of the Python module's tests: vgg-mini in PyTorch (tests/python/vgg_mini.py,
+the layout glassbox's vgg-mini and vgg-mini-bn load by name), seeded random weights and inputs,
+and the glassbox program for the C++ side of the comparisons."""
 import os
+import pathlib
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,26 +13,8 @@ from torch import nn
 
 import glassbox as gb
 
-
-class VGGMini(nn.Module):
-    """vgg-mini (bn=False) / vgg-mini-bn (bn=True): 1x28x28 -> 10 classes, PyTorch names as glassbox's."""
-
-    def __init__(self, bn):
-        super().__init__()
-        layers, c_in = [], 1
-        for block in ((32, 32), (64, 64)):
-            for c_out in block:
-                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-                if bn:
-                    layers.append(nn.BatchNorm2d(c_out))
-                layers.append(nn.ReLU())
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.features(x), 1))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
+from vgg_mini import VGGMini  # noqa: E402
 
 
 def torch_model(bn, seed=7):

@@ -52,6 +52,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from vgg_mini import VGGMini  # the script's folder is on sys.path when it runs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.normpath(os.path.join(HERE, "..", "data"))
 
@@ -309,25 +311,7 @@ def rule_file(kind):
 # ----------------------------------------------------------------------------------------------
 # The models.
 
-class VGGMini(nn.Module):
-    """vgg-mini (bn=False) and vgg-mini-bn (bn=True): 1x28x28 -> 10 classes."""
-
-    def __init__(self, bn):
-        super().__init__()
-        layers, c_in = [], 1
-        for block in ((32, 32), (64, 64)):
-            for c_out in block:
-                layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
-                if bn:
-                    layers.append(nn.BatchNorm2d(c_out))
-                layers.append(nn.ReLU())
-                c_in = c_out
-            layers.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 10))
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.features(x), 1))
+# VGGMini: tests/python/vgg_mini.py (shared with the Python module's tests).
 
 
 # Per model: where the hooks go. first_pool/last_pool: relevance and activation probes;
