@@ -180,7 +180,12 @@ Doubles conservation(const InArray& maps, const std::vector<double>& expected) {
     if (e.size() == 1) e.assign(static_cast<size_t>(map.dim(0)), e[0]);
     GB_CHECK(static_cast<int64_t>(e.size()) == map.dim(0), "conservation: ", e.size(), " expected sums for ",
              map.dim(0), " maps");
-    return doubles(explain::conservation_error(map, e));
+    std::vector<double> out;
+    {
+        nb::gil_scoped_release release;
+        out = explain::conservation_error(map, e);
+    }
+    return doubles(std::move(out));
 }
 
 nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vector<int32_t>& labels,
@@ -269,7 +274,7 @@ nb::dict train(const std::map<std::string, nb::object>& kwargs, const std::optio
                bool verbose) {
     train::TrainConfig c;
     std::vector<std::string> unknown;
-    for (const auto& [key, value] : kwargs) {
+    for (const auto& [key, value] : kwargs) try {
         if (key == "model") c.model = nb::cast<std::string>(value);
         else if (key == "data") c.data = nb::cast<std::string>(value);
         else if (key == "data_dir") c.data_dir = nb::cast<std::string>(value);
@@ -296,6 +301,9 @@ nb::dict train(const std::map<std::string, nb::object>& kwargs, const std::optio
         else if (key == "save_every") c.save_every = nb::cast<int64_t>(value);
         else if (key == "device") c.device = Device::parse(nb::cast<std::string>(value));
         else unknown.push_back(key);
+    } catch (const nb::cast_error&) {
+        throw Error("train: option '" + key + "' does not take a " +
+                    std::string(nb::str(nb::type_name(value.type())).c_str()));
     }
     GB_CHECK(unknown.empty(), "train: unknown option '", unknown.empty() ? "" : unknown[0],
              "' (model, data, data_dir, epochs, batch_size, optimizer, lr, momentum, nesterov, weight_decay, schedule, "

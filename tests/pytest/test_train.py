@@ -74,6 +74,8 @@ def test_callback_exception_stops_training(tmp_path):
 
 
 def test_errors(tmp_path):
+    with pytest.raises(gb.Error, match="option 'epochs' does not take a str"):
+        gb.train(epochs="two", out_dir=str(tmp_path))
     with pytest.raises(gb.Error, match="unknown option 'epoch'"):
         gb.train(epoch=1, out_dir=str(tmp_path))
     with pytest.raises(gb.Error):
