@@ -212,8 +212,10 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     plan.options.sensitivity_samples = sensitivity_samples;
     plan.options.radius = radius;
     plan.options.seed = seed;
-    plan.checkpoint = "(Python)";
-    explain::parse_evaluation_methods(methods);
+    // Only named in the texts (results.md, report.html, run.json).
+    plan.checkpoint = "(a model in Python)";
+    plan.data = "Python";  // "12 Python array images (the first 12)"
+    plan.split = "array";
     explain::EvaluationResults r;
     {
         nb::gil_scoped_release release;
