@@ -68,8 +68,6 @@ std::vector<int32_t> classes_for(Model& model, const Tensor& x, const std::vecto
     return out;
 }
 
-explain::MethodSpec spec_of(const std::string& text) { return explain::parse_method(text); }
-
 // A method spec as a function of (model, input, classes), as `glassbox evaluate` explains perturbed
 // inputs and re-initialised models.
 explain::Explainer explainer_for(const explain::MethodSpec& spec, const explain::PresetOptions& preset) {
@@ -139,7 +137,8 @@ Doubles max_sensitivity(Model& model, const InArray& x, const std::string& metho
                         std::optional<float> high, const std::string& canonizer) {
     const Tensor in = to_batch(x, model.device);
     const std::vector<Target> targets = targets_of(target);
-    const explain::Explainer explainer = explainer_for(spec_of(method), preset_for(model, low, high, canonizer));
+    const explain::Explainer explainer =
+        explainer_for(explain::parse_method(method), preset_for(model, low, high, canonizer));
     explain::SensitivityOptions o;
     o.samples = samples;
     o.radius = radius;
@@ -156,7 +155,8 @@ nb::list randomisation(Model& model, const InArray& x, const std::string& method
                        uint64_t seed, std::optional<float> low, std::optional<float> high, const std::string& canonizer) {
     const Tensor in = to_batch(x, model.device);
     const std::vector<Target> targets = targets_of(target);
-    const explain::Explainer explainer = explainer_for(spec_of(method), preset_for(model, low, high, canonizer));
+    const explain::Explainer explainer =
+        explainer_for(explain::parse_method(method), preset_for(model, low, high, canonizer));
     std::vector<explain::RandomisationStep> steps;
     {
         nb::gil_scoped_release release;
