@@ -8,7 +8,7 @@
 //     optimizer state and the generator's (seed, offset), and mid-epoch (restore_epoch_sums) the epoch's running
 //     sums, after checking that the batch size, seed and image count, hence its batches, are the same.
 //   - train_epoch(): per batch train_batch() (learning rate from the schedule at the fractional epoch, forward,
-//     cross-entropy, finite-loss check, backward, step, after_step), every --save-every batches check_finite +
+//     cross-entropy, finite-loss check, backward, step, after_step, on_batch), every --save-every batches check_finite +
 //     save_resume; at the end check_finite.
 //   - record_epoch() / save_checkpoint(): the finite test loss, the EpochRecord and the log line; check_finite, then
 //     model.safetensors, metrics.csv, metrics.json and resume.safetensors, in that order.
@@ -296,6 +296,10 @@ void Trainer::train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar) 
                {{"loss", fmt(sums.loss_sum / seen, 4)},
                 {"acc", fmt(100.0 * static_cast<double>(sums.correct) / seen, 2) + "%"},
                 {"lr", fmt(lr, 5)}});
+    if (c_.on_batch)
+        c_.on_batch({.epoch = epoch_ + 1, .epochs = c_.epochs, .batch = b + 1, .batches = loader_->size(),
+                     .seen = sums.seen, .loss = sums.loss_sum / seen, .accuracy = static_cast<double>(sums.correct) / seen,
+                     .lr = lr});
 }
 
 EpochRecord Trainer::train_epoch() {

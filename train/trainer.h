@@ -29,6 +29,15 @@
 
 namespace gb::train {
 
+// What on_batch sees after each optimizer step: the epoch's running means so far.
+struct BatchProgress {
+    int64_t epoch = 0, epochs = 0;    // 1-based, and in all
+    int64_t batch = 0, batches = 0;   // 1-based within the epoch, and per epoch
+    int64_t seen = 0;                 // training images of the epoch so far
+    double loss = 0, accuracy = 0;    // mean cross-entropy and accuracy (0..1) of the epoch so far
+    double lr = 0;                    // the step's learning rate
+};
+
 struct TrainConfig {
     std::string model = "vgg-mini";
     std::string data = "fashion-mnist";
@@ -54,6 +63,10 @@ struct TrainConfig {
     // Called after each optimizer step (0-based epoch and batch), before the step's
     // checks and saves: instrumentation, and tests that need a given step to go wrong.
     std::function<void(layers::Layer& model, int64_t epoch, int64_t batch)> after_step;
+    // Called after each batch with the running loss and accuracy (the numbers the progress bar shows), for
+    // callers that show progress their own way (the Python module's gb.train). An exception from it stops
+    // training as one from after_step does: the Trainer is spent and the files on disk stay the last good ones.
+    std::function<void(const BatchProgress&)> on_batch;
 };
 
 struct EpochRecord {

@@ -11,6 +11,7 @@ family, and every other method of the method table through :meth:`Trace.attribut
     lrp = trace.relevance("epsilon-plus-flat")      # [N, C, H, W]
     cam = trace.cam("gradcam", layer="features.7")  # [N, 1, H, W]
     ig = gb.attribute(model, x, "ig", steps=32)
+    gb.metrics.aopc(model, x, lrp)                  # per-sample metrics [N]
 
 Arrays: float32 C-ordered CPU arrays are used in place (no copy); anything else
 (other dtypes, strides, torch tensors through DLPack) is converted first. Results
@@ -44,9 +45,11 @@ if TYPE_CHECKING:  # numpy is imported where it is used: nanobind's stub generat
 
 Target = Union[None, int, str, Sequence[Union[int, str]]]
 
+from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
+
 __all__ = [
-    "Composite", "Error", "Model", "Rule", "Trace", "attribute", "colormap_names", "create", "from_state_dict",
-    "heatmap", "load", "methods", "model_names", "overlay",
+    "Composite", "Error", "Model", "Rule", "Trace", "attribute", "colormap_names", "create", "evaluate",
+    "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
 ]
 
 
@@ -170,3 +173,60 @@ def from_state_dict(state_dict: Mapping[str, Any], arch: str = "", *, in_channel
         arrays[name] = np.ascontiguousarray(value, dtype=np.float32)
     return _from_state_dict(arrays, arch, in_channels, input_size, num_classes, device)
 
+
+
+def evaluate(model: Model, x: Any, labels: Any, methods: Sequence[str], metrics: Sequence[str] = ("aopc", "deletion",
+             "insertion"), *, batch: int = 50, patch: int = 4, aopc_steps: int = 16,
+             replacements: Sequence[str] = ("noise",), steps: int = 16, blur_sigma: float = 3.0,
+             sensitivity_samples: int = 10, radius: float = 0.02, seed: int = 0, low: Optional[float] = None,
+             high: Optional[float] = None, canonizer: str = "batchnorm", out_dir: Optional[str] = None,
+             progress: Optional[Any] = None) -> dict:
+    """What ``glassbox evaluate`` measures, on the batch `x` [N, C, H, W] (as the model takes it)
+    with true `labels` [N]: every method spec of `methods` explains the predicted class, scored
+    by `metrics` (aopc, deletion, insertion, randomisation, sensitivity, conservation), batch by
+    batch of `batch` images. The options are the program's (``--patch``, ``--aopc-steps``,
+    ``--replacement`` ...). `low`/`high`: the input range (default: the checkpoint's
+    normalisation of [0, 1] pixels; required when it records none).
+
+    Returns a dict: ``"methods"``: {spec: {"values": {column: per-image array [N]},
+    "curves": {curve metric: [N, points]}, "randomisation": [{"layer", "spearman",
+    "spearman_abs", "ssim"}, ...], "seconds": ...}}; ``"fractions"``: {curve metric: the
+    perturbed fraction at each point}; ``"columns"``: [(key, header), ...] in the results
+    table's order; ``"samples"``, ``"correct"``, ``"seconds"``. With `out_dir` (created if
+    missing) also the program's files: results.csv, results.md, curves.csv, plots,
+    report.html, run.json. `progress(batch, batches, images, correct)` is called after each
+    batch, with the GIL held (an exception from it stops the run).
+    """
+    import os
+
+    import numpy as np
+
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+    labels = [int(v) for v in np.asarray(labels).reshape(-1)]
+    return _glassbox._evaluate(model, x, labels, list(methods), list(metrics), batch, patch, aopc_steps,
+                               list(replacements), steps, blur_sigma, sensitivity_samples, radius, seed, low, high,
+                               canonizer, "" if out_dir is None else str(out_dir), progress)
+
+
+def train(*, progress: Optional[Any] = None, verbose: bool = False, **config: Any) -> dict:
+    """A training run, as ``glassbox train`` (train::Trainer): the options are
+    train::TrainConfig's fields, named as the program's flags with underscores: model
+    ("vgg-mini"), data ("fashion-mnist"), data_dir, epochs (3), batch_size (128), optimizer
+    ("sgd", "adam", "adamw"), lr (0.05), momentum, nesterov, weight_decay, schedule
+    ("cosine", "step", "constant"), step_size, gamma, min_lr, warmup, seed, out_dir
+    ("runs/vgg-mini"), resume, stop_after, train_limit, test_limit, crop_padding, hflip,
+    save_every, device ("cpu", "cuda").
+
+    `progress(info)` is called after every batch with the GIL held; `info` is a dict:
+    epoch and epochs (1-based, in all), batch and batches, seen (images of the epoch so far),
+    loss and accuracy (the epoch's running means, accuracy in 0..1) and lr. An exception
+    raised by it stops training and is raised again from here; the files on disk are then
+    the last good ones (the previous epoch's), from which ``resume=`` continues.
+    `verbose`: the program's log on stderr.
+
+    Returns ``{"history": [{"epoch", "lr", "train_loss", "train_acc", "test_loss",
+    "test_acc", "seconds", "images_per_s"}, ...], "model": path of model.safetensors,
+    "resume": path of resume.safetensors, "metrics_csv": ..., "metrics_json": ...}``.
+    """
+    return _glassbox._train(config, progress, verbose)

@@ -23,19 +23,8 @@
 
 namespace gb::python {
 
-namespace {
-
-using explain::Composite;
 using explain::PresetOptions;
 using explain::Target;
-using layers::Rule;
-
-// A Trace with the model it runs (kept alive) and the input range of the LRP presets.
-struct PyTrace {
-    std::shared_ptr<Model> model;
-    std::unique_ptr<explain::Trace> trace;
-    PresetOptions preset;
-};
 
 // None: the predicted class; an int or a target text ("3", "pred", "3-5"): the same for every sample;
 // a sequence: one per sample.
@@ -53,17 +42,6 @@ std::vector<Target> targets_of(const nb::handle& target) {
     return out;
 }
 
-layers::Capability capability_of(const std::string& type) {
-    static const std::map<std::string, layers::Capability> kinds = {
-        {"conv", layers::Capability::Convolution},      {"linear", layers::Capability::FullyConnected},
-        {"avgpool", layers::Capability::AveragePool},    {"batchnorm", layers::Capability::ChannelAffine},
-        {"relu", layers::Capability::Rectifier},         {"linear-like", layers::Capability::LinearLike}};
-    const auto it = kinds.find(type);
-    if (it == kinds.end())
-        throw Error("layer type '" + type + "': expected conv, linear, avgpool, batchnorm, relu or linear-like");
-    return it->second;
-}
-
 PresetOptions preset_for(const Model& model, std::optional<float> low, std::optional<float> high,
                          const std::string& canonizer) {
     PresetOptions p;
@@ -75,6 +53,29 @@ PresetOptions preset_for(const Model& model, std::optional<float> low, std::opti
         p = PresetOptions::for_normalization(mean, stddev);
     p.canonizer = explain::parse_canonizer(canonizer);
     return p;
+}
+
+namespace {
+
+using explain::Composite;
+using layers::Rule;
+
+// A Trace with the model it runs (kept alive) and the input range of the LRP presets.
+struct PyTrace {
+    std::shared_ptr<Model> model;
+    std::unique_ptr<explain::Trace> trace;
+    PresetOptions preset;
+};
+
+layers::Capability capability_of(const std::string& type) {
+    static const std::map<std::string, layers::Capability> kinds = {
+        {"conv", layers::Capability::Convolution},      {"linear", layers::Capability::FullyConnected},
+        {"avgpool", layers::Capability::AveragePool},    {"batchnorm", layers::Capability::ChannelAffine},
+        {"relu", layers::Capability::Rectifier},         {"linear-like", layers::Capability::LinearLike}};
+    const auto it = kinds.find(type);
+    if (it == kinds.end())
+        throw Error("layer type '" + type + "': expected conv, linear, avgpool, batchnorm, relu or linear-like");
+    return it->second;
 }
 
 nb::object maps_out(const std::vector<Tensor>& maps, const std::vector<std::string>& layers) {

@@ -1,7 +1,8 @@
 // glassbox._glassbox: the nanobind extension under the Python package `glassbox`
 // (python/glassbox/__init__.py re-exports it with the Pythonic helpers). Thin over
 // the C++ API: models (explain/, models/), one Trace serving every method, the
-// method table, composites and rules, heatmap rendering. Arrays in and out are
+// method table, composites and rules, heatmap rendering, evaluation metrics and
+// training (metrics.cpp). Arrays in and out are
 // NumPy (arrays.h: no copies where the layout allows). Every call that computes
 // releases the GIL; gb::Error arrives as glassbox.Error with its text.
 #include <nanobind/nanobind.h>
@@ -14,6 +15,7 @@ namespace gb::python {
 void bind_models(nb::module_& m);
 void bind_explain(nb::module_& m);
 void bind_render(nb::module_& m);
+void bind_metrics(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -26,4 +28,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_models(m);
     gb::python::bind_explain(m);
     gb::python::bind_render(m);
+    gb::python::bind_metrics(m);
 }
