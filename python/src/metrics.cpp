@@ -276,31 +276,41 @@ nb::dict train(const std::map<std::string, nb::object>& kwargs, const std::optio
                bool verbose) {
     train::TrainConfig c;
     std::vector<std::string> unknown;
+    // nanobind's casts convert: "3" and True would pass as 3 and 1. An integer option takes an integer (anything
+    // with __index__, so NumPy's too, but not a bool); the type error below names what it got.
+    const auto integer = [](const nb::object& v) -> int64_t {
+        if (!PyIndex_Check(v.ptr()) || PyBool_Check(v.ptr())) throw nb::cast_error();
+        return nb::cast<int64_t>(v);
+    };
     for (const auto& [key, value] : kwargs) try {
         if (key == "model") c.model = nb::cast<std::string>(value);
         else if (key == "data") c.data = nb::cast<std::string>(value);
         else if (key == "data_dir") c.data_dir = nb::cast<std::string>(value);
-        else if (key == "epochs") c.epochs = nb::cast<int64_t>(value);
-        else if (key == "batch_size") c.batch_size = nb::cast<int64_t>(value);
+        else if (key == "epochs") c.epochs = integer(value);
+        else if (key == "batch_size") c.batch_size = integer(value);
         else if (key == "optimizer") c.optimizer = nb::cast<std::string>(value);
         else if (key == "lr") c.lr = nb::cast<float>(value);
         else if (key == "momentum") c.momentum = nb::cast<float>(value);
         else if (key == "nesterov") c.nesterov = nb::cast<bool>(value);
         else if (key == "weight_decay") c.weight_decay = nb::cast<float>(value);
         else if (key == "schedule") c.schedule.kind = nb::cast<std::string>(value);
-        else if (key == "step_size") c.schedule.step_size = nb::cast<int64_t>(value);
+        else if (key == "step_size") c.schedule.step_size = integer(value);
         else if (key == "gamma") c.schedule.gamma = nb::cast<float>(value);
         else if (key == "min_lr") c.schedule.min_lr = nb::cast<float>(value);
         else if (key == "warmup") c.schedule.warmup_epochs = nb::cast<double>(value);
-        else if (key == "seed") c.seed = nb::cast<uint64_t>(value);
+        else if (key == "seed") {
+            const int64_t seed = integer(value);
+            GB_CHECK(seed >= 0, "train: seed must be >= 0, got ", seed);
+            c.seed = static_cast<uint64_t>(seed);
+        }
         else if (key == "out_dir") c.out_dir = nb::cast<std::string>(value);
         else if (key == "resume") c.resume = nb::cast<std::string>(value);
-        else if (key == "stop_after") c.stop_after = nb::cast<int64_t>(value);
-        else if (key == "train_limit") c.train_limit = nb::cast<int64_t>(value);
-        else if (key == "test_limit") c.test_limit = nb::cast<int64_t>(value);
-        else if (key == "crop_padding") c.crop_padding = nb::cast<int64_t>(value);
+        else if (key == "stop_after") c.stop_after = integer(value);
+        else if (key == "train_limit") c.train_limit = integer(value);
+        else if (key == "test_limit") c.test_limit = integer(value);
+        else if (key == "crop_padding") c.crop_padding = integer(value);
         else if (key == "hflip") c.hflip = nb::cast<bool>(value);
-        else if (key == "save_every") c.save_every = nb::cast<int64_t>(value);
+        else if (key == "save_every") c.save_every = integer(value);
         else if (key == "device") c.device = Device::parse(nb::cast<std::string>(value));
         else unknown.push_back(key);
     } catch (const nb::cast_error&) {
