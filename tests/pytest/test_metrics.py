@@ -156,10 +156,16 @@ def test_evaluate_matches_the_program(tmp_path):
 
     cli, py = rows(tmp_path / "cli" / "results.csv"), rows(tmp_path / "py" / "results.csv")
     assert [(a["method"], a["metric"]) for a in cli] == [(b["method"], b["metric"]) for b in py]
-    for a, b in zip(cli, py):
-        for col in ("mean", "stderr"):
-            if a[col]:
-                assert float(b[col]) == pytest.approx(float(a[col]), rel=1e-5, abs=1e-9), (a, b)
+    if f"build: {gb.build_options}\n" in run_cli("info"):
+        assert cli == py  # the same library built the same way: the same text
+    else:
+        # A module built otherwise (pip's portable build beside the set-up script's -march=native program) sums
+        # floats in another order: the Spearman correlations of the randomisation check then see a few near-tied
+        # ranks flip (measured: up to 2e-6 on these [-1, 1] values, 6 decimals written), the rest within 1e-5.
+        for a, b in zip(cli, py):
+            for col in ("mean", "stderr"):
+                if a[col]:
+                    assert float(b[col]) == pytest.approx(float(a[col]), rel=1e-5, abs=5e-6), (a, b)
     # The returned per-image values are what the file summarises (written with 6 decimals).
     by_key = {(row["method"], row["metric"]): row for row in py}
     for method in methods:
