@@ -131,6 +131,7 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(z1.out.find("Ankle boot") != std::string::npos);
     CHECK(z1.out.find("features.0") != std::string::npos);
     CHECK(std::filesystem::exists(vis + "/activation_maximisation.png"));
+    CHECK(gb::io::load_npy(vis + "/activation_maximisation.npy").shape() == gb::Shape{2, 1, 28, 28});
     CHECK(std::filesystem::exists(vis + "/channel_importance.csv"));
     const Run z2 = run("visualize --checkpoint " + out + "/model.safetensors --class 12 --out " + vis);
     CHECK(z2.code != 0);

@@ -29,7 +29,9 @@ from ._glassbox import (  # noqa: F401  (re-exported)
     Model,
     Rule,
     __version__,
+    activation_maximisation,
     build_options,
+    channel_importance,
     colormap_names,
     create,
     heatmap,
@@ -48,7 +50,8 @@ Target = Union[None, int, str, Sequence[Union[int, str]]]
 from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
 
 __all__ = [
-    "Composite", "Error", "Model", "Rule", "Trace", "attribute", "colormap_names", "create", "evaluate",
+    "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
+    "colormap_names", "create", "evaluate",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
 ]
 

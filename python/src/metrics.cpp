@@ -36,19 +36,6 @@ namespace {
 
 using explain::Target;
 
-using Doubles = nb::ndarray<nb::numpy, double>;
-
-Doubles doubles(std::vector<double> values, std::vector<size_t> shape) {
-    auto* keep = new std::vector<double>(std::move(values));
-    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
-    return Doubles(keep->data(), shape.size(), shape.data(), owner);
-}
-
-Doubles doubles(std::vector<double> values) {
-    const size_t n = values.size();
-    return doubles(std::move(values), {n});
-}
-
 // The class explained for each sample: the targets resolved against the model's logits for x
 // (a contrast target "a-b" scores class a). Runs the model when a target is the prediction.
 std::vector<int32_t> classes_for(Model& model, const Tensor& x, const std::vector<Target>& targets) {
@@ -125,10 +112,10 @@ nb::dict curves(Model& model, const InArray& x, const InArray& maps, const nb::h
         area = explain::area_per_sample(c);
     }
     nb::dict out;
-    out["fraction"] = doubles(c.fraction);
-    out["values"] = doubles(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
-    out["aopc"] = doubles(std::move(aopc));
-    out["area"] = doubles(std::move(area));
+    out["fraction"] = to_numpy(c.fraction);
+    out["values"] = to_numpy(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
+    out["aopc"] = to_numpy(std::move(aopc));
+    out["area"] = to_numpy(std::move(area));
     return out;
 }
 
@@ -148,7 +135,7 @@ Doubles max_sensitivity(Model& model, const InArray& x, const std::string& metho
         nb::gil_scoped_release release;
         out = explain::max_sensitivity(*model.net, in, classes_for(model, in, targets), explainer, o);
     }
-    return doubles(std::move(out));
+    return to_numpy(std::move(out));
 }
 
 nb::list randomisation(Model& model, const InArray& x, const std::string& method, const nb::handle& target,
@@ -185,7 +172,7 @@ Doubles conservation(const InArray& maps, const std::vector<double>& expected) {
         nb::gil_scoped_release release;
         out = explain::conservation_error(map, e);
     }
-    return doubles(std::move(out));
+    return to_numpy(std::move(out));
 }
 
 nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vector<int32_t>& labels,
@@ -237,7 +224,7 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     for (const auto& cm : r.curve_metrics) {
         for (const auto& m : r.methods) {
             const auto it = m.curves.find(cm.key);
-            if (it != m.curves.end()) fractions[nb::str(cm.key.c_str())] = doubles(it->second.fraction);
+            if (it != m.curves.end()) fractions[nb::str(cm.key.c_str())] = to_numpy(it->second.fraction);
             break;
         }
     }
@@ -245,9 +232,9 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     nb::dict per_method;
     for (const auto& m : r.methods) {
         nb::dict d, values, curves;
-        for (const auto& [key, v] : m.values) values[nb::str(key.c_str())] = doubles(v);
+        for (const auto& [key, v] : m.values) values[nb::str(key.c_str())] = to_numpy(v);
         for (const auto& [key, c] : m.curves)
-            curves[nb::str(key.c_str())] = doubles(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
+            curves[nb::str(key.c_str())] = to_numpy(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
         nb::list rand;
         for (const auto& s : m.randomisation) {
             nb::dict step;

@@ -3,7 +3,6 @@
 compared within 1e-5 relative, or 1e-6 absolute against unrounded values), the per-sample functions equal to the evaluation's
 columns (bit for bit: one library call behind both), and errors."""
 import csv
-import gzip
 import os
 import threading
 import time
@@ -12,10 +11,7 @@ import numpy as np
 import pytest
 
 import glassbox as gb
-from conftest import run_cli
-
-FASHION = "/usr/share/datasets/fashion-mnist"
-
+from conftest import FASHION, fashion_test_images, run_cli, same_build
 
 @pytest.fixture(scope="module")
 def setup():
@@ -120,15 +116,6 @@ def test_evaluate_columns_equal_the_functions(setup):
         assert r["fractions"]["aopc-noise"].shape == (17,)
 
 
-def fashion_test_images(n):
-    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16)[: n * 784]
-    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
-    # As the library reads them (io/dataset.cpp): byte * (1/255) in float32.
-    return images.reshape(n, 1, 28, 28).astype(np.float32) * np.float32(1 / 255), labels.astype(np.int32)
-
-
 @pytest.mark.skipif(not os.path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
 def test_evaluate_matches_the_program(tmp_path):
     """`glassbox evaluate` and gb.evaluate on the same checkpoint and images (the first 12 of
@@ -156,7 +143,7 @@ def test_evaluate_matches_the_program(tmp_path):
 
     cli, py = rows(tmp_path / "cli" / "results.csv"), rows(tmp_path / "py" / "results.csv")
     assert [(a["method"], a["metric"]) for a in cli] == [(b["method"], b["metric"]) for b in py]
-    if f"build: {gb.build_options}\n" in run_cli("info"):
+    if same_build():
         assert cli == py  # the same library built the same way: the same text
     else:
         # A module built otherwise (pip's portable build beside the set-up script's -march=native program) sums
