@@ -81,14 +81,14 @@ std::string results_csv(const EvaluationResults& r) {
     for (const auto& m : r.methods)
         for (const auto& [key, header] : r.columns) {
             const Summary s = m.summary(key);
-            csv << m.spec.text << "," << key << "," << fixed(s.mean, 6) << "," << fixed(s.standard_error, 6) << "," << s.count << "\n";
+            csv << io::csv_field(m.spec.text) << "," << key << "," << fixed(s.mean, 6) << "," << fixed(s.standard_error, 6) << "," << s.count << "\n";
         }
     if (r.measured("randomisation"))
         for (const auto& m : r.methods)
             for (const auto& s : m.randomisation) {
-                csv << m.spec.text << ",randomisation.spearman_abs." << s.layer << "," << fixed(s.spearman_abs, 6) << ",," << r.samples << "\n";
-                csv << m.spec.text << ",randomisation.spearman." << s.layer << "," << fixed(s.spearman, 6) << ",," << r.samples << "\n";
-                csv << m.spec.text << ",randomisation.ssim." << s.layer << "," << fixed(s.ssim, 6) << ",," << r.samples << "\n";
+                csv << io::csv_field(m.spec.text) << ",randomisation.spearman_abs." << s.layer << "," << fixed(s.spearman_abs, 6) << ",," << r.samples << "\n";
+                csv << io::csv_field(m.spec.text) << ",randomisation.spearman." << s.layer << "," << fixed(s.spearman, 6) << ",," << r.samples << "\n";
+                csv << io::csv_field(m.spec.text) << ",randomisation.ssim." << s.layer << "," << fixed(s.ssim, 6) << ",," << r.samples << "\n";
             }
     return csv.str();
 }
@@ -100,7 +100,7 @@ std::string curves_csv(const EvaluationResults& r) {
         for (const auto& [metric, c] : m.curves) {
             const auto mean = c.mean();
             for (size_t k = 0; k < mean.size(); ++k)
-                csv << m.spec.text << "," << metric << "," << fixed(c.fraction[k], 6) << "," << fixed(mean[k], 6) << "\n";
+                csv << io::csv_field(m.spec.text) << "," << metric << "," << fixed(c.fraction[k], 6) << "," << fixed(mean[k], 6) << "\n";
         }
     return csv.str();
 }

@@ -25,6 +25,27 @@ using namespace gb::explain;
 
 namespace {
 
+// The fields of one CSV line (RFC 4180: a field in double quotes may hold commas, "" is a quote).
+std::vector<std::string> csv_cells(const std::string& line) {
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+            cells.back() += '"';
+            ++i;
+        } else if (c == '"') {
+            quoted = !quoted;
+        } else if (c == ',' && !quoted) {
+            cells.emplace_back();
+        } else {
+            cells.back() += c;
+        }
+    }
+    REQUIRE(!quoted);
+    return cells;
+}
+
 // results.csv as (method, metric) -> (mean, stderr, samples) text.
 std::map<std::pair<std::string, std::string>, std::vector<std::string>> read_results_csv(const std::string& path) {
     std::map<std::pair<std::string, std::string>, std::vector<std::string>> rows;
@@ -33,10 +54,7 @@ std::map<std::pair<std::string, std::string>, std::vector<std::string>> read_res
     std::getline(in, line);
     REQUIRE(line == "method,metric,mean,stderr,samples");
     while (std::getline(in, line)) {
-        std::vector<std::string> cells;
-        std::stringstream ls(line);
-        for (std::string cell; std::getline(ls, cell, ',');) cells.push_back(cell);
-        if (line.back() == ',') cells.emplace_back();
+        const std::vector<std::string> cells = csv_cells(line);
         REQUIRE(cells.size() == 5u);
         rows[{cells[0], cells[1]}] = {cells[2], cells[3], cells[4]};
     }
@@ -90,7 +108,7 @@ TEST_CASE("run_evaluation gives the numbers and files of glassbox evaluate for t
     // Two methods that use the batch's trace and the randomisation check, which rewrites (and
     // restores) the weights that trace saved: both still get their maps from it.
     const Run cli = run("evaluate --checkpoint " + ck_path + " --model vgg-mini --data-dir " + dir.path() +
-                        " --limit 5 --batch-size 2 --method saliency --method lrp:epsilon-plus-flat --method occlusion:window=7"
+                        " --limit 5 --batch-size 2 --method saliency --method lrp:epsilon-plus-flat --method occlusion:window=7,stride=7"
                         " --metric aopc --metric deletion --metric insertion --metric randomisation --metric sensitivity"
                         " --metric conservation --replacement noise --replacement black --steps 3 --aopc-steps 3"
                         " --sensitivity-samples 2 --seed 5 --threads 1 --out " + dir.path("cli"));
@@ -103,7 +121,7 @@ TEST_CASE("run_evaluation gives the numbers and files of glassbox evaluate for t
     plan.model = ck.model;
     plan.inputs = test.images;  // the checkpoint has no normalisation: the CLI gives raw pixels too
     plan.labels = test.labels.to_vector<int32_t>();
-    plan.methods = {"saliency", "lrp:epsilon-plus-flat", "occlusion:window=7"};
+    plan.methods = {"saliency", "lrp:epsilon-plus-flat", "occlusion:window=7,stride=7"};
     plan.preset = PresetOptions::for_normalization({0.f}, {1.f});
     plan.options.metrics = {"aopc", "deletion", "insertion", "randomisation", "sensitivity", "conservation"};
     plan.options.batch = 2;
@@ -120,6 +138,9 @@ TEST_CASE("run_evaluation gives the numbers and files of glassbox evaluate for t
     // Every number of the CLI's results.csv is the library's, to the 6 decimals printed.
     auto same = [](const std::string& printed, double value) { return std::fabs(std::stod(printed) - value) <= 5.01e-7; };
     const auto rows = read_results_csv(dir.path("cli/results.csv"));
+    // A spec with a comma is one quoted field (RFC 4180), in both files.
+    CHECK(read_text(dir.path("cli/results.csv")).find("\n\"occlusion:window=7,stride=7\",aopc") != std::string::npos);
+    CHECK(read_text(dir.path("cli/curves.csv")).find("\n\"occlusion:window=7,stride=7\",") != std::string::npos);
     size_t expected_rows = 0;
     for (const auto& m : r.methods) {
         for (const auto& [key, header] : r.columns) {
