@@ -182,22 +182,25 @@ def evaluate(model: Model, x: Any, labels: Any, methods: Sequence[str], metrics:
              "insertion"), *, batch: int = 50, patch: int = 4, aopc_steps: int = 16,
              replacements: Sequence[str] = ("noise",), steps: int = 16, blur_sigma: float = 3.0,
              sensitivity_samples: int = 10, radius: float = 0.02, seed: int = 0, low: Optional[float] = None,
-             high: Optional[float] = None, canonizer: str = "batchnorm", out_dir: Optional[str] = None,
-             progress: Optional[Any] = None) -> dict:
+             high: Optional[float] = None, canonizer: str = "batchnorm", target: Union[str, int] = "pred",
+             out_dir: Optional[str] = None, progress: Optional[Any] = None) -> dict:
     """What ``glassbox evaluate`` measures, on the batch `x` [N, C, H, W] (as the model takes it)
-    with true `labels` [N]: every method spec of `methods` explains the predicted class, scored
-    by `metrics` (aopc, deletion, insertion, randomisation, sensitivity, conservation), batch by
-    batch of `batch` images. The options are the program's (``--patch``, ``--aopc-steps``,
-    ``--replacement`` ...). `low`/`high`: the input range (default: the checkpoint's
-    normalisation of [0, 1] pixels; required when it records none).
+    with true `labels` [N]: every method spec of `methods` explains the `target` class ("pred":
+    the prediction, "true": the label, or a class index), scored by `metrics` (aopc, deletion,
+    insertion, randomisation, sensitivity, conservation), batch by batch of `batch` images. The
+    options are the program's (``--patch``, ``--aopc-steps``, ``--replacement``, ``--target``
+    ...). `low`/`high`: the input range (default: the checkpoint's normalisation of [0, 1]
+    pixels; required when it records none).
 
     Returns a dict: ``"methods"``: {spec: {"values": {column: per-image array [N]},
-    "curves": {curve metric: [N, points]}, "randomisation": [{"layer", "spearman",
-    "spearman_abs", "ssim"}, ...], "seconds": ...}}; ``"fractions"``: {curve metric: the
-    perturbed fraction at each point}; ``"columns"``: [(key, header), ...] in the results
-    table's order; ``"samples"``, ``"correct"``, ``"seconds"``. With `out_dir` (created if
-    missing) also the program's files: results.csv, results.md, curves.csv, plots,
-    report.html, run.json. `progress(batch, batches, images, correct)` is called after each
+    "curves": {curve metric: [N, points]}, "not_applicable": {column: why} (conservation for
+    methods whose maps sum to nothing in particular: no values), "randomisation": [{"layer",
+    "spearman", "spearman_abs", "ssim" (means), "spearman_per_sample", ... [N]}, ...],
+    "seconds": ...}}; ``"fractions"``: {curve metric: the perturbed fraction at each point};
+    ``"columns"``: [(key, header), ...] in the results table's order; ``"labels"``,
+    ``"predicted"``, ``"targets"`` (per image); ``"samples"``, ``"correct"``, ``"seconds"``.
+    With `out_dir` (created if missing) also the program's files: results.csv, per_image.csv,
+    results.md, curves.csv, plots, report.html, run.json. `progress(batch, batches, images, correct)` is called after each
     batch, with the GIL held (an exception from it stops the run).
     """
     import os
@@ -209,7 +212,7 @@ def evaluate(model: Model, x: Any, labels: Any, methods: Sequence[str], metrics:
     labels = [int(v) for v in np.asarray(labels).reshape(-1)]
     return _glassbox._evaluate(model, x, labels, list(methods), list(metrics), batch, patch, aopc_steps,
                                list(replacements), steps, blur_sigma, sensitivity_samples, radius, seed, low, high,
-                               canonizer, "" if out_dir is None else str(out_dir), progress)
+                               canonizer, str(target), "" if out_dir is None else str(out_dir), progress)
 
 
 def train(*, progress: Optional[Any] = None, verbose: bool = False, **config: Any) -> dict:

@@ -55,6 +55,23 @@ std::vector<int32_t> classes_for(Model& model, const Tensor& x, const std::vecto
     return out;
 }
 
+// The randomisation check's steps as dicts: the layer, the means over samples and the per-sample values [N].
+nb::list randomisation_steps(const std::vector<explain::RandomisationStep>& steps) {
+    nb::list out;
+    for (const auto& s : steps) {
+        nb::dict d;
+        d["layer"] = s.layer;
+        d["spearman"] = s.spearman;
+        d["spearman_abs"] = s.spearman_abs;
+        d["ssim"] = s.ssim;
+        d["spearman_per_sample"] = to_numpy(s.spearman_per_sample);
+        d["spearman_abs_per_sample"] = to_numpy(s.spearman_abs_per_sample);
+        d["ssim_per_sample"] = to_numpy(s.ssim_per_sample);
+        out.append(d);
+    }
+    return out;
+}
+
 // A method spec as a function of (model, input, classes), as `glassbox evaluate` explains perturbed
 // inputs and re-initialised models.
 explain::Explainer explainer_for(const explain::MethodSpec& spec, const explain::PresetOptions& preset) {
@@ -149,16 +166,7 @@ nb::list randomisation(Model& model, const InArray& x, const std::string& method
         nb::gil_scoped_release release;
         steps = explain::randomisation_check(*model.net, in, classes_for(model, in, targets), explainer, seed);
     }
-    nb::list out;
-    for (const auto& s : steps) {
-        nb::dict d;
-        d["layer"] = s.layer;
-        d["spearman"] = s.spearman;
-        d["spearman_abs"] = s.spearman_abs;
-        d["ssim"] = s.ssim;
-        out.append(d);
-    }
-    return out;
+    return randomisation_steps(steps);
 }
 
 Doubles conservation(const InArray& maps, const std::vector<double>& expected) {
@@ -179,8 +187,8 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
                   const std::vector<std::string>& methods, const std::vector<std::string>& metrics, int64_t batch,
                   int64_t patch, int64_t aopc_steps, const std::vector<std::string>& replacements, int64_t steps,
                   float blur_sigma, int64_t sensitivity_samples, float radius, uint64_t seed, std::optional<float> low,
-                  std::optional<float> high, const std::string& canonizer, const std::string& out_dir,
-                  const std::optional<nb::callable>& progress) {
+                  std::optional<float> high, const std::string& canonizer, const std::string& target,
+                  const std::string& out_dir, const std::optional<nb::callable>& progress) {
     explain::EvaluationPlan plan;
     plan.model = model->net;
     plan.inputs = to_batch(x, model->device);
@@ -199,6 +207,7 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     plan.options.sensitivity_samples = sensitivity_samples;
     plan.options.radius = radius;
     plan.options.seed = seed;
+    plan.options.target = target;
     // Only named in the texts (results.md, report.html, run.json).
     plan.checkpoint = "(a model in Python)";
     plan.data = "Python";  // "12 Python array images (the first 12)"
@@ -218,6 +227,9 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     for (const auto& [key, header] : r.columns) columns.append(nb::make_tuple(key, header));
     out["columns"] = columns;
     out["samples"] = r.samples;
+    out["labels"] = r.labels;
+    out["predicted"] = r.predicted;
+    out["targets"] = r.targets;
     out["correct"] = r.correct;
     out["seconds"] = r.seconds;
     nb::dict fractions;
@@ -235,18 +247,12 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
         for (const auto& [key, v] : m.values) values[nb::str(key.c_str())] = to_numpy(v);
         for (const auto& [key, c] : m.curves)
             curves[nb::str(key.c_str())] = to_numpy(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
-        nb::list rand;
-        for (const auto& s : m.randomisation) {
-            nb::dict step;
-            step["layer"] = s.layer;
-            step["spearman"] = s.spearman;
-            step["spearman_abs"] = s.spearman_abs;
-            step["ssim"] = s.ssim;
-            rand.append(step);
-        }
+        nb::dict not_applicable;
+        for (const auto& [key, why] : m.not_applicable) not_applicable[nb::str(key.c_str())] = why;
         d["values"] = values;
         d["curves"] = curves;
-        d["randomisation"] = rand;
+        d["not_applicable"] = not_applicable;
+        d["randomisation"] = randomisation_steps(m.randomisation);
         d["seconds"] = m.seconds;
         per_method[nb::str(m.spec.text.c_str())] = d;
     }
@@ -383,7 +389,7 @@ void bind_metrics(nb::module_& m) {
     m.def("_evaluate", &evaluate, nb::arg("model"), nb::arg("x"), nb::arg("labels"), nb::arg("methods"),
           nb::arg("metrics"), nb::arg("batch"), nb::arg("patch"), nb::arg("aopc_steps"), nb::arg("replacements"),
           nb::arg("steps"), nb::arg("blur_sigma"), nb::arg("sensitivity_samples"), nb::arg("radius"), nb::arg("seed"),
-          nb::arg("low").none(), nb::arg("high").none(), nb::arg("canonizer"), nb::arg("out_dir"),
+          nb::arg("low").none(), nb::arg("high").none(), nb::arg("canonizer"), nb::arg("target"), nb::arg("out_dir"),
           nb::arg("progress").none(), "The evaluation run of `glassbox evaluate`; glassbox.evaluate wraps it.");
     m.def("_train", &train, nb::arg("config"), nb::arg("progress").none(), nb::arg("verbose"),
           "A training run (train::Trainer); glassbox.train wraps it.");
