@@ -51,7 +51,7 @@ from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
 
 __all__ = [
     "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
-    "colormap_names", "create", "evaluate",
+    "colormap_names", "counterfactual", "create", "evaluate",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
 ]
 
@@ -236,3 +236,33 @@ def train(*, progress: Optional[Any] = None, verbose: bool = False, **config: An
     "resume": path of resume.safetensors, "metrics_csv": ..., "metrics_json": ...}``.
     """
     return _glassbox._train(config, progress, verbose)
+
+
+def counterfactual(model: Model, x: Any, target: Union[int, Sequence[int]], *, steps: int = 300, lr: float = 0.05,
+                   distance_weight: float = 0.05, confidence: float = 0.5, prototype_weight: float = 0.0,
+                   prototype: Any = None, low: Optional[float] = None,
+                   high: Optional[float] = None) -> Union[dict, list]:
+    """Counterfactual explanations (Wachter et al. 2017), what ``glassbox counterfactual`` runs:
+    gradient descent from `x` on ``-log p_target(x') + distance_weight ||x' - x||^2`` (plus
+    ``prototype_weight ||x' - prototype||^2``, Van Looveren & Klaise 2021, when it is > 0),
+    ``x'`` kept in [low, high], stopping once the target is the top class with
+    ``p >= confidence`` or after `steps` steps.
+
+    `x`: one input [C, H, W] with an int `target`, or a batch [N, C, H, W] with one target per
+    input, as the model takes it (normalised). `prototype`: an example of the target class,
+    shaped as `x` (e.g. the nearest training image, normalised). `low`/`high`: the input range
+    (default: the checkpoint's normalisation of [0, 1] pixels; required when it records none).
+    A target equal to the model's prediction, or outside its classes, raises :class:`Error`.
+
+    Returns, per input, a dict: ``counterfactual`` [C, H, W], ``difference`` (x' - x),
+    ``probabilities`` [steps taken + 1, classes] (the softmax at each iterate, row 0 at x),
+    ``target``, ``new_class``, ``target_probability``, ``distance`` (||x' - x||_2),
+    ``steps``, ``reached``; a list of them for a batch.
+    """
+    import numpy as np
+
+    single = np.ndim(x) == 3
+    targets = [int(target)] if single else [int(t) for t in np.asarray(target).reshape(-1)]
+    out = _glassbox._counterfactuals(model, x, targets, steps, lr, distance_weight, confidence, prototype_weight,
+                                     prototype, low, high)
+    return out[0] if single else out
