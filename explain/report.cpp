@@ -169,6 +169,7 @@ void section(std::ostringstream& out, const ReportSection& s) {
                 << "\"><figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
         out << "</div>\n";
     }
+    out << s.html;
     out << "</section>\n";
 }
 

@@ -32,6 +32,9 @@ struct ReportSection {
     std::string title, text;
     std::vector<std::vector<std::string>> table;
     std::vector<std::pair<std::string, Image>> figures;  // caption -> picture (shown at its own size)
+    // Markup made by the library itself (an SVG drawing such as distill's tree), inserted after the figures
+    // as it is: never caller text, which belongs in the escaped fields above.
+    std::string html = {};
 };
 
 struct Report {
