@@ -254,7 +254,10 @@ DistillResult run_distillation(const DistillConfig& c, std::ostream& log) {
             << fmt(100 * r.cart_scores.fidelity, 2) << "%\n";
     }
 
-    r.metadata = models::normalization_metadata(r.mean, r.stddev);
+    // Raw pixels record no normalisation (as a checkpoint of glassbox train without one).
+    const std::map<std::string, std::string> norm =
+        r.mean.empty() ? std::map<std::string, std::string>{} : models::normalization_metadata(r.mean, r.stddev);
+    r.metadata = norm;
     r.metadata["distill.teacher"] = c.checkpoint;
     r.metadata["distill.data"] = c.data;
     r.metadata["distill.targets"] = c.targets;
@@ -272,7 +275,7 @@ DistillResult run_distillation(const DistillConfig& c, std::ostream& log) {
         r.tree_path = (dir / "tree.safetensors").string();
         models::save_soft_tree(r.tree_path, *r.tree, r.metadata);
         if (c.cart) {
-            std::map<std::string, std::string> cm = models::normalization_metadata(r.mean, r.stddev);
+            std::map<std::string, std::string> cm = norm;
             cm["cart.input"] = std::to_string(tc.channels) + "," + std::to_string(tc.height) + "," + std::to_string(tc.width);
             cm["distill.data"] = c.data;
             r.cart_path = (dir / "cart.safetensors").string();

@@ -16,6 +16,7 @@ void bind_models(nb::module_& m);
 void bind_explain(nb::module_& m);
 void bind_render(nb::module_& m);
 void bind_metrics(nb::module_& m);
+void bind_distill(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -29,4 +30,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_explain(m);
     gb::python::bind_render(m);
     gb::python::bind_metrics(m);
+    gb::python::bind_distill(m);
 }
