@@ -149,25 +149,36 @@ struct NarrowNode : Node {
 };
 
 // ---- matmul ------------------------------------------------------------------------
+// C = op(A) op(B); a and b are stored as given (op applied by gemm's flags).
 struct MatmulNode : Node {
     Tensor a, b;
-    MatmulNode(Tensor a_, Tensor b_) : a(std::move(a_)), b(std::move(b_)) {
+    bool ta, tb;
+    MatmulNode(Tensor a_, Tensor b_, bool ta_, bool tb_) : a(std::move(a_)), b(std::move(b_)), ta(ta_), tb(tb_) {
         watch(a, "first operand");
         watch(b, "second operand");
     }
     std::string name() const override { return "MatmulBackward"; }
     std::vector<Tensor> backward(const Tensor& g) override {
-        const int64_t M = a.dim(0), K = a.dim(1), N = b.dim(1);
+        const int64_t M = g.dim(0), N = g.dim(1), K = ta ? a.dim(0) : a.dim(1);
         std::vector<Tensor> out(2);
-        if (needs_grad(0)) {  // dA = g B^T
+        // d op(A) = g op(B)^T [M, K]; d op(B) = op(A)^T g [K, N]; a transposed operand takes the transpose.
+        if (needs_grad(0)) {
             out[0] = like(a);
-            be(g).gemm(false, true, M, K, N, 1.f, g.data<float>(), N, b.data<float>(), N, 0.f,
-                       out[0].data<float>(), K);
+            if (!ta)  // dA = g op(B)^T
+                be(g).gemm(false, !tb, M, K, N, 1.f, g.data<float>(), N, b.data<float>(), tb ? K : N, 0.f,
+                           out[0].data<float>(), K);
+            else  // dA = op(B) g^T [K, M]
+                be(g).gemm(tb, true, K, M, N, 1.f, b.data<float>(), tb ? K : N, g.data<float>(), N, 0.f,
+                           out[0].data<float>(), M);
         }
-        if (needs_grad(1)) {  // dB = A^T g
+        if (needs_grad(1)) {
             out[1] = like(b);
-            be(g).gemm(true, false, K, N, M, 1.f, a.data<float>(), K, g.data<float>(), N, 0.f,
-                       out[1].data<float>(), N);
+            if (!tb)  // dB = op(A)^T g
+                be(g).gemm(!ta, false, K, N, M, 1.f, a.data<float>(), ta ? M : K, g.data<float>(), N, 0.f,
+                           out[1].data<float>(), N);
+            else  // dB = g^T op(A) [N, K]
+                be(g).gemm(true, ta, N, K, M, 1.f, g.data<float>(), N, a.data<float>(), ta ? M : K, 0.f,
+                           out[1].data<float>(), K);
         }
         return out;
     }
@@ -284,17 +295,23 @@ Tensor narrow(const Tensor& x, int64_t start, int64_t length) {
     return record(std::make_shared<NarrowNode>(x.shape(), start), {x}, y);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b) { return matmul(a, b, false, false); }
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
     check_float(a, "matmul");
     check_float(b, "matmul");
-    GB_CHECK(a.rank() == 2 && b.rank() == 2 && a.dim(1) == b.dim(0), "matmul: cannot multiply ", a.shape().str(),
-             " by ", b.shape().str(), " (expected [M, K] x [K, N])");
+    GB_CHECK(a.rank() == 2 && b.rank() == 2, "matmul: expected two matrices, got ", a.shape().str(), " and ",
+             b.shape().str());
+    const int64_t M = trans_a ? a.dim(1) : a.dim(0), K = trans_a ? a.dim(0) : a.dim(1);
+    const int64_t Kb = trans_b ? b.dim(1) : b.dim(0), N = trans_b ? b.dim(0) : b.dim(1);
+    GB_CHECK(K == Kb, "matmul: cannot multiply ", a.shape().str(), trans_a ? "^T" : "", " by ", b.shape().str(),
+             trans_b ? "^T" : "", " (expected [M, K] x [K, N])");
     check_same_device(a, b, "matmul");
-    const int64_t M = a.dim(0), K = a.dim(1), N = b.dim(1);
     Tensor y(Shape{M, N}, DType::Float32, a.device());
-    be(a).gemm(false, false, M, N, K, 1.f, a.data<float>(), K, b.data<float>(), N, 0.f, y.data<float>(), N);
+    be(a).gemm(trans_a, trans_b, M, N, K, 1.f, a.data<float>(), a.dim(1), b.data<float>(), b.dim(1), 0.f,
+               y.data<float>(), N);
     if (!autograd::should_record({a, b})) return y;
-    return record(std::make_shared<MatmulNode>(a.detach(), b.detach()), {a, b}, y);
+    return record(std::make_shared<MatmulNode>(a.detach(), b.detach(), trans_a, trans_b), {a, b}, y);
 }
 
 Tensor softmax(const Tensor& x) {

@@ -31,6 +31,9 @@ Tensor narrow(const Tensor& x, int64_t start, int64_t length);
 
 // [M, K] x [K, N] -> [M, N].
 Tensor matmul(const Tensor& a, const Tensor& b);
+// op(a) x op(b), op(t) = t^T where trans_* is set, else t: [M, K] x [K, N] -> [M, N] after the transposes,
+// which are gemm's flags (no copy is made), e.g. a [N, K] times b [L, K] transposed -> [N, L].
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b);
 
 // Over the last axis of a [rows, cols] tensor.
 Tensor softmax(const Tensor& x);

@@ -7,8 +7,10 @@
 
 #include "core/parse.h"
 #include "layers/init.h"
+#include "models/cart.h"
 #include "models/infer.h"
 #include "models/registry.h"
+#include "models/soft_tree.h"
 
 namespace gb::models {
 
@@ -102,6 +104,8 @@ Checkpoint checkpoint_from(io::SafeTensors file, const std::string& model_name, 
     ck.file = std::move(file);
     const auto& meta = ck.file.metadata;
     const std::string& path = ck.file.source;
+    GB_CHECK(!is_soft_tree(meta) && !is_cart(meta), path, ": is a decision tree written by glassbox distill, not a "
+             "network (glassbox eval scores it; the Python module loads it with glassbox.SoftTree.load)");
     // Every parameter is loaded below (or load_state fails and no model is returned).
     layers::init::SkipInit skip;
     if (meta.count("model") && meta.count("vgg.features")) {

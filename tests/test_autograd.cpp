@@ -141,6 +141,12 @@ TEST_CASE("functions: finite-difference gradients") {
     gradcheck([](const V& in) { return narrow(in[0], 1, 2); }, {rand_tensor(Shape{4, 3}, 16)}, "narrow");
     gradcheck([](const V& in) { return matmul(in[0], in[1]); },
               {rand_tensor(Shape{3, 7}, 17), rand_tensor(Shape{7, 5}, 18)}, "matmul");
+    // op(A) op(B) for every pair of flags: [3, 7] x [7, 5] with the transposed operands stored transposed.
+    for (const bool ta : {false, true})
+        for (const bool tb : {false, true})
+            gradcheck([ta, tb](const V& in) { return matmul(in[0], in[1], ta, tb); },
+                      {rand_tensor(ta ? Shape{7, 3} : Shape{3, 7}, 17), rand_tensor(tb ? Shape{5, 7} : Shape{7, 5}, 18)},
+                      "matmul(trans_a=" + std::to_string(ta) + ", trans_b=" + std::to_string(tb) + ")");
     gradcheck([](const V& in) { return softmax(in[0]); }, {rand_tensor(Shape{4, 6}, 19, -3.f, 3.f)}, "softmax");
     gradcheck([](const V& in) { return log_softmax(in[0]); }, {rand_tensor(Shape{4, 6}, 20, -3.f, 3.f)},
               "log_softmax");
@@ -162,6 +168,11 @@ TEST_CASE("functions: values and bad input") {
     CHECK(cross_entropy(zeros(Shape{2, 3}), labels).item() == doctest::Approx(std::log(3.f)).epsilon(1e-6));
     CHECK_THROWS_WITH_AS(add(a, ones(Shape{3, 2})), doctest::Contains("shapes [2, 3] and [3, 2] differ"), Error);
     CHECK_THROWS_WITH_AS(matmul(a, a), doctest::Contains("cannot multiply [2, 3] by [2, 3]"), Error);
+    // a^T a = [[17, 22, 27], [22, 29, 36], [27, 36, 45]]; a a^T = [[14, 32], [32, 77]].
+    CHECK(matmul(a, a, true, false).to_vector<float>() ==
+          std::vector<float>{17.f, 22.f, 27.f, 22.f, 29.f, 36.f, 27.f, 36.f, 45.f});
+    CHECK(matmul(a, a, false, true).to_vector<float>() == std::vector<float>{14.f, 32.f, 32.f, 77.f});
+    CHECK_THROWS_WITH_AS(matmul(a, a, true, true), doctest::Contains("cannot multiply [2, 3]^T by [2, 3]^T"), Error);
     CHECK_THROWS_WITH_AS(softmax(ones(Shape{2, 3, 4})), doctest::Contains("[rows, cols]"), Error);
     CHECK_THROWS_WITH_AS(cross_entropy(a, from_vector(std::vector<int32_t>{0, 3}, Shape{2})),
                          doctest::Contains("label 3 of sample 1 is outside [0, 3)"), Error);

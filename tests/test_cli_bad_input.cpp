@@ -213,6 +213,16 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
         {"truncated checkpoint", "eval --checkpoint " + dir.path("truncated.safetensors") + data, 1, {"truncated.safetensors"}},
         {"huge header", "eval --checkpoint " + dir.path("huge_header.safetensors") + data, 1, {"huge_header.safetensors"}},
         {"text as checkpoint", "eval --checkpoint " + dir.path("text.safetensors") + data, 1, {"text.safetensors"}},
+        {"distill depth zero", "distill --checkpoint " + ck + data + " --depth 0 --out " + out("dz"), 2, {"--depth"}, out("dz")},
+        {"distill depth 13", "distill --checkpoint " + ck + data + " --depth 13 --out " + out("d13"), 2, {"--depth", "[1, 12]"},
+         out("d13")},
+        {"distill targets", "distill --checkpoint " + ck + data + " --targets medium --out " + out("tm"), 2, {"--targets", "medium"},
+         out("tm")},
+        {"distill temperature zero", "distill --checkpoint " + ck + data + " --temperature 0 --out " + out("t0"), 2,
+         {"--temperature"}, out("t0")},
+        {"distill teacher of 3 classes", "distill --checkpoint " + ck + " --data " + d + "/three --out " + out("d3"), 1,
+         {"3 classes"}, out("d3")},
+        {"distill without --out", "distill --checkpoint " + ck + data, 2, {"--out"}},
     };
     Summary s;
     for (const auto& c : cases) check_case(c, s);

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from . import _glassbox
 from ._glassbox import (  # noqa: F401  (re-exported)
+    CartTree,
     Composite,
     Error,
     Model,
     Rule,
+    SoftTree,
     __version__,
     activation_maximisation,
     build_options,
@@ -53,6 +55,7 @@ __all__ = [
     "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
     "colormap_names", "counterfactual", "create", "evaluate",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
+    "CartTree", "SoftTree", "distill",
 ]
 
 
@@ -266,3 +269,28 @@ def counterfactual(model: Model, x: Any, target: Union[int, Sequence[int]], *, s
     out = _glassbox._counterfactuals(model, x, targets, steps, lr, distance_weight, confidence, prototype_weight,
                                      prototype, low, high)
     return out[0] if single else out
+
+
+def distill(*, progress: Optional[Any] = None, verbose: bool = False, **config: Any) -> dict:
+    """A distillation run, as ``glassbox distill`` (train::run_distillation, then the report):
+    a trained network (the teacher) distilled into a soft decision tree (Frosst & Hinton 2017),
+    with a CART tree of the same depth as the baseline. Options, named as the program's flags
+    with underscores: checkpoint (the teacher, required), model, data ("fashion-mnist"),
+    data_dir, depth (8), targets ("soft": the teacher's softmax at `temperature`; "hard": the
+    labels), temperature (1.0), epochs (10), batch_size (128), lr (0.01), lambda_ (0.1, the
+    balance penalty; ``--lambda``), beta (1.0), seed (0), train_limit, test_limit, cart (True),
+    out_dir (tree.safetensors, cart.safetensors, results.json and report.html are written there
+    when given), report_images (8), report_levels (4), device ("cpu").
+
+    `progress(info)` is called after every batch with the GIL held; `info`: epoch, epochs,
+    batch, batches and loss (the epoch's running mean). An exception from it stops the run and
+    is raised again here. `verbose`: the program's log on stderr.
+
+    Returns ``{"tree": SoftTree, "history": [{"epoch", "lr", "loss", "data_loss", "penalty",
+    "test_accuracy", "fidelity", "seconds"}, ...], "teacher_accuracy", "accuracy", "fidelity"
+    (the most probable leaf's), "mixture_accuracy", "mixture_fidelity", "cart": CartTree,
+    "cart_accuracy", "cart_fidelity" (with cart), "teacher_predictions" (on the test split),
+    "tree_path", "cart_path", "results_json", "report" (paths; empty without out_dir)}``.
+    Accuracy and fidelity (agreement with the teacher) are on the test split, in 0..1.
+    """
+    return _glassbox._distill(config, progress, verbose)

@@ -18,6 +18,7 @@ void bind_render(nb::module_& m);
 void bind_metrics(nb::module_& m);
 void bind_model_level(nb::module_& m);
 void bind_counterfactual(nb::module_& m);
+void bind_distill(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -33,4 +34,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_metrics(m);
     gb::python::bind_model_level(m);
     gb::python::bind_counterfactual(m);
+    gb::python::bind_distill(m);
 }
