@@ -172,6 +172,20 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(html.find("prototype: fashion-mnist train #") != std::string::npos);
     CHECK(html.find("distance weight lambda") != std::string::npos);
 
+    // intervene: every channel of features.5 zeroed in turn over 12 test images; its files and agreement table.
+    const std::string ivd = dir.path("intervene");
+    const Run i1 = run("intervene --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --layer features.5 --limit 12 --value mean --reference 20 --k 1 --k 4 --threads 1 --out " + ivd);
+    INFO(i1.out);
+    REQUIRE(i1.code == 0);
+    CHECK(i1.out.find("intervene: reference set: the first 20 fashion-mnist train images") != std::string::npos);
+    CHECK(i1.out.find("intervened passes") != std::string::npos);
+    CHECK(i1.out.find("gradient x activation  Spearman") != std::string::npos);
+    for (const char* f : {"report.html", "channels.csv", "ablation.csv", "ablation.svg", "effect_logits.npy", "effect_probabilities.npy", "run.json"})
+        CHECK(std::filesystem::exists(ivd + "/" + f));
+    CHECK(gb::io::load_npy(ivd + "/effect_logits.npy").shape() == gb::Shape{64, 10});
+    CHECK(read_text(ivd + "/ablation.csv").rfind("k,accuracy_causal,kept_causal,", 0) == 0);
+
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");
     CHECK(again.code != 0);

@@ -178,6 +178,17 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
          {"--confidence"}},
         {"counterfactual negative prototype weight", "counterfactual --checkpoint " + ck + data + " --index 0 --target 1 "
          "--prototype-weight -1", 2, {"--prototype-weight"}},
+        {"intervene unknown layer", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.99 --out " + out("iv1"), 1,
+         {"no layer 'features.99' in the model (layers: "}, out("iv1")},
+        {"intervene channel out of range", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --channels 999 --out " +
+         out("iv2"), 1, {"channel 999 is outside the"}, out("iv2")},
+        {"intervene bad value", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --value half --out " + out("iv3"), 1,
+         {"intervention value 'half'", "zero, mean, constant:V or resample"}, out("iv3")},
+        {"intervene constant not a number", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --value constant:nan "
+         "--out " + out("iv4"), 1, {"constant:V needs a finite number"}, out("iv4")},
+        {"intervene k beyond channels", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --channels 0 --k 2 --out " +
+         out("iv5"), 1, {"top-k size 2 is outside [1, 1]"}, out("iv5")},
+        {"intervene without layer", "intervene --checkpoint " + ck + data + " --limit 2", 2, {"--layer"}},
         {"counterfactual without target", "counterfactual --checkpoint " + ck + data + " --index 0", 2, {"--target"}},
         {"out is a file", explain + " --out " + dir.path("a_file"), 1, {"a_file", "not a folder"}},
         {"train out is a file", train + " --out " + dir.path("a_file"), 1, {"a_file", "not a folder"}},

@@ -54,6 +54,7 @@ from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
 __all__ = [
     "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
     "colormap_names", "counterfactual", "create", "evaluate",
+    "Intervention", "intervention_study",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
     "CartTree", "SoftTree", "distill",
 ]
@@ -294,3 +295,73 @@ def distill(*, progress: Optional[Any] = None, verbose: bool = False, **config: 
     Accuracy and fidelity (agreement with the teacher) are on the test split, in 0..1.
     """
     return _glassbox._distill(config, progress, verbose)
+
+
+class Intervention:
+    """do(a = value) on units of one layer of `model`, installed while this object is (a context manager:
+    ``with gb.Intervention(model, "features.3", channels=[5]): ...``, or until :meth:`remove`). Every forward of
+    the model runs intervened meanwhile: ``model(x)``, :class:`Trace` (gradients and LRP on the intervened model;
+    an intervened unit passes neither to what is below it) and the metrics.
+
+    `channels`: channels of the layer's output (every position); `units`: flat indices into one sample's
+    output; neither: every unit. `value`: "zero", "constant:V", "mean" (each unit's mean over the model's
+    outputs on `reference` [R, C, H, W]), "resample" (each sample takes the units of a reference input drawn
+    uniformly, seeded by `seed`), or an array shaped as the layer's output for the batches to come (the values
+    themselves, e.g. the units' own values: the identity). An unknown layer, a channel or unit out of range, or
+    mean/resample without `reference` raise :class:`Error`.
+    """
+
+    def __init__(self, model: Model, layer: str, channels: Sequence[int] = (), units: Sequence[int] = (),
+                 value: Any = "zero", reference: Any = None, seed: int = 0) -> None:
+        given = None
+        if not isinstance(value, str):
+            import numpy as np
+
+            given, value = np.ascontiguousarray(value, dtype=np.float32), "given"
+        self._iv = _glassbox._intervention(model, layer, [int(c) for c in channels], [int(u) for u in units], value, given,
+                                           reference, seed)
+        self.model = model
+
+    def describe(self) -> str:
+        """``do(layer channels 1,5 := zero)``."""
+        return self._iv.describe()
+
+    def remove(self) -> None:
+        """Uninstalls the intervention (idempotent)."""
+        self._iv.remove()
+
+    def __enter__(self) -> "Intervention":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def intervention_study(model: Model, x: Any, layer: str, labels: Any = None, *, channels: Sequence[int] = (),
+                       value: str = "zero", reference: Any = None, seed: int = 0, batch: int = 256,
+                       composite: str = "epsilon-plus-flat", ks: Sequence[int] = (), out_dir: Optional[str] = None,
+                       progress: Optional[Any] = None) -> dict:
+    """What ``glassbox intervene`` measures on the batch `x` [N, C, H, W] (as the model takes it): per channel c
+    of `layer` (all, or `channels`), the average causal effect E_x[f_k(x) - f_k(x; do(a_c = value))] on every
+    class's logit and probability, the effect on each image's predicted class (``causal``), channel importance
+    (mean |a|), gradient x activation and LRP (`composite`) at the layer, the rankings, their agreement with the
+    causal one (Spearman, top-k overlap), and accuracy against `labels` (or kept predictions without them) with
+    each ranking's top-k channels intervened on together, for `ks` (default 1, 2, 4, ... and all).
+    `value`: zero, constant:V, mean or resample (the last two need `reference` [R, C, H, W]). With `out_dir`
+    (created if missing) also the program's files. `progress(done, total)` after each intervened pass.
+
+    Returns a dict: ``channels``, ``effect_logits`` and ``effect_probabilities`` [channels, classes],
+    ``causal``, ``causal_probability``, ``mean_abs``, ``grad_x_act``, ``lrp`` (per channel), ``rankings``
+    {name: channels best first}, ``agreement`` [{criterion, spearman, top_k_overlap}], ``ks``, ``accuracy``,
+    ``ablation_accuracy`` and ``ablation_kept`` {ranking: per k}.
+    """
+    import os
+
+    import numpy as np
+
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+    labels = [] if labels is None else [int(v) for v in np.asarray(labels).reshape(-1)]
+    return _glassbox._intervention_study(model, x, labels, layer, [int(c) for c in channels], value, reference, seed,
+                                         batch, composite, [int(k) for k in ks], "" if out_dir is None else str(out_dir),
+                                         progress)

@@ -19,6 +19,7 @@ void bind_metrics(nb::module_& m);
 void bind_model_level(nb::module_& m);
 void bind_counterfactual(nb::module_& m);
 void bind_distill(nb::module_& m);
+void bind_interventions(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -35,4 +36,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_model_level(m);
     gb::python::bind_counterfactual(m);
     gb::python::bind_distill(m);
+    gb::python::bind_interventions(m);
 }
