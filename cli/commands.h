@@ -13,5 +13,6 @@ void add_eval_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
 void add_visualize_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
 
 }  // namespace gb::cli

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     gb::cli::add_explain_command(app);
     gb::cli::add_evaluate_command(app);
     gb::cli::add_visualize_command(app);
+    gb::cli::add_prune_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {
