@@ -41,6 +41,7 @@ from ._glassbox import (  # noqa: F401  (re-exported)
     overlay,
 )
 from ._glassbox import from_state_dict as _from_state_dict
+from ._glassbox import filter_scores, prune, prune_filters  # noqa: F401  (filter pruning: docs/explain.md)
 
 if TYPE_CHECKING:  # numpy is imported where it is used: nanobind's stub generator runs without it
     import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "colormap_names", "create", "evaluate",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
 ]
+__all__ += ["filter_scores", "prune", "prune_filters"]
 
 
 def _spec_value(value: Any) -> str:

@@ -17,6 +17,7 @@ void bind_explain(nb::module_& m);
 void bind_render(nb::module_& m);
 void bind_metrics(nb::module_& m);
 void bind_model_level(nb::module_& m);
+void bind_pruning(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -31,4 +32,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_render(m);
     gb::python::bind_metrics(m);
     gb::python::bind_model_level(m);
+    gb::python::bind_pruning(m);
 }
