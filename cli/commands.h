@@ -16,5 +16,6 @@ void add_visualize_command(CLI::App& app);
 void add_counterfactual_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
 void add_intervene_command(CLI::App& app);
+void add_prune_command(CLI::App& app);
 
 }  // namespace gb::cli

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     gb::cli::add_counterfactual_command(app);
     gb::cli::add_distill_command(app);
     gb::cli::add_intervene_command(app);
+    gb::cli::add_prune_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

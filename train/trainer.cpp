@@ -73,6 +73,18 @@ void Trainer::start() {
     begin("");
 }
 
+void Trainer::start_from(std::shared_ptr<models::Vgg> model, std::vector<float> mean, std::vector<float> stddev) {
+    GB_CHECK(!started(), "train: the run has already started");
+    GB_CHECK(model != nullptr, "train: start_from needs a model");
+    const int64_t c = model->config().in_channels;
+    GB_CHECK(static_cast<int64_t>(mean.size()) == c && static_cast<int64_t>(stddev.size()) == c, "train: start_from: ",
+             mean.size(), " means and ", stddev.size(), " standard deviations for ", c, " input channels");
+    model_ = std::move(model);
+    mean_ = std::move(mean);
+    stddev_ = std::move(stddev);
+    begin("");
+}
+
 void Trainer::resume(const std::string& path) {
     GB_CHECK(!started(), "train: the run has already started; resume ", path, " with a new Trainer");
     const io::SafeTensors resumed = io::load_safetensors(path);

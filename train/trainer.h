@@ -131,6 +131,9 @@ public:
 
     void start();
     void resume(const std::string& path);
+    // A new run from a model given (fine-tuning, e.g. a pruned model) whose inputs are normalised with
+    // mean / stddev (those its weights saw); config.model is not read. The model is trained in place.
+    void start_from(std::shared_ptr<models::Vgg> model, std::vector<float> mean, std::vector<float> stddev);
 
     // Trains the rest of the current epoch and moves the moment to its end. The returned record has the
     // training columns (epoch, lr, train loss/accuracy, seconds, images/s); record_epoch adds the test ones.

@@ -43,6 +43,7 @@ from ._glassbox import (  # noqa: F401  (re-exported)
     overlay,
 )
 from ._glassbox import from_state_dict as _from_state_dict
+from ._glassbox import filter_scores, prune, prune_filters  # noqa: F401  (filter pruning: docs/explain.md)
 
 if TYPE_CHECKING:  # numpy is imported where it is used: nanobind's stub generator runs without it
     import numpy as np
@@ -52,11 +53,10 @@ Target = Union[None, int, str, Sequence[Union[int, str]]]
 from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
 
 __all__ = [
-    "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
-    "colormap_names", "counterfactual", "create", "evaluate",
-    "Intervention", "intervention_study",
-    "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
-    "CartTree", "SoftTree", "distill",
+    "CartTree", "Composite", "Error", "Intervention", "Model", "Rule", "SoftTree", "Trace",
+    "activation_maximisation", "attribute", "channel_importance", "colormap_names", "counterfactual", "create",
+    "distill", "evaluate", "filter_scores", "from_state_dict", "heatmap", "intervention_study", "load", "methods",
+    "metrics", "model_names", "overlay", "prune", "prune_filters", "train",
 ]
 
 

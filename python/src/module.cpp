@@ -20,6 +20,7 @@ void bind_model_level(nb::module_& m);
 void bind_counterfactual(nb::module_& m);
 void bind_distill(nb::module_& m);
 void bind_interventions(nb::module_& m);
+void bind_pruning(nb::module_& m);
 
 }  // namespace gb::python
 
@@ -37,4 +38,5 @@ NB_MODULE(_glassbox, m) {
     gb::python::bind_counterfactual(m);
     gb::python::bind_distill(m);
     gb::python::bind_interventions(m);
+    gb::python::bind_pruning(m);
 }
