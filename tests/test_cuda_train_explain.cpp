@@ -7,7 +7,8 @@
 // the emulated device in every ctest run, so the CUDA backend's code path
 // through train/ and explain/ is exercised without a GPU; test_cuda_device
 // runs it on a real GPU. SmoothGrad, Integrated Gradients, activation
-// maximisation and counterfactuals run on a small vgg-mini on each device.
+// maximisation, counterfactuals and interventions (with a Trace of the
+// intervened model) run on a small vgg-mini on each device.
 //
 // Tolerances (reference: the CPU run). The two backends sum in different
 // orders (the CPU's blocked GEMM, cuBLAS or its emulation accumulating in
@@ -26,6 +27,7 @@
 #include "autograd/functions.h"
 #include "core/factory.h"
 #include "explain/gradient_methods.h"
+#include "explain/interventions.h"
 #include "explain/methods.h"
 #include "explain/metrics.h"
 #include "explain/model_methods.h"
@@ -267,5 +269,35 @@ TEST_CASE("cuda:0 computes SmoothGrad, Integrated Gradients, activation maximisa
         same("counterfactual", d[n].input, c[n].input);
         CHECK(d[n].steps == c[n].steps);
         CHECK(d[n].distance == doctest::Approx(c[n].distance).epsilon(1e-3));
+    }
+}
+
+TEST_CASE("cuda:0 runs interventions and a Trace of the intervened model as the CPU does") {
+    // do() on two channels of features.2 with each kind of value (Mean and Resample from reference outputs recorded
+    // on each device; the same seed draws the same reference rows), then the logits and the input gradient of the
+    // intervened model; reference: the CPU run, tolerance as for the maps above.
+    const Device cuda = Device::cuda(0);
+    Generator g(6), g2(6);
+    auto on_cpu = models::make_model("vgg-mini", {1, 8, 10}, g);
+    auto on_dev = models::make_model("vgg-mini", {1, 8, 10}, g2);
+    on_dev->to(cuda);
+    const Tensor x = uniform(Shape{3, 1, 8, 8}, 0.f, 1.f, g), ref = uniform(Shape{4, 1, 8, 8}, 0.f, 1.f, g);
+    const explain::LayerOutputs rc = explain::record_outputs(*on_cpu, ref, {"features.2"});
+    const explain::LayerOutputs rd = explain::record_outputs(*on_dev, ref.to(cuda), {"features.2"});
+    auto same = [](const std::string& what, const Tensor& got, const Tensor& want) {
+        CHECK(got.device() == Device::cuda(0));
+        const std::vector<float> w = want.to_vector<float>();
+        REQUIRE(max_abs(w) > 0.f);
+        check_close(what, got.to_vector<float>(), w, 0.0, 1e-3 * max_abs(w));
+    };
+    for (const explain::DoValue v : {explain::DoValue::Zero, explain::DoValue::Constant, explain::DoValue::Mean, explain::DoValue::Resample}) {
+        CAPTURE(explain::do_value_name(v, 0.5f));
+        const explain::DoSpec spec{"features.2", {1, 3}, {}, v, 0.5f, {}};
+        const explain::Intervention a(*on_cpu, Shape{1, 8, 8}, {spec}, rc, 5), b(*on_dev, Shape{1, 8, 8}, {spec}, rd, 5);
+        const explain::Trace tc(*on_cpu, x), td(*on_dev, x.to(cuda));
+        same("intervened logits", td.logits(), tc.logits());
+        same("intervened layer output", td.layer_output("features.2"), tc.layer_output("features.2"));
+        const Tensor seed = tc.seed({explain::Target::of(2)});
+        same("intervened gradient", td.gradient(seed.to(cuda))[0], tc.gradient(seed)[0]);
     }
 }
