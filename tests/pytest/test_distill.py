@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import glassbox as gb
-from conftest import run_cli
+from conftest import run_cli, same_build
 
 FASHION = "/usr/share/datasets/fashion-mnist"
 pytestmark = pytest.mark.skipif(not os.path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
@@ -36,6 +36,24 @@ def fashion_test(n):
     return (images.reshape(n, 1, 28, 28) / np.float32(255)).astype(np.float32), labels.astype(np.int32)
 
 
+def assert_close(got, ref, path="results"):
+    """results.json of two builds: the same structure and texts, losses within 1e-5 relative, accuracies and
+    fidelities within two test images of 200."""
+    if isinstance(ref, dict):
+        assert sorted(got) == sorted(ref), path
+        for k in ref:
+            assert_close(got[k], ref[k], f"{path}.{k}")
+    elif isinstance(ref, list):
+        assert len(got) == len(ref), path
+        for i, (g, r) in enumerate(zip(got, ref)):
+            assert_close(g, r, f"{path}[{i}]")
+    elif isinstance(ref, float) and not isinstance(ref, bool):
+        tol = 0.0101 if ("accuracy" in path or "fidelity" in path) else 1e-5 * abs(ref)
+        assert abs(got - ref) <= tol, (path, got, ref)
+    else:
+        assert got == ref, path
+
+
 def without_timings(results):
     results = json.loads(json.dumps(results))
     for part in ("teacher", "tree", "cart"):
@@ -53,13 +71,23 @@ def test_same_as_the_program(tmp_path, teacher):
     py, cli = gb.SoftTree.load(r["tree_path"]), gb.SoftTree.load(str(tmp_path / "cli" / "tree.safetensors"))
     a, b = py.state_dict(), cli.state_dict()
     assert sorted(a) == ["inner.bias", "inner.weight", "leaf_logits"] and sorted(b) == sorted(a)
-    for name in a:
-        assert np.array_equal(a[name], b[name]), name
     with open(r["results_json"]) as f:
         py_results = json.load(f)
     with open(tmp_path / "cli" / "results.json") as f:
         cli_results = json.load(f)
-    assert without_timings(py_results) == without_timings(cli_results)
+    if same_build():  # the same library built the same way: the same tree, the same numbers
+        for name in a:
+            assert np.array_equal(a[name], b[name]), name
+        assert without_timings(py_results) == without_timings(cli_results)
+    else:
+        # A module built otherwise (pip's portable build beside the set-up script's -march=native program) sums
+        # floats in another order; Adam's normalised steps turn that into differences of a fraction of a step
+        # (lr 0.01) where gradients are near zero. Measured: 2e-4 on the leaf logits, 3e-7 on the filters, 1e-7
+        # relative on the losses, the scores equal. Bounds: 2e-3 (a fifth of a step), 1e-5, 1e-5 relative, and
+        # two of the 200 test images for the scores.
+        for name, atol in (("leaf_logits", 2e-3), ("inner.weight", 1e-5), ("inner.bias", 1e-5)):
+            np.testing.assert_allclose(a[name], b[name], rtol=0, atol=atol, err_msg=name)
+        assert_close(without_timings(py_results), without_timings(cli_results))
     assert r["accuracy"] == py_results["tree"]["accuracy"] and r["fidelity"] == py_results["tree"]["fidelity"]
     assert r["cart_accuracy"] == cli_results["cart"]["accuracy"]
     x, _ = fashion_test(200)

@@ -169,14 +169,15 @@ def test_evaluate_matches_the_program(tmp_path):
             assert cli == py, name  # the same library built the same way: the same text
         else:
             # A module built otherwise (pip's portable build beside the set-up script's -march=native program) sums
-            # floats in another order: the Spearman correlations of the randomisation check then see a few
-            # near-tied ranks flip (measured: up to 2e-6 on these [-1, 1] means, 6 decimals written; a flip moves
-            # one image's value more), the rest within 1e-5.
+            # floats in another order. Measured on the means (results.csv): the randomisation check's Spearman
+            # correlations 2e-6 (near-tied ranks flip; 6 decimals written), the rest within 5e-6 relative. Per
+            # image (per_image.csv) more: max-sensitivity 4.9e-5 relative (a maximum over perturbations of a
+            # ratio of norms), the randomisation values 2.5e-5, conservation one unit of the 6th decimal.
             for a, b in zip(cli, py):
                 for col in numbers:
                     if a[col]:
-                        tol = 1e-3 if name == "per_image.csv" and a["metric"].startswith("randomisation") else 5e-6
-                        assert float(b[col]) == pytest.approx(float(a[col]), rel=1e-5, abs=tol), (name, a, b)
+                        rel, tol = (2e-4, 1e-4) if name == "per_image.csv" else (1e-5, 5e-6)
+                        assert float(b[col]) == pytest.approx(float(a[col]), rel=rel, abs=tol), (name, a, b)
     # The returned per-image values are what the file summarises (written with 6 decimals).
     by_key = {(row["method"], row["metric"]): row for row in rows(tmp_path / "py" / "results.csv")}
     for method in methods:
