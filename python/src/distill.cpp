@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "explain/tree_report.h"
+#include "model.h"
 #include "models/cart.h"
 #include "models/checkpoint.h"
 #include "models/soft_tree.h"
@@ -103,10 +104,6 @@ std::optional<std::pair<std::vector<float>, std::vector<float>>> normalization_o
     return std::make_pair(mean, stddev);
 }
 
-// Discards what it is given (gb.distill without `verbose`).
-struct NullBuffer : std::streambuf {
-    int overflow(int c) override { return c; }
-};
 
 nb::dict distill(const std::map<std::string, nb::object>& kwargs, const std::optional<nb::callable>& progress,
                  bool verbose) {

@@ -260,10 +260,6 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     return out;
 }
 
-// Discards what it is given (gb.train without `verbose`).
-struct NullBuffer : std::streambuf {
-    int overflow(int c) override { return c; }
-};
 
 nb::dict train(const std::map<std::string, nb::object>& kwargs, const std::optional<nb::callable>& progress,
                bool verbose) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,11 @@
 #include "models/vgg.h"
 
 namespace gb::python {
+
+// Discards what it is given: the log of a run (gb.train, gb.distill) without `verbose`.
+struct NullBuffer : std::streambuf {
+    int overflow(int c) override { return c; }
+};
 
 struct Model {
     std::shared_ptr<models::Vgg> net;

@@ -53,6 +53,21 @@ std::shared_ptr<Model> pruned_model(const Model& source, std::shared_ptr<models:
     return out;
 }
 
+// The smaller VGG keeping `keep` filters per convolution. The surgery reads the parameters on the CPU: a model
+// elsewhere is moved there for it and back (also on error). Without the GIL.
+std::shared_ptr<models::Vgg> prune_on_cpu(Model& model, const std::vector<std::vector<int64_t>>& keep) {
+    models::Vgg& src = *model.net;
+    src.to(Device::cpu());
+    try {
+        auto net = models::prune(src, keep);
+        src.to(model.device);
+        return net;
+    } catch (...) {
+        src.to(model.device);
+        throw;
+    }
+}
+
 std::shared_ptr<Model> prune(const std::shared_ptr<Model>& model, const std::string& criterion, double rate,
                              const std::optional<InArray>& reference, const std::optional<std::vector<int32_t>>& labels,
                              int64_t batch) {
@@ -63,16 +78,7 @@ std::shared_ptr<Model> prune(const std::shared_ptr<Model>& model, const std::str
     {
         nb::gil_scoped_release release;
         const auto keep = explain::filters_to_keep(s, c, rate);
-        // The surgery reads the parameters on the CPU; a model elsewhere is copied there first.
-        models::Vgg& src = *model->net;
-        src.to(Device::cpu());
-        try {
-            net = models::prune(src, keep);
-        } catch (...) {
-            src.to(model->device);
-            throw;
-        }
-        src.to(model->device);
+        net = prune_on_cpu(*model, keep);
     }
     return pruned_model(*model, std::move(net), criterion, rate);
 }
@@ -81,15 +87,7 @@ std::shared_ptr<Model> prune_filters(const std::shared_ptr<Model>& model, const 
     std::shared_ptr<models::Vgg> net;
     {
         nb::gil_scoped_release release;
-        models::Vgg& src = *model->net;
-        src.to(Device::cpu());
-        try {
-            net = models::prune(src, keep);
-        } catch (...) {
-            src.to(model->device);
-            throw;
-        }
-        src.to(model->device);
+        net = prune_on_cpu(*model, keep);
     }
     return pruned_model(*model, std::move(net), "given", 0);
 }
