@@ -111,7 +111,7 @@ std::string tree_svg(const models::SoftTree& tree, const std::vector<std::string
             const double x = node_x(d, k) - s / 2, y = top + rh * static_cast<double>(d);
             out << "<image x=\"" << num(x, 1) << "\" y=\"" << num(y, 1) << "\" width=\"" << num(s, 0) << "\" height=\""
                 << num(s, 0) << "\" style=\"image-rendering: pixelated\" href=\"" << png_uri(filter_image(tree, node))
-                << "\"><title>node " << node << ": filter w (blue < 0 < red)</title></image>";
+                << "\"><title>node " << node << ": filter w (blue negative, red positive)</title></image>";
             out << "<text x=\"" << num(x, 1) << "\" y=\"" << num(y - 3, 1) << "\">node " << node << "</text>";
         }
     // The bottom row: leaves, or each subtree's mean leaf distribution.
