@@ -13,6 +13,8 @@ void add_eval_command(CLI::App& app);
 void add_explain_command(CLI::App& app);
 void add_evaluate_command(CLI::App& app);
 void add_visualize_command(CLI::App& app);
+void add_counterfactual_command(CLI::App& app);
 void add_distill_command(CLI::App& app);
+void add_intervene_command(CLI::App& app);
 
 }  // namespace gb::cli

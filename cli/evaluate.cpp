@@ -110,6 +110,8 @@ void add_evaluate_command(CLI::App& app) {
         ->check(CLI::IsMember(explain::evaluation_metric_names()));
     add_out_option(*cmd, o->out);
     add_batch_size_option(*cmd, o->evaluation.batch, "Images per traced batch");
+    cmd->add_option("--target", o->evaluation.target, "The class explained and scored: pred (the prediction), true (the label) or a class index")
+        ->capture_default_str();
     cmd->add_option("--patch", o->evaluation.patch, "AOPC: side of the square patches")->capture_default_str()->check(integer(1, 4096));
     cmd->add_option("--aopc-steps", o->evaluation.aopc_steps, "AOPC: patches removed (one per step)")->capture_default_str()->check(integer(1, 100000));
     cmd->add_option("--replacement", o->evaluation.replacements, "AOPC: noise (uniform over the pixel range), mean, blur or black; repeatable")

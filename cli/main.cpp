@@ -38,7 +38,9 @@ int main(int argc, char** argv) {
     gb::cli::add_explain_command(app);
     gb::cli::add_evaluate_command(app);
     gb::cli::add_visualize_command(app);
+    gb::cli::add_counterfactual_command(app);
     gb::cli::add_distill_command(app);
+    gb::cli::add_intervene_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::RuntimeError& e) {

@@ -5,8 +5,8 @@
 // In order: options checked; --out made (OutputDir: removed again if the command fails); the checkpoint and its
 // conventions (normalisation, class names for the captions); then the library (explain/model_pictures.h): the
 // objectives, activation maximisation in the model's normalised input space bounded by the pixel range after
-// normalisation, the images turned back into [0, 1] pixels and written as one grid, activation_maximisation.png;
-// each objective's start and end value on stdout. With --importance N: channel importance over the first N test
+// normalisation, the images turned back into [0, 1] pixels and written as one grid, activation_maximisation.png,
+// and as activation_maximisation.npy [objectives, C, H, W]; each objective's start and end value on stdout. With --importance N: channel importance over the first N test
 // images, the top 5 per layer on stdout and every channel in channel_importance.csv. Runs on the CPU (there is no
 // --device).
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 #include "explain/inputs.h"
 #include "explain/model_pictures.h"
 #include "io/file_util.h"
+#include "io/npy.h"
 #include "models/registry.h"
 
 namespace gb::cli {
@@ -58,13 +59,14 @@ void run_visualize(const VisualizeOptions& o) {
     ao.seed = o.seed;
     std::cerr << "visualize: activation maximisation of " << objectives.size() << " objectives, " << o.steps << " steps\n";
     const explain::ActivationPictures r = explain::maximise_activations(*ck.model, in, objectives, ao);
-    const std::string png = o.out + "/activation_maximisation.png";
+    const std::string png = o.out + "/activation_maximisation.png", npy = o.out + "/activation_maximisation.npy";
     explain::save_png(png, explain::picture_grid(r.images, captions, o.upscale, o.columns));
+    io::save_npy(npy, r.images);
     std::cout << "objective                      start -> end\n";
     for (size_t i = 0; i < objectives.size(); ++i)
         std::cout << std::left << std::setw(28) << captions[i] << std::right << std::fixed << std::setprecision(3) << std::setw(9)
                   << r.start[i] << " -> " << r.value[i] << "\n";
-    std::cout << "written: " << png << "\n";
+    std::cout << "written: " << png << ", " << npy << "\n";
 
     if (o.importance > 0) {
         const auto imp = explain::test_channel_importance(*ck.model, in, o.data, o.data_dir, o.importance);

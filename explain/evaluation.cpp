@@ -6,9 +6,14 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "core/error.h"
+#include "core/factory.h"
+#include "core/parse.h"
+#include "explain/method_registry.h"
+#include "explain/perturbation.h"
 
 namespace gb::explain {
 
@@ -31,6 +36,11 @@ void check_plan(const EvaluationPlan& p) {
         GB_CHECK(contains(evaluation_metric_names(), m), "evaluation: unknown metric '", m,
                  "' (aopc, deletion, insertion, randomisation, sensitivity, conservation)");
     GB_CHECK(o.batch > 0, "evaluation: the batch must be positive, got ", o.batch);
+    if (o.target != "pred" && o.target != "true")
+        parse_int(o.target, 0, std::numeric_limits<int32_t>::max(), "evaluation: the target (pred, true or a class index)");
+    if (o.target == "true")
+        for (size_t i = 0; i < p.labels.size(); ++i)
+            GB_CHECK(p.labels[i] >= 0, "evaluation: target 'true' needs every image's label; image ", i, " has none");
     GB_CHECK(p.preset.low && p.preset.high, "evaluation: the plan's preset needs the input range (low, high): give "
              "PresetOptions::for_normalization(mean, std) or PresetOptions::with_range(low, high)");
     if (contains(o.metrics, "aopc")) {
@@ -85,6 +95,22 @@ std::vector<CurveMetric> make_curve_metrics(const EvaluationOptions& o, const Pr
     return out;
 }
 
+// Why conservation does not apply to a method whose maps sum to nothing in particular.
+std::string no_conservation_reason(const MethodSpec& spec) {
+    const MethodInfo* info = find_method(spec.name);
+    switch (info ? info->kind : MethodKind::Baseline) {
+        case MethodKind::Cam: return "a CAM is scaled to [0, 1] per image: its sum is not a share of the score";
+        case MethodKind::Gradient: return "a gradient map is a local sensitivity: it does not sum to the score";
+        case MethodKind::Perturbation: return "perturbation scores are not a decomposition of the score";
+        default: return "the map sums to nothing in particular";
+    }
+}
+
+Conserves conserves(const MethodSpec& spec) {
+    const MethodInfo* info = find_method(spec.name);
+    return info ? info->conserves : Conserves::Nothing;
+}
+
 // The results before the first batch: what will be measured, for every method.
 EvaluationResults start_results(const EvaluationPlan& p, const std::vector<MethodSpec>& specs) {
     EvaluationResults r;
@@ -92,8 +118,14 @@ EvaluationResults start_results(const EvaluationPlan& p, const std::vector<Metho
     for (const auto& m : r.curve_metrics) r.columns.emplace_back(m.key, m.header);
     if (contains(p.options.metrics, "sensitivity")) r.columns.emplace_back("sensitivity", "max-sensitivity (lower better)");
     if (contains(p.options.metrics, "conservation")) r.columns.emplace_back("conservation", "conservation error");
-    for (const auto& s : specs) r.methods.push_back({s, {}, {}, {}, 0.0});
+    for (const auto& s : specs) {
+        MethodEvaluation m{s, {}, {}, {}, {}, 0.0};
+        if (contains(p.options.metrics, "conservation") && conserves(s) == Conserves::Nothing)
+            m.not_applicable["conservation"] = no_conservation_reason(s);
+        r.methods.push_back(m);
+    }
     r.samples = p.inputs.dim(0);
+    r.labels = p.labels;
     r.options = p.options;
     r.data = p.data;
     r.split = p.split;
@@ -110,12 +142,20 @@ Device model_device(layers::Layer& model) {
 
 void append(std::vector<double>& to, const std::vector<double>& more) { to.insert(to.end(), more.begin(), more.end()); }
 
-// One method's maps from the batch's trace, scored by the curve metrics and conservation.
+std::vector<Target> targets_of(const std::vector<int32_t>& classes) {
+    std::vector<Target> out;
+    for (int32_t c : classes) out.push_back(Target::of(c));
+    return out;
+}
+
+// One method's maps of the target classes from the batch's trace, scored by the curve metrics and conservation
+// (`baseline_change`: each image's target logit minus its logit at the zero baseline, when a method needs it).
 void score_maps(const Trace& trace, const Tensor& x, const std::vector<int32_t>& classes, int64_t start,
-                const EvaluationPlan& p, const std::vector<CurveMetric>& curve_metrics, MethodEvaluation& m) {
+                const EvaluationPlan& p, const std::vector<CurveMetric>& curve_metrics,
+                const std::vector<double>& baseline_change, MethodEvaluation& m) {
     const int64_t B = x.dim(0);
     const auto t0 = std::chrono::steady_clock::now();
-    const Tensor map = attribute(trace, m.spec, {Target::predicted()}, p.preset).map;
+    const Tensor map = attribute(trace, m.spec, targets_of(classes), p.preset).map;
     m.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // A NaN has no rank: the perturbation order, hence every curve, would be arbitrary.
     if (const int64_t bad = count_non_finite(map))
@@ -127,9 +167,45 @@ void score_maps(const Trace& trace, const Tensor& x, const std::vector<int32_t>&
         m.curves[cm.key].append(c);
         append(m.values[cm.key], cm.aopc ? aopc_per_sample(c) : area_per_sample(c));
     }
-    // The seed is one-hot, so relevance that is conserved sums to 1 per sample.
-    if (contains(p.options.metrics, "conservation"))
-        append(m.values["conservation"], conservation_error(map, std::vector<double>(static_cast<size_t>(B), 1.0)));
+    // LRP's seed is one-hot, so relevance that is conserved sums to 1 per sample; IG and DeepLIFT's maps sum to
+    // the target logit's change from the zero baseline (completeness).
+    if (contains(p.options.metrics, "conservation") && m.applies("conservation"))
+        append(m.values["conservation"], conservation_error(map, conserves(m.spec) == Conserves::Seed
+                                                                      ? std::vector<double>(static_cast<size_t>(B), 1.0)
+                                                                      : baseline_change));
+}
+
+// The classes explained for images start.. of the batch: the prediction, the label or one class.
+std::vector<int32_t> explained_classes(const EvaluationPlan& p, const std::vector<int32_t>& predicted, int64_t start,
+                                       int64_t num_classes) {
+    const std::string& t = p.options.target;
+    if (t == "pred") return predicted;
+    std::vector<int32_t> out;
+    for (size_t n = 0; n < predicted.size(); ++n)
+        out.push_back(t == "true" ? p.labels[static_cast<size_t>(start) + n]
+                                  : static_cast<int32_t>(parse_int(t, 0, std::numeric_limits<int32_t>::max(), "target")));
+    for (size_t n = 0; n < out.size(); ++n)
+        GB_CHECK(out[n] < num_classes, "evaluation: target class ", out[n], " of image ", start + static_cast<int64_t>(n),
+                 " is outside the model's ", num_classes, " classes");
+    return out;
+}
+
+bool needs_baseline_change(const EvaluationResults& r) {
+    return r.measured("conservation") && std::any_of(r.methods.begin(), r.methods.end(), [](const MethodEvaluation& m) {
+               return conserves(m.spec) == Conserves::ZeroBaselineDifference;
+           });
+}
+
+// Per image, logits[n, c_n] - at_zero[n, c_n].
+std::vector<double> logit_change(const Tensor& logits, const Tensor& at_zero, const std::vector<int32_t>& classes) {
+    const auto a = logits.to_vector<float>(), z = at_zero.to_vector<float>();
+    const auto K = static_cast<size_t>(logits.dim(1));
+    std::vector<double> out;
+    for (size_t n = 0; n < classes.size(); ++n) {
+        const size_t i = n * K + static_cast<size_t>(classes[n]);
+        out.push_back(static_cast<double>(a[i]) - static_cast<double>(z[i]));
+    }
+    return out;
 }
 
 // The checks that trace again: max-sensitivity on perturbed inputs, randomisation on re-initialised weights.
@@ -137,9 +213,7 @@ void retrace_checks(const Tensor& x, const std::vector<int32_t>& classes, const 
     const EvaluationOptions& o = p.options;
     const Explainer explainer = [&](layers::Layer& model, const Tensor& in, const std::vector<int32_t>& cls) {
         Trace t(model, in);
-        std::vector<Target> targets;
-        for (int32_t c : cls) targets.push_back(Target::of(c));
-        return attribute(t, m.spec, targets, p.preset).map;
+        return attribute(t, m.spec, targets_of(cls), p.preset).map;
     };
     if (contains(o.metrics, "sensitivity")) {
         SensitivityOptions so;
@@ -154,13 +228,21 @@ void retrace_checks(const Tensor& x, const std::vector<int32_t>& classes, const 
         // adds its share weighted by its size.
         if (m.randomisation.empty()) {
             m.randomisation = steps;
-            for (auto& s : m.randomisation) s.spearman = s.spearman_abs = s.ssim = 0;
+            for (auto& s : m.randomisation) {
+                s.spearman = s.spearman_abs = s.ssim = 0;
+                s.spearman_per_sample.clear();
+                s.spearman_abs_per_sample.clear();
+                s.ssim_per_sample.clear();
+            }
         }
         const double w = static_cast<double>(x.dim(0)) / static_cast<double>(p.inputs.dim(0));
         for (size_t i = 0; i < steps.size(); ++i) {
             m.randomisation[i].spearman += w * steps[i].spearman;
             m.randomisation[i].spearman_abs += w * steps[i].spearman_abs;
             m.randomisation[i].ssim += w * steps[i].ssim;
+            append(m.randomisation[i].spearman_per_sample, steps[i].spearman_per_sample);
+            append(m.randomisation[i].spearman_abs_per_sample, steps[i].spearman_abs_per_sample);
+            append(m.randomisation[i].ssim_per_sample, steps[i].ssim_per_sample);
         }
     }
 }
@@ -181,7 +263,20 @@ Summary summarize(const std::vector<double>& v) {
     double ss = 0;
     for (double a : v) ss += (a - s.mean) * (a - s.mean);
     s.standard_error = std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
+    s.ci95 = student_t_975(s.count - 1) * s.standard_error;
     return s;
+}
+
+double student_t_975(int64_t df) {
+    GB_CHECK(df >= 1, "student_t_975: degrees of freedom must be >= 1, got ", df);
+    static const double table[30] = {12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+                                     2.2010,  2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+                                     2.0796,  2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423};
+    if (df <= 30) return table[df - 1];
+    // Cornish-Fisher expansion of t's quantile in 1/df around the normal's (Abramowitz & Stegun 26.7.5).
+    const double z = 1.959963984540054, n = static_cast<double>(df), z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+    return z + (z3 + z) / (4 * n) + (5 * z5 + 16 * z3 + 3 * z) / (96 * n * n) +
+           (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n);
 }
 
 Summary MethodEvaluation::summary(const std::string& key) const {
@@ -223,16 +318,22 @@ EvaluationResults run_evaluation(const EvaluationPlan& p, const std::function<vo
     for (int64_t b = 0; b < batches; ++b) {
         const int64_t start = b * p.options.batch, B = std::min(p.options.batch, N - start);
         const Tensor x = p.inputs.narrow(start, B).to(device);
-        std::vector<int32_t> classes;
+        std::vector<int32_t> predicted, classes;
         {
             const Trace trace(*p.model, x);
             // The note depends on the model only: the first batch's serves for the texts.
             if (b == 0) r.canonizer_note = trace.canonizer_note(p.preset.canonizer);
-            classes = resolve_classes({Target::predicted()}, trace.logits());
-            for (auto& m : r.methods) score_maps(trace, x, classes, start, p, r.curve_metrics, m);
+            predicted = resolve_classes({Target::predicted()}, trace.logits());
+            classes = explained_classes(p, predicted, start, trace.logits().dim(1));
+            std::vector<double> baseline_change;
+            if (needs_baseline_change(r))
+                baseline_change = logit_change(trace.logits(), predict(*p.model, zeros(x.shape(), DType::Float32, x.device())), classes);
+            for (auto& m : r.methods) score_maps(trace, x, classes, start, p, r.curve_metrics, baseline_change, m);
         }
         for (auto& m : r.methods) retrace_checks(x, classes, p, m);
-        for (int64_t n = 0; n < B; ++n) r.correct += classes[static_cast<size_t>(n)] == p.labels[static_cast<size_t>(start + n)];
+        for (int64_t n = 0; n < B; ++n) r.correct += predicted[static_cast<size_t>(n)] == p.labels[static_cast<size_t>(start + n)];
+        r.predicted.insert(r.predicted.end(), predicted.begin(), predicted.end());
+        r.targets.insert(r.targets.end(), classes.begin(), classes.end());
         if (progress) progress({b + 1, batches, start + B, r.correct});
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -3,16 +3,19 @@
 // metrics of explain/metrics.h and returns per-image values, curves and the randomisation
 // table; the writers turn those results into the files of `glassbox evaluate`.
 //
-// The run, per batch of `options.batch` images: one Trace, the predicted classes (every method
-// explains the prediction), and per method its maps from that trace, scored by each curve
-// metric (AOPC per replacement, deletion, insertion) and by conservation. Max-sensitivity and
+// The run, per batch of `options.batch` images: one Trace, the predicted classes, the target
+// classes (options.target: the prediction, the label or one class; every method explains and
+// every metric scores the target), and per method its maps from that trace, scored by each curve
+// metric (AOPC per replacement, deletion, insertion) and by conservation (for the methods whose
+// maps sum to something: LRP to the seed, IG and DeepLIFT to the logit's change from the zero
+// baseline; for the others the metric is not applicable and says why). Max-sensitivity and
 // randomisation explain perturbed inputs or re-initialised models, so they trace again; they
 // run after every method has had its maps from the batch's trace, because randomisation
 // writes (and then restores) the weights that trace saved. Means and standard errors are over
 // images; the randomisation table is a mean over batches weighted by their size. Every random
 // choice is seeded (options.seed), so a plan gives the same numbers on every run.
 //
-// Files (write_evaluation, in this order): results.csv, results.md, curves.csv,
+// Files (write_evaluation, in this order): results.csv, per_image.csv, results.md, curves.csv,
 // <metric>_curves.png per curve metric, randomisation.png, report.html, and run.json last.
 #pragma once
 
@@ -49,6 +52,7 @@ struct EvaluationOptions {
     int64_t sensitivity_samples = 10;                // max-sensitivity: perturbed inputs per image
     float radius = 0.02f;                            // max-sensitivity: L-infinity radius, input units
     uint64_t seed = 0;                               // tie orders, noise, random weights
+    std::string target = "pred";                     // the class explained: "pred", "true" (the label) or an index
 };
 
 struct EvaluationPlan {
@@ -73,17 +77,23 @@ struct CurveMetric {
 
 struct Summary {
     double mean = 0, standard_error = 0;  // standard error of the mean (0 for one value)
+    double ci95 = 0;                      // half-width of the mean's 95% confidence interval (Student's t; 0 for one value)
     int64_t count = 0;
 };
 Summary summarize(const std::vector<double>& values);
+// The 0.975 quantile of Student's t distribution with `df` >= 1 degrees of freedom (tables to 4 decimals up
+// to 30, then the Cornish-Fisher expansion around the normal quantile; within 1e-4 of the exact value).
+double student_t_975(int64_t df);
 
 struct MethodEvaluation {
     MethodSpec spec;
     std::map<std::string, std::vector<double>> values;  // column key -> per-image values, in image order
     std::map<std::string, Curves> curves;               // curve metric key -> every image's curve
-    std::vector<RandomisationStep> randomisation;       // per step, weighted mean over batches
+    std::map<std::string, std::string> not_applicable;  // column key -> why the metric does not apply (no values)
+    std::vector<RandomisationStep> randomisation;       // per step: means over images and the per-image values
     double seconds = 0;                                 // computing the maps from the shared trace
     Summary summary(const std::string& key) const;      // gb::Error for a key that was not measured
+    bool applies(const std::string& key) const { return !not_applicable.count(key); }
 };
 
 struct EvaluationResults {
@@ -91,6 +101,7 @@ struct EvaluationResults {
     std::vector<std::pair<std::string, std::string>> columns;  // every column: key, header
     std::vector<MethodEvaluation> methods;                   // in the plan's order
     int64_t samples = 0, correct = 0;                        // images, and how many the model classified right
+    std::vector<int32_t> labels, predicted, targets;         // per image: true, predicted and explained class
     double seconds = 0;                                      // the whole run
     std::string canonizer_note;                              // the trace's note for the plan's canonizer
     // From the plan, for the texts.
@@ -116,9 +127,13 @@ EvaluationResults run_evaluation(const EvaluationPlan& plan,
 
 // ---- writers: the files of `glassbox evaluate` ----
 
-// results.csv: method,metric,mean,stderr,samples, a row per method and column, then the
-// randomisation steps (randomisation.{spearman_abs,spearman,ssim}.<layer>, no stderr).
+// results.csv: method,metric,mean,stderr,ci95_low,ci95_high,samples,note, a row per method and column (a
+// metric that does not apply: no numbers, samples 0, note "n/a: why"), then the randomisation steps
+// (randomisation.{spearman_abs,spearman,ssim}.<layer>).
 std::string results_csv(const EvaluationResults& results);
+// per_image.csv: image,label,predicted,target,method,metric,value, a row per image, method and per-image
+// metric (the columns of results.csv, randomisation steps included), images in order (0 = the first).
+std::string per_image_csv(const EvaluationResults& results);
 // curves.csv: method,metric,fraction,mean_score, the mean curve of each method and curve metric.
 std::string curves_csv(const EvaluationResults& results);
 // The paragraph that says what was measured and how (results.md and report.html).
@@ -136,7 +151,7 @@ std::vector<EvaluationPlot> render_plots(const EvaluationResults& results);
 Report evaluation_report(const EvaluationResults& results, const std::vector<EvaluationPlot>& plots);
 
 // Each writes its file(s) into the folder `dir` (which must exist), atomically.
-void write_results_csv(const EvaluationResults& results, const std::string& dir);
+void write_results_csv(const EvaluationResults& results, const std::string& dir);  // and per_image.csv
 void write_markdown(const EvaluationResults& results, const std::string& dir);
 void write_curves_csv(const EvaluationResults& results, const std::string& dir);
 void write_plots(const std::vector<EvaluationPlot>& plots, const std::string& dir);

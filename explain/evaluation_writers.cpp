@@ -39,7 +39,8 @@ std::string markdown_table(const Table& t) {
     return md.str();
 }
 
-// Means ± standard errors per method and column, and the seconds per image of the maps.
+// Means and their 95% confidence intervals per method and column ("n/a" where a metric does not apply),
+// and the seconds per image of the maps.
 Table results_table(const EvaluationResults& r) {
     Table t{{"method"}};
     for (const auto& [key, header] : r.columns) t[0].push_back(header);
@@ -47,8 +48,12 @@ Table results_table(const EvaluationResults& r) {
     for (const auto& m : r.methods) {
         std::vector<std::string> row{m.spec.text};
         for (const auto& [key, header] : r.columns) {
+            if (!m.applies(key)) {
+                row.push_back("n/a");
+                continue;
+            }
             const Summary s = m.summary(key);
-            row.push_back(fixed(s.mean, 3) + " ± " + fixed(s.standard_error, 3));
+            row.push_back(fixed(s.mean, 3) + " [" + fixed(s.mean - s.ci95, 3) + ", " + fixed(s.mean + s.ci95, 3) + "]");
         }
         row.push_back(fixed(m.seconds / static_cast<double>(r.samples), 4));
         t.push_back(row);
@@ -69,6 +74,14 @@ Table randomisation_table(const EvaluationResults& r) {
     return t;
 }
 
+// "conservation does not apply to gradcam: a CAM is ..." per method and metric that does not apply.
+std::vector<std::string> not_applicable_notes(const EvaluationResults& r) {
+    std::vector<std::string> out;
+    for (const auto& m : r.methods)
+        for (const auto& [key, why] : m.not_applicable) out.push_back(key + " does not apply to " + m.spec.text + ": " + why + ".");
+    return out;
+}
+
 void write_text(const std::string& path, const std::string& text) {
     io::write_file_atomic(path, [&](std::ostream& out) { out << text; });
 }
@@ -77,19 +90,51 @@ void write_text(const std::string& path, const std::string& text) {
 
 std::string results_csv(const EvaluationResults& r) {
     std::ostringstream csv;
-    csv << "method,metric,mean,stderr,samples\n";
+    csv << "method,metric,mean,stderr,ci95_low,ci95_high,samples,note\n";
     for (const auto& m : r.methods)
         for (const auto& [key, header] : r.columns) {
+            csv << io::csv_field(m.spec.text) << "," << key << ",";
+            if (!m.applies(key)) {
+                csv << ",,,,0," << io::csv_field("n/a: " + m.not_applicable.at(key)) << "\n";
+                continue;
+            }
             const Summary s = m.summary(key);
-            csv << m.spec.text << "," << key << "," << fixed(s.mean, 6) << "," << fixed(s.standard_error, 6) << "," << s.count << "\n";
+            csv << fixed(s.mean, 6) << "," << fixed(s.standard_error, 6) << "," << fixed(s.mean - s.ci95, 6) << ","
+                << fixed(s.mean + s.ci95, 6) << "," << s.count << ",\n";
         }
     if (r.measured("randomisation"))
         for (const auto& m : r.methods)
             for (const auto& s : m.randomisation) {
-                csv << m.spec.text << ",randomisation.spearman_abs." << s.layer << "," << fixed(s.spearman_abs, 6) << ",," << r.samples << "\n";
-                csv << m.spec.text << ",randomisation.spearman." << s.layer << "," << fixed(s.spearman, 6) << ",," << r.samples << "\n";
-                csv << m.spec.text << ",randomisation.ssim." << s.layer << "," << fixed(s.ssim, 6) << ",," << r.samples << "\n";
+                const std::pair<const char*, const std::vector<double>*> stats[] = {
+                    {"spearman_abs", &s.spearman_abs_per_sample}, {"spearman", &s.spearman_per_sample}, {"ssim", &s.ssim_per_sample}};
+                for (const auto& [name, values] : stats) {
+                    const Summary sum = summarize(*values);
+                    csv << io::csv_field(m.spec.text) << ",randomisation." << name << "." << s.layer << "," << fixed(sum.mean, 6)
+                        << "," << fixed(sum.standard_error, 6) << "," << fixed(sum.mean - sum.ci95, 6) << ","
+                        << fixed(sum.mean + sum.ci95, 6) << "," << sum.count << ",\n";
+                }
             }
+    return csv.str();
+}
+
+std::string per_image_csv(const EvaluationResults& r) {
+    std::ostringstream csv;
+    csv << "image,label,predicted,target,method,metric,value\n";
+    for (int64_t n = 0; n < r.samples; ++n) {
+        const auto i = static_cast<size_t>(n);
+        const std::string image = std::to_string(n) + "," + std::to_string(r.labels[i]) + "," +
+                                  std::to_string(r.predicted[i]) + "," + std::to_string(r.targets[i]) + ",";
+        for (const auto& m : r.methods) {
+            const std::string method = io::csv_field(m.spec.text) + ",";
+            for (const auto& [key, header] : r.columns)
+                if (m.applies(key)) csv << image << method << key << "," << fixed(m.values.at(key)[i], 6) << "\n";
+            for (const auto& s : m.randomisation) {
+                csv << image << method << "randomisation.spearman_abs." << s.layer << "," << fixed(s.spearman_abs_per_sample[i], 6) << "\n";
+                csv << image << method << "randomisation.spearman." << s.layer << "," << fixed(s.spearman_per_sample[i], 6) << "\n";
+                csv << image << method << "randomisation.ssim." << s.layer << "," << fixed(s.ssim_per_sample[i], 6) << "\n";
+            }
+        }
+    }
     return csv.str();
 }
 
@@ -100,7 +145,7 @@ std::string curves_csv(const EvaluationResults& r) {
         for (const auto& [metric, c] : m.curves) {
             const auto mean = c.mean();
             for (size_t k = 0; k < mean.size(); ++k)
-                csv << m.spec.text << "," << metric << "," << fixed(c.fraction[k], 6) << "," << fixed(mean[k], 6) << "\n";
+                csv << io::csv_field(m.spec.text) << "," << metric << "," << fixed(c.fraction[k], 6) << "," << fixed(mean[k], 6) << "\n";
         }
     return csv.str();
 }
@@ -111,7 +156,10 @@ std::string setup_text(const EvaluationResults& r) {
     std::string replacements;
     for (const auto& s : o.replacements) replacements += (replacements.empty() ? "" : ", ") + s;
     std::ostringstream setup;
-    setup << N << " " << r.data << " " << r.split << " images (the first " << N << "), explained for the predicted class; model accuracy on them "
+    const std::string& t = o.target;
+    const std::string explained = t == "pred" ? "the predicted class" : t == "true" ? "the true class" : "class " + t;
+    setup << N << " " << r.data << " " << r.split << " images (the first " << N << "), explained for " << explained
+          << " (every metric scores it); model accuracy on them "
           << fixed(100.0 * static_cast<double>(r.correct) / static_cast<double>(N), 2) << "%.";
     if (r.measured("aopc"))
         setup << " AOPC: " << o.patch << "x" << o.patch << " patches, most relevant first, one per step, " << o.aopc_steps
@@ -122,7 +170,9 @@ std::string setup_text(const EvaluationResults& r) {
     if (r.measured("sensitivity"))
         setup << " Max-sensitivity: " << o.sensitivity_samples << " samples, radius " << fixed(o.radius, 3) << " (input units).";
     if (r.any_lrp()) setup << " LRP " << r.canonizer_note << ".";
-    setup << " Seed " << o.seed << ". Mean ± standard error over images; total " << train::Progress::format_duration(r.seconds) << ".";
+    setup << " Seed " << o.seed << ". Means over images with their 95% confidence intervals [low, high] (Student's t); "
+          << "per-image values in per_image.csv; total " << train::Progress::format_duration(r.seconds) << ".";
+    for (const auto& note : not_applicable_notes(r)) setup << " " << note;
     return setup.str();
 }
 
@@ -188,7 +238,10 @@ Report evaluation_report(const EvaluationResults& r, const std::vector<Evaluatio
     return report;
 }
 
-void write_results_csv(const EvaluationResults& r, const std::string& dir) { write_text(dir + "/results.csv", results_csv(r)); }
+void write_results_csv(const EvaluationResults& r, const std::string& dir) {
+    write_text(dir + "/results.csv", results_csv(r));
+    write_text(dir + "/per_image.csv", per_image_csv(r));
+}
 void write_markdown(const EvaluationResults& r, const std::string& dir) { write_text(dir + "/results.md", results_markdown(r)); }
 void write_curves_csv(const EvaluationResults& r, const std::string& dir) { write_text(dir + "/curves.csv", curves_csv(r)); }
 
@@ -212,6 +265,7 @@ void write_run_json(const EvaluationResults& r, const std::string& dir) {
                                 {"methods", methods},
                                 {"metrics", r.options.metrics},
                                 {"seed", r.options.seed},
+                                {"target", r.options.target},
                                 {"canonizer", r.canonizer},
                                 {"canonizer_note", r.any_lrp() ? r.canonizer_note : ""}};
     write_text(dir + "/run.json", run.dump(2) + "\n");

@@ -171,7 +171,7 @@ void load_samples(const std::string& data, const std::string& data_dir, const st
     const float* px = d.images.data<float>();
     std::vector<float> all;
     for (int64_t i : indices) {
-        GB_CHECK(i >= 0 && i < d.size(), "explain: --index ", i, " is outside the ", d.size(), " ", split, " images of ", data);
+        GB_CHECK(i >= 0 && i < d.size(), "--index ", i, " is outside the ", d.size(), " ", split, " images of ", data);
         all.insert(all.end(), px + i * per, px + (i + 1) * per);
         in.names.push_back(data + " " + split + " #" + std::to_string(i));
         in.labels.push_back(d.labels.data<int32_t>()[i]);

@@ -41,6 +41,11 @@ struct Attribution;
 enum class MethodKind { Relevance, Cam, Gradient, Perturbation, Baseline, ModelLevel };
 std::string method_kind_name(MethodKind kind);
 
+// What a method's map sums to over the image, which the conservation metric checks: nothing in particular
+// (gradients, CAMs, perturbation scores); the seed (LRP from a one-hot seed: 1); or the target's logit minus
+// its logit at the zero baseline (completeness: Integrated Gradients, DeepLIFT).
+enum class Conserves { Nothing, Seed, ZeroBaselineDifference };
+
 // One key=value option of a method.
 struct MethodParam {
     enum class Type { Int, Seed, Number, Choice };
@@ -99,6 +104,7 @@ struct MethodInfo {
     std::vector<MethodParam> params;
     std::string description;           // one line: --list, the docs table and report captions
     bool is_signed = true;             // diverging colours (relevance, gradients) vs sequential (CAMs, saliency)
+    Conserves conserves = Conserves::Nothing;
     std::function<Attribution(const MethodCall&)> fn;
 
     // "name[:ARG][,key=default,...]"

@@ -368,12 +368,15 @@ std::vector<RandomisationStep> randomisation_check(layers::Layer& model, const T
         for (int64_t n = 0; n < N; ++n) {
             const auto& a = ref[static_cast<size_t>(n)];
             const auto& b = maps[static_cast<size_t>(n)];
-            s.spearman += spearman(a, b) / static_cast<double>(N);
+            s.spearman_per_sample.push_back(spearman(a, b));
+            s.spearman += s.spearman_per_sample.back() / static_cast<double>(N);
             std::vector<float> aa(a.size()), ab(b.size());
             std::transform(a.begin(), a.end(), aa.begin(), [](float v) { return std::fabs(v); });
             std::transform(b.begin(), b.end(), ab.begin(), [](float v) { return std::fabs(v); });
-            s.spearman_abs += spearman(aa, ab) / static_cast<double>(N);
-            s.ssim += ssim(abs_scaled(a), abs_scaled(b), H, W) / static_cast<double>(N);
+            s.spearman_abs_per_sample.push_back(spearman(aa, ab));
+            s.spearman_abs += s.spearman_abs_per_sample.back() / static_cast<double>(N);
+            s.ssim_per_sample.push_back(ssim(abs_scaled(a), abs_scaled(b), H, W));
+            s.ssim += s.ssim_per_sample.back() / static_cast<double>(N);
         }
         out.push_back(s);
     }

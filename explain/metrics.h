@@ -92,6 +92,7 @@ double ssim(const std::vector<float>& a, const std::vector<float>& b, int64_t H,
 struct RandomisationStep {
     std::string layer;   // the layer randomised last ("features.0"); the cascade includes all above it
     double spearman = 0, spearman_abs = 0, ssim = 0;  // means over samples, against the original maps
+    std::vector<double> spearman_per_sample, spearman_abs_per_sample, ssim_per_sample;  // [N] each
 };
 // Layers with a weight of rank >= 2 (Conv2d, Linear), from the output down, each re-initialised
 // as PyTorch does (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weight and bias) from `seed`. The weights are

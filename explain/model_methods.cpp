@@ -187,22 +187,29 @@ std::vector<LayerImportance> channel_importance(layers::Layer& model, const Tens
 }
 
 std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& x, const std::vector<int32_t>& targets,
-                                            const CounterfactualOptions& o) {
+                                            const CounterfactualOptions& o, const Tensor& prototypes,
+                                            const CounterfactualProgress& progress) {
     GB_CHECK(x.rank() == 4 && static_cast<int64_t>(targets.size()) == x.dim(0), "counterfactuals: ", targets.size(),
              " targets for an input ", x.shape().str());
-    GB_CHECK(o.steps >= 0 && o.lr > 0.f && o.distance_weight >= 0.f && o.low < o.high,
-             "counterfactuals: needs steps >= 0, lr > 0, distance_weight >= 0, low < high");
+    GB_CHECK(o.steps >= 0 && o.lr > 0.f && o.distance_weight >= 0.f && o.prototype_weight >= 0.f && o.low < o.high,
+             "counterfactuals: needs steps >= 0, lr > 0, distance_weight >= 0, prototype_weight >= 0, low < high");
+    const bool with_prototypes = o.prototype_weight > 0.f;
+    GB_CHECK(!with_prototypes || (prototypes.defined() && prototypes.shape() == x.shape() && prototypes.device() == x.device()),
+             "counterfactuals: prototype_weight > 0 needs one prototype per sample of the input's shape ", x.shape().str(),
+             " on its device, got ", prototypes.defined() ? prototypes.shape().str() : std::string("none"));
     const int64_t N = x.dim(0), per = x.numel() / N;
     const Device dev = x.device();
     auto& be = kernels::backend_for(dev);
-    Tensor cur = x.clone(), d = like(x);
+    Tensor cur = x.clone(), d = like(x), e = with_prototypes ? like(x) : Tensor();
     std::vector<Counterfactual> out(static_cast<size_t>(N));
     std::vector<bool> done(static_cast<size_t>(N), false);
+    std::vector<std::vector<float>> path(static_cast<size_t>(N));  // each sample's softmax rows, until it is done
+    int64_t K = 0;
     for (int64_t step = 0;; ++step) {  // gradient descent: each step needs the previous input
         Trace t(model, cur);
-        const int64_t K = t.logits().dim(1);
-        // Per sample, from its K logits (bookkeeping, on the host): the prediction, p(target), whether it is
-        // done, and the seed d(-log p_t)/d logits = softmax - e_t.
+        K = t.logits().dim(1);
+        // Per sample, from its K logits (bookkeeping, on the host): the softmax (recorded), the prediction,
+        // p(target), whether it is done, and the seed d(-log p_t)/d logits = softmax - e_t.
         const auto l = t.logits().to_vector<float>();
         std::vector<float> seed(static_cast<size_t>(N * K), 0.f);
         bool all_done = true;
@@ -220,16 +227,19 @@ std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& 
                 c.target_probability = std::exp(static_cast<double>(row[tgt] - mx)) / z;
                 c.steps = step;
                 c.reached = c.new_class == tgt && c.target_probability >= o.confidence;
+                for (int64_t k = 0; k < K; ++k)
+                    path[static_cast<size_t>(n)].push_back(static_cast<float>(std::exp(static_cast<double>(row[k] - mx)) / z));
                 if (c.reached || step == o.steps) done[static_cast<size_t>(n)] = true;
             }
             all_done &= done[static_cast<size_t>(n)];
             for (int64_t k = 0; k < K; ++k)
                 seed[static_cast<size_t>(n * K + k)] = static_cast<float>(std::exp(static_cast<double>(row[k] - mx)) / z) - (k == tgt ? 1.f : 0.f);
         }
+        if (progress) progress(step, out);
         if (all_done) break;
         const Tensor g = t.gradient(from_vector(seed, Shape{N, K}, dev))[0];
-        // x' <- clamp(x' - lr (g + (2 lambda) (x' - x)), low, high) on the rows still searching, run by run of
-        // consecutive ones, in place (the trace has its own copy of its input).
+        // x' <- clamp(x' - lr (g + (2 lambda) (x' - x) [+ (2 theta) (x' - proto)]), low, high) on the rows still
+        // searching, run by run of consecutive ones, in place (the trace has its own copy of its input).
         for (int64_t n0 = 0; n0 < N;) {
             if (done[static_cast<size_t>(n0)]) {
                 ++n0;
@@ -242,6 +252,12 @@ std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& 
             be.sub(len, cur.data<float>() + off, x.data<float>() + off, dd);
             be.scale(len, 2.f * o.distance_weight, dd, dd);
             be.add(len, g.data<float>() + off, dd, dd);
+            if (with_prototypes) {
+                float* ee = e.data<float>() + off;
+                be.sub(len, cur.data<float>() + off, prototypes.data<float>() + off, ee);
+                be.scale(len, 2.f * o.prototype_weight, ee, ee);
+                be.add(len, dd, ee, dd);
+            }
             be.scale(len, o.lr, dd, dd);
             be.sub(len, cur.data<float>() + off, dd, dd);
             be.clamp(len, o.low, o.high, dd, cur.data<float>() + off);
@@ -258,6 +274,8 @@ std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& 
         Counterfactual& c = out[static_cast<size_t>(n)];
         c.distance = std::sqrt(static_cast<double>(sqv[static_cast<size_t>(n)]));
         c.input = cur.narrow(n, 1).clone().view(Shape{x.dim(1), x.dim(2), x.dim(3)});
+        auto& rows = path[static_cast<size_t>(n)];
+        c.probabilities = from_vector(rows, Shape{static_cast<int64_t>(rows.size()) / K, K});
     }
     return out;
 }

@@ -11,10 +11,14 @@
 //     positions) of the chosen layers' outputs on a dataset, sorted per layer.
 //   - counterfactuals (Wachter et al. 2017): gradient descent from x on
 //     -log p_target(x') + lambda ||x' - x||^2 within [low, high]; a sample stops
-//     once it is classified as the target with p >= `confidence`.
+//     once it is classified as the target with p >= `confidence`. Optionally the
+//     prototype term theta ||x' - proto||^2 of Van Looveren & Klaise 2021 pulls x'
+//     towards a given example of the target class (plausibility). The softmax at
+//     every iterate is recorded (the probability path).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -67,6 +71,7 @@ struct CounterfactualOptions {
     float distance_weight = 0.05f;  // lambda
     float confidence = 0.5f;
     float low = 0.f, high = 1.f;
+    float prototype_weight = 0.f;  // theta of the prototype term; 0: off (then no prototypes are needed)
 };
 
 struct Counterfactual {
@@ -76,9 +81,19 @@ struct Counterfactual {
     double distance = 0;            // ||x' - x||_2
     int64_t steps = 0;              // steps taken
     bool reached = false;           // classified as the target with p >= confidence
+    // [steps + 1, classes] float32 on the host: the softmax at each iterate, row 0 at x, the last row at the
+    // returned x' (its target column is target_probability, rounded to float).
+    Tensor probabilities;
 };
-// Runs on x's device (the model's); each `input` lives there.
+
+// Called after each step's bookkeeping with every sample's state so far (for progress output); `step` counts
+// the gradient steps taken.
+using CounterfactualProgress = std::function<void(int64_t step, const std::vector<Counterfactual>& state)>;
+
+// Runs on x's device (the model's); each `input` lives there. `prototypes`: [N, C, H, W] on x's device, one
+// example of each sample's target class, required when options.prototype_weight > 0 and unused otherwise.
 std::vector<Counterfactual> counterfactuals(layers::Layer& model, const Tensor& x, const std::vector<int32_t>& targets,
-                                            const CounterfactualOptions& options = {});
+                                            const CounterfactualOptions& options = {}, const Tensor& prototypes = {},
+                                            const CounterfactualProgress& progress = {});
 
 }  // namespace gb::explain

@@ -43,31 +43,28 @@ ActivationPictures maximise_activations(models::Vgg& model, const ExplainInputs&
     // Back to pixels in [0, 1] for the pictures.
     ActivationPictures out;
     const int64_t C = cfg.in_channels, plane = cfg.input_size * cfg.input_size;
-    const auto v = r.images.to_vector<float>();
-    for (size_t i = 0; i < objectives.size(); ++i) {
-        std::vector<float> px(static_cast<size_t>(C * plane));
-        for (int64_t k = 0; k < C * plane; ++k) {
-            const auto c = static_cast<size_t>(k / plane);
-            px[static_cast<size_t>(k)] =
-                v[i * static_cast<size_t>(C * plane) + static_cast<size_t>(k)] * conventions.stddev[c] + conventions.mean[c];
-        }
-        out.images.push_back(from_vector(px, Shape{C, cfg.input_size, cfg.input_size}));
+    auto v = r.images.to_vector<float>();  // host bookkeeping: B small pictures, once
+    for (size_t k = 0; k < v.size(); ++k) {
+        const auto c = (k / static_cast<size_t>(plane)) % static_cast<size_t>(C);
+        v[k] = v[k] * conventions.stddev[c] + conventions.mean[c];
     }
+    out.images = from_vector(v, r.images.shape());
     out.start = r.start;
     out.value = r.value;
     return out;
 }
 
-Image picture_grid(const std::vector<Tensor>& tiles, const std::vector<std::string>& captions, int64_t upscale,
+Image picture_grid(const Tensor& tiles, const std::vector<std::string>& captions, int64_t upscale,
                    int64_t columns) {
-    const int64_t n = static_cast<int64_t>(tiles.size()), cols = std::min(columns, n), rows = (n + cols - 1) / cols;
-    const int64_t tw = tiles[0].dim(2) * upscale, th = tiles[0].dim(1) * upscale, pad = 8, caption = 22;
+    const int64_t n = tiles.dim(0), cols = std::min(columns, n), rows = (n + cols - 1) / cols;
+    const int64_t tw = tiles.dim(3) * upscale, th = tiles.dim(2) * upscale, pad = 8, caption = 22;
+    const Shape tile_shape{tiles.dim(1), tiles.dim(2), tiles.dim(3)};
     Image im;
     im.width = cols * (tw + pad) + pad;
     im.height = rows * (th + caption + pad) + pad;
     im.pixels.assign(static_cast<size_t>(im.width * im.height * 3), 255);
     for (int64_t i = 0; i < n; ++i) {
-        const Image tile = upscale_nearest(to_rgb8(tiles[static_cast<size_t>(i)]), upscale);
+        const Image tile = upscale_nearest(to_rgb8(tiles.narrow(i, 1).view(tile_shape)), upscale);
         const int64_t x0 = pad + (i % cols) * (tw + pad), y0 = pad + (i / cols) * (th + caption + pad);
         for (int64_t y = 0; y < th; ++y)
             std::copy(tile.pixels.begin() + y * tw * 3, tile.pixels.begin() + (y + 1) * tw * 3,

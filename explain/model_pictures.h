@@ -25,7 +25,7 @@ void visualization_objectives(const std::vector<int64_t>& classes, const std::st
                               std::vector<std::string>& captions);
 
 struct ActivationPictures {
-    std::vector<Tensor> images;        // [C, H, W] pixels in [0, 1], one per objective
+    Tensor images;                     // [B, C, H, W] pixels in [0, 1] on the CPU, one per objective
     std::vector<double> start, value;  // the objective at the start and at the end
 };
 
@@ -33,8 +33,8 @@ struct ActivationPictures {
 ActivationPictures maximise_activations(models::Vgg& model, const ExplainInputs& conventions,
                                         const std::vector<Objective>& objectives, ActivationMaxOptions options);
 
-// Tiles of [C, H, W] images in [0, 1], each enlarged `upscale` times and captioned, `columns` per row.
-Image picture_grid(const std::vector<Tensor>& tiles, const std::vector<std::string>& captions, int64_t upscale,
+// Tiles [B, C, H, W] in [0, 1], each enlarged `upscale` times and captioned, `columns` per row.
+Image picture_grid(const Tensor& tiles, const std::vector<std::string>& captions, int64_t upscale,
                    int64_t columns);
 
 // Channel importance over the first `images` test images of dataset `data`, normalised as `conventions` say.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <sstream>
 
 #include "core/error.h"
 
@@ -90,24 +91,106 @@ void draw_text(Image& im, double x, double y, const std::string& text, Rgb8 colo
     }
 }
 
-Image render_line_plot(const LinePlot& plot, int64_t width, int64_t height) {
+namespace {
+
+// The data ranges of a plot (checked: series non-empty, x and y of one length, finite), widened where flat,
+// y padded by 4%.
+struct PlotRange {
+    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+};
+
+PlotRange plot_range(const LinePlot& plot, int64_t width, int64_t height) {
     GB_CHECK(width >= 200 && height >= 150, "plot: size ", width, "x", height, " is below 200x150");
     GB_CHECK(!plot.series.empty(), "plot '", plot.title, "': no series");
-    double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+    PlotRange r;
     for (const auto& s : plot.series) {
         GB_CHECK(!s.x.empty() && s.x.size() == s.y.size(), "plot '", plot.title, "': series '", s.label, "' has ",
                  s.x.size(), " x and ", s.y.size(), " y values");
         for (size_t i = 0; i < s.x.size(); ++i) {
             GB_CHECK(std::isfinite(s.x[i]) && std::isfinite(s.y[i]), "plot '", plot.title, "': series '", s.label,
                      "' has a non-finite value at point ", i);
-            xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
-            ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
+            r.xlo = std::min(r.xlo, s.x[i]), r.xhi = std::max(r.xhi, s.x[i]);
+            r.ylo = std::min(r.ylo, s.y[i]), r.yhi = std::max(r.yhi, s.y[i]);
         }
     }
-    if (xhi <= xlo) xlo -= 0.5, xhi += 0.5;
-    if (yhi <= ylo) ylo -= 0.5, yhi += 0.5;
-    const double pad = 0.04 * (yhi - ylo);
-    ylo -= pad, yhi += pad;
+    if (r.xhi <= r.xlo) r.xlo -= 0.5, r.xhi += 0.5;
+    if (r.yhi <= r.ylo) r.ylo -= 0.5, r.yhi += 0.5;
+    const double pad = 0.04 * (r.yhi - r.ylo);
+    r.ylo -= pad, r.yhi += pad;
+    return r;
+}
+
+std::string svg_color(Rgb8 c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
+    return buf;
+}
+
+std::string svg_escape(const std::string& text) {
+    std::string out;
+    for (const char c : text) {
+        if (c == '&') out += "&amp;";
+        else if (c == '<') out += "&lt;";
+        else if (c == '>') out += "&gt;";
+        else if (c == '"') out += "&quot;";
+        else out += c;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string render_line_plot_svg(const LinePlot& plot, int64_t width, int64_t height) {
+    const PlotRange r = plot_range(plot, width, height);
+    double legend_w = 0;
+    for (const auto& s : plot.series) legend_w = std::max(legend_w, 7.0 * static_cast<double>(s.label.size()));
+    legend_w = std::min(legend_w + 40, 0.4 * static_cast<double>(width));
+    const double left = 80, top = 56, right = static_cast<double>(width) - legend_w - 20,
+                 bottom = static_cast<double>(height) - 60;
+    auto px = [&](double v) { return left + (v - r.xlo) / (r.xhi - r.xlo) * (right - left); };
+    auto py = [&](double v) { return bottom - (v - r.ylo) / (r.yhi - r.ylo) * (bottom - top); };
+    std::ostringstream o;
+    o.setf(std::ios::fixed);
+    o.precision(2);
+    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << width << " " << height << "\" width=\"" << width
+      << "\" height=\"" << height << "\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n";
+    const std::string ink = svg_color(kInk), grid = svg_color(kGrid);
+    const auto xt = nice_ticks(r.xlo, r.xhi), yt = nice_ticks(r.ylo, r.yhi);
+    const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
+    for (double t : yt)
+        o << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << right << "\" y2=\"" << py(t) << "\" stroke=\"" << grid
+          << "\"/><text x=\"" << left - 8 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\" fill=\"" << ink << "\">"
+          << tick_label(t, ystep) << "</text>\n";
+    for (double t : xt)
+        o << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\"" << bottom << "\" stroke=\"" << grid
+          << "\"/><text x=\"" << px(t) << "\" y=\"" << bottom + 20 << "\" text-anchor=\"middle\" fill=\"" << ink << "\">"
+          << tick_label(t, xstep) << "</text>\n";
+    o << "<path d=\"M" << left << " " << top << "V" << bottom << "H" << right << "\" fill=\"none\" stroke=\"" << ink
+      << "\" stroke-width=\"1.5\"/>\n";
+    for (size_t i = 0; i < plot.series.size(); ++i) {
+        const auto& s = plot.series[i];
+        const std::string c = svg_color(series_color(i));
+        o << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
+        for (size_t k = 0; k < s.x.size(); ++k) o << (k ? " " : "") << px(s.x[k]) << "," << py(s.y[k]);
+        o << "\"/>\n";
+        if (s.x.size() <= 60)
+            for (size_t k = 0; k < s.x.size(); ++k)
+                o << "<circle cx=\"" << px(s.x[k]) << "\" cy=\"" << py(s.y[k]) << "\" r=\"3\" fill=\"" << c << "\"/>";
+        const double ly = top + 10 + 22 * static_cast<double>(i);
+        o << "<line x1=\"" << right + 20 << "\" y1=\"" << ly << "\" x2=\"" << right + 44 << "\" y2=\"" << ly << "\" stroke=\"" << c
+          << "\" stroke-width=\"3\"/><text x=\"" << right + 50 << "\" y=\"" << ly + 4 << "\" fill=\"" << ink << "\">"
+          << svg_escape(s.label) << "</text>\n";
+    }
+    o << "<text x=\"" << static_cast<double>(width) / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"18\" fill=\"" << ink
+      << "\">" << svg_escape(plot.title) << "</text>\n<text x=\"" << (left + right) / 2 << "\" y=\"" << bottom + 44
+      << "\" text-anchor=\"middle\" fill=\"" << ink << "\">" << svg_escape(plot.x_label) << "</text>\n<text x=\"10\" y=\""
+      << top - 16 << "\" fill=\"" << ink << "\">" << svg_escape(plot.y_label) << "</text>\n</svg>\n";
+    return o.str();
+}
+
+Image render_line_plot(const LinePlot& plot, int64_t width, int64_t height) {
+    const PlotRange range = plot_range(plot, width, height);
+    const double xlo = range.xlo, xhi = range.xhi, ylo = range.ylo, yhi = range.yhi;
 
     Image im;
     im.width = width, im.height = height, im.channels = 3;

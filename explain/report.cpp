@@ -162,11 +162,13 @@ void section(std::ostringstream& out, const ReportSection& s) {
         }
         out << "</table>\n";
     }
-    if (!s.figures.empty()) {
+    if (!s.figures.empty() || !s.svg_figures.empty()) {
         out << "<div class=\"figs\">\n";
         for (const auto& [caption, image] : s.figures)
             out << "<figure class=\"plot\"><img src=\"" << data_uri(image) << "\" alt=\"" << html_escape(caption)
                 << "\"><figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
+        for (const auto& [caption, svg] : s.svg_figures)
+            out << "<figure class=\"plot\">" << svg << "<figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
         out << "</div>\n";
     }
     out << s.html;

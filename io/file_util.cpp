@@ -190,4 +190,11 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
              "' failed: ", std::strerror(err));
 }
 
+std::string csv_field(const std::string& text) {
+    if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+    std::string out = "\"";
+    for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
 }  // namespace gb::io

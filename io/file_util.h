@@ -26,6 +26,10 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t max_bytes = (1u
 // during a write) are removed first.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write);
 
+// One CSV field (RFC 4180): as it is, or in double quotes (inner quotes doubled) when it holds a comma, a
+// quote or a line break, e.g. a method spec "occlusion:window=7,stride=7".
+std::string csv_field(const std::string& text);
+
 // Removes `<path>.tmp.<pid>` files whose process no longer exists (kill(pid, 0)
 // fails with ESRCH); a live process's temporary, this process's and anything
 // else are left alone. Returns how many were removed. Best effort: never throws.

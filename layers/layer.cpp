@@ -31,6 +31,13 @@ Tensor Layer::operator()(const Tensor& input) {
     // The node this call recorded belongs to this layer (inner layers claim theirs first).
     if (auto* node = dynamic_cast<LayerNode*>(out.defined() ? out.grad_fn().get() : nullptr); node && !node->layer())
         node->set_layer(this);
+    for (const auto& [id, hook] : replace_hooks_)
+        if (auto r = hook(*this, input, out)) {
+            GB_CHECK(r->defined() && r->shape() == out.shape() && r->dtype() == out.dtype() && r->device() == out.device(),
+                     type(), ": a forward replace hook returned ", r->defined() ? r->shape().str() : std::string("nothing"),
+                     " for an output ", out.shape().str());
+            out = *r;
+        }
     for (const auto& [id, hook] : forward_hooks_) hook(*this, input, out);
     if (!backward_hooks_.empty() && out.requires_grad()) {
         out.register_hook([this](const Tensor& g) -> std::optional<Tensor> {
@@ -122,6 +129,11 @@ int Layer::on_backward(BackwardHook hook) {
     return next_hook_id_++;
 }
 
+int Layer::on_forward_replace(ForwardReplaceHook hook) {
+    replace_hooks_.emplace_back(next_hook_id_, std::move(hook));
+    return next_hook_id_++;
+}
+
 bool Layer::remove_hook(int handle) {
     auto drop = [handle](auto& list) {
         auto it = std::find_if(list.begin(), list.end(), [&](const auto& h) { return h.first == handle; });
@@ -129,7 +141,7 @@ bool Layer::remove_hook(int handle) {
         list.erase(it);
         return true;
     };
-    return drop(forward_hooks_) || drop(backward_hooks_);
+    return drop(forward_hooks_) || drop(backward_hooks_) || drop(replace_hooks_);
 }
 
 int64_t Layer::num_parameters() const {

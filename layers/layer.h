@@ -1,8 +1,9 @@
 // Layer: the base of every module. A layer owns named parameters and buffers
 // and named children (Sequential); calling it runs forward() and records one
-// graph node. Hooks: on_forward sees (input, output) after each call;
-// on_backward sees the gradient (or relevance) arriving at the layer's output
-// and may replace it. Both return a handle for remove_hook().
+// graph node. Hooks: on_forward_replace may replace the output after each call
+// (interventions, do(a = v): explain/interventions.h), on_forward then sees
+// (input, output); on_backward sees the gradient (or relevance) arriving at the
+// layer's output and may replace it. All return a handle for remove_hook().
 #pragma once
 
 #include <functional>
@@ -37,6 +38,10 @@ class Layer {
 public:
     using ForwardHook = std::function<void(Layer& layer, const Tensor& input, const Tensor& output)>;
     using BackwardHook = std::function<std::optional<Tensor>(Layer& layer, const Tensor& grad_output)>;
+    // A returned tensor (the output's shape, dtype and device) becomes the layer's output for the caller, the
+    // later replace hooks and every on_forward hook; build it with differentiable functions of `output`
+    // (autograd/functions.h) for gradients and relevance to flow through it.
+    using ForwardReplaceHook = std::function<std::optional<Tensor>(Layer& layer, const Tensor& input, const Tensor& output)>;
 
     Layer() = default;
     virtual ~Layer() = default;
@@ -74,8 +79,9 @@ public:
 
     int on_forward(ForwardHook hook);
     int on_backward(BackwardHook hook);
+    int on_forward_replace(ForwardReplaceHook hook);
     bool remove_hook(int handle);
-    bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty(); }
+    bool has_hooks() const { return !forward_hooks_.empty() || !backward_hooks_.empty() || !replace_hooks_.empty(); }
 
     // Total number of parameter elements.
     int64_t num_parameters() const;
@@ -96,6 +102,7 @@ private:
     std::vector<std::pair<std::string, std::shared_ptr<Layer>>> children_;
     std::vector<std::pair<int, ForwardHook>> forward_hooks_;
     std::vector<std::pair<int, BackwardHook>> backward_hooks_;
+    std::vector<std::pair<int, ForwardReplaceHook>> replace_hooks_;
     int next_hook_id_ = 0;
     bool training_ = true;
 };

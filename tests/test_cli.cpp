@@ -131,6 +131,7 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(z1.out.find("Ankle boot") != std::string::npos);
     CHECK(z1.out.find("features.0") != std::string::npos);
     CHECK(std::filesystem::exists(vis + "/activation_maximisation.png"));
+    CHECK(gb::io::load_npy(vis + "/activation_maximisation.npy").shape() == gb::Shape{2, 1, 28, 28});
     CHECK(std::filesystem::exists(vis + "/channel_importance.csv"));
     const Run z2 = run("visualize --checkpoint " + out + "/model.safetensors --class 12 --out " + vis);
     CHECK(z2.code != 0);
@@ -138,6 +139,52 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     const Run z3 = run("visualize --checkpoint " + out + "/model.safetensors --layer features.0 --out " + vis);
     CHECK(z3.code != 0);
     CHECK(z3.out.find("--layer and --channel go together") != std::string::npos);
+
+    // counterfactual: a dataset sample towards another class, with the prototype term; its files; the prediction
+    // itself refused. The class the model predicts for sample 0 is read from a first run's output.
+    const std::string cfd = dir.path("counterfactual");
+    const std::string cf_args = "counterfactual --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                                " --index 0 --steps 20 --lr 0.2 --prototype-weight 0.1 --threads 1 --out " + cfd + " --target ";
+    Run c1 = run(cf_args + "0");
+    std::string pred = "0";
+    if (c1.code != 0) {
+        CHECK(c1.out.find("is the model's prediction already") != std::string::npos);
+        CHECK_FALSE(std::filesystem::exists(cfd));
+        c1 = run(cf_args + "1");
+    } else {
+        pred = c1.out.substr(c1.out.find("counterfactual: class ") + 22, 1);
+        const Run same = run(cf_args + pred);
+        CHECK(same.code == 1);
+        CHECK(same.out.find("is the model's prediction already") != std::string::npos);
+    }
+    INFO(c1.out);
+    REQUIRE(c1.code == 0);
+    CHECK(c1.out.find("counterfactual: step 0/20: p(target) ") != std::string::npos);
+    CHECK(c1.out.find("nearest fashion-mnist train image of class") != std::string::npos);
+    for (const char* f : {"report.html", "counterfactual.npy", "difference.npy", "probabilities.npy", "probability_path.svg", "run.json"})
+        CHECK(std::filesystem::exists(cfd + "/" + f));
+    const gb::Tensor path = gb::io::load_npy(cfd + "/probabilities.npy");
+    CHECK(path.rank() == 2);
+    CHECK(path.dim(1) == 10);
+    CHECK(gb::io::load_npy(cfd + "/counterfactual.npy").shape() == gb::Shape{1, 1, 28, 28});
+    const std::string html = read_text(cfd + "/report.html");
+    CHECK(html.find("<svg") != std::string::npos);
+    CHECK(html.find("prototype: fashion-mnist train #") != std::string::npos);
+    CHECK(html.find("distance weight lambda") != std::string::npos);
+
+    // intervene: every channel of features.5 zeroed in turn over 12 test images; its files and agreement table.
+    const std::string ivd = dir.path("intervene");
+    const Run i1 = run("intervene --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
+                       " --layer features.5 --limit 12 --value mean --reference 20 --k 1 --k 4 --threads 1 --out " + ivd);
+    INFO(i1.out);
+    REQUIRE(i1.code == 0);
+    CHECK(i1.out.find("intervene: reference set: the first 20 fashion-mnist train images") != std::string::npos);
+    CHECK(i1.out.find("intervened passes") != std::string::npos);
+    CHECK(i1.out.find("gradient x activation  Spearman") != std::string::npos);
+    for (const char* f : {"report.html", "channels.csv", "ablation.csv", "ablation.svg", "effect_logits.npy", "effect_probabilities.npy", "run.json"})
+        CHECK(std::filesystem::exists(ivd + "/" + f));
+    CHECK(gb::io::load_npy(ivd + "/effect_logits.npy").shape() == gb::Shape{64, 10});
+    CHECK(read_text(ivd + "/ablation.csv").rfind("k,accuracy_causal,kept_causal,", 0) == 0);
 
     const Run again = run("train --data-dir " + dir.path() + " --epochs 2 --out " + out + " --resume " + out +
                           "/resume.safetensors");

@@ -163,6 +163,33 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
         {"target wraps", explain + " --target 4294967299 --out " + out("t2"), 1, {"4294967299"}, out("t2")},
         {"target beyond classes", explain + " --target 12 --out " + out("t3"), 1, {"target class 12"}, out("t3")},
         {"index beyond dataset", explain + " --index 99999 --out " + out("i"), 1, {"99999"}, out("i")},
+        {"counterfactual no input", "counterfactual --checkpoint " + ck + data + " --target 1 --out " + out("cf1"), 1,
+         {"give one input"}, out("cf1")},
+        {"counterfactual two inputs", "counterfactual --checkpoint " + ck + data + " --index 0 --array " + ck + " --target 1 --out " +
+         out("cf2"), 1, {"give one input"}, out("cf2")},
+        {"counterfactual target beyond classes", "counterfactual --checkpoint " + ck + data + " --index 0 --target 12 --out " +
+         out("cf3"), 1, {"target class 12 is outside the model's 10 classes"}, out("cf3")},
+        {"counterfactual target unknown name", "counterfactual --checkpoint " + ck + data + " --index 0 --target Shoe --out " +
+         out("cf4"), 1, {"--target 'Shoe' is neither a class index nor a class name", "9 Ankle boot"}, out("cf4")},
+        {"counterfactual index beyond dataset", "counterfactual --checkpoint " + ck + data + " --index 99999 --target 1 --out " +
+         out("cf5"), 1, {"--index 99999 is outside"}, out("cf5")},
+        {"counterfactual steps zero", "counterfactual --checkpoint " + ck + data + " --index 0 --target 1 --steps 0", 2, {"--steps"}},
+        {"counterfactual confidence above 1", "counterfactual --checkpoint " + ck + data + " --index 0 --target 1 --confidence 2", 2,
+         {"--confidence"}},
+        {"counterfactual negative prototype weight", "counterfactual --checkpoint " + ck + data + " --index 0 --target 1 "
+         "--prototype-weight -1", 2, {"--prototype-weight"}},
+        {"intervene unknown layer", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.99 --out " + out("iv1"), 1,
+         {"no layer 'features.99' in the model (layers: "}, out("iv1")},
+        {"intervene channel out of range", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --channels 999 --out " +
+         out("iv2"), 1, {"channel 999 is outside the"}, out("iv2")},
+        {"intervene bad value", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --value half --out " + out("iv3"), 1,
+         {"intervention value 'half'", "zero, mean, constant:V or resample"}, out("iv3")},
+        {"intervene constant not a number", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --value constant:nan "
+         "--out " + out("iv4"), 1, {"constant:V needs a finite number"}, out("iv4")},
+        {"intervene k beyond channels", "intervene --checkpoint " + ck + data + " --limit 2 --layer features.0 --channels 0 --k 2 --out " +
+         out("iv5"), 1, {"top-k size 2 is outside [1, 1]"}, out("iv5")},
+        {"intervene without layer", "intervene --checkpoint " + ck + data + " --limit 2", 2, {"--layer"}},
+        {"counterfactual without target", "counterfactual --checkpoint " + ck + data + " --index 0", 2, {"--target"}},
         {"out is a file", explain + " --out " + dir.path("a_file"), 1, {"a_file", "not a folder"}},
         {"train out is a file", train + " --out " + dir.path("a_file"), 1, {"a_file", "not a folder"}},
         {"out empty", train + " --out ''", 1, {"--out is empty"}},

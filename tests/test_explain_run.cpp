@@ -104,13 +104,17 @@ TEST_CASE("model pictures: objectives with captions, pixels in [0, 1], the grid'
     explain::ActivationMaxOptions ao;
     ao.steps = 3;
     const explain::ActivationPictures p = explain::maximise_activations(*model, in, objectives, ao);
-    REQUIRE(p.images.size() == 4);
+    REQUIRE(p.images.shape() == Shape{4, 1, 8, 8});
     CHECK(p.start.size() == 4);
-    for (const Tensor& t : p.images) {
-        CHECK(t.shape() == Shape{1, 8, 8});
-        // Bounded by the pixel range after normalisation, so back in pixels within [0, 1] (float rounding: 1e-5).
-        for (float v : t.to_vector<float>()) CHECK((v >= -1e-5f && v <= 1.f + 1e-5f));
-    }
+    // Bounded by the pixel range after normalisation, so back in pixels within [0, 1] (float rounding: 1e-5).
+    for (float v : p.images.to_vector<float>()) CHECK((v >= -1e-5f && v <= 1.f + 1e-5f));
+    // They are the optimiser's images in the normalised space [(0 - 0.5) / 0.25, (1 - 0.5) / 0.25], times the
+    // standard deviation plus the mean (float arithmetic, the same operations: exact).
+    ao.low = -2.f;
+    ao.high = 2.f;
+    const auto normalised = explain::activation_maximisation(*model, Shape{1, 8, 8}, objectives, ao).images.to_vector<float>();
+    const auto pixels = p.images.to_vector<float>();
+    for (size_t k = 0; k < pixels.size(); ++k) REQUIRE(pixels[k] == normalised[k] * 0.25f + 0.5f);
     // 4 tiles of 8x8 enlarged twice, 3 per row: 3 * (16 + 8) + 8 wide, 2 * (16 + 22 + 8) + 8 high (pad 8, caption 22).
     const explain::Image grid = explain::picture_grid(p.images, captions, 2, 3);
     CHECK(grid.width == 80);

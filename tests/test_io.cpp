@@ -571,3 +571,11 @@ TEST_CASE("fuzz regressions: known bad inputs of the fuzz corpora are gb::Errors
     MESSAGE(cases, " fuzz regression inputs");
     CHECK(cases >= kFuzzRegressions);
 }
+
+TEST_CASE("csv_field: RFC 4180 quoting only where a field needs it") {
+    CHECK(io::csv_field("lrp:epsilon-plus-flat") == "lrp:epsilon-plus-flat");
+    CHECK(io::csv_field("") == "");
+    CHECK(io::csv_field("occlusion:window=7,stride=7") == "\"occlusion:window=7,stride=7\"");
+    CHECK(io::csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
+    CHECK(io::csv_field("two\nlines") == "\"two\nlines\"");
+}

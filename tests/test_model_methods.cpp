@@ -1,10 +1,13 @@
 // explain/model_methods: activation maximisation raises its objective (a class
 // logit, a channel's mean activation); channel importance equals the closed form
-// |w_c| mean|x| on a 1x1 convolution; counterfactuals reach the requested class.
+// |w_c| mean|x| on a 1x1 convolution; counterfactuals reach the requested class, their probability path,
+// distance and `reached` belong to the returned input, and on a constant model the distance and prototype terms
+// follow their closed form.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
+#include "explain/counterfactual_run.h"
 #include "explain/model_methods.h"
 #include "explain/perturbation.h"
 #include "layers/conv2d.h"
@@ -90,4 +93,122 @@ TEST_CASE("counterfactuals reach the requested class near the input") {
         const auto l = predict(*lm.model, c.input.view(Shape{1, 1, 6, 6})).to_vector<float>();
         CHECK(std::max_element(l.begin(), l.end()) - l.begin() == c.new_class);
     }
+}
+
+namespace {
+
+std::vector<double> softmax_of(const std::vector<float>& logits) {
+    double mx = -1e300, z = 0;
+    for (float l : logits) mx = std::max(mx, static_cast<double>(l));
+    for (float l : logits) z += std::exp(static_cast<double>(l) - mx);
+    std::vector<double> p;
+    for (float l : logits) p.push_back(std::exp(static_cast<double>(l) - mx) / z);
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("counterfactuals record the softmax path; distance, class and `reached` belong to the returned input") {
+    LinearModel lm(1, 6, 6, 3, 95);
+    const Tensor x = rand_tensor(Shape{3, 1, 6, 6}, 96, 0.f, 1.f);
+    const auto pred = predict(*lm.model, x).to_vector<float>();
+    std::vector<int32_t> targets;
+    for (int n = 0; n < 3; ++n)
+        targets.push_back(static_cast<int32_t>((std::max_element(pred.begin() + n * 3, pred.begin() + n * 3 + 3) - (pred.begin() + n * 3) + 1) % 3));
+    for (const float confidence : {0.5f, 0.999f}) {  // reached within 500 steps, and not within 40
+        CounterfactualOptions o;
+        o.steps = confidence > 0.9f ? 40 : 500;
+        o.lr = 0.02f;
+        o.low = -1.f;
+        o.high = 2.f;
+        o.confidence = confidence;
+        int64_t calls = 0, last_step = -1;
+        const auto cf = counterfactuals(*lm.model, x, targets, o, {}, [&](int64_t step, const std::vector<Counterfactual>& state) {
+            ++calls;
+            last_step = step;
+            CHECK(state.size() == 3);
+        });
+        int64_t most = 0;
+        for (int n = 0; n < 3; ++n) {
+            const Counterfactual& c = cf[size_t(n)];
+            CAPTURE(confidence);
+            CAPTURE(n);
+            most = std::max(most, c.steps);
+            REQUIRE(c.probabilities.shape() == Shape{c.steps + 1, 3});
+            const auto path = c.probabilities.to_vector<float>();
+            // Row 0 is the softmax at x, the last row the softmax at the returned input (both recomputed here in
+            // double from a batch of one; tolerance 1e-6 absolute: float rounding of the logits and of the row).
+            const auto p0 = softmax_of(predict(*lm.model, x.narrow(n, 1).clone()).to_vector<float>());
+            const auto pl = softmax_of(predict(*lm.model, c.input.view(Shape{1, 1, 6, 6})).to_vector<float>());
+            for (int k = 0; k < 3; ++k) {
+                CHECK(std::fabs(path[size_t(c.steps * 3 + k)] - pl[size_t(k)]) <= 1e-6);
+                CHECK(std::fabs(path[size_t(k)] - p0[size_t(k)]) <= 1e-6);
+            }
+            CHECK(std::fabs(path[size_t(c.steps * 3 + c.target)] - c.target_probability) <= 1e-6);
+            const int32_t top = static_cast<int32_t>(std::max_element(pl.begin(), pl.end()) - pl.begin());
+            CHECK(c.new_class == top);
+            CHECK(c.reached == (top == c.target && c.target_probability >= confidence));
+            // The distance is ||x' - x||_2 (float sums on the backend: 1e-5 relative).
+            double sq = 0;
+            const auto a = c.input.to_vector<float>(), b = x.narrow(n, 1).clone().to_vector<float>();
+            for (size_t k = 0; k < a.size(); ++k) sq += (double(a[k]) - double(b[k])) * (double(a[k]) - double(b[k]));
+            CHECK(c.distance == doctest::Approx(std::sqrt(sq)).epsilon(1e-5));
+            if (confidence > 0.9f) CHECK_FALSE(c.reached);
+            else CHECK(c.reached);
+        }
+        CHECK(calls == most + 1);  // once per iterate of the longest search
+        CHECK(last_step == most);
+    }
+}
+
+TEST_CASE("counterfactual distance and prototype terms follow their closed form on a constant model") {
+    // Zero weights and bias: the logits are 0 whatever the input, so -log p_t has no gradient and p_t = 1/3 < the
+    // confidence: all steps run and x'_k = x* + (1 - 2 lr (lambda + theta))^k (x - x*), x* = (lambda x + theta proto)
+    // / (lambda + theta), the fixed point of the two quadratic terms (no clamping in [-10, 10]).
+    LinearModel lm(1, 4, 4, 3, 5, false);
+    lm.linear->weight().copy_from(zeros(lm.linear->weight().shape()));
+    const Tensor x = rand_tensor(Shape{1, 1, 4, 4}, 7), proto = rand_tensor(Shape{1, 1, 4, 4}, 8);
+    CounterfactualOptions o;
+    o.steps = 25;
+    o.lr = 0.1f;
+    o.distance_weight = 0.5f;
+    o.prototype_weight = 1.5f;
+    o.low = -10.f;
+    o.high = 10.f;
+    const auto cf = counterfactuals(*lm.model, x, {2}, o, proto);
+    const Counterfactual& c = cf[0];
+    CHECK(c.steps == 25);
+    CHECK_FALSE(c.reached);
+    const double lam = 0.5, theta = 1.5, f = std::pow(1.0 - 2.0 * 0.1 * (lam + theta), 25);
+    const auto xv = x.to_vector<float>(), pv = proto.to_vector<float>(), got = c.input.to_vector<float>();
+    for (size_t k = 0; k < xv.size(); ++k) {
+        const double star = (lam * xv[k] + theta * pv[k]) / (lam + theta);
+        CHECK(got[k] == doctest::Approx(star + f * (xv[k] - star)).epsilon(1e-5));  // float steps: 1e-5 relative
+    }
+    for (float p : c.probabilities.to_vector<float>()) CHECK(p == doctest::Approx(1.0 / 3.0).epsilon(1e-6));
+    o.prototype_weight = 1.f;
+    CHECK_THROWS_WITH_AS(counterfactuals(*lm.model, x, {2}, o), doctest::Contains("prototype_weight > 0 needs one prototype"), Error);
+}
+
+TEST_CASE("counterfactual requests: the target must be another class of the model; prototypes are the nearest of their class") {
+    LinearModel lm(1, 2, 2, 3, 11);
+    const Tensor x = rand_tensor(Shape{1, 1, 2, 2}, 12);
+    const auto l = predict(*lm.model, x).to_vector<float>();
+    const int32_t pred = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    CHECK_NOTHROW(check_counterfactual_targets(*lm.model, x, {(pred + 1) % 3}));
+    CHECK_THROWS_WITH_AS(check_counterfactual_targets(*lm.model, x, {pred}, {"a", "b", "c"}),
+                         doctest::Contains("is the model's prediction already"), Error);
+    CHECK_THROWS_WITH_AS(check_counterfactual_targets(*lm.model, x, {3}), doctest::Contains("target class 3 is outside the model's 3 classes"), Error);
+    CHECK_THROWS_WITH_AS(check_counterfactual_targets(*lm.model, x, {-1}), doctest::Contains("target class -1 is outside"), Error);
+
+    io::Dataset d;
+    d.name = "toy";
+    d.images = from_vector(std::vector<float>{0, 0, 0, 0, 1, 1, 1, 1, 0.4f, 0.4f, 0.4f, 0.4f, 0.9f, 0.9f, 0.9f, 0.9f}, Shape{4, 1, 2, 2});
+    d.labels = from_vector(std::vector<int32_t>{0, 1, 1, 0}, Shape{4});
+    d.class_names = {"a", "b"};
+    const Tensor pixels = from_vector(std::vector<float>{0.8f, 0.8f, 0.8f, 0.8f}, Shape{1, 2, 2});
+    CHECK(nearest_of_class(d, 0, pixels) == 3);  // 0.9 beats 0
+    CHECK(nearest_of_class(d, 1, pixels) == 1);  // 1 beats 0.4
+    CHECK_THROWS_WITH_AS(nearest_of_class(d, 2, pixels), doctest::Contains("toy has no image of class 2"), Error);
+    CHECK_THROWS_WITH_AS(nearest_of_class(d, 0, zeros(Shape{1, 3, 3})), doctest::Contains("do not have the input's shape"), Error);
 }

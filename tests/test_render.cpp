@@ -376,3 +376,37 @@ TEST_CASE("report sections: an escaped table and embedded figures before the car
     CHECK(html.find("<td>1.23 &amp; more</td>") != std::string::npos);
     CHECK(html.find("<figure class=\"plot\"><img src=\"data:image/png;base64,") != std::string::npos);
 }
+
+TEST_CASE("line plots as SVG: one polyline per series at the raster's coordinates, escaped text, the same checks") {
+    gb::explain::LinePlot p;
+    p.title = "p <path>";
+    p.x_label = "step";
+    p.y_label = "probability";
+    p.series.push_back({"T-shirt & top", {0, 1, 2}, {0, 0.5, 1}});
+    p.series.push_back({"b", {0, 2}, {1, 0}});
+    const std::string svg = gb::explain::render_line_plot_svg(p, 400, 300);
+    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 400 300\"", 0) == 0);
+    CHECK(svg.find("</svg>") != std::string::npos);
+    // Two series: two polylines in tab10's first two colours; the plot area spans x 80..(400 - legend - 20),
+    // y 56..240 with y padded by 4% of its range: (0, 0) of series 0 lies at the left edge, y = 240 - 0.04/1.08 * 184.
+    size_t lines = 0;
+    for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
+    CHECK(lines == 2);
+    CHECK(svg.find("stroke=\"#1f77b4\" stroke-width=\"2\" points=\"80.00,233.19 ") != std::string::npos);
+    CHECK(svg.find("stroke=\"#ff7f0e\"") != std::string::npos);
+    CHECK(svg.find(">T-shirt &amp; top</text>") != std::string::npos);
+    CHECK(svg.find(">p &lt;path&gt;</text>") != std::string::npos);
+    p.series[1].y.push_back(NAN);
+    p.series[1].x.push_back(3);
+    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot_svg(p), doctest::Contains("series 'b' has a non-finite value at point 2"), gb::Error);
+
+    gb::explain::Report r;
+    gb::explain::ReportSection s;
+    s.title = "path";
+    p.series.pop_back();
+    s.svg_figures.emplace_back("probabilities", gb::explain::render_line_plot_svg(p));
+    r.sections.push_back(s);
+    const std::string html = gb::explain::render_html(r);
+    CHECK(html.find("<figure class=\"plot\"><svg xmlns=") != std::string::npos);
+    CHECK(html.find("</svg>\n<figcaption>probabilities</figcaption></figure>") != std::string::npos);
+}

@@ -39,7 +39,7 @@ def main(checkpoint, out, n=50):
     print(f"saliency: max-sensitivity {sens.mean():.3f} (first 10 images)")
 
     # Several methods at once, as `glassbox evaluate`: per-image values for every column, and the
-    # program's files (results.csv, results.md, curves.csv, plots, report.html) in OUT_DIR.
+    # program's files (results.csv, per_image.csv, results.md, curves.csv, plots, report.html) in OUT_DIR.
     r = gb.evaluate(model, x, labels, ["lrp:epsilon-plus-flat", "gradcam", "saliency", "random"],
                     ["aopc", "deletion"], batch=25, out_dir=out)
     print(f"accuracy {r['correct']}/{r['samples']}")

@@ -12,6 +12,7 @@ GB_EXPLAIN_METHODS(gradient) {
         const char* description;
         bool is_signed;
         gb::Tensor (*compute)(const Trace&, const gb::Tensor&);
+        Conserves conserves = Conserves::Nothing;
     };
     const Plain plain[] = {
         {"saliency", {}, "max over channels of |gradient| (Simonyan et al. 2014)", false, saliency},
@@ -20,7 +21,7 @@ GB_EXPLAIN_METHODS(gradient) {
         {"guided-backprop", {"guided-backpropagation"}, "guided backpropagation: every ReLU passes max(g, 0) where its input is positive (Springenberg et al. 2015)", true, guided_backprop},
         {"deconvnet", {}, "DeconvNet: every ReLU passes max(g, 0) (Zeiler and Fergus 2014)", true, deconvnet},
         {"deeplift", {}, "DeepLIFT (rescale), zero baseline (Shrikumar et al. 2017)", true,
-         [](const Trace& t, const gb::Tensor& seed) { return deeplift(t, seed); }},
+         [](const Trace& t, const gb::Tensor& seed) { return deeplift(t, seed); }, Conserves::ZeroBaselineDifference},
     };
     for (const Plain& p : plain) {
         const auto compute = p.compute;
@@ -32,6 +33,7 @@ GB_EXPLAIN_METHODS(gradient) {
                       .params = {},
                       .description = p.description,
                       .is_signed = is_signed,
+                      .conserves = p.conserves,
                       .fn = [compute, is_signed](const MethodCall& c) -> Attribution { return {compute(c.trace, c.seed()), is_signed}; }});
     }
 
@@ -62,6 +64,7 @@ GB_EXPLAIN_METHODS(gradient) {
                              MethodParam::choice("rule", integration_rule_name(ig.rule), integration_rule_names(), "Captum's step rule")},
                   .description = "Integrated Gradients, zero baseline (Sundararajan et al. 2017)",
                   .is_signed = true,
+                  .conserves = Conserves::ZeroBaselineDifference,
                   .fn = [](const MethodCall& c) -> Attribution {
                       IntegratedGradientsOptions o;
                       o.steps = c.integer("steps");

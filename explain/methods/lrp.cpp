@@ -14,6 +14,7 @@ GB_EXPLAIN_METHODS(lrp) {
                              MethodParam::number("gamma", d.gamma, 0, 1e6, "Gamma on convolutions (epsilon-gamma-box)")},
                   .description = "layer-wise relevance propagation under a composite's rules, BatchNorm merged (--canonizer)",
                   .is_signed = true,
+                  .conserves = Conserves::Seed,
                   .fn = [](const MethodCall& c) -> Attribution {
                       // Unset options keep the caller's PresetOptions (whose defaults are the table's).
                       PresetOptions p = c.preset;

@@ -31,7 +31,9 @@ from ._glassbox import (  # noqa: F401  (re-exported)
     Rule,
     SoftTree,
     __version__,
+    activation_maximisation,
     build_options,
+    channel_importance,
     colormap_names,
     create,
     heatmap,
@@ -50,7 +52,9 @@ Target = Union[None, int, str, Sequence[Union[int, str]]]
 from . import metrics  # noqa: E402  (gb.metrics: per-sample evaluation metrics)
 
 __all__ = [
-    "Composite", "Error", "Model", "Rule", "Trace", "attribute", "colormap_names", "create", "evaluate",
+    "Composite", "Error", "Model", "Rule", "Trace", "activation_maximisation", "attribute", "channel_importance",
+    "colormap_names", "counterfactual", "create", "evaluate",
+    "Intervention", "intervention_study",
     "from_state_dict", "heatmap", "load", "methods", "metrics", "model_names", "overlay", "train",
     "CartTree", "SoftTree", "distill",
 ]
@@ -182,22 +186,25 @@ def evaluate(model: Model, x: Any, labels: Any, methods: Sequence[str], metrics:
              "insertion"), *, batch: int = 50, patch: int = 4, aopc_steps: int = 16,
              replacements: Sequence[str] = ("noise",), steps: int = 16, blur_sigma: float = 3.0,
              sensitivity_samples: int = 10, radius: float = 0.02, seed: int = 0, low: Optional[float] = None,
-             high: Optional[float] = None, canonizer: str = "batchnorm", out_dir: Optional[str] = None,
-             progress: Optional[Any] = None) -> dict:
+             high: Optional[float] = None, canonizer: str = "batchnorm", target: Union[str, int] = "pred",
+             out_dir: Optional[str] = None, progress: Optional[Any] = None) -> dict:
     """What ``glassbox evaluate`` measures, on the batch `x` [N, C, H, W] (as the model takes it)
-    with true `labels` [N]: every method spec of `methods` explains the predicted class, scored
-    by `metrics` (aopc, deletion, insertion, randomisation, sensitivity, conservation), batch by
-    batch of `batch` images. The options are the program's (``--patch``, ``--aopc-steps``,
-    ``--replacement`` ...). `low`/`high`: the input range (default: the checkpoint's
-    normalisation of [0, 1] pixels; required when it records none).
+    with true `labels` [N]: every method spec of `methods` explains the `target` class ("pred":
+    the prediction, "true": the label, or a class index), scored by `metrics` (aopc, deletion,
+    insertion, randomisation, sensitivity, conservation), batch by batch of `batch` images. The
+    options are the program's (``--patch``, ``--aopc-steps``, ``--replacement``, ``--target``
+    ...). `low`/`high`: the input range (default: the checkpoint's normalisation of [0, 1]
+    pixels; required when it records none).
 
     Returns a dict: ``"methods"``: {spec: {"values": {column: per-image array [N]},
-    "curves": {curve metric: [N, points]}, "randomisation": [{"layer", "spearman",
-    "spearman_abs", "ssim"}, ...], "seconds": ...}}; ``"fractions"``: {curve metric: the
-    perturbed fraction at each point}; ``"columns"``: [(key, header), ...] in the results
-    table's order; ``"samples"``, ``"correct"``, ``"seconds"``. With `out_dir` (created if
-    missing) also the program's files: results.csv, results.md, curves.csv, plots,
-    report.html, run.json. `progress(batch, batches, images, correct)` is called after each
+    "curves": {curve metric: [N, points]}, "not_applicable": {column: why} (conservation for
+    methods whose maps sum to nothing in particular: no values), "randomisation": [{"layer",
+    "spearman", "spearman_abs", "ssim" (means), "spearman_per_sample", ... [N]}, ...],
+    "seconds": ...}}; ``"fractions"``: {curve metric: the perturbed fraction at each point};
+    ``"columns"``: [(key, header), ...] in the results table's order; ``"labels"``,
+    ``"predicted"``, ``"targets"`` (per image); ``"samples"``, ``"correct"``, ``"seconds"``.
+    With `out_dir` (created if missing) also the program's files: results.csv, per_image.csv,
+    results.md, curves.csv, plots, report.html, run.json. `progress(batch, batches, images, correct)` is called after each
     batch, with the GIL held (an exception from it stops the run).
     """
     import os
@@ -209,7 +216,7 @@ def evaluate(model: Model, x: Any, labels: Any, methods: Sequence[str], metrics:
     labels = [int(v) for v in np.asarray(labels).reshape(-1)]
     return _glassbox._evaluate(model, x, labels, list(methods), list(metrics), batch, patch, aopc_steps,
                                list(replacements), steps, blur_sigma, sensitivity_samples, radius, seed, low, high,
-                               canonizer, "" if out_dir is None else str(out_dir), progress)
+                               canonizer, str(target), "" if out_dir is None else str(out_dir), progress)
 
 
 def train(*, progress: Optional[Any] = None, verbose: bool = False, **config: Any) -> dict:
@@ -235,6 +242,36 @@ def train(*, progress: Optional[Any] = None, verbose: bool = False, **config: An
     return _glassbox._train(config, progress, verbose)
 
 
+def counterfactual(model: Model, x: Any, target: Union[int, Sequence[int]], *, steps: int = 300, lr: float = 0.05,
+                   distance_weight: float = 0.05, confidence: float = 0.5, prototype_weight: float = 0.0,
+                   prototype: Any = None, low: Optional[float] = None,
+                   high: Optional[float] = None) -> Union[dict, list]:
+    """Counterfactual explanations (Wachter et al. 2017), what ``glassbox counterfactual`` runs:
+    gradient descent from `x` on ``-log p_target(x') + distance_weight ||x' - x||^2`` (plus
+    ``prototype_weight ||x' - prototype||^2``, Van Looveren & Klaise 2021, when it is > 0),
+    ``x'`` kept in [low, high], stopping once the target is the top class with
+    ``p >= confidence`` or after `steps` steps.
+
+    `x`: one input [C, H, W] with an int `target`, or a batch [N, C, H, W] with one target per
+    input, as the model takes it (normalised). `prototype`: an example of the target class,
+    shaped as `x` (e.g. the nearest training image, normalised). `low`/`high`: the input range
+    (default: the checkpoint's normalisation of [0, 1] pixels; required when it records none).
+    A target equal to the model's prediction, or outside its classes, raises :class:`Error`.
+
+    Returns, per input, a dict: ``counterfactual`` [C, H, W], ``difference`` (x' - x),
+    ``probabilities`` [steps taken + 1, classes] (the softmax at each iterate, row 0 at x),
+    ``target``, ``new_class``, ``target_probability``, ``distance`` (||x' - x||_2),
+    ``steps``, ``reached``; a list of them for a batch.
+    """
+    import numpy as np
+
+    single = np.ndim(x) == 3
+    targets = [int(target)] if single else [int(t) for t in np.asarray(target).reshape(-1)]
+    out = _glassbox._counterfactuals(model, x, targets, steps, lr, distance_weight, confidence, prototype_weight,
+                                     prototype, low, high)
+    return out[0] if single else out
+
+
 def distill(*, progress: Optional[Any] = None, verbose: bool = False, **config: Any) -> dict:
     """A distillation run, as ``glassbox distill`` (train::run_distillation, then the report):
     a trained network (the teacher) distilled into a soft decision tree (Frosst & Hinton 2017),
@@ -258,3 +295,73 @@ def distill(*, progress: Optional[Any] = None, verbose: bool = False, **config: 
     Accuracy and fidelity (agreement with the teacher) are on the test split, in 0..1.
     """
     return _glassbox._distill(config, progress, verbose)
+
+
+class Intervention:
+    """do(a = value) on units of one layer of `model`, installed while this object is (a context manager:
+    ``with gb.Intervention(model, "features.3", channels=[5]): ...``, or until :meth:`remove`). Every forward of
+    the model runs intervened meanwhile: ``model(x)``, :class:`Trace` (gradients and LRP on the intervened model;
+    an intervened unit passes neither to what is below it) and the metrics.
+
+    `channels`: channels of the layer's output (every position); `units`: flat indices into one sample's
+    output; neither: every unit. `value`: "zero", "constant:V", "mean" (each unit's mean over the model's
+    outputs on `reference` [R, C, H, W]), "resample" (each sample takes the units of a reference input drawn
+    uniformly, seeded by `seed`), or an array shaped as the layer's output for the batches to come (the values
+    themselves, e.g. the units' own values: the identity). An unknown layer, a channel or unit out of range, or
+    mean/resample without `reference` raise :class:`Error`.
+    """
+
+    def __init__(self, model: Model, layer: str, channels: Sequence[int] = (), units: Sequence[int] = (),
+                 value: Any = "zero", reference: Any = None, seed: int = 0) -> None:
+        given = None
+        if not isinstance(value, str):
+            import numpy as np
+
+            given, value = np.ascontiguousarray(value, dtype=np.float32), "given"
+        self._iv = _glassbox._intervention(model, layer, [int(c) for c in channels], [int(u) for u in units], value, given,
+                                           reference, seed)
+        self.model = model
+
+    def describe(self) -> str:
+        """``do(layer channels 1,5 := zero)``."""
+        return self._iv.describe()
+
+    def remove(self) -> None:
+        """Uninstalls the intervention (idempotent)."""
+        self._iv.remove()
+
+    def __enter__(self) -> "Intervention":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+def intervention_study(model: Model, x: Any, layer: str, labels: Any = None, *, channels: Sequence[int] = (),
+                       value: str = "zero", reference: Any = None, seed: int = 0, batch: int = 256,
+                       composite: str = "epsilon-plus-flat", ks: Sequence[int] = (), out_dir: Optional[str] = None,
+                       progress: Optional[Any] = None) -> dict:
+    """What ``glassbox intervene`` measures on the batch `x` [N, C, H, W] (as the model takes it): per channel c
+    of `layer` (all, or `channels`), the average causal effect E_x[f_k(x) - f_k(x; do(a_c = value))] on every
+    class's logit and probability, the effect on each image's predicted class (``causal``), channel importance
+    (mean |a|), gradient x activation and LRP (`composite`) at the layer, the rankings, their agreement with the
+    causal one (Spearman, top-k overlap), and accuracy against `labels` (or kept predictions without them) with
+    each ranking's top-k channels intervened on together, for `ks` (default 1, 2, 4, ... and all).
+    `value`: zero, constant:V, mean or resample (the last two need `reference` [R, C, H, W]). With `out_dir`
+    (created if missing) also the program's files. `progress(done, total)` after each intervened pass.
+
+    Returns a dict: ``channels``, ``effect_logits`` and ``effect_probabilities`` [channels, classes],
+    ``causal``, ``causal_probability``, ``mean_abs``, ``grad_x_act``, ``lrp`` (per channel), ``rankings``
+    {name: channels best first}, ``agreement`` [{criterion, spearman, top_k_overlap}], ``ks``, ``accuracy``,
+    ``ablation_accuracy`` and ``ablation_kept`` {ranking: per k}.
+    """
+    import os
+
+    import numpy as np
+
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+    labels = [] if labels is None else [int(v) for v in np.asarray(labels).reshape(-1)]
+    return _glassbox._intervention_study(model, x, labels, layer, [int(c) for c in channels], value, reference, seed,
+                                         batch, composite, [int(k) for k in ks], "" if out_dir is None else str(out_dir),
+                                         progress)

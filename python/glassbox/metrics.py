@@ -109,7 +109,8 @@ def randomisation(model: Model, x: Any, method: str = "saliency", target: Any = 
     """Cascading model randomisation (Adebayo et al. 2018): the layers with weights are
     re-initialised from the output down, and after each the maps of `method` are compared with
     the original ones. A list, one dict per step: ``{"layer", "spearman", "spearman_abs",
-    "ssim"}`` (means over samples). The model's weights are written during the call and
+    "ssim"}`` (means over samples) and ``"spearman_per_sample"``, ``"spearman_abs_per_sample"``,
+    ``"ssim_per_sample"`` ([N] each, Quantus' shape). The model's weights are written during the call and
     restored after it (also on error): do not use the model from another thread meanwhile."""
     return _glassbox._randomisation(model, x, method, _target(target), seed, low, high, canonizer)
 

@@ -40,4 +40,11 @@ OutArray to_numpy(const Tensor& t) {
     return OutArray(data, shape.size(), shape.data(), owner);
 }
 
+Doubles to_numpy(std::vector<double> values, std::vector<size_t> shape) {
+    if (shape.empty()) shape = {values.size()};
+    auto* keep = new std::vector<double>(std::move(values));
+    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+    return Doubles(keep->data(), shape.size(), shape.data(), owner);
+}
+
 }  // namespace gb::python

@@ -10,6 +10,8 @@
 
 #include <nanobind/ndarray.h>
 
+#include <vector>
+
 #include "core/tensor.h"
 
 namespace gb::python {
@@ -29,5 +31,10 @@ Tensor to_tensor(const InArray& a, Device device = Device::cpu());
 Tensor to_batch(const InArray& a, Device device, const char* what = "x");
 // A NumPy array on the tensor's memory (a host copy first for a device tensor). Needs the GIL.
 OutArray to_numpy(const Tensor& t);
+
+// Per-sample values and curves (float64).
+using Doubles = nb::ndarray<nb::numpy, double>;
+// A NumPy array that owns `values`, of `shape` (default: [values.size()]). Needs the GIL.
+Doubles to_numpy(std::vector<double> values, std::vector<size_t> shape = {});
 
 }  // namespace gb::python

@@ -36,19 +36,6 @@ namespace {
 
 using explain::Target;
 
-using Doubles = nb::ndarray<nb::numpy, double>;
-
-Doubles doubles(std::vector<double> values, std::vector<size_t> shape) {
-    auto* keep = new std::vector<double>(std::move(values));
-    nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
-    return Doubles(keep->data(), shape.size(), shape.data(), owner);
-}
-
-Doubles doubles(std::vector<double> values) {
-    const size_t n = values.size();
-    return doubles(std::move(values), {n});
-}
-
 // The class explained for each sample: the targets resolved against the model's logits for x
 // (a contrast target "a-b" scores class a). Runs the model when a target is the prediction.
 std::vector<int32_t> classes_for(Model& model, const Tensor& x, const std::vector<Target>& targets) {
@@ -65,6 +52,23 @@ std::vector<int32_t> classes_for(Model& model, const Tensor& x, const std::vecto
     }
     const int64_t classes = model.net->config().num_classes;
     for (int32_t c : out) GB_CHECK(c >= 0 && c < classes, "target: class ", c, " is not in [0, ", classes, ")");
+    return out;
+}
+
+// The randomisation check's steps as dicts: the layer, the means over samples and the per-sample values [N].
+nb::list randomisation_steps(const std::vector<explain::RandomisationStep>& steps) {
+    nb::list out;
+    for (const auto& s : steps) {
+        nb::dict d;
+        d["layer"] = s.layer;
+        d["spearman"] = s.spearman;
+        d["spearman_abs"] = s.spearman_abs;
+        d["ssim"] = s.ssim;
+        d["spearman_per_sample"] = to_numpy(s.spearman_per_sample);
+        d["spearman_abs_per_sample"] = to_numpy(s.spearman_abs_per_sample);
+        d["ssim_per_sample"] = to_numpy(s.ssim_per_sample);
+        out.append(d);
+    }
     return out;
 }
 
@@ -125,10 +129,10 @@ nb::dict curves(Model& model, const InArray& x, const InArray& maps, const nb::h
         area = explain::area_per_sample(c);
     }
     nb::dict out;
-    out["fraction"] = doubles(c.fraction);
-    out["values"] = doubles(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
-    out["aopc"] = doubles(std::move(aopc));
-    out["area"] = doubles(std::move(area));
+    out["fraction"] = to_numpy(c.fraction);
+    out["values"] = to_numpy(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
+    out["aopc"] = to_numpy(std::move(aopc));
+    out["area"] = to_numpy(std::move(area));
     return out;
 }
 
@@ -148,7 +152,7 @@ Doubles max_sensitivity(Model& model, const InArray& x, const std::string& metho
         nb::gil_scoped_release release;
         out = explain::max_sensitivity(*model.net, in, classes_for(model, in, targets), explainer, o);
     }
-    return doubles(std::move(out));
+    return to_numpy(std::move(out));
 }
 
 nb::list randomisation(Model& model, const InArray& x, const std::string& method, const nb::handle& target,
@@ -162,16 +166,7 @@ nb::list randomisation(Model& model, const InArray& x, const std::string& method
         nb::gil_scoped_release release;
         steps = explain::randomisation_check(*model.net, in, classes_for(model, in, targets), explainer, seed);
     }
-    nb::list out;
-    for (const auto& s : steps) {
-        nb::dict d;
-        d["layer"] = s.layer;
-        d["spearman"] = s.spearman;
-        d["spearman_abs"] = s.spearman_abs;
-        d["ssim"] = s.ssim;
-        out.append(d);
-    }
-    return out;
+    return randomisation_steps(steps);
 }
 
 Doubles conservation(const InArray& maps, const std::vector<double>& expected) {
@@ -185,15 +180,15 @@ Doubles conservation(const InArray& maps, const std::vector<double>& expected) {
         nb::gil_scoped_release release;
         out = explain::conservation_error(map, e);
     }
-    return doubles(std::move(out));
+    return to_numpy(std::move(out));
 }
 
 nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vector<int32_t>& labels,
                   const std::vector<std::string>& methods, const std::vector<std::string>& metrics, int64_t batch,
                   int64_t patch, int64_t aopc_steps, const std::vector<std::string>& replacements, int64_t steps,
                   float blur_sigma, int64_t sensitivity_samples, float radius, uint64_t seed, std::optional<float> low,
-                  std::optional<float> high, const std::string& canonizer, const std::string& out_dir,
-                  const std::optional<nb::callable>& progress) {
+                  std::optional<float> high, const std::string& canonizer, const std::string& target,
+                  const std::string& out_dir, const std::optional<nb::callable>& progress) {
     explain::EvaluationPlan plan;
     plan.model = model->net;
     plan.inputs = to_batch(x, model->device);
@@ -212,6 +207,7 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     plan.options.sensitivity_samples = sensitivity_samples;
     plan.options.radius = radius;
     plan.options.seed = seed;
+    plan.options.target = target;
     // Only named in the texts (results.md, report.html, run.json).
     plan.checkpoint = "(a model in Python)";
     plan.data = "Python";  // "12 Python array images (the first 12)"
@@ -231,13 +227,16 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     for (const auto& [key, header] : r.columns) columns.append(nb::make_tuple(key, header));
     out["columns"] = columns;
     out["samples"] = r.samples;
+    out["labels"] = r.labels;
+    out["predicted"] = r.predicted;
+    out["targets"] = r.targets;
     out["correct"] = r.correct;
     out["seconds"] = r.seconds;
     nb::dict fractions;
     for (const auto& cm : r.curve_metrics) {
         for (const auto& m : r.methods) {
             const auto it = m.curves.find(cm.key);
-            if (it != m.curves.end()) fractions[nb::str(cm.key.c_str())] = doubles(it->second.fraction);
+            if (it != m.curves.end()) fractions[nb::str(cm.key.c_str())] = to_numpy(it->second.fraction);
             break;
         }
     }
@@ -245,21 +244,15 @@ nb::dict evaluate(std::shared_ptr<Model> model, const InArray& x, const std::vec
     nb::dict per_method;
     for (const auto& m : r.methods) {
         nb::dict d, values, curves;
-        for (const auto& [key, v] : m.values) values[nb::str(key.c_str())] = doubles(v);
+        for (const auto& [key, v] : m.values) values[nb::str(key.c_str())] = to_numpy(v);
         for (const auto& [key, c] : m.curves)
-            curves[nb::str(key.c_str())] = doubles(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
-        nb::list rand;
-        for (const auto& s : m.randomisation) {
-            nb::dict step;
-            step["layer"] = s.layer;
-            step["spearman"] = s.spearman;
-            step["spearman_abs"] = s.spearman_abs;
-            step["ssim"] = s.ssim;
-            rand.append(step);
-        }
+            curves[nb::str(key.c_str())] = to_numpy(c.values, {static_cast<size_t>(c.samples), static_cast<size_t>(c.points)});
+        nb::dict not_applicable;
+        for (const auto& [key, why] : m.not_applicable) not_applicable[nb::str(key.c_str())] = why;
         d["values"] = values;
         d["curves"] = curves;
-        d["randomisation"] = rand;
+        d["not_applicable"] = not_applicable;
+        d["randomisation"] = randomisation_steps(m.randomisation);
         d["seconds"] = m.seconds;
         per_method[nb::str(m.spec.text.c_str())] = d;
     }
@@ -276,31 +269,41 @@ nb::dict train(const std::map<std::string, nb::object>& kwargs, const std::optio
                bool verbose) {
     train::TrainConfig c;
     std::vector<std::string> unknown;
+    // nanobind's casts convert: "3" and True would pass as 3 and 1. An integer option takes an integer (anything
+    // with __index__, so NumPy's too, but not a bool); the type error below names what it got.
+    const auto integer = [](const nb::object& v) -> int64_t {
+        if (!PyIndex_Check(v.ptr()) || PyBool_Check(v.ptr())) throw nb::cast_error();
+        return nb::cast<int64_t>(v);
+    };
     for (const auto& [key, value] : kwargs) try {
         if (key == "model") c.model = nb::cast<std::string>(value);
         else if (key == "data") c.data = nb::cast<std::string>(value);
         else if (key == "data_dir") c.data_dir = nb::cast<std::string>(value);
-        else if (key == "epochs") c.epochs = nb::cast<int64_t>(value);
-        else if (key == "batch_size") c.batch_size = nb::cast<int64_t>(value);
+        else if (key == "epochs") c.epochs = integer(value);
+        else if (key == "batch_size") c.batch_size = integer(value);
         else if (key == "optimizer") c.optimizer = nb::cast<std::string>(value);
         else if (key == "lr") c.lr = nb::cast<float>(value);
         else if (key == "momentum") c.momentum = nb::cast<float>(value);
         else if (key == "nesterov") c.nesterov = nb::cast<bool>(value);
         else if (key == "weight_decay") c.weight_decay = nb::cast<float>(value);
         else if (key == "schedule") c.schedule.kind = nb::cast<std::string>(value);
-        else if (key == "step_size") c.schedule.step_size = nb::cast<int64_t>(value);
+        else if (key == "step_size") c.schedule.step_size = integer(value);
         else if (key == "gamma") c.schedule.gamma = nb::cast<float>(value);
         else if (key == "min_lr") c.schedule.min_lr = nb::cast<float>(value);
         else if (key == "warmup") c.schedule.warmup_epochs = nb::cast<double>(value);
-        else if (key == "seed") c.seed = nb::cast<uint64_t>(value);
+        else if (key == "seed") {
+            const int64_t seed = integer(value);
+            GB_CHECK(seed >= 0, "train: seed must be >= 0, got ", seed);
+            c.seed = static_cast<uint64_t>(seed);
+        }
         else if (key == "out_dir") c.out_dir = nb::cast<std::string>(value);
         else if (key == "resume") c.resume = nb::cast<std::string>(value);
-        else if (key == "stop_after") c.stop_after = nb::cast<int64_t>(value);
-        else if (key == "train_limit") c.train_limit = nb::cast<int64_t>(value);
-        else if (key == "test_limit") c.test_limit = nb::cast<int64_t>(value);
-        else if (key == "crop_padding") c.crop_padding = nb::cast<int64_t>(value);
+        else if (key == "stop_after") c.stop_after = integer(value);
+        else if (key == "train_limit") c.train_limit = integer(value);
+        else if (key == "test_limit") c.test_limit = integer(value);
+        else if (key == "crop_padding") c.crop_padding = integer(value);
         else if (key == "hflip") c.hflip = nb::cast<bool>(value);
-        else if (key == "save_every") c.save_every = nb::cast<int64_t>(value);
+        else if (key == "save_every") c.save_every = integer(value);
         else if (key == "device") c.device = Device::parse(nb::cast<std::string>(value));
         else unknown.push_back(key);
     } catch (const nb::cast_error&) {
@@ -386,7 +389,7 @@ void bind_metrics(nb::module_& m) {
     m.def("_evaluate", &evaluate, nb::arg("model"), nb::arg("x"), nb::arg("labels"), nb::arg("methods"),
           nb::arg("metrics"), nb::arg("batch"), nb::arg("patch"), nb::arg("aopc_steps"), nb::arg("replacements"),
           nb::arg("steps"), nb::arg("blur_sigma"), nb::arg("sensitivity_samples"), nb::arg("radius"), nb::arg("seed"),
-          nb::arg("low").none(), nb::arg("high").none(), nb::arg("canonizer"), nb::arg("out_dir"),
+          nb::arg("low").none(), nb::arg("high").none(), nb::arg("canonizer"), nb::arg("target"), nb::arg("out_dir"),
           nb::arg("progress").none(), "The evaluation run of `glassbox evaluate`; glassbox.evaluate wraps it.");
     m.def("_train", &train, nb::arg("config"), nb::arg("progress").none(), nb::arg("verbose"),
           "A training run (train::Trainer); glassbox.train wraps it.");

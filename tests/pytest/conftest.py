@@ -1,6 +1,7 @@
 """Shared pieces of the Python module's tests: vgg-mini in PyTorch (tests/python/vgg_mini.py,
 the layout glassbox's vgg-mini and vgg-mini-bn load by name), seeded random weights and inputs,
 and the glassbox program for the C++ side of the comparisons."""
+import gzip
 import os
 import pathlib
 import subprocess
@@ -15,6 +16,8 @@ import glassbox as gb
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "python"))
 from vgg_mini import VGGMini  # noqa: E402
+
+FASHION = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist
 
 
 def torch_model(bn, seed=7):
@@ -58,3 +61,19 @@ def run_cli(*args):
     done = subprocess.run([cli, *map(str, args)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def same_build():
+    """Whether the glassbox program and this module were built with the same options (then they compute the
+    same floats in the same order; `pip install .` is portable, the set-up script's build uses -march=native)."""
+    return f"build: {gb.build_options}\n" in run_cli("info")
+
+
+def fashion_test_images(n):
+    """The first n images [n, 1, 28, 28] and labels of Debian's Fashion-MNIST test split."""
+    with gzip.open(os.path.join(FASHION, "t10k-images-idx3-ubyte.gz")) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16)[: n * 784]
+    with gzip.open(os.path.join(FASHION, "t10k-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
+    # As the library reads them (io/dataset.cpp): byte * (1/255) in float32.
+    return images.reshape(n, 1, 28, 28).astype(np.float32) * np.float32(1 / 255), labels.astype(np.int32)

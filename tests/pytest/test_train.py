@@ -76,6 +76,13 @@ def test_callback_exception_stops_training(tmp_path):
 def test_errors(tmp_path):
     with pytest.raises(gb.Error, match="option 'epochs' does not take a str"):
         gb.train(epochs="two", out_dir=str(tmp_path))
+    # Not converted: a numeric text or a bool is not an integer option (nanobind's casts would take both).
+    with pytest.raises(gb.Error, match="option 'epochs' does not take a str"):
+        gb.train(epochs="3", out_dir=str(tmp_path))
+    with pytest.raises(gb.Error, match="option 'batch_size' does not take a bool"):
+        gb.train(batch_size=True, out_dir=str(tmp_path))
+    with pytest.raises(gb.Error, match="seed must be >= 0"):
+        gb.train(seed=-1, out_dir=str(tmp_path))
     with pytest.raises(gb.Error, match="unknown option 'epoch'"):
         gb.train(epoch=1, out_dir=str(tmp_path))
     with pytest.raises(gb.Error):
