@@ -238,7 +238,9 @@ Report tree_report(const train::DistillConfig& c, const train::DistillResult& r,
                               " leaves is shown by its leaves' mean class distribution. "
                         : std::string("Below the last level, each leaf's class distribution. ")) +
                    "Then every filter and every leaf of the tree in grids (hover for numbers).";
-    drawing.html = tree_svg(tree, names, shown) + grids_svg(tree, names);
+    drawing.svg_figures = {{shown < tc.depth ? "the top " + std::to_string(shown) + " levels" : "the tree",
+                            tree_svg(tree, names, shown)},
+                           {"every filter and every leaf", grids_svg(tree, names)}};
     rep.sections.push_back(drawing);
 
     const int64_t n_cards = std::min<int64_t>(o.images, r.test.size());
