@@ -171,7 +171,6 @@ void section(std::ostringstream& out, const ReportSection& s) {
             out << "<figure class=\"plot\">" << svg << "<figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
         out << "</div>\n";
     }
-    out << s.html;
     out << "</section>\n";
 }
 

@@ -33,9 +33,6 @@ struct ReportSection {
     std::vector<std::vector<std::string>> table;
     std::vector<std::pair<std::string, Image>> figures;  // caption -> picture (shown at its own size)
     std::vector<std::pair<std::string, std::string>> svg_figures = {};  // caption -> SVG document (ours, inlined as is)
-    // Markup made by the library itself (an SVG drawing such as distill's tree), inserted after the figures
-    // as it is: never caller text, which belongs in the escaped fields above.
-    std::string html = {};
 };
 
 struct Report {

@@ -111,7 +111,7 @@ std::string tree_svg(const models::SoftTree& tree, const std::vector<std::string
             const double x = node_x(d, k) - s / 2, y = top + rh * static_cast<double>(d);
             out << "<image x=\"" << num(x, 1) << "\" y=\"" << num(y, 1) << "\" width=\"" << num(s, 0) << "\" height=\""
                 << num(s, 0) << "\" style=\"image-rendering: pixelated\" href=\"" << png_uri(filter_image(tree, node))
-                << "\"><title>node " << node << ": filter w (blue < 0 < red)</title></image>";
+                << "\"><title>node " << node << ": filter w (blue negative, red positive)</title></image>";
             out << "<text x=\"" << num(x, 1) << "\" y=\"" << num(y - 3, 1) << "\">node " << node << "</text>";
         }
     // The bottom row: leaves, or each subtree's mean leaf distribution.
@@ -238,7 +238,9 @@ Report tree_report(const train::DistillConfig& c, const train::DistillResult& r,
                               " leaves is shown by its leaves' mean class distribution. "
                         : std::string("Below the last level, each leaf's class distribution. ")) +
                    "Then every filter and every leaf of the tree in grids (hover for numbers).";
-    drawing.html = tree_svg(tree, names, shown) + grids_svg(tree, names);
+    drawing.svg_figures = {{shown < tc.depth ? "the top " + std::to_string(shown) + " levels" : "the tree",
+                            tree_svg(tree, names, shown)},
+                           {"every filter and every leaf", grids_svg(tree, names)}};
     rep.sections.push_back(drawing);
 
     const int64_t n_cards = std::min<int64_t>(o.images, r.test.size());

@@ -8,7 +8,8 @@
 // through train/ and explain/ is exercised without a GPU; test_cuda_device
 // runs it on a real GPU. SmoothGrad, Integrated Gradients, activation
 // maximisation, counterfactuals and interventions (with a Trace of the
-// intervened model) run on a small vgg-mini on each device.
+// intervened model) run on a small vgg-mini on each device; a soft decision
+// tree (models/soft_tree) takes Adam steps on each.
 //
 // Tolerances (reference: the CPU run). The two backends sum in different
 // orders (the CPU's blocked GEMM, cuBLAS or its emulation accumulating in
@@ -25,6 +26,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/functions.h"
+#include "autograd/grad_mode.h"
 #include "core/factory.h"
 #include "explain/gradient_methods.h"
 #include "explain/interventions.h"
@@ -36,6 +38,7 @@
 #include "io/safetensors.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "models/soft_tree.h"
 #include "temp_dir.h"
 #include "train/optimizer.h"
 #include "train/trainer.h"
@@ -300,4 +303,44 @@ TEST_CASE("cuda:0 runs interventions and a Trace of the intervened model as the 
         const Tensor seed = tc.seed({explain::Target::of(2)});
         same("intervened gradient", td.gradient(seed.to(cuda))[0], tc.gradient(seed)[0]);
     }
+}
+
+TEST_CASE("cuda:0 trains a soft decision tree as the CPU does") {
+    // Depth 3 over 1x8x8 inputs, 3 Adam steps on the loss with soft targets and the balance penalty, then the
+    // routing. Tolerances as above (losses and parameters rtol 1e-3, atol 1e-5).
+    const Device cuda = Device::cuda(0);
+    models::SoftTreeConfig tc;
+    tc.depth = 3;
+    tc.height = tc.width = 8;
+    tc.classes = 4;
+    tc.beta = 1.5f;
+    Generator g1(8), g2(8), gx(9);
+    models::SoftTree on_cpu(tc, g1), on_dev(tc, g2);
+    on_dev.to(cuda);
+    const Tensor x = uniform(Shape{16, 1, 8, 8}, -1.f, 1.f, gx);
+    Tensor t;
+    {
+        autograd::NoGradGuard no_grad;
+        t = softmax(uniform(Shape{16, 4}, -2.f, 2.f, gx));
+    }
+    train::Adam opt_cpu(on_cpu.named_parameters(), kernels::AdamParams{.lr = 0.05f});
+    train::Adam opt_dev(on_dev.named_parameters(), kernels::AdamParams{.lr = 0.05f});
+    for (int step = 0; step < 3; ++step) {
+        const models::SoftTreeLoss a = on_cpu.loss(x, t, 0.3f), b = on_dev.loss(x.to(cuda), t.to(cuda), 0.3f);
+        CHECK(b.total.device() == cuda);
+        CHECK(b.total.item() == doctest::Approx(a.total.item()).epsilon(1e-3));
+        CHECK(b.penalty.item() == doctest::Approx(a.penalty.item()).epsilon(1e-3));
+        opt_cpu.zero_grad();
+        opt_dev.zero_grad();
+        autograd::backward(a.total);
+        autograd::backward(b.total);
+        opt_cpu.step();
+        opt_dev.step();
+    }
+    const auto pa = on_cpu.named_parameters(), pb = on_dev.named_parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+        check_close(pa[i].first, pb[i].second.to_vector<float>(), pa[i].second.to_vector<float>(), 1e-3, 1e-5);
+    const models::SoftTreePrediction ra = on_cpu.predict(x), rb = on_dev.predict(x.to(cuda));
+    CHECK(rb.leaf == ra.leaf);
+    check_close("mixture", rb.mixture.to_vector<float>(), ra.mixture.to_vector<float>(), 1e-3, 1e-5);
 }
