@@ -5,7 +5,8 @@
 // tree for --epochs with progress on stderr, scores it on the test split after each epoch, then fits and scores
 // CART; explain::write_tree_report draws the report. Writes into --out: tree.safetensors (the tree, reloadable;
 // `glassbox eval` scores it), cart.safetensors (the baseline; `glassbox eval` scores it too), results.json
-// (configuration, scores, per-epoch history) and report.html (scores, the tree drawn, the paths of test images).
+// (configuration, scores, per-epoch history), history.svg (test accuracy and fidelity by epoch) and report.html
+// (scores, the tree drawn, the paths of test images).
 #include <CLI/CLI.hpp>
 
 #include <iostream>

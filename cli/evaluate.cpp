@@ -6,7 +6,7 @@
 // In order: options checked and methods parsed (each at most once: results are keyed by the spec's text); --out
 // made (removed again if the command fails); checkpoint, conventions and the first --limit images loaded and
 // normalised; the plan run with a progress line per batch; then the files, in this order: results.csv, results.md,
-// curves.csv, <metric>_curves.png per curve metric, randomisation.png, report.html, and run.json last.
+// curves.csv, <metric>_curves.svg per curve metric, randomisation.svg, report.html, and run.json last.
 // results.md is also printed on stdout.
 #include <CLI/CLI.hpp>
 

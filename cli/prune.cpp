@@ -4,7 +4,7 @@
 // of each class), the criterion's filter scores, the pruned model (models/prune.h), optional fine-tuning
 // (train::Trainer), the measured forward time of both models, the accuracy-versus-rate curves of every criterion
 // without and with a short fine-tuning, and the files model.safetensors, scores.csv, curves.csv,
-// accuracy_vs_rate.png and report.html. Progress goes to stderr, the summary to stdout. Runs on the CPU.
+// accuracy_vs_rate.svg and report.html. Progress goes to stderr, the summary to stdout. Runs on the CPU.
 #include <CLI/CLI.hpp>
 
 #include <iomanip>

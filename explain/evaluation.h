@@ -16,7 +16,7 @@
 // choice is seeded (options.seed), so a plan gives the same numbers on every run.
 //
 // Files (write_evaluation, in this order): results.csv, per_image.csv, results.md, curves.csv,
-// <metric>_curves.png per curve metric, randomisation.png, report.html, and run.json last.
+// <metric>_curves.svg per curve metric, randomisation.svg, report.html, and run.json last.
 #pragma once
 
 #include <cstdint>
@@ -142,11 +142,11 @@ std::string setup_text(const EvaluationResults& results);
 std::string results_markdown(const EvaluationResults& results);
 
 struct EvaluationPlot {
-    std::string file, caption;  // "deletion_curves.png", the report's caption
-    bool randomisation = false; // the randomisation section's plot, else a curve plot
-    Image image;
+    std::string file, caption;  // "deletion_curves.svg", the report's caption
+    bool randomisation = false; // the randomisation section's plot (x: the layers by name), else a curve plot
+    std::string svg;            // the SVG document, written as `file` and inlined in report.html
 };
-// The mean curves of each curve metric, then the randomisation plot when measured.
+// The mean curves of each curve metric, then the randomisation plot when measured, as SVG.
 std::vector<EvaluationPlot> render_plots(const EvaluationResults& results);
 Report evaluation_report(const EvaluationResults& results, const std::vector<EvaluationPlot>& plots);
 

@@ -196,22 +196,27 @@ std::vector<EvaluationPlot> render_plots(const EvaluationResults& r) {
             const Curves& c = m.curves.at(cm.key);
             p.series.push_back({m.spec.text, c.fraction, c.mean()});
         }
-        plots.push_back({cm.key + "_curves.png", cm.key + " (mean over images)", false, render_line_plot(p)});
+        plots.push_back({cm.key + "_curves.svg", cm.key + " (mean over images)", false, render_line_plot_svg(p)});
     }
     if (r.measured("randomisation")) {
         LinePlot p;
         p.title = "Cascading randomisation";
-        p.x_label = "layers randomised (from the output)";
+        p.x_label = "layers randomised, cascading from the output (the last one named)";
         p.y_label = "Spearman of |map|";
+        // Every method's cascade runs over the same layers of the one model, in the same order.
+        for (const auto& step : r.methods.front().randomisation) p.x_categories.push_back(step.layer);
         for (const auto& m : r.methods) {
             Series s{m.spec.text, {}, {}};
             for (size_t i = 0; i < m.randomisation.size(); ++i) {
-                s.x.push_back(static_cast<double>(i + 1));
+                GB_CHECK(i < p.x_categories.size() && m.randomisation[i].layer == p.x_categories[i],
+                         "evaluate: the randomisation of ", m.spec.text, " does not follow the cascade of ",
+                         r.methods.front().spec.text);
+                s.x.push_back(static_cast<double>(i));
                 s.y.push_back(m.randomisation[i].spearman_abs);
             }
             p.series.push_back(s);
         }
-        plots.push_back({"randomisation.png", "randomisation", true, render_line_plot(p)});
+        plots.push_back({"randomisation.svg", "randomisation", true, render_line_plot_svg(p)});
     }
     return plots;
 }
@@ -228,7 +233,7 @@ Report evaluation_report(const EvaluationResults& r, const std::vector<Evaluatio
                      "Layers re-initialised cumulatively from the output; each cell: Spearman rank correlation of |map| / SSIM "
                      "against the maps of the trained model. Near 1 means the map does not depend on those weights.",
                      {}, {}};
-    for (const auto& p : plots) (p.randomisation ? rs : main).figures.emplace_back(p.caption, p.image);
+    for (const auto& p : plots) (p.randomisation ? rs : main).svg_figures.emplace_back(p.caption, p.svg);
     report.sections.push_back(main);
     if (r.measured("randomisation")) {
         rs.table = randomisation_table(r);
@@ -246,7 +251,7 @@ void write_markdown(const EvaluationResults& r, const std::string& dir) { write_
 void write_curves_csv(const EvaluationResults& r, const std::string& dir) { write_text(dir + "/curves.csv", curves_csv(r)); }
 
 void write_plots(const std::vector<EvaluationPlot>& plots, const std::string& dir) {
-    for (const auto& p : plots) save_png(dir + "/" + p.file, p.image);
+    for (const auto& p : plots) write_text(dir + "/" + p.file, p.svg);
 }
 
 void write_html_report(const EvaluationResults& r, const std::vector<EvaluationPlot>& plots, const std::string& dir) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "core/error.h"
@@ -19,27 +20,14 @@ namespace {
 
 constexpr Rgb8 kInk{31, 36, 48}, kGrid{229, 231, 235};
 
-void put(Image& im, int64_t x, int64_t y, Rgb8 c) {
-    if (x < 0 || y < 0 || x >= im.width || y >= im.height) return;
-    uint8_t* p = im.pixels.data() + (y * im.width + x) * 3;
-    p[0] = c.r, p[1] = c.g, p[2] = c.b;
-}
-
 void fill_rect(Image& im, double x0, double y0, double x1, double y1, Rgb8 c) {
-    for (int64_t y = static_cast<int64_t>(std::ceil(y0 - 0.5)); y < static_cast<int64_t>(std::ceil(y1 - 0.5)); ++y)
-        for (int64_t x = static_cast<int64_t>(std::ceil(x0 - 0.5)); x < static_cast<int64_t>(std::ceil(x1 - 0.5)); ++x)
-            put(im, x, y, c);
-}
-
-// A line `thick` pixels wide: a square stamp every half pixel along it.
-void line(Image& im, double x0, double y0, double x1, double y1, Rgb8 c, double thick) {
-    const double len = std::hypot(x1 - x0, y1 - y0);
-    const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(len * 2)));
-    for (int64_t i = 0; i <= n; ++i) {
-        const double t = static_cast<double>(i) / static_cast<double>(n);
-        const double x = x0 + t * (x1 - x0), y = y0 + t * (y1 - y0);
-        fill_rect(im, x - thick / 2, y - thick / 2, x + thick / 2, y + thick / 2, c);
-    }
+    for (int64_t y = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(y0 - 0.5)));
+         y < std::min(im.height, static_cast<int64_t>(std::ceil(y1 - 0.5))); ++y)
+        for (int64_t x = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(x0 - 0.5)));
+             x < std::min(im.width, static_cast<int64_t>(std::ceil(x1 - 0.5))); ++x) {
+            uint8_t* p = im.pixels.data() + (y * im.width + x) * 3;
+            p[0] = c.r, p[1] = c.g, p[2] = c.b;
+        }
 }
 
 std::string tick_label(double v, double step) {
@@ -93,8 +81,8 @@ void draw_text(Image& im, double x, double y, const std::string& text, Rgb8 colo
 
 namespace {
 
-// The data ranges of a plot (checked: series non-empty, x and y of one length, finite), widened where flat,
-// y padded by 4%.
+// The data ranges of a plot (checked: series non-empty, x and y of one length, finite, categorical x an index),
+// widened where flat, y padded by 4%; a categorical x spans half a slot either side of its first and last name.
 struct PlotRange {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
 };
@@ -102,6 +90,7 @@ struct PlotRange {
 PlotRange plot_range(const LinePlot& plot, int64_t width, int64_t height) {
     GB_CHECK(width >= 200 && height >= 150, "plot: size ", width, "x", height, " is below 200x150");
     GB_CHECK(!plot.series.empty(), "plot '", plot.title, "': no series");
+    const auto n_cat = static_cast<double>(plot.x_categories.size());
     PlotRange r;
     for (const auto& s : plot.series) {
         GB_CHECK(!s.x.empty() && s.x.size() == s.y.size(), "plot '", plot.title, "': series '", s.label, "' has ",
@@ -109,10 +98,14 @@ PlotRange plot_range(const LinePlot& plot, int64_t width, int64_t height) {
         for (size_t i = 0; i < s.x.size(); ++i) {
             GB_CHECK(std::isfinite(s.x[i]) && std::isfinite(s.y[i]), "plot '", plot.title, "': series '", s.label,
                      "' has a non-finite value at point ", i);
+            GB_CHECK(n_cat == 0 || (s.x[i] == std::floor(s.x[i]) && s.x[i] >= 0 && s.x[i] < n_cat), "plot '", plot.title,
+                     "': series '", s.label, "' has x = ", s.x[i], " at point ", i, ", not the index of one of the ",
+                     plot.x_categories.size(), " x categories");
             r.xlo = std::min(r.xlo, s.x[i]), r.xhi = std::max(r.xhi, s.x[i]);
             r.ylo = std::min(r.ylo, s.y[i]), r.yhi = std::max(r.yhi, s.y[i]);
         }
     }
+    if (n_cat > 0) r.xlo = -0.5, r.xhi = n_cat - 0.5;
     if (r.xhi <= r.xlo) r.xlo -= 0.5, r.xhi += 0.5;
     if (r.yhi <= r.ylo) r.ylo -= 0.5, r.yhi += 0.5;
     const double pad = 0.04 * (r.yhi - r.ylo);
@@ -138,35 +131,151 @@ std::string svg_escape(const std::string& text) {
     return out;
 }
 
+// The width of `text` in a sans-serif font of `size` px, estimated from classes of glyph widths (Helvetica's and
+// DejaVu Sans's advance widths, rounded up) so that layouts that fit here also fit in the browser's font.
+double svg_text_width(const std::string& text, double size) {
+    double em = 0;
+    for (const char c : text) {
+        if (std::strchr(" il.,:;'|!()[]{}/\\", c) != nullptr) em += 0.34;
+        else if (std::strchr("mwMW@%", c) != nullptr) em += 0.9;
+        else if (c >= 'A' && c <= 'Z') em += 0.72;
+        else em += 0.62;
+    }
+    return em * size;
+}
+
+// `text` cut into lines no wider than `max_width`: after a space, '-', '_', ':', '=' or ',' where possible, else
+// anywhere. Every character is kept (the separators end their line), so the lines joined give the text back.
+std::vector<std::string> wrap_text(const std::string& text, double size, double max_width) {
+    std::vector<std::string> lines;
+    std::string rest = text;
+    while (svg_text_width(rest, size) > max_width && rest.size() > 1) {
+        size_t fit = 1;
+        while (fit < rest.size() && svg_text_width(rest.substr(0, fit + 1), size) <= max_width) ++fit;
+        size_t cut = fit;
+        for (size_t k = fit; k > fit / 2; --k)
+            if (std::strchr(" -_:=,", rest[k - 1]) != nullptr) {
+                cut = k;
+                break;
+            }
+        lines.push_back(rest.substr(0, cut));
+        rest = rest.substr(cut);
+    }
+    lines.push_back(rest);
+    return lines;
+}
+
+// A <text> element of `lines`, one <tspan> per line `leading` px apart, the first line's baseline at y.
+void svg_lines(std::ostringstream& o, double x, double y, const std::vector<std::string>& lines, double leading,
+               const std::string& attributes) {
+    o << "<text x=\"" << x << "\" y=\"" << y << "\"" << attributes << ">";
+    for (size_t i = 0; i < lines.size(); ++i)
+        o << "<tspan x=\"" << x << "\" dy=\"" << (i ? leading : 0.0) << "\">" << svg_escape(lines[i]) << "</tspan>";
+    o << "</text>\n";
+}
+
 }  // namespace
 
 std::string render_line_plot_svg(const LinePlot& plot, int64_t width, int64_t height) {
     const PlotRange r = plot_range(plot, width, height);
-    double legend_w = 0;
-    for (const auto& s : plot.series) legend_w = std::max(legend_w, 7.0 * static_cast<double>(s.label.size()));
-    legend_w = std::min(legend_w + 40, 0.4 * static_cast<double>(width));
-    const double left = 80, top = 56, right = static_cast<double>(width) - legend_w - 20,
-                 bottom = static_cast<double>(height) - 60;
+    const auto W = static_cast<double>(width);
+    constexpr double kFont = 13, kLead = 16, kTitleFont = 17, kTick = 5;
+    const std::string ink = svg_color(kInk), grid = svg_color(kGrid);
+    const bool categorical = !plot.x_categories.empty();
+
+    // Title: wrapped to the width; a word longer than the width shrinks the font instead.
+    // (bold: widths estimated 10% above the regular weight's).
+    double title_font = kTitleFont;
+    const double title_room = (W - 40) / 1.1;
+    std::vector<std::string> title_lines = wrap_text(plot.title, title_font, title_room);
+    for (const auto& l : title_lines)
+        title_font = std::min(title_font, kTitleFont * title_room / std::max(1.0, svg_text_width(l, kTitleFont)));
+    title_font = std::max(title_font, 9.0);
+    const double title_h = plot.title.empty() ? 0 : static_cast<double>(title_lines.size()) * title_font * 1.25;
+
+    // Y ticks and the rotated y label on the left.
+    const auto yt = nice_ticks(r.ylo, r.yhi);
+    const double ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
+    double ytick_w = 0;
+    for (double t : yt) ytick_w = std::max(ytick_w, svg_text_width(tick_label(t, ystep), kFont));
+    // The y label turned along the axis, wrapped to about half the height (the plot area's usual share).
+    const std::vector<std::string> ylabel_lines = wrap_text(plot.y_label, kFont, std::max(100.0, 0.5 * static_cast<double>(height)));
+    const double left_base = 12 + (plot.y_label.empty() ? 0.0 : static_cast<double>(ylabel_lines.size()) * kLead) + 8 + ytick_w + 6 + kTick;
+
+    // The legend, right of the plot area: a sample line, then the label wrapped to at most 30% of the width.
+    const double label_max = std::max(80.0, 0.3 * W - 44);
+    std::vector<std::vector<std::string>> legend;
+    double legend_text_w = 0;
+    size_t legend_rows = 0;
+    for (const auto& s : plot.series) {
+        legend.push_back(wrap_text(s.label, kFont, label_max));
+        for (const auto& l : legend.back()) legend_text_w = std::max(legend_text_w, svg_text_width(l, kFont));
+        legend_rows += legend.back().size();
+    }
+    const double right = W - (20 + 24 + 6 + legend_text_w + 10);
+    const double legend_h = static_cast<double>(legend_rows) * kLead + static_cast<double>(plot.series.size()) * 6;
+
+    // X ticks: numbers from nice_ticks, or every category's name, horizontal when the names fit their slots, else
+    // turned by 45 degrees (90 where slots are narrower than a line), in a smaller font where even that overlaps.
+    std::vector<double> xt;
+    std::vector<std::string> xl;
+    if (categorical) {
+        for (size_t i = 0; i < plot.x_categories.size(); ++i) xt.push_back(static_cast<double>(i)), xl.push_back(plot.x_categories[i]);
+    } else {
+        xt = nice_ticks(r.xlo, r.xhi);
+        const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1;
+        for (double t : xt) xl.push_back(tick_label(t, xstep));
+    }
+    double xtick_w = 0;
+    for (const auto& l : xl) xtick_w = std::max(xtick_w, svg_text_width(l, kFont));
+    double xfont = kFont, left = left_base;
+    int angle = 0;
+    double slot = (right - left) / (r.xhi - r.xlo);  // px per x unit = per category
+    if (categorical && xtick_w + 8 > slot) {
+        angle = slot * 0.7071 >= kLead ? 45 : 90;
+        if (angle == 90 && slot < kLead) xfont = std::max(7.0, kFont * slot / kLead);
+        xtick_w = xtick_w * xfont / kFont;
+        if (angle == 45) {  // the first name runs left from its tick: keep it inside the picture
+            left = std::max(left, svg_text_width(xl.front(), xfont) * 0.7071 + 6 - slot / 2);
+            slot = (right - left) / (r.xhi - r.xlo);
+        }
+    }
+    GB_CHECK(right - left >= 60, "plot '", plot.title, "': ", width, " px leave no room for the plot area beside the legend and tick labels");
+    const double xtick_h = angle == 0 ? kLead : angle == 45 ? xtick_w * 0.7071 + xfont * 0.7071 : xtick_w;
+    const double top = 12 + title_h + 12;  // room for the top tick's label
+    const double bottom_margin = kTick + 6 + xtick_h + 8 + (plot.x_label.empty() ? 0 : kLead + 4) + 8;
+    const double plot_h = std::max({static_cast<double>(height) - top - bottom_margin, 100.0, legend_h});
+    const double bottom = top + plot_h, H = bottom + bottom_margin;
+
     auto px = [&](double v) { return left + (v - r.xlo) / (r.xhi - r.xlo) * (right - left); };
     auto py = [&](double v) { return bottom - (v - r.ylo) / (r.yhi - r.ylo) * (bottom - top); };
     std::ostringstream o;
     o.setf(std::ios::fixed);
     o.precision(2);
-    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << width << " " << height << "\" width=\"" << width
-      << "\" height=\"" << height << "\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n";
-    const std::string ink = svg_color(kInk), grid = svg_color(kGrid);
-    const auto xt = nice_ticks(r.xlo, r.xhi), yt = nice_ticks(r.ylo, r.yhi);
-    const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
+    o << "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << width << " " << H << "\" width=\"" << width
+      << "\" height=\"" << H << "\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"" << kFont
+      << "\">\n<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n";
     for (double t : yt)
         o << "<line x1=\"" << left << "\" y1=\"" << py(t) << "\" x2=\"" << right << "\" y2=\"" << py(t) << "\" stroke=\"" << grid
-          << "\"/><text x=\"" << left - 8 << "\" y=\"" << py(t) + 4 << "\" text-anchor=\"end\" fill=\"" << ink << "\">"
-          << tick_label(t, ystep) << "</text>\n";
-    for (double t : xt)
-        o << "<line x1=\"" << px(t) << "\" y1=\"" << top << "\" x2=\"" << px(t) << "\" y2=\"" << bottom << "\" stroke=\"" << grid
-          << "\"/><text x=\"" << px(t) << "\" y=\"" << bottom + 20 << "\" text-anchor=\"middle\" fill=\"" << ink << "\">"
-          << tick_label(t, xstep) << "</text>\n";
+          << "\"/><line x1=\"" << left - kTick << "\" y1=\"" << py(t) << "\" x2=\"" << left << "\" y2=\"" << py(t)
+          << "\" stroke=\"" << ink << "\"/><text x=\"" << left - kTick - 4 << "\" y=\"" << py(t) + 4.5
+          << "\" text-anchor=\"end\" fill=\"" << ink << "\">" << tick_label(t, ystep) << "</text>\n";
+    for (size_t i = 0; i < xt.size(); ++i) {
+        const double x = px(xt[i]), y = bottom + kTick + 4;
+        o << "<line x1=\"" << x << "\" y1=\"" << top << "\" x2=\"" << x << "\" y2=\"" << bottom << "\" stroke=\"" << grid
+          << "\"/><line x1=\"" << x << "\" y1=\"" << bottom << "\" x2=\"" << x << "\" y2=\"" << bottom + kTick
+          << "\" stroke=\"" << ink << "\"/>";
+        if (angle == 0)
+            o << "<text x=\"" << x << "\" y=\"" << y + 11 << "\" text-anchor=\"middle\" fill=\"" << ink << "\">";
+        else  // the name ends at its tick, turned about that end
+            o << "<text x=\"" << x + (angle == 90 ? xfont * 0.35 : 0) << "\" y=\"" << y + (angle == 90 ? 0 : xfont * 0.7)
+              << "\" text-anchor=\"end\" font-size=\"" << xfont << "\" transform=\"rotate(-" << angle << " "
+              << x + (angle == 90 ? xfont * 0.35 : 0) << " " << y + (angle == 90 ? 0 : xfont * 0.7) << ")\" fill=\"" << ink << "\">";
+        o << svg_escape(xl[i]) << "</text>\n";
+    }
     o << "<path d=\"M" << left << " " << top << "V" << bottom << "H" << right << "\" fill=\"none\" stroke=\"" << ink
       << "\" stroke-width=\"1.5\"/>\n";
+    double ly = top + 4;
     for (size_t i = 0; i < plot.series.size(); ++i) {
         const auto& s = plot.series[i];
         const std::string c = svg_color(series_color(i));
@@ -176,60 +285,33 @@ std::string render_line_plot_svg(const LinePlot& plot, int64_t width, int64_t he
         if (s.x.size() <= 60)
             for (size_t k = 0; k < s.x.size(); ++k)
                 o << "<circle cx=\"" << px(s.x[k]) << "\" cy=\"" << py(s.y[k]) << "\" r=\"3\" fill=\"" << c << "\"/>";
-        const double ly = top + 10 + 22 * static_cast<double>(i);
-        o << "<line x1=\"" << right + 20 << "\" y1=\"" << ly << "\" x2=\"" << right + 44 << "\" y2=\"" << ly << "\" stroke=\"" << c
-          << "\" stroke-width=\"3\"/><text x=\"" << right + 50 << "\" y=\"" << ly + 4 << "\" fill=\"" << ink << "\">"
-          << svg_escape(s.label) << "</text>\n";
+        o << "<line x1=\"" << right + 20 << "\" y1=\"" << ly + 8 << "\" x2=\"" << right + 44 << "\" y2=\"" << ly + 8
+          << "\" stroke=\"" << c << "\" stroke-width=\"3\"/>";
+        svg_lines(o, right + 50, ly + 12.5, legend[i], kLead, " fill=\"" + ink + "\"");
+        ly += static_cast<double>(legend[i].size()) * kLead + 6;
     }
-    o << "<text x=\"" << static_cast<double>(width) / 2 << "\" y=\"28\" text-anchor=\"middle\" font-size=\"18\" fill=\"" << ink
-      << "\">" << svg_escape(plot.title) << "</text>\n<text x=\"" << (left + right) / 2 << "\" y=\"" << bottom + 44
-      << "\" text-anchor=\"middle\" fill=\"" << ink << "\">" << svg_escape(plot.x_label) << "</text>\n<text x=\"10\" y=\""
-      << top - 16 << "\" fill=\"" << ink << "\">" << svg_escape(plot.y_label) << "</text>\n</svg>\n";
+    if (!plot.title.empty()) {
+        std::ostringstream attr;
+        attr.setf(std::ios::fixed);
+        attr.precision(2);
+        attr << " text-anchor=\"middle\" font-size=\"" << title_font << "\" font-weight=\"bold\" fill=\"" << ink << "\"";
+        svg_lines(o, W / 2, 10 + title_font, title_lines, title_font * 1.25, attr.str());
+    }
+    if (!plot.x_label.empty())
+        o << "<text x=\"" << (left + right) / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\" fill=\"" << ink << "\">"
+          << svg_escape(plot.x_label) << "</text>\n";
+    if (!plot.y_label.empty()) {
+        double ylabel_w = 0;
+        for (const auto& l : ylabel_lines) ylabel_w = std::max(ylabel_w, svg_text_width(l, kFont));
+        std::ostringstream attr;
+        attr.setf(std::ios::fixed);
+        attr.precision(2);
+        attr << " transform=\"translate(" << 12 + kFont << " " << (top + bottom) / 2 << ") rotate(-90)\" text-anchor=\"middle\""
+             << " font-size=\"" << std::min(kFont, kFont * plot_h / ylabel_w) << "\" fill=\"" << ink << "\"";
+        svg_lines(o, 0, 0, ylabel_lines, kLead, attr.str());
+    }
+    o << "</svg>\n";
     return o.str();
-}
-
-Image render_line_plot(const LinePlot& plot, int64_t width, int64_t height) {
-    const PlotRange range = plot_range(plot, width, height);
-    const double xlo = range.xlo, xhi = range.xhi, ylo = range.ylo, yhi = range.yhi;
-
-    Image im;
-    im.width = width, im.height = height, im.channels = 3;
-    im.pixels.assign(static_cast<size_t>(width * height * 3), 255);
-    double legend_w = 0;
-    for (const auto& s : plot.series) legend_w = std::max(legend_w, text_width(s.label));
-    legend_w = std::min(legend_w + 40, 0.4 * static_cast<double>(width));
-    const double left = 80, top = 56, right = static_cast<double>(width) - legend_w - 20,
-                 bottom = static_cast<double>(height) - 60;
-    auto px = [&](double v) { return left + (v - xlo) / (xhi - xlo) * (right - left); };
-    auto py = [&](double v) { return bottom - (v - ylo) / (yhi - ylo) * (bottom - top); };
-
-    const auto xt = nice_ticks(xlo, xhi), yt = nice_ticks(ylo, yhi);
-    const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1, ystep = yt.size() > 1 ? yt[1] - yt[0] : 1;
-    for (double t : yt) {
-        line(im, left, py(t), right, py(t), kGrid, 1);
-        const std::string l = tick_label(t, ystep);
-        draw_text(im, left - 8 - text_width(l), py(t) - 7, l, kInk);
-    }
-    for (double t : xt) {
-        line(im, px(t), top, px(t), bottom, kGrid, 1);
-        const std::string l = tick_label(t, xstep);
-        draw_text(im, px(t) - text_width(l) / 2, bottom + 8, l, kInk);
-    }
-    line(im, left, bottom, right, bottom, kInk, 1.5);
-    line(im, left, top, left, bottom, kInk, 1.5);
-    for (size_t i = 0; i < plot.series.size(); ++i) {
-        const auto& s = plot.series[i];
-        const Rgb8 c = series_color(i);
-        for (size_t k = 1; k < s.x.size(); ++k) line(im, px(s.x[k - 1]), py(s.y[k - 1]), px(s.x[k]), py(s.y[k]), c, 2.5);
-        for (size_t k = 0; k < s.x.size(); ++k) fill_rect(im, px(s.x[k]) - 3, py(s.y[k]) - 3, px(s.x[k]) + 3, py(s.y[k]) + 3, c);
-        const double ly = top + 10 + 24 * static_cast<double>(i);
-        line(im, right + 20, ly + 6, right + 44, ly + 6, c, 3);
-        draw_text(im, right + 50, ly, s.label, kInk);
-    }
-    draw_text(im, (static_cast<double>(width) - text_width(plot.title, 2.5)) / 2, 6, plot.title, kInk, 2.5);
-    draw_text(im, (left + right - text_width(plot.x_label)) / 2, bottom + 34, plot.x_label, kInk);
-    draw_text(im, 10, top - 22, plot.y_label, kInk);
-    return im;
 }
 
 }  // namespace gb::explain

@@ -1,8 +1,9 @@
-// Small raster plots for evaluation results, drawn here (no plotting library):
-// line plots with axes, "nice" ticks (1, 2, 5 x 10^k), tick labels, a title,
-// axis labels and a legend, text in stb_easy_font's segment font. The result is
-// an RGB8 Image for save_png / the HTML report, or the same plot as an SVG
-// document (vector lines and text, for curves of many points).
+// Line plots for the reports, drawn here as SVG (no plotting library): vector lines, real text, axes with
+// "nice" ticks (1, 2, 5 x 10^k) or named categories, a title, axis labels and a legend outside the plot area.
+// The document is standalone (written as .svg) and inlined as is in report.html. Text is laid out from an
+// estimate of sans-serif glyph widths, so titles wrap, long category names turn, and the legend grows the
+// picture rather than overlapping the curves. Also: stb_easy_font's segment font on raster images
+// (draw_text), for captions inside pictures that are raster by nature.
 #pragma once
 
 #include <string>
@@ -20,6 +21,9 @@ struct Series {
 struct LinePlot {
     std::string title, x_label, y_label;
     std::vector<Series> series;
+    // When not empty, the x axis is categorical: every x value is an index 0..n-1 into these names (e.g. the
+    // layers of a randomisation cascade), each index a tick labelled with its name. Otherwise x is numeric.
+    std::vector<std::string> x_categories = {};
 };
 
 // The i-th series colour: matplotlib's tab10, then ten darker colours (cycling after 20).
@@ -28,12 +32,10 @@ Rgb8 series_color(size_t i);
 // Axis ticks covering [lo, hi]: multiples of a step 1, 2 or 5 x 10^k, about `count` of them.
 std::vector<double> nice_ticks(double lo, double hi, int count = 5);
 
-// Renders the plot; gb::Error when a series is empty, its x and y differ in length,
-// a value is not finite, or the size is below 200 x 150.
-Image render_line_plot(const LinePlot& plot, int64_t width = 960, int64_t height = 540);
-
-// The same plot as a standalone SVG document (same layout, ticks, colours and checks; a dot per point only
-// for series of at most 60 points).
+// The plot as a standalone SVG document (xmlns, viewBox, width and height) of `width` x `height` pixels, taller
+// when the legend needs more rows than the plot area holds; a dot per point for series of at most 60 points.
+// gb::Error when there is no series, a series is empty, its x and y differ in length, a value is not finite,
+// a categorical x is not the index of a category, or the size is below 200 x 150.
 std::string render_line_plot_svg(const LinePlot& plot, int64_t width = 960, int64_t height = 540);
 
 // Text in stb_easy_font's font at `scale` pixels per font unit, top-left at (x, y); clipped to the image.

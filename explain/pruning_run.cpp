@@ -301,9 +301,9 @@ PruneRunResult run_prune(const PruneRunOptions& o, std::ostream& log) {
             plot.series.push_back(plain);
             if (!tuned.x.empty()) plot.series.push_back(tuned);
         }
-        const Image png = render_line_plot(plot);
-        save_png(o.out + "/accuracy_vs_rate.png", png);
-        curves.figures.push_back({"Test accuracy versus rate (accuracy_vs_rate.png)", png});
+        const std::string svg = render_line_plot_svg(plot);
+        io::write_file_atomic(o.out + "/accuracy_vs_rate.svg", [&](std::ostream& out) { out << svg; });
+        curves.svg_figures.push_back({"Test accuracy versus rate (accuracy_vs_rate.svg)", svg});
         report.sections.push_back(curves);
     }
     report.methods = {
@@ -316,7 +316,7 @@ PruneRunResult run_prune(const PruneRunOptions& o, std::ostream& log) {
     report.sequential_colormap.clear();
     save_html(o.out + "/report.html", report);
     log << "prune: written " << model_path << ", scores.csv, curves.csv"
-        << (r.curves.empty() ? "" : ", accuracy_vs_rate.png") << ", report.html in " << o.out << "\n";
+        << (r.curves.empty() ? "" : ", accuracy_vs_rate.svg") << ", report.html in " << o.out << "\n";
     return r;
 }
 

@@ -4,7 +4,7 @@
 // test accuracy versus pruning rate for every criterion, without and with a short
 // fine-tuning, parameter counts, and the measured inference speedup of the
 // pruned model. Files in `out`: model.safetensors, scores.csv, curves.csv,
-// accuracy_vs_rate.png, report.html.
+// accuracy_vs_rate.svg, report.html.
 #pragma once
 
 #include <cstdint>

@@ -61,6 +61,7 @@ table.results { border-collapse: collapse; margin: 10px 0; font-variant-numeric:
 table.results th, table.results td { border-bottom: 1px solid var(--line); padding: 4px 12px; text-align: right; }
 table.results th:first-child, table.results td:first-child { text-align: left; }
 figure.plot, figure.plot img { width: auto; max-width: 100%; }
+figure.plot > svg { display: block; max-width: 100%; height: auto; }
 footer { color: var(--muted); border-top: 1px solid var(--line); margin-top: 8px; }
 footer dl { display: grid; grid-template-columns: auto 1fr; gap: 4px 16px; margin: 8px 0 12px; }
 footer dt { color: var(--ink); font-weight: 600; }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "explain/plot.h"
+#include "io/file_util.h"
 
 namespace gb::explain {
 
@@ -175,6 +176,17 @@ std::string grids_svg(const models::SoftTree& tree, const std::vector<std::strin
 
 }  // namespace
 
+std::string history_svg(const train::DistillResult& r) {
+    GB_CHECK(!r.history.empty(), "distill: no training history to plot");
+    LinePlot plot{"soft tree on the test split", "epoch", "%", {{"test accuracy", {}, {}}, {"fidelity", {}, {}}}};
+    for (const train::DistillEpoch& e : r.history)
+        for (int k = 0; k < 2; ++k) {
+            plot.series[static_cast<size_t>(k)].x.push_back(static_cast<double>(e.epoch));
+            plot.series[static_cast<size_t>(k)].y.push_back(100 * (k ? e.fidelity : e.test_accuracy));
+        }
+    return render_line_plot_svg(plot, 720, 360);
+}
+
 Report tree_report(const train::DistillConfig& c, const train::DistillResult& r, const TreeReportOptions& o) {
     const models::SoftTree& tree = *r.tree;
     const models::SoftTreeConfig& tc = tree.config();
@@ -214,16 +226,10 @@ Report tree_report(const train::DistillConfig& c, const train::DistillResult& r,
     ReportSection hist;
     hist.title = "Training";
     hist.table = {{"epoch", "lr", "loss", "penalty", "test accuracy", "fidelity", "seconds"}};
-    LinePlot plot{"soft tree on the test split", "epoch", "%", {{"test accuracy", {}, {}}, {"fidelity", {}, {}}}};
-    for (const train::DistillEpoch& e : r.history) {
+    for (const train::DistillEpoch& e : r.history)
         hist.table.push_back({std::to_string(e.epoch), num(e.lr, 5), num(e.loss, 4), num(e.penalty, 4),
                               pct(e.test_accuracy), pct(e.fidelity), num(e.seconds, 1)});
-        for (int k = 0; k < 2; ++k) {
-            plot.series[static_cast<size_t>(k)].x.push_back(static_cast<double>(e.epoch));
-            plot.series[static_cast<size_t>(k)].y.push_back(100 * (k ? e.fidelity : e.test_accuracy));
-        }
-    }
-    if (!r.history.empty()) hist.figures.emplace_back("test accuracy and fidelity by epoch", render_line_plot(plot, 720, 360));
+    if (!r.history.empty()) hist.svg_figures.emplace_back("test accuracy and fidelity by epoch (history.svg)", history_svg(r));
     rep.sections.push_back(hist);
 
     ReportSection drawing;
@@ -287,6 +293,9 @@ Report tree_report(const train::DistillConfig& c, const train::DistillResult& r,
 
 std::string write_tree_report(const std::string& dir, const train::DistillConfig& config,
                               const train::DistillResult& result, const TreeReportOptions& options) {
+    if (!result.history.empty())
+        io::write_file_atomic((std::filesystem::path(dir) / "history.svg").string(),
+                              [&](std::ostream& out) { out << history_svg(result); });
     const std::string path = (std::filesystem::path(dir) / "report.html").string();
     save_html(path, tree_report(config, result, options));
     return path;

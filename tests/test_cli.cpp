@@ -103,8 +103,8 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     REQUIRE(v1.code == 0);
     CHECK(v1.out.find("| saliency |") != std::string::npos);
     CHECK(v1.out.find("up to features.0") != std::string::npos);
-    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc-noise_curves.png", "aopc-black_curves.png", "deletion_curves.png",
-                          "insertion_curves.png", "randomisation.png"})
+    for (const char* f : {"results.csv", "results.md", "curves.csv", "report.html", "aopc-noise_curves.svg", "aopc-black_curves.svg", "deletion_curves.svg",
+                          "insertion_curves.svg", "randomisation.svg"})
         CHECK(std::filesystem::exists(evd + "/" + f));
     const Run v2 = run("evaluate --checkpoint " + out + "/model.safetensors --data-dir " + dir.path() +
                        " --limit 99 --method saliency --out " + evd);

@@ -44,7 +44,7 @@ TEST_CASE("cli: distill writes a reloadable tree, CART, results and a report; ev
     REQUIRE(r.code == 0);
     CHECK(r.out.find("epoch 2/2: loss") != std::string::npos);
     CHECK(r.out.find("CART (depth 3, Gini") != std::string::npos);
-    for (const char* f : {"tree.safetensors", "cart.safetensors", "results.json", "report.html"})
+    for (const char* f : {"tree.safetensors", "cart.safetensors", "results.json", "history.svg", "report.html"})
         CHECK(std::filesystem::exists(out + "/" + f));
 
     const auto results = nlohmann::json::parse(read_text(out + "/results.json"));

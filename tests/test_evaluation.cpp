@@ -212,8 +212,8 @@ TEST_CASE("run_evaluation gives the numbers and files of glassbox evaluate for t
     std::filesystem::create_directories(dir.path("lib"));
     write_evaluation(r, dir.path("lib"));
     CHECK(files_in(dir.path("lib")) == files_in(dir.path("cli")));
-    for (const char* f : {"results.csv", "per_image.csv", "curves.csv", "run.json", "aopc-noise_curves.png", "aopc-black_curves.png",
-                          "deletion_curves.png", "insertion_curves.png", "randomisation.png"})
+    for (const char* f : {"results.csv", "per_image.csv", "curves.csv", "run.json", "aopc-noise_curves.svg", "aopc-black_curves.svg",
+                          "deletion_curves.svg", "insertion_curves.svg", "randomisation.svg"})
         CHECK_MESSAGE(read_text(dir.path("lib/") + f) == read_text(dir.path("cli/") + f), f);
     CHECK(without_timings(read_text(dir.path("lib/results.md"))) == without_timings(read_text(dir.path("cli/results.md"))));
     const std::regex date("[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]+");
@@ -373,7 +373,7 @@ TEST_CASE("the C++ example of docs/evaluation.md runs and writes the evaluate fi
     TempDir dir("evaluation-docs");
     write_fake_mnist(dir.path(), 10, 8, 28, true);
     docs_example(data_file("vgg_mini.model.safetensors"), dir.path(), dir.path("eval"));
-    for (const char* f : {"results.csv", "results.md", "curves.csv", "deletion_curves.png", "insertion_curves.png", "report.html", "run.json"})
+    for (const char* f : {"results.csv", "results.md", "curves.csv", "deletion_curves.svg", "insertion_curves.svg", "report.html", "run.json"})
         CHECK_MESSAGE(std::filesystem::exists(dir.path("eval/") + f), f);
     CHECK(read_text(dir.path("eval/results.csv")).find("gradcam,deletion,") != std::string::npos);
 }

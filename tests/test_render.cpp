@@ -1,9 +1,11 @@
 // Rendering of explanations: .npy files (round trips, the exact layout, every
 // malformed case), colormaps, map normalisation, heatmaps and overlays, and the
 // HTML report (escaping, one <img> per picture, every data: URI a PNG).
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "explain/colormap.h"
 #include "explain/heatmap.h"
@@ -328,35 +330,14 @@ TEST_CASE("report: escaped text, one <img> per picture, every data: URI is a PNG
     CHECK_THROWS_WITH_AS(explain::render_html(r), doctest::Contains("report item 1"), Error);
 }
 
-TEST_CASE("line plots: nice ticks, series colours at their points, text, bad input") {
+TEST_CASE("line plots: nice ticks, twenty distinct series colours") {
     using gb::explain::nice_ticks;
     CHECK(nice_ticks(0, 1) == std::vector<double>{0, 0.2, 0.4, 0.6000000000000001, 0.8, 1});
     CHECK(nice_ticks(-3, 47).front() == -0.0);
     CHECK(nice_ticks(-3, 47).back() == 40);
-    gb::explain::LinePlot p;
-    p.title = "deletion";
-    p.x_label = "fraction removed";
-    p.y_label = "p(class)";
-    p.series.push_back({"a", {0, 1}, {0, 1}});
-    p.series.push_back({"b", {0, 0.5, 1}, {1, 0.5, 0}});
-    const gb::explain::Image im = gb::explain::render_line_plot(p, 400, 300);
-    CHECK(im.width == 400);
-    CHECK(im.height == 300);
-    int first = 0, second = 0, ink = 0;
-    for (int64_t y = 0; y < im.height; ++y)
-        for (int64_t x = 0; x < im.width; ++x) {
-            const auto c = im.at(y, x);
-            first += c == gb::explain::series_color(0);
-            second += c == gb::explain::series_color(1);
-            ink += c == gb::explain::Rgb8{31, 36, 48};
-        }
-    CHECK(first > 100);
-    CHECK(second > 100);
-    CHECK(ink > 200);  // axes and text
+    CHECK(gb::explain::series_color(0) == Rgb8{31, 119, 180});  // tab10 first
     for (size_t i = 0; i < 20; ++i)
         for (size_t j = 0; j < i; ++j) CHECK_FALSE(gb::explain::series_color(i) == gb::explain::series_color(j));
-    p.series[1].y.pop_back();
-    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot(p), doctest::Contains("series 'b' has 3 x and 2 y values"), gb::Error);
 }
 
 TEST_CASE("report sections: an escaped table and embedded figures before the cards") {
@@ -366,9 +347,10 @@ TEST_CASE("report sections: an escaped table and embedded figures before the car
     gb::explain::ReportSection s;
     s.title = "AOPC <noise>";
     s.table = {{"method", "AOPC"}, {"lrp:epsilon-plus", "1.23 & more"}};
-    gb::explain::LinePlot p;
-    p.series.push_back({"a", {0, 1}, {1, 0}});
-    s.figures.emplace_back("curves", gb::explain::render_line_plot(p, 300, 200));
+    Image picture;
+    picture.width = 2, picture.height = 2;
+    picture.pixels.assign(12, 200);
+    s.figures.emplace_back("a picture", picture);
     r.sections.push_back(s);
     const std::string html = gb::explain::render_html(r);
     CHECK(html.find("<h2>AOPC &lt;noise&gt;</h2>") != std::string::npos);
@@ -377,7 +359,49 @@ TEST_CASE("report sections: an escaped table and embedded figures before the car
     CHECK(html.find("<figure class=\"plot\"><img src=\"data:image/png;base64,") != std::string::npos);
 }
 
-TEST_CASE("line plots as SVG: one polyline per series at the raster's coordinates, escaped text, the same checks") {
+namespace {
+
+// Well-formedness of our SVG (what an XML parser needs): every element closed in order, attribute values quoted,
+// no bare '&' or '<' in text. Returns the first problem, or "" when there is none.
+std::string xml_problem(const std::string& doc) {
+    std::vector<std::string> open;
+    size_t i = 0;
+    while (i < doc.size()) {
+        if (doc[i] == '&') {
+            const size_t semi = doc.find(';', i);
+            if (semi == std::string::npos || semi - i > 6) return "bare & at " + std::to_string(i);
+            i = semi + 1;
+            continue;
+        }
+        if (doc[i] != '<') {
+            ++i;
+            continue;
+        }
+        const size_t end = doc.find('>', i);
+        if (end == std::string::npos) return "unclosed tag at " + std::to_string(i);
+        std::string tag = doc.substr(i + 1, end - i - 1);
+        i = end + 1;
+        if (tag.find('<') != std::string::npos) return "'<' inside a tag: " + tag;
+        if (std::count(tag.begin(), tag.end(), '"') % 2 != 0) return "unbalanced quotes in " + tag;
+        if (tag[0] == '/') {
+            if (open.empty() || open.back() != tag.substr(1)) return "</" + tag.substr(1) + "> closes nothing open";
+            open.pop_back();
+        } else if (tag.back() != '/') {
+            open.push_back(tag.substr(0, tag.find_first_of(" \n")));
+        }
+    }
+    return open.empty() ? "" : "<" + open.back() + "> never closed";
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("line plots as SVG: standalone, one polyline per series, ticks, escaped text, the input checks") {
     gb::explain::LinePlot p;
     p.title = "p <path>";
     p.x_label = "step";
@@ -385,28 +409,90 @@ TEST_CASE("line plots as SVG: one polyline per series at the raster's coordinate
     p.series.push_back({"T-shirt & top", {0, 1, 2}, {0, 0.5, 1}});
     p.series.push_back({"b", {0, 2}, {1, 0}});
     const std::string svg = gb::explain::render_line_plot_svg(p, 400, 300);
-    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 400 300\"", 0) == 0);
-    CHECK(svg.find("</svg>") != std::string::npos);
-    // Two series: two polylines in tab10's first two colours; the plot area spans x 80..(400 - legend - 20),
-    // y 56..240 with y padded by 4% of its range: (0, 0) of series 0 lies at the left edge, y = 240 - 0.04/1.08 * 184.
-    size_t lines = 0;
-    for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
-    CHECK(lines == 2);
-    CHECK(svg.find("stroke=\"#1f77b4\" stroke-width=\"2\" points=\"80.00,233.19 ") != std::string::npos);
-    CHECK(svg.find("stroke=\"#ff7f0e\"") != std::string::npos);
-    CHECK(svg.find(">T-shirt &amp; top</text>") != std::string::npos);
-    CHECK(svg.find(">p &lt;path&gt;</text>") != std::string::npos);
+    CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 400 300.00\" width=\"400\" height=\"300.00\"", 0) == 0);
+    CHECK(xml_problem(svg) == "");
+    CHECK(count_of(svg, "<polyline") == 2);
+    CHECK(svg.find("stroke=\"#1f77b4\" stroke-width=\"2\" points=\"") != std::string::npos);  // tab10, in order
+    CHECK(svg.find("stroke=\"#ff7f0e\" stroke-width=\"2\" points=\"") != std::string::npos);
+    // y spans 0..1 padded by 4%: ticks 0, 0.5, 1 (three); x 0..2: ticks 0, 0.5, ..., 2 (five); each with a mark.
+    CHECK(count_of(svg, ">0.0</text>") == 2);
+    CHECK(count_of(svg, ">0.5</text>") == 2);
+    CHECK(count_of(svg, ">1.0</text>") == 2);
+    CHECK(count_of(svg, ">1.5</text>") == 1);
+    CHECK(count_of(svg, ">2.0</text>") == 1);
+    CHECK(count_of(svg, "stroke=\"#1f2430\"/>") == 3 + 5);  // the tick marks, in ink
+    // The legend label is wrapped to the legend's width at 400 px, after the space, every character kept.
+    CHECK(svg.find(">T-shirt &amp; </tspan><tspan x=\"") != std::string::npos);
+    CHECK(svg.find(">top</tspan></text>") != std::string::npos);
+    CHECK(svg.find(">p &lt;path&gt;</tspan>") != std::string::npos);
+    CHECK(svg.find("rotate(-90)\" text-anchor=\"middle\"") != std::string::npos);  // the y label along the axis
+    // The first point of series 0 (0, 0) is the plot area's left edge: the same x as the y axis line.
+    const size_t axis = svg.find("<path d=\"M");
+    const std::string left = svg.substr(axis + 10, svg.find(' ', axis + 10) - axis - 10);
+    CHECK(svg.find("points=\"" + left + ",") != std::string::npos);
+
     p.series[1].y.push_back(NAN);
     p.series[1].x.push_back(3);
     CHECK_THROWS_WITH_AS(gb::explain::render_line_plot_svg(p), doctest::Contains("series 'b' has a non-finite value at point 2"), gb::Error);
+    p.series[1].y.back() = 0;
+    p.series[1].x.pop_back();
+    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot_svg(p), doctest::Contains("series 'b' has 2 x and 3 y values"), gb::Error);
+    p.series[1].y.pop_back();
+    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot_svg(p, 150, 300), doctest::Contains("below 200x150"), gb::Error);
 
     gb::explain::Report r;
     gb::explain::ReportSection s;
     s.title = "path";
-    p.series.pop_back();
     s.svg_figures.emplace_back("probabilities", gb::explain::render_line_plot_svg(p));
     r.sections.push_back(s);
     const std::string html = gb::explain::render_html(r);
     CHECK(html.find("<figure class=\"plot\"><svg xmlns=") != std::string::npos);
     CHECK(html.find("</svg>\n<figcaption>probabilities</figcaption></figure>") != std::string::npos);
+}
+
+TEST_CASE("line plots as SVG: categorical x names every tick in order, turned when they do not fit") {
+    gb::explain::LinePlot p;
+    p.title = "Cascading randomisation";
+    p.y_label = "Spearman of |map|";
+    p.x_categories = {"classifier.6", "classifier.3", "classifier.0", "features.7", "features.5", "features.2", "features.0"};
+    p.series.push_back({"saliency", {0, 1, 2, 3, 4, 5, 6}, {0.9, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05}});
+    p.series.push_back({"random", {0, 1, 2, 3, 4, 5, 6}, {1, 1, 1, 1, 1, 1, 1}});
+    const std::string wide = gb::explain::render_line_plot_svg(p);
+    CHECK(xml_problem(wide) == "");
+    size_t at = 0;
+    for (const auto& name : p.x_categories) {  // every name once, in the order given, horizontal at 960 px
+        const size_t next = wide.find(">" + name + "</text>", at);
+        REQUIRE_MESSAGE(next != std::string::npos, name);
+        CHECK(count_of(wide, ">" + name + "<") == 1);
+        at = next;
+    }
+    CHECK(count_of(wide, "rotate(-45") == 0);
+    // At 400 px the names no longer fit their slots: each is turned by 45 degrees about the end at its tick.
+    const std::string narrow = gb::explain::render_line_plot_svg(p, 400, 300);
+    CHECK(xml_problem(narrow) == "");
+    CHECK(count_of(narrow, "text-anchor=\"end\" font-size=\"13.00\" transform=\"rotate(-45") == p.x_categories.size());
+    // Numeric x tick labels (-0.5 .. 6.5 would give 0, 2, 4, 6) are not drawn on a categorical axis.
+    for (const char* number : {">0</text>", ">2</text>", ">4</text>", ">6</text>"}) CHECK(narrow.find(number) == std::string::npos);
+
+    p.series[0].x[2] = 2.5;
+    CHECK_THROWS_WITH_AS(gb::explain::render_line_plot_svg(p),
+                         doctest::Contains("series 'saliency' has x = 2.5 at point 2, not the index of one of the 7 x categories"),
+                         gb::Error);
+    p.series[0].x[2] = 7;
+    CHECK_THROWS_AS(gb::explain::render_line_plot_svg(p), gb::Error);
+}
+
+TEST_CASE("line plots as SVG: long titles wrap, a long legend makes the picture taller") {
+    gb::explain::LinePlot p;
+    p.title = "A title far too long for one line of a picture that is only four hundred pixels wide";
+    for (int i = 0; i < 20; ++i) p.series.push_back({"series " + std::to_string(i), {0, 1}, {0, static_cast<double>(i)}});
+    const std::string svg = gb::explain::render_line_plot_svg(p, 400, 200);
+    CHECK(xml_problem(svg) == "");
+    const size_t title = svg.find("font-weight=\"bold\"");
+    REQUIRE(title != std::string::npos);
+    CHECK(count_of(svg.substr(title, svg.find("</text>", title) - title), "<tspan") >= 2);
+    // 20 legend rows of 16 + 6 px do not fit 200 px: the height grows to hold them all.
+    const size_t h = svg.find("height=\"");
+    CHECK(std::stod(svg.substr(h + 8)) > 20 * 22);
+    CHECK(count_of(svg, "<polyline") == 20);
 }
