@@ -223,6 +223,14 @@ std::string render_line_plot_svg(const LinePlot& plot, int64_t width, int64_t he
         for (size_t i = 0; i < plot.x_categories.size(); ++i) xt.push_back(static_cast<double>(i)), xl.push_back(plot.x_categories[i]);
     } else {
         xt = nice_ticks(r.xlo, r.xhi);
+        // Counts (epochs, steps, k) get no ticks between whole numbers.
+        bool whole = true;
+        for (const auto& s : plot.series)
+            for (double v : s.x) whole = whole && v == std::floor(v);
+        if (whole && (xt.size() < 2 || xt[1] - xt[0] < 1)) {
+            xt.clear();
+            for (double t = std::ceil(r.xlo); t <= r.xhi; ++t) xt.push_back(t);
+        }
         const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1;
         for (double t : xt) xl.push_back(tick_label(t, xstep));
     }

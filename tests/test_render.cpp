@@ -406,7 +406,7 @@ TEST_CASE("line plots as SVG: standalone, one polyline per series, ticks, escape
     p.title = "p <path>";
     p.x_label = "step";
     p.y_label = "probability";
-    p.series.push_back({"T-shirt & top", {0, 1, 2}, {0, 0.5, 1}});
+    p.series.push_back({"T-shirt & top", {0, 0.5, 2}, {0, 0.5, 1}});
     p.series.push_back({"b", {0, 2}, {1, 0}});
     const std::string svg = gb::explain::render_line_plot_svg(p, 400, 300);
     CHECK(svg.rfind("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 400 300.00\" width=\"400\" height=\"300.00\"", 0) == 0);
@@ -495,4 +495,12 @@ TEST_CASE("line plots as SVG: long titles wrap, a long legend makes the picture 
     const size_t h = svg.find("height=\"");
     CHECK(std::stod(svg.substr(h + 8)) > 20 * 22);
     CHECK(count_of(svg, "<polyline") == 20);
+}
+
+TEST_CASE("line plots as SVG: whole-number x (epochs, steps) is ticked at whole numbers only") {
+    const gb::explain::LinePlot p{"", "epoch", "%", {{"accuracy", {1, 2, 3}, {80, 85, 86}}}};
+    const std::string svg = gb::explain::render_line_plot_svg(p, 720, 360);
+    for (const char* tick : {">1</text>", ">2</text>", ">3</text>"}) CHECK_MESSAGE(count_of(svg, tick) == 1, tick);
+    CHECK(svg.find(">1.5</text>") == std::string::npos);
+    CHECK(svg.find(">2.5</text>") == std::string::npos);
 }

@@ -42,12 +42,35 @@ def test_evaluate_report(ckpt, tmp_path):
     rows = [row[0] for t in r.tables for row in t[1:] if row]
     for m in ("saliency", "random"):
         assert m in rows, (m, rows)
+    # Every plot is an SVG file inlined in the report (no PNG plots), a curve per method, each named in the legend.
+    plots = _plots_inlined(tmp_path, r, ["aopc-noise_curves.svg", "deletion_curves.svg", "randomisation.svg"], 2)
+    assert not list(tmp_path.glob("*.png"))
+    for texts in plots.values():
+        assert "saliency" in texts and "random" in texts, texts
+    # The randomisation section: a table row per method; the plot's x axis names the layers of results.csv's
+    # cascade (from the output down), in that order.
+    rand = next(t for t in r.tables if t[0][1].startswith("up to "))
+    assert [row[0] for row in rand[1:]] == ["saliency", "random"]
+    with open(tmp_path / "results.csv") as f:
+        layers = [l.split(",")[1][len("randomisation.spearman_abs."):] for l in f
+                  if l.startswith("saliency,randomisation.spearman_abs.")]
+    assert len(layers) >= 4 and layers[-1] == "features.0", layers
+    assert [t[len("up to "):] for t in rand[0][1:]] == layers
+    texts = plots["randomisation.svg"]
+    assert [t for t in texts if t in layers] == layers, texts
 
 
 def test_prune_report(ckpt, tmp_path):
     run_cli("prune", "--checkpoint", ckpt, "--criterion", "l1", "--rate", 0.4, "--reference-per-class", 1,
             "--curve-rates", "0.2,0.4", "--limit", 40, "--timing-batch", 2, "--out", tmp_path)
-    check_report(tmp_path / "report.html")
+    r = check_report(tmp_path / "report.html")
+    # The curves of every criterion (without and with fine-tuning: six series), as a table and an inlined SVG.
+    criteria = ("lrp", "l1", "taylor")
+    curves = next(t for t in r.tables if t[0][0] == "criterion")
+    assert sorted({row[0] for row in curves[1:]}) == sorted(criteria)
+    texts = _plots_inlined(tmp_path, r, ["accuracy_vs_rate.svg"], 6)["accuracy_vs_rate.svg"]
+    assert all(c in texts and c + ", fine-tuned" in texts for c in criteria), texts
+    assert not list(tmp_path.glob("*.png"))
 
 
 def test_intervene_report(ckpt, tmp_path):
@@ -56,6 +79,14 @@ def test_intervene_report(ckpt, tmp_path):
     r = check_report(tmp_path / "report.html")
     assert r.svgs, "the ablation plot is inline SVG"
     check_svg_file(tmp_path / "ablation.svg")
+    # One curve per ranking (the ablation table's columns after k); each criterion's ranking is a row of the
+    # agreement table (not the causal one, the reference, nor the random baseline).
+    ablation = next(t for t in r.tables if t[0][0] == "k")
+    rankings = ablation[0][1:]
+    texts = _plots_inlined(tmp_path, r, ["ablation.svg"], len(rankings))["ablation.svg"]
+    assert all(k in texts for k in rankings), texts
+    agreement = next(t for t in r.tables if t[0][0] == "criterion")
+    assert [row[0] for row in agreement[1:]] == [k for k in rankings if k not in ("causal", "random")]
 
 
 def test_counterfactual_report(ckpt, tmp_path):
@@ -64,6 +95,10 @@ def test_counterfactual_report(ckpt, tmp_path):
     r = check_report(tmp_path / "report.html")
     assert r.svgs, "the probability path is inline SVG"
     check_svg_file(tmp_path / "probability_path.svg")
+    # A curve per class of Fashion-MNIST, each named in the legend; the pictures stay PNG (rasters by nature).
+    texts = _plots_inlined(tmp_path, r, ["probability_path.svg"], 10)["probability_path.svg"]
+    assert "0 (T-shirt/top)" in texts and "9 (Ankle boot)" in texts, texts
+    assert len(r.images) >= 3, "original, counterfactual and difference as PNG"
 
 
 def test_distill_report(ckpt, tmp_path):
@@ -71,3 +106,31 @@ def test_distill_report(ckpt, tmp_path):
             "--test-limit", 100, "--report-images", 1, "--out", tmp_path)
     r = check_report(tmp_path / "report.html")
     assert r.svgs, "the tree is drawn inline in SVG"
+    # The history plot (accuracy and fidelity: two curves) is written and inlined; the tree and its grids are
+    # the two other SVGs; every model is a row of the scores table.
+    _plots_inlined(tmp_path, r, ["history.svg"], 2, inline_count=3)
+    scores = next(t for t in r.tables if t[0][0] == "model")
+    names = [row[0] for row in scores[1:]]
+    assert len(names) == 4 and names[1:3] == ["soft tree, most probable leaf", "soft tree, mixture of leaves"], names
+    assert names[3].startswith("CART"), names
+
+
+def _plots_inlined(out_dir, report, files, series, inline_count=None):
+    """The line plots of a run: `files` are all the .svg files in `out_dir`, each a standalone SVG (xmlns, viewBox,
+    width and height, so it scales in the page) with `series` polylines, and each inlined in `report` (an inline
+    SVG with the same texts); there are `inline_count` inline SVGs (default: one per file). Returns each file's
+    texts."""
+    ns = "{http://www.w3.org/2000/svg}"
+    assert sorted(p.name for p in out_dir.glob("*.svg")) == sorted(files)
+    assert len(report.svgs) == (len(files) if inline_count is None else inline_count)
+    inline = [report.svg_texts(i) for i in range(len(report.svgs))]
+    out = {}
+    for name in files:
+        root = check_svg_file(out_dir / name)
+        assert root.tag == ns + "svg", f"{name}: no SVG namespace"
+        assert root.get("viewBox") and root.get("width") and root.get("height"), name
+        assert len(list(root.iter(ns + "polyline"))) == series, name
+        texts = ["".join(t.itertext()) for t in root.iter(ns + "text")]
+        assert texts in inline, f"{name} is not inlined in report.html"
+        out[name] = texts
+    return out
