@@ -31,7 +31,7 @@ struct ReportItem {
 struct ReportSection {
     std::string title, text;
     std::vector<std::vector<std::string>> table;
-    std::vector<std::pair<std::string, Image>> figures;  // caption -> picture (shown at its own size)
+    std::vector<std::pair<std::string, Image>> figures;  // caption -> raster picture (an image, a map; plots: svg_figures)
     std::vector<std::pair<std::string, std::string>> svg_figures = {};  // caption -> SVG document (ours, inlined as is)
 };
 
