@@ -201,7 +201,7 @@ std::vector<EvaluationPlot> render_plots(const EvaluationResults& r) {
     if (r.measured("randomisation")) {
         LinePlot p;
         p.title = "Cascading randomisation";
-        p.x_label = "layers randomised, cascading from the output (the last one named)";
+        p.x_label = "layers re-initialised, from the output down to the one named";
         p.y_label = "Spearman of |map|";
         // Every method's cascade runs over the same layers of the one model, in the same order.
         for (const auto& step : r.methods.front().randomisation) p.x_categories.push_back(step.layer);
