@@ -33,9 +33,11 @@ Rgb8 series_color(size_t i);
 std::vector<double> nice_ticks(double lo, double hi, int count = 5);
 
 // The plot as a standalone SVG document (xmlns, viewBox, width and height) of `width` x `height` pixels, taller
-// when the legend needs more rows than the plot area holds; a dot per point for series of at most 60 points.
+// when the legend or turned category names leave the plot area less than its rows or 100 px; a dot per point
+// for series of at most 60 points; a numeric x of whole numbers only (epochs, steps) ticked at whole numbers.
 // gb::Error when there is no series, a series is empty, its x and y differ in length, a value is not finite,
-// a categorical x is not the index of a category, or the size is below 200 x 150.
+// a categorical x is not the index of a category, the size is below 200 x 150, or the legend and tick labels
+// leave the plot area under 60 px wide.
 std::string render_line_plot_svg(const LinePlot& plot, int64_t width = 960, int64_t height = 540);
 
 // Text in stb_easy_font's font at `scale` pixels per font unit, top-left at (x, y); clipped to the image.
