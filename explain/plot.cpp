@@ -20,6 +20,7 @@ namespace {
 
 constexpr Rgb8 kInk{31, 36, 48}, kGrid{229, 231, 235};
 
+// The pixels whose centres lie in [x0, x1) x [y0, y1), clipped to the image (draw_text's glyph quads).
 void fill_rect(Image& im, double x0, double y0, double x1, double y1, Rgb8 c) {
     for (int64_t y = std::max<int64_t>(0, static_cast<int64_t>(std::ceil(y0 - 0.5)));
          y < std::min(im.height, static_cast<int64_t>(std::ceil(y1 - 0.5))); ++y)
