@@ -196,7 +196,8 @@ std::vector<EvaluationPlot> render_plots(const EvaluationResults& r) {
             const Curves& c = m.curves.at(cm.key);
             p.series.push_back({m.spec.text, c.fraction, c.mean()});
         }
-        plots.push_back({cm.key + "_curves.svg", cm.key + " (mean over images)", false, render_line_plot_svg(p)});
+        plots.push_back({cm.key + "_curves.svg", cm.key + ", mean over images (" + cm.key + "_curves.svg)", false,
+                         render_line_plot_svg(p)});
     }
     if (r.measured("randomisation")) {
         LinePlot p;
@@ -216,7 +217,8 @@ std::vector<EvaluationPlot> render_plots(const EvaluationResults& r) {
             }
             p.series.push_back(s);
         }
-        plots.push_back({"randomisation.svg", "randomisation", true, render_line_plot_svg(p)});
+        plots.push_back({"randomisation.svg", "Spearman of |map| by layer, mean over images (randomisation.svg)", true,
+                         render_line_plot_svg(p)});
     }
     return plots;
 }
