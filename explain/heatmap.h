@@ -1,5 +1,5 @@
 // Turning explanation maps into pictures: normalisation of raw maps, colouring
-// with a colormap, blending over the input image, nearest-neighbour upscaling
+// with a colormap, blending over the input image (as opaque as the map is large), nearest-neighbour upscaling
 // and PNG output. Images here are 8-bit, interleaved row-major (H x W x C).
 //   - Signed maps (LRP relevance) are normalised symmetrically, 0 -> 0.5, so
 //     with a diverging colormap white means "no relevance".

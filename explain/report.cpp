@@ -45,7 +45,7 @@ main { display: grid; gap: 16px; }
 .side figure.input { width: auto; margin: 0 0 12px; }
 .side figure.input figcaption { text-align: left; }
 .card-main { display: grid; gap: 16px; }
-.methods { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 16px 20px; }
+.methods { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(340px, 100%), 1fr)); gap: 16px 20px; }
 figure.method { width: auto; padding: 8px; border: 1px solid var(--line); border-radius: 6px; }
 figure.method.flagged { border-color: #fca5a5; background: #fef2f2; }
 figure.method .pair { display: flex; gap: 8px; }
