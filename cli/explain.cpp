@@ -8,8 +8,9 @@
 // library code (explain/explain_run.h): explain_batch records one Trace of the whole batch (an input with
 // non-finite logits stops the command) and runs each method on it; write_explanations writes, in --out,
 // input_<n>.png per input; per method <method>.npy (all inputs' raw maps) and, per input, <n>_<method>.png and
-// <n>_<method>_overlay.png (a map holding NaN or infinity is not drawn: a note in the report and on stderr); then
-// report.html, and run.json last (what was run, for scripts). Prints the report's path.
+// <n>_<method>_overlay.png (a map holding NaN or infinity is not drawn: flagged in the report and on stderr); then
+// report.html (per input: the input as the model saw it, each method's map and overlay with captions), and
+// run.json last (what was run, for scripts). Prints the report's path.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -150,7 +151,11 @@ void add_explain_command(CLI::App& app) {
     cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();
     cmd->add_option("--cam-colormap", o->cam_cmap, "Colormap for CAMs and saliency (jet, viridis, gray)")->capture_default_str();
     cmd->add_option("--upscale", o->upscale, "Nearest-neighbour upscaling of the written PNGs")->capture_default_str()->check(integer(1, 64));
-    cmd->add_option("--alpha", o->alpha, "Heatmap opacity in overlays")->capture_default_str()->check(number(0, 1));
+    cmd->add_option("--alpha", o->alpha,
+                    "Largest heatmap opacity in overlays: a pixel's opacity is alpha x |relevance| / max|relevance| "
+                    "(signed maps) or alpha x its normalised value (CAMs, saliency), so zero relevance shows the image unchanged")
+        ->capture_default_str()
+        ->check(number(0, 1));
     add_compute_options(*cmd, o->compute);
     cmd->add_flag("--list", o->list, "List methods, composites and their parameters");
     cmd->add_option("--format", o->list_format, "With --list: text, or markdown (the method table of docs/explain.md)")

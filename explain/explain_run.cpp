@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,15 @@ std::string normalization_text(const ExplainInputs& in) {
     return io::Normalization{in.mean, in.stddev}.str() + " (" + in.normalization_source + ")";
 }
 
+std::string number_text(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
+}
+
+// Enlargement of a map's picture in the report: small maps (28x28) become about 112 pixels wide, large ones stay.
+int64_t report_factor(int64_t width) { return std::clamp<int64_t>(128 / width, 1, 8); }
+
 // The report's header and, per input, its card: picture, explained class, top 3 classes, the true label, notes.
 Report report_of(const ExplanationFiles& files, const models::Vgg& model, const ExplainInputs& in,
                  const Target& target, const BatchExplanation& result) {
@@ -47,6 +57,9 @@ Report report_of(const ExplanationFiles& files, const models::Vgg& model, const 
     report.info.emplace_back("Normalisation", normalization_text(in));
     report.info.emplace_back("Class names", in.class_names_source);
     if (!result.canonizer_note.empty()) report.info.emplace_back("LRP", result.canonizer_note);
+    report.info.emplace_back("Overlays", "the heatmap over the input with opacity alpha x |relevance| / max|relevance| "
+                                         "(signed maps) or alpha x the normalised value (CAMs, saliency), alpha = " +
+                                             number_text(files.alpha) + ": zero relevance shows the input unchanged");
     report.signed_colormap = files.signed_colormap;
     report.sequential_colormap = files.sequential_colormap;
     const auto logits = result.logits.to_vector<float>();
@@ -56,6 +69,10 @@ Report report_of(const ExplanationFiles& files, const models::Vgg& model, const 
         ReportItem item;
         item.title = in.names[i] + " (explained: " + in.class_names[static_cast<size_t>(result.classes[i])] + ")";
         item.image = in.raw.narrow(n, 1).view(Shape{in.raw.dim(1), in.raw.dim(2), in.raw.dim(3)});
+        // in.raw: the pixels after conversion, resize and crop, before the normalisation the model sees on top.
+        item.image_caption = "input as the model saw it: " + std::to_string(in.raw.dim(3)) + "x" +
+                             std::to_string(in.raw.dim(2)) + (in.raw.dim(1) == 1 ? " grey" : " RGB") +
+                             ", shown without the normalisation";
         item.notes = in.notes[i];
         const auto r = ranked(logits, n, K);
         for (size_t k = 0; k < std::min<size_t>(3, r.size()); ++k)
@@ -72,27 +89,35 @@ Report report_of(const ExplanationFiles& files, const models::Vgg& model, const 
     return report;
 }
 
-// One method's files: <method>.npy, and per input its heatmap and overlay (also into the report's card).
+// One method's files: <method>.npy, and per input its heatmap and overlay; both also into the input's card, as a
+// row with its caption and flag.
 void write_method_maps(const ExplanationFiles& files, const MethodSpec& spec, const Attribution& a,
-                       const ExplainInputs& in, Report& report, std::ostream& log) {
+                       const ExplainInputs& in, const Target& target, const std::vector<int32_t>& classes,
+                       Report& report, std::ostream& log) {
     io::save_npy(files.out_dir + "/" + file_stem(spec.text) + ".npy", a.map);
     const std::string cmap = a.is_signed ? files.signed_colormap : files.sequential_colormap;
     for (int64_t n = 0; n < a.map.dim(0); ++n) {
-        ReportItem& item = report.items[static_cast<size_t>(n)];
+        const auto i = static_cast<size_t>(n);
+        ReportItem& item = report.items[i];
         const Tensor m = a.map.narrow(n, 1).view(Shape{a.map.dim(1), a.map.dim(2), a.map.dim(3)});
-        // A map with NaN or infinity has no honest picture: said in the card and on the log, kept in the .npy.
-        if (const int64_t bad = count_non_finite(m)) {
-            const std::string note = spec.text + ": the map holds " + std::to_string(bad) +
-                                     " NaN or infinite values; not rendered (the raw values are in the .npy)";
-            log << "warning: " << in.names[static_cast<size_t>(n)] << ": " << note << "\n";
-            item.notes.push_back(note);
+        ReportMapRow row;
+        row.method = spec.text;
+        row.caption = map_caption(spec, a, target_caption(target, classes[i], in.class_names));
+        row.flag = map_flag(m, spec, a);
+        // A map with NaN or infinity has no honest picture: flagged in the card and on the log, kept in the .npy.
+        if (count_non_finite(m)) {
+            log << "warning: " << in.names[i] << ": " << spec.text << ": " << row.flag << "\n";
+            item.rows.push_back(std::move(row));
             continue;
         }
         const Image heat = render_heatmap(m, cmap, a.is_signed);
+        const Image over = overlay(to_rgb8(item.image), m, cmap, a.is_signed, files.alpha);
         const std::string stem = files.out_dir + "/" + std::to_string(n) + "_" + file_stem(spec.text);
         save_png(stem + ".png", upscale_nearest(heat, files.upscale));
-        save_png(stem + "_overlay.png", upscale_nearest(overlay(item.image, heat, files.alpha), files.upscale));
-        item.maps.emplace_back(spec.text, upscale_nearest(heat, 4));
+        save_png(stem + "_overlay.png", upscale_nearest(over, files.upscale));
+        row.map = upscale_nearest(heat, report_factor(heat.width));
+        row.overlay = upscale_nearest(over, report_factor(over.width));
+        item.rows.push_back(std::move(row));
     }
 }
 
@@ -102,6 +127,54 @@ std::string file_stem(const std::string& spec) {
     std::string out;
     for (char c : spec) out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ? c : '_';
     return out;
+}
+
+std::string target_caption(const Target& target, int32_t explained, const std::vector<std::string>& class_names) {
+    if (target.kind == Target::Kind::Predicted)
+        return Target::of(explained).describe(class_names) + ", the predicted class";
+    return target.describe(class_names);
+}
+
+std::vector<std::string> map_caption(const MethodSpec& spec, const Attribution& a, const std::string& target) {
+    const MethodInfo* m = find_method(spec.name);
+    GB_CHECK(m, "map_caption: method '", spec.name, "' is not in the method table");
+    std::vector<std::string> lines = {m->description};
+    if (!a.layer.empty())
+        lines.push_back("at layer " + a.layer +
+                        (spec.arg.empty() ? " (the default: the last convolution's rectified output)" : ""));
+    else if (!spec.arg.empty())
+        lines.push_back(m->arg.what + " " + spec.arg);
+    if (!a.note.empty()) lines.push_back(a.note);
+    lines.push_back("target: " + target);
+    std::string params;
+    for (const MethodParam& p : m->params) {
+        const auto given = spec.params.find(p.key);
+        params += (params.empty() ? "" : ", ") + p.key + "=" +
+                  (given != spec.params.end() ? given->second
+                                              : (p.default_value.empty() ? p.default_help : p.default_value) + " (default)");
+    }
+    lines.push_back("parameters: " + (params.empty() ? std::string("none") : params));
+    return lines;
+}
+
+std::string map_flag(const Tensor& map, const MethodSpec& spec, const Attribution& a) {
+    const std::vector<float> v = map.to(Device::cpu()).to_vector<float>();
+    const auto bad = std::count_if(v.begin(), v.end(), [](float x) { return !std::isfinite(x); });
+    if (bad > 0)
+        return "contains NaN/Inf: " + std::to_string(bad) + " of " + std::to_string(v.size()) +
+               " values; not drawn (the raw values are in " + file_stem(spec.text) + ".npy)";
+    if (v.empty()) return "";
+    const bool constant = std::all_of(v.begin(), v.end(), [&](float x) { return x == v.front(); });
+    if (!constant || v.size() == 1) return "";
+    if (v.front() != 0.f)
+        return "constant: every value is " + number_text(v.front()) + "; the picture has no structure";
+    // A CAM is relu(weighted channel sum), min-max normalised: all zero means nothing positive was left, or what
+    // was left had no spread.
+    if (!a.layer.empty())
+        return "all zero: the ReLU of " + spec.name + " removed every value at " + a.layer +
+               " (no position has positive evidence for this target), or what remained was constant; the map is a "
+               "flat tile and the overlay shows the input unchanged";
+    return "all zero: every value of the map is 0; the map is a flat tile and the overlay shows the input unchanged";
 }
 
 BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
@@ -130,7 +203,8 @@ std::string write_explanations(const ExplanationFiles& files, const models::Vgg&
     for (size_t n = 0; n < report.items.size(); ++n)
         save_png(files.out_dir + "/input_" + std::to_string(n) + ".png",
                  upscale_nearest(to_rgb8(report.items[n].image), files.upscale));
-    for (const auto& [spec, map] : result.maps) write_method_maps(files, spec, map, in, report, log);
+    for (const auto& [spec, map] : result.maps)
+        write_method_maps(files, spec, map, in, target, result.classes, report, log);
     const std::string html = files.out_dir + "/report.html";
     save_html(html, report);
 

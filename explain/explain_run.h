@@ -6,8 +6,11 @@
 // methods that must see other inputs (the perturbation family) run forwards of their own.
 // write_explanations writes, into an existing folder: input_<n>.png per input; per method <method>.npy (all
 // inputs' raw maps) and, per input, <n>_<method>.png and <n>_<method>_overlay.png (a map holding NaN or infinity
-// is not drawn: a note in the report and on the log); then report.html, and run.json last (what was run, for
+// is not drawn: flagged in the report and on the log); then report.html, and run.json last (what was run, for
 // scripts). <method> is the spec made file-name safe (lrp:epsilon-plus-flat -> lrp_epsilon-plus-flat).
+// report.html has one card per input: the input as the model saw it (before normalisation) with its conversion
+// notes and top classes, then per method its map and overlay side by side, captioned by map_caption and flagged
+// by map_flag.
 #pragma once
 
 #include <ostream>
@@ -40,7 +43,7 @@ struct ExplanationFiles {
     std::string out_dir;
     std::string signed_colormap = "bwr", sequential_colormap = "jet";
     int64_t upscale = 8;  // nearest-neighbour enlargement of the PNGs
-    float alpha = 0.5f;   // heatmap opacity in overlays
+    float alpha = 0.5f;   // the largest heatmap opacity in overlays (heatmap.h: opacity follows |relevance|)
     std::string checkpoint;            // the path the model came from
     std::string canonizer = "batchnorm";  // as given
 };
@@ -51,5 +54,19 @@ std::string write_explanations(const ExplanationFiles& files, const models::Vgg&
 
 // A file-name-safe form of a method spec: "lrp:epsilon-plus-flat" -> "lrp_epsilon-plus-flat".
 std::string file_stem(const std::string& spec);
+
+// One input's target in words, `explained` being the class resolved for it: "Ankle boot (9), the predicted
+// class" (pred), "Sandal (5)", "Sandal (5) versus Sneaker (7)".
+std::string target_caption(const Target& target, int32_t explained, const std::vector<std::string>& class_names);
+
+// The caption lines of one map in report.html, below the spec itself: the method's description; what it was
+// computed at (a CAM: the layer it used, and whether that is the default; LRP: the composite and the canonizer
+// note); "target: " + `target`; the parameters with their values, "(default)" where the spec leaves one out.
+std::vector<std::string> map_caption(const MethodSpec& spec, const Attribution& a, const std::string& target);
+
+// What the picture of one input's map ([C, H, W]) would hide, decided from its values: "" when nothing; else a
+// sentence starting "contains NaN/Inf" (not drawn), "all zero" (for a CAM: its ReLU removed every value) or
+// "constant" (a tile of one colour, no structure).
+std::string map_flag(const Tensor& map, const MethodSpec& spec, const Attribution& a);
 
 }  // namespace gb::explain

@@ -47,6 +47,39 @@ Tensor host_maps(const Tensor& map, const char* what, int64_t& plane) {
     return out;
 }
 
+// A map [H, W], [1, H, W] or [C, H, W] as one float32 [H, W] plane on the host, summed over C.
+Tensor summed_plane(const Tensor& map, const char* what) {
+    GB_CHECK(map.defined() && (map.rank() == 2 || map.rank() == 3), what, ": expected a map [H, W], [1, H, W] ",
+             "or [C, H, W], got ", map.defined() ? map.shape().str() : std::string("an undefined tensor"));
+    const int64_t h = map.dim(-2), w = map.dim(-1), c = map.rank() == 3 ? map.dim(0) : 1;
+    GB_CHECK(map.dtype() == DType::Float32 && c > 0, what, ": expected a float32 map with at least one channel, got ",
+             map.shape().str(), " ", dtype_name(map.dtype()));
+    const Tensor host = map.to(Device::cpu());
+    Tensor summed(Shape{h, w});
+    const float* src = host.data<float>();
+    float* dst = summed.data<float>();
+    for (int64_t i = 0; i < h * w; ++i) {
+        float s = 0.f;
+        for (int64_t k = 0; k < c; ++k) s += src[k * h * w + i];
+        dst[i] = s;
+    }
+    return summed;
+}
+
+// Bilinear resize of one float plane (half-pixel centres, as resize_bilinear).
+std::vector<float> resize_plane(const float* p, int64_t h, int64_t w, int64_t height, int64_t width) {
+    std::vector<float> out(static_cast<size_t>(height * width));
+    for (int64_t y = 0; y < height; ++y) {
+        const kernels::LinearTaps ty = kernels::linear_taps(h, height, false, y);
+        for (int64_t x = 0; x < width; ++x) {
+            const kernels::LinearTaps tx = kernels::linear_taps(w, width, false, x);
+            out[static_cast<size_t>(y * width + x)] = ty.w0 * (tx.w0 * p[ty.i0 * w + tx.i0] + tx.w1 * p[ty.i0 * w + tx.i1]) +
+                                                      ty.w1 * (tx.w0 * p[ty.i1 * w + tx.i0] + tx.w1 * p[ty.i1 * w + tx.i1]);
+        }
+    }
+    return out;
+}
+
 }  // namespace
 
 Rgb8 Image::at(int64_t y, int64_t x) const {
@@ -83,24 +116,11 @@ Tensor normalize_minmax(const Tensor& map) {
 }
 
 Image render_heatmap(const Tensor& map, const Colormap& cmap, bool signed_map) {
-    GB_CHECK(map.defined() && (map.rank() == 2 || map.rank() == 3), "render_heatmap: expected a map [H, W], [1, H, W] ",
-             "or [C, H, W], got ", map.defined() ? map.shape().str() : std::string("an undefined tensor"));
-    const int64_t h = map.dim(-2), w = map.dim(-1), c = map.rank() == 3 ? map.dim(0) : 1;
-    GB_CHECK(map.dtype() == DType::Float32 && c > 0, "render_heatmap: expected a float32 map with at least one channel, got ",
-             map.shape().str(), " ", dtype_name(map.dtype()));
-    const Tensor host = map.to(Device::cpu());
-    Tensor summed(Shape{h, w});
-    const float* src = host.data<float>();
-    float* dst = summed.data<float>();
-    for (int64_t i = 0; i < h * w; ++i) {
-        float s = 0.f;
-        for (int64_t k = 0; k < c; ++k) s += src[k * h * w + i];
-        dst[i] = s;
-    }
+    const Tensor summed = summed_plane(map, "render_heatmap");
     const Tensor norm = signed_map ? normalize_signed(summed) : normalize_minmax(summed);
     const float* v = norm.data<float>();
-    Image im = blank(w, h, 3);
-    for (int64_t i = 0; i < h * w; ++i) {
+    Image im = blank(summed.dim(1), summed.dim(0), 3);
+    for (int64_t i = 0; i < summed.numel(); ++i) {
         const Rgb8 rgb = cmap(v[i]);
         im.pixels[static_cast<size_t>(3 * i)] = rgb.r;
         im.pixels[static_cast<size_t>(3 * i + 1)] = rgb.g;
@@ -128,21 +148,44 @@ Image to_rgb8(const Tensor& image) {
     return im;
 }
 
-Image overlay(const Image& rgb, const Image& heatmap, float alpha) {
-    check_rgb(rgb, "overlay: image");
-    check_rgb(heatmap, "overlay: heatmap");
-    GB_CHECK(alpha >= 0.f && alpha <= 1.f, "overlay: alpha must be in [0, 1], got ", alpha);
-    const Image heat = heatmap.width == rgb.width && heatmap.height == rgb.height
-                           ? heatmap
-                           : resize_bilinear(heatmap, rgb.width, rgb.height);
-    Image out = blank(rgb.width, rgb.height, 3);
-    for (size_t i = 0; i < out.pixels.size(); ++i)
-        out.pixels[i] = static_cast<uint8_t>(std::lround((1.f - alpha) * rgb.pixels[i] + alpha * heat.pixels[i]));
+Tensor overlay_opacity(const Tensor& map, bool signed_map) {
+    if (!signed_map) return normalize_minmax(summed_plane(map, "overlay_opacity"));
+    Tensor out = summed_plane(map, "overlay_opacity");
+    float* p = out.data<float>();
+    float peak = 0.f;
+    for (int64_t i = 0; i < out.numel(); ++i) {
+        GB_CHECK(std::isfinite(p[i]), "overlay_opacity: map ", map.shape().str(), " has a non-finite value (", p[i],
+                 ") at element ", i);
+        peak = std::max(peak, std::fabs(p[i]));
+    }
+    for (int64_t i = 0; i < out.numel(); ++i) p[i] = peak > 0.f ? std::fabs(p[i]) / peak : 0.f;
     return out;
 }
 
-Image overlay(const Tensor& image, const Image& heatmap, float alpha) {
-    return overlay(to_rgb8(image), heatmap, alpha);
+Image overlay(const Image& rgb, const Tensor& map, const Colormap& cmap, bool signed_map, float alpha) {
+    check_rgb(rgb, "overlay: image");
+    GB_CHECK(alpha >= 0.f && alpha <= 1.f, "overlay: alpha must be in [0, 1], got ", alpha);
+    Image heat = render_heatmap(map, cmap, signed_map);
+    const Tensor opacity = overlay_opacity(map, signed_map);
+    std::vector<float> a(opacity.data<float>(), opacity.data<float>() + opacity.numel());
+    if (heat.width != rgb.width || heat.height != rgb.height) {
+        a = resize_plane(a.data(), heat.height, heat.width, rgb.height, rgb.width);
+        heat = resize_bilinear(heat, rgb.width, rgb.height);
+    }
+    Image out = blank(rgb.width, rgb.height, 3);
+    for (size_t i = 0; i < out.pixels.size(); ++i) {
+        const float w = alpha * a[i / 3];
+        out.pixels[i] = static_cast<uint8_t>(std::lround((1.f - w) * rgb.pixels[i] + w * heat.pixels[i]));
+    }
+    return out;
+}
+
+Image overlay(const Image& rgb, const Tensor& map, const std::string& cmap_name, bool signed_map, float alpha) {
+    return overlay(rgb, map, colormap(cmap_name), signed_map, alpha);
+}
+
+Image overlay(const Tensor& image, const Tensor& map, const std::string& cmap_name, bool signed_map, float alpha) {
+    return overlay(to_rgb8(image), map, colormap(cmap_name), signed_map, alpha);
 }
 
 Image resize_bilinear(const Image& rgb, int64_t width, int64_t height) {

@@ -1,5 +1,5 @@
 // Turning explanation maps into pictures: normalisation of raw maps, colouring
-// with a colormap, blending over the input image, nearest-neighbour upscaling
+// with a colormap, blending over the input image (as opaque as the map is large), nearest-neighbour upscaling
 // and PNG output. Images here are 8-bit, interleaved row-major (H x W x C).
 //   - Signed maps (LRP relevance) are normalised symmetrically, 0 -> 0.5, so
 //     with a diverging colormap white means "no relevance".
@@ -39,10 +39,20 @@ Image render_heatmap(const Tensor& map, const std::string& cmap_name, bool signe
 // (clamped) -> RGB8.
 Image to_rgb8(const Tensor& image);
 
-// (1 - alpha) * image + alpha * heatmap per channel, alpha in [0, 1]. A heatmap
-// of another size is first resized bilinearly to the image's size.
-Image overlay(const Tensor& image, const Image& heatmap, float alpha);
-Image overlay(const Image& rgb, const Image& heatmap, float alpha);
+// How opaque each pixel of a map's heatmap is in an overlay, in [0, 1], [H, W] (a map [H, W], [1, H, W] or
+// [C, H, W], summed over C as render_heatmap does): for signed maps |v| / max|v| (0 relevance -> 0, the
+// largest magnitude -> 1, an all-zero map -> 0), for sequential maps (CAMs, saliency) the min-max normalised
+// value (the colormap's low end -> 0, the high end -> 1; a constant map -> 0). Non-finite values raise gb::Error.
+Tensor overlay_opacity(const Tensor& map, bool signed_map);
+
+// The heatmap of `map` (render_heatmap) over the image, per pixel and channel
+//   out = (1 - a) * image + a * heatmap,  a = alpha * overlay_opacity(map)
+// so a pixel of zero relevance shows the image unchanged and one of the largest |relevance| shows the colour
+// at opacity `alpha` (in [0, 1]: the largest opacity, not a uniform one). A map of another size than the
+// image is resized bilinearly (heatmap colours and opacity alike) to the image's size.
+Image overlay(const Image& rgb, const Tensor& map, const Colormap& cmap, bool signed_map, float alpha);
+Image overlay(const Image& rgb, const Tensor& map, const std::string& cmap_name, bool signed_map, float alpha);
+Image overlay(const Tensor& image, const Tensor& map, const std::string& cmap_name, bool signed_map, float alpha);
 
 // Bilinear resize of an RGB8 image (half-pixel centres, as PyTorch's
 // interpolate with align_corners=False).

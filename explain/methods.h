@@ -37,6 +37,7 @@ struct Attribution {
     Tensor map;      // [N, C, H, W] (C = input channels) or [N, 1, H, W]
     bool is_signed;  // relevance / gradients (diverging colours) vs CAMs / saliency (sequential)
     std::string note = "";  // what was applied beyond the method itself (the canonizer), for reports; may be empty
+    std::string layer = "";  // CAMs: the layer whose feature maps were weighted (the spec's, or the default); else empty
 };
 
 // The map of `spec` for the traced batch. `preset` carries the input range (ZBox bounds, the black

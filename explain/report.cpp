@@ -42,6 +42,15 @@ main { display: grid; gap: 16px; }
 .notes { margin: 10px 0 0; padding-left: 16px; color: var(--muted); font-size: 12px; }
 .card-body { display: grid; grid-template-columns: 230px 1fr; gap: 20px; align-items: start; }
 @media (max-width: 720px) { .card-body { grid-template-columns: 1fr; } }
+.side figure.input { width: auto; margin: 0 0 12px; }
+.side figure.input figcaption { text-align: left; }
+.card-main { display: grid; gap: 16px; }
+.methods { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(340px, 100%), 1fr)); gap: 16px 20px; }
+figure.method { width: auto; padding: 8px; border: 1px solid var(--line); border-radius: 6px; }
+figure.method.flagged { border-color: #fca5a5; background: #fef2f2; }
+figure.method .pair { display: flex; gap: 8px; }
+figure.method > figcaption { text-align: left; color: var(--ink); line-height: 1.4; overflow-wrap: anywhere; }
+figure.method .flag { color: #991b1b; font-weight: 600; }
 .preds { font-size: 13px; padding-top: 2px; }
 .preds .row { display: grid; grid-template-columns: 1fr 52px; gap: 0 8px; margin-bottom: 5px; }
 .preds .cls { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
@@ -54,7 +63,6 @@ main { display: grid; gap: 16px; }
 figure { margin: 0; }
 figure img { display: block; height: auto; border: 1px solid var(--line); background: #fff; }
 figure img.px { image-rendering: pixelated; }
-figure.input { margin-right: 10px; }
 figure.input img { border-color: #9ca3af; }
 figcaption { margin-top: 4px; font-size: 12px; text-align: center; color: var(--muted); }
 table.results { border-collapse: collapse; margin: 10px 0; font-variant-numeric: tabular-nums; }
@@ -106,10 +114,24 @@ void legend(std::ostringstream& out, const std::string& name, const char* what, 
         << lo << "</span><span>" << mid << "</span><span>" << hi << "</span></div></div>\n";
 }
 
-void figure(std::ostringstream& out, const Image& image, const std::string& caption, const char* cls) {
+// alt: the image's alternative text; empty: the caption.
+void figure(std::ostringstream& out, const Image& image, const std::string& caption, const char* cls,
+            const std::string& alt = "") {
     out << "<figure class=\"" << cls << "\"><img" << (image.width < kFigurePx ? " class=\"px\"" : "") << " src=\""
-        << data_uri(image) << "\" alt=\"" << html_escape(caption)
+        << data_uri(image) << "\" alt=\"" << html_escape(alt.empty() ? caption : alt)
         << "\"><figcaption>" << html_escape(caption) << "</figcaption></figure>\n";
+}
+
+// A method's map and overlay side by side in one figure, so that the grid of .methods wraps whole rows.
+void method_row(std::ostringstream& out, const ReportMapRow& row) {
+    out << "<figure class=\"method" << (row.flag.empty() ? "" : " flagged") << "\"><div class=\"pair\">";
+    if (row.map.width > 0) figure(out, row.map, "map", "map", row.method + " map");
+    if (row.overlay.width > 0) figure(out, row.overlay, "overlay", "overlay", row.method + " overlay");
+    out << "</div><figcaption><strong>" << html_escape(row.method) << "</strong>";
+    // A line break between the lines (the newline keeps them apart in the page's text, e.g. when copied).
+    for (const auto& line : row.caption) out << "\n<br>" << html_escape(line);
+    if (!row.flag.empty()) out << "\n<br><span class=\"flag\">" << html_escape(row.flag) << "</span>";
+    out << "</figcaption></figure>\n";
 }
 
 void card(std::ostringstream& out, const ReportItem& item, size_t index) {
@@ -126,7 +148,9 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
         const bool ok = item.top_classes.front().first == item.true_label;
         out << "<span class=\"badge " << (ok ? "ok\">correct" : "bad\">wrong") << "</span>";
     }
-    out << "</div>\n<div class=\"card-body\">\n<div class=\"preds\">";
+    out << "</div>\n<div class=\"card-body\">\n<div class=\"side\">\n";
+    figure(out, to_rgb8(item.image), item.image_caption, "input");
+    out << "<div class=\"preds\">";
     for (size_t k = 0; k < item.top_classes.size(); ++k) {
         const auto& [name, p] = item.top_classes[k];
         const bool is_true = !item.true_label.empty() && name == item.true_label;
@@ -145,9 +169,17 @@ void card(std::ostringstream& out, const ReportItem& item, size_t index) {
         for (const auto& n : item.notes) out << "<li>" << html_escape(n) << "</li>";
         out << "</ul>";
     }
-    out << "</div>\n<div class=\"figs\">\n";
-    figure(out, to_rgb8(item.image), "input", "input");
-    for (const auto& [method, image] : item.maps) figure(out, image, method, "map");
+    out << "</div></div>\n<div class=\"card-main\">\n";
+    if (!item.maps.empty()) {
+        out << "<div class=\"figs\">\n";
+        for (const auto& [method, image] : item.maps) figure(out, image, method, "map");
+        out << "</div>\n";
+    }
+    if (!item.rows.empty()) {
+        out << "<div class=\"methods\">\n";
+        for (const auto& row : item.rows) method_row(out, row);
+        out << "</div>\n";
+    }
     out << "</div></div></section>\n";
 }
 

@@ -2,7 +2,8 @@
 // every image embedded as a base64 PNG data: URI. A header (title, caller's
 // key/value info such as model and checkpoint, the date, colour legends),
 // result sections (a table and figures each), one card per input (the input image, top classes with probabilities and the true
-// class, notes on the input, one map per method captioned with its name), and a footer describing
+// class, notes on the input, pictures captioned with their names, and one row per method: its map and its overlay
+// side by side under one caption, in a grid that wraps whole rows), and a footer describing
 // the methods. Every caller-supplied text is HTML-escaped.
 #pragma once
 
@@ -16,13 +17,25 @@
 
 namespace gb::explain {
 
+// One method's row in a card: its map and its overlay side by side under one caption. `flag` says in words
+// what a picture alone would hide (an all-zero map, NaN or infinity), shown in the caption; a picture that could
+// not be drawn has width 0 and is left out (then `flag` says why).
+struct ReportMapRow {
+    std::string method;                // e.g. "gradcam": the pictures' alt text and the caption's first line
+    std::vector<std::string> caption;  // further caption lines: what was computed, the target, the parameters
+    std::string flag;                  // "" when there is nothing to warn about
+    Image map, overlay;
+};
+
 struct ReportItem {
     std::string title;
     Tensor image;                // [C, H, W], C = 1 or 3, values in [0, 1]
+    std::string image_caption = "input";
     std::string true_label;      // empty when unknown
     float true_probability = -1;  // < 0: unknown (then taken from top_classes when listed there)
     std::vector<std::pair<std::string, float>> top_classes;  // best first (the first is the prediction), in [0, 1]
     std::vector<std::pair<std::string, Image>> maps;         // method name -> rendered map (RGB8)
+    std::vector<ReportMapRow> rows;                          // after `maps`: per method, map and overlay
     std::vector<std::string> notes;  // e.g. how an image file was converted for the model, shown in the card
 };
 

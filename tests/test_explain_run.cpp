@@ -83,8 +83,56 @@ TEST_CASE("explain_batch: one trace, each method's map as attribute() gives it; 
     CHECK(run.at("methods") == nlohmann::json({"saliency", "lrp:epsilon-plus-flat"}));
     CHECK(run.at("inputs").at(0).at("notes").at(0) == "a note");
     CHECK(run.at("checkpoint") == "in memory");
-    CHECK(read_text(html).find("first (explained: ") != std::string::npos);
+    const std::string page = read_text(html);
+    CHECK(page.find("first (explained: ") != std::string::npos);
+    // Per input and method one row holding the map and the overlay (alt "<spec> map" / "<spec> overlay").
+    for (const char* alt : {"alt=\"saliency map\"", "alt=\"saliency overlay\"", "alt=\"lrp:epsilon-plus-flat map\"",
+                            "alt=\"lrp:epsilon-plus-flat overlay\""}) {
+        size_t hits = 0;
+        for (size_t p = page.find(alt); p != std::string::npos; p = page.find(alt, p + 1)) ++hits;
+        CHECK_MESSAGE(hits == 2, alt);
+    }
+    CHECK(page.find("target: " + in.class_names[static_cast<size_t>(result.classes[0])] + " (" +
+                    std::to_string(result.classes[0]) + "), the predicted class") != std::string::npos);
+    CHECK(page.find("input as the model saw it: 8x8 grey") != std::string::npos);
     CHECK(explain::file_stem("lrp:epsilon-plus-flat,epsilon=0.1") == "lrp_epsilon-plus-flat_epsilon_0.1");
+}
+
+TEST_CASE("report captions name method, layer or composite, target and parameters; flags come from the values") {
+    const std::vector<std::string> names = {"w", "x", "y", "z"};
+    CHECK(explain::target_caption(explain::Target::predicted(), 1, names) == "x (1), the predicted class");
+    CHECK(explain::target_caption(explain::Target::of(2), 2, names) == "y (2)");
+    CHECK(explain::target_caption(explain::Target::contrast(0, 3), 0, names) == "w (0) versus z (3)");
+
+    const Tensor map = zeros(Shape{1, 2, 2});
+    const explain::MethodSpec gradcam = explain::parse_method("gradcam");
+    const explain::Attribution cam{map, false, "", "features.5"};
+    CHECK(explain::map_caption(gradcam, cam, "y (2)") ==
+          std::vector<std::string>{explain::find_method("gradcam")->description,
+                                   "at layer features.5 (the default: the last convolution's rectified output)",
+                                   "target: y (2)", "parameters: none"});
+    const explain::MethodSpec at = explain::parse_method("gradcam:features.3");
+    CHECK(explain::map_caption(at, {map, false, "", "features.3"}, "y (2)")[1] == "at layer features.3");
+    const explain::MethodInfo* ig = explain::find_method("ig");
+    CHECK(explain::map_caption(explain::parse_method("ig:steps=7"), {map, true}, "w (0)") ==
+          std::vector<std::string>{ig->description, "target: w (0)",
+                                   "parameters: steps=7, rule=" + ig->param("rule")->default_value + " (default)"});
+    const explain::MethodInfo* lrp = explain::find_method("lrp");
+    CHECK(explain::map_caption(explain::parse_method("lrp:epsilon-plus-flat,gamma=0.5"), {map, true, "canonizer none"}, "z (3)") ==
+          std::vector<std::string>{lrp->description, "composite epsilon-plus-flat", "canonizer none", "target: z (3)",
+                                   "parameters: epsilon=" + lrp->param("epsilon")->default_value + " (default), gamma=0.5"});
+
+    // Flags: decided from the values (NaN/Inf first, then all zero, then constant); a map with structure has none.
+    CHECK(explain::map_flag(map, gradcam, cam).rfind("all zero: the ReLU of gradcam removed every value at features.5", 0) == 0);
+    CHECK(explain::map_flag(map, explain::parse_method("saliency"), {map, false}).rfind("all zero: every value of the map is 0", 0) == 0);
+    const Tensor nan = from_vector(std::vector<float>{0.f, NAN, 1.f, INFINITY}, Shape{1, 2, 2});
+    CHECK(explain::map_flag(nan, explain::parse_method("ig"), {nan, true}) ==
+          "contains NaN/Inf: 2 of 4 values; not drawn (the raw values are in ig.npy)");
+    const Tensor half = full(Shape{1, 2, 2}, 0.5f);
+    CHECK(explain::map_flag(half, explain::parse_method("saliency"), {half, false}) ==
+          "constant: every value is 0.5; the picture has no structure");
+    const Tensor some = from_vector(std::vector<float>{0.f, 0.f, 0.f, -1e-30f}, Shape{1, 2, 2});
+    CHECK(explain::map_flag(some, gradcam, cam).empty());
 }
 
 TEST_CASE("model pictures: objectives with captions, pixels in [0, 1], the grid's layout, the importance CSV") {

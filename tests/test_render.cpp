@@ -76,16 +76,6 @@ size_t count(const std::string& hay, const std::string& needle) {
     return n;
 }
 
-Image solid(int64_t w, int64_t h, Rgb8 c) {
-    Image im{w, h, 3, std::vector<uint8_t>(static_cast<size_t>(w * h * 3))};
-    for (size_t i = 0; i < im.pixels.size(); i += 3) {
-        im.pixels[i] = c.r;
-        im.pixels[i + 1] = c.g;
-        im.pixels[i + 2] = c.b;
-    }
-    return im;
-}
-
 }  // namespace
 
 TEST_CASE("npy: float32 and int32 round trips at several ranks") {
@@ -236,24 +226,64 @@ TEST_CASE("heatmaps: channels are summed, signed zero is white, nearest upscalin
     CHECK_THROWS_AS(explain::upscale_nearest(a, 0), Error);
 }
 
-TEST_CASE("overlay: alpha 0 gives the image, alpha 1 the heatmap, other sizes are resized") {
-    const Tensor img = rand_tensor(Shape{3, 4, 5}, 3, 0.f, 1.f);
+TEST_CASE("overlay: opacity follows |relevance|; alpha is the largest opacity") {
+    // Closed form (heatmap.h): out = lround((1 - a) * image + a * colour), a = alpha * |v| / max|v| (signed maps),
+    // a = alpha * (v - min) / (max - min) (sequential maps), colour = render_heatmap's. Exact to the 8-bit value.
+    const Tensor img = rand_tensor(Shape{3, 2, 3}, 3, 0.f, 1.f);
     const Image base = explain::to_rgb8(img);
-    const Image heat = explain::render_heatmap(rand_tensor(Shape{4, 5}, 4), "seismic", true);
-    CHECK(explain::overlay(img, heat, 0.f).pixels == base.pixels);
-    CHECK(explain::overlay(img, heat, 1.f).pixels == heat.pixels);
-    const Image mid = explain::overlay(img, heat, 0.5f);
-    for (size_t i = 0; i < mid.pixels.size(); ++i)
-        CHECK(std::abs(2 * int(mid.pixels[i]) - int(base.pixels[i]) - int(heat.pixels[i])) <= 1);
+    const Tensor map = from_vector(std::vector<float>{0.f, -4.f, 1.f, 2.f, 0.f, 4.f}, Shape{2, 3});  // max |v| = 4
+    const Image heat = explain::render_heatmap(map, "seismic", true);
+    const float alpha = 0.6f;
+    const Image out = explain::overlay(img, map, "seismic", true, alpha);
+    const std::vector<float> a = {0.f, 1.f, 0.25f, 0.5f, 0.f, 1.f};  // |v| / 4
+    for (size_t i = 0; i < out.pixels.size(); ++i) {
+        const float w = alpha * a[i / 3];
+        CHECK(int(out.pixels[i]) == std::lround((1.f - w) * base.pixels[i] + w * heat.pixels[i]));
+    }
+    // Zero relevance: the image's own pixel, whatever alpha; the largest |v| (either sign): exactly alpha * colour +
+    // (1 - alpha) * image.
+    for (int k = 0; k < 3; ++k) {
+        CHECK(out.pixels[size_t(k)] == base.pixels[size_t(k)]);
+        CHECK(out.pixels[size_t(12 + k)] == base.pixels[size_t(12 + k)]);
+        for (size_t px : {size_t(1), size_t(5)})
+            CHECK(int(out.pixels[3 * px + k]) ==
+                  std::lround(alpha * heat.pixels[3 * px + k] + (1.f - alpha) * base.pixels[3 * px + k]));
+    }
+    CHECK(explain::overlay_opacity(map, true).to_vector<float>() == a);
+    // An all-zero map (signed) and a constant map (sequential) leave the image bit-identical, at any alpha.
+    CHECK(explain::overlay(img, zeros(Shape{2, 3}), "bwr", true, 1.f).pixels == base.pixels);
+    CHECK(explain::overlay(img, full(Shape{1, 2, 3}, 3.f), "jet", false, 1.f).pixels == base.pixels);
+    CHECK(explain::overlay(img, map, "bwr", true, 0.f).pixels == base.pixels);
+    // Sequential maps: opacity = the min-max value (min -4 -> 0, max 4 -> 1).
+    CHECK(explain::overlay_opacity(map, false).to_vector<float>() == std::vector<float>{0.5f, 0.f, 0.625f, 0.75f, 0.5f, 1.f});
+    const Image seq = explain::overlay(img, map, "jet", false, 1.f);
+    const Image jet = explain::render_heatmap(map, "jet", false);
+    for (int k = 0; k < 3; ++k) {
+        CHECK(seq.pixels[size_t(3 + k)] == base.pixels[size_t(3 + k)]);  // the minimum: the image
+        CHECK(seq.pixels[size_t(15 + k)] == jet.pixels[size_t(15 + k)]);  // the maximum at alpha 1: the colour
+    }
+    // [C, H, W] maps are summed over C, as render_heatmap does.
+    CHECK(explain::overlay_opacity(from_vector(std::vector<float>{1.f, -1.f, 1.f, 1.f}, Shape{2, 1, 2}), true)
+              .to_vector<float>() == std::vector<float>{1.f, 0.f});
 
+    // A map of another size: colours and opacity resized bilinearly; a solid map stays solid.
     const Tensor grey = rand_tensor(Shape{1, 8, 8}, 5, 0.f, 1.f);
-    const Image g = explain::overlay(grey, heat, 0.f);
+    const Image g = explain::overlay(grey, full(Shape{2, 2}, 1.f), "bwr", true, 0.5f);
+    const Image gbase = explain::to_rgb8(grey);
+    const Rgb8 red = explain::colormap("bwr")(1.f);
     CHECK((g.width == 8 && g.height == 8));
-    CHECK((g.at(2, 3).r == g.at(2, 3).g && g.at(2, 3).g == g.at(2, 3).b));
-    CHECK(explain::overlay(grey, heat, 1.f).pixels == explain::resize_bilinear(heat, 8, 8).pixels);
-    CHECK(explain::overlay(grey, solid(2, 2, {10, 200, 30}), 1.f).pixels == solid(8, 8, {10, 200, 30}).pixels);
-    CHECK_THROWS_WITH_AS(explain::overlay(grey, heat, 1.5f), doctest::Contains("alpha"), Error);
-    CHECK_THROWS_WITH_AS(explain::overlay(Tensor(Shape{2, 4, 4}), heat, 0.5f), doctest::Contains("C = 1 or 3"), Error);
+    for (int64_t y = 0; y < 8; ++y)
+        for (int64_t x = 0; x < 8; ++x) {
+            const int v = gbase.at(y, x).r;  // grey replicated
+            CHECK(int(g.at(y, x).r) == std::lround(0.5f * red.r + 0.5f * v));
+            CHECK(int(g.at(y, x).b) == std::lround(0.5f * red.b + 0.5f * v));
+        }
+    CHECK(explain::overlay(grey, from_vector(std::vector<float>{0.f, 0.f, 0.f, 1.f}, Shape{2, 2}), "bwr", true, 1.f)
+              .at(0, 0) == gbase.at(0, 0));  // the corner pixel only sees the zero corner of the map
+    CHECK_THROWS_WITH_AS(explain::overlay(grey, map, "bwr", true, 1.5f), doctest::Contains("alpha"), Error);
+    CHECK_THROWS_WITH_AS(explain::overlay(Tensor(Shape{2, 4, 4}), map, "bwr", true, 0.5f), doctest::Contains("C = 1 or 3"), Error);
+    CHECK_THROWS_WITH_AS(explain::overlay(grey, from_vector(std::vector<float>{1.f, NAN}, Shape{1, 2}), "bwr", true, 0.5f),
+                         doctest::Contains("non-finite"), Error);
 }
 
 TEST_CASE("heatmap PNGs are written and read back at the upscaled size") {
@@ -281,7 +311,16 @@ TEST_CASE("report: escaped text, one <img> per picture, every data: URI is a PNG
     a.image = rand_tensor(Shape{1, 28, 28}, 3, 0.f, 1.f);
     a.true_label = "<script>alert(1)</script>";
     a.top_classes = {{"<script>alert(1)</script>", 0.8f}, {"Coat", 0.15f}, {"Bag", 0.05f}};
-    a.maps = {{"LRP-epsilon", rel}, {"Grad-CAM", cam}, {"overlay", explain::overlay(a.image, cam, 0.5f)}};
+    a.maps = {{"LRP-epsilon", rel}, {"Grad-CAM", cam}};
+    explain::ReportMapRow row;  // a method's map and overlay in one figure, then one flagged and not drawn
+    row.method = "gradcam";
+    row.caption = {"at layer <features.12>", "target: Bag (8)"};
+    row.map = cam;
+    row.overlay = explain::overlay(a.image, rand_tensor(Shape{7, 7}, 2), "jet", false, 0.5f);
+    explain::ReportMapRow bad;
+    bad.method = "ig";
+    bad.flag = "contains NaN/Inf: 3 of 784 values; not drawn";
+    a.rows = {row, bad};
     explain::ReportItem b;
     b.title = "sample \"1\"";
     b.image = rand_tensor(Shape{3, 16, 16}, 4, 0.f, 1.f);
@@ -291,7 +330,17 @@ TEST_CASE("report: escaped text, one <img> per picture, every data: URI is a PNG
     r.items = {a, b};
 
     const std::string html = explain::render_html(r);
-    CHECK(count(html, "<img ") == 2 + 5);
+    CHECK(count(html, "<img ") == 2 + 4 + 2);
+    CHECK(count(html, "<figure class=\"method\">") == 1);
+    CHECK(count(html, "<figure class=\"method flagged\">") == 1);
+    const size_t pair = html.find("<div class=\"pair\">");
+    REQUIRE(pair != std::string::npos);  // map, then overlay, inside the row's pair, then the caption
+    const size_t map_alt = html.find("alt=\"gradcam map\"", pair), over_alt = html.find("alt=\"gradcam overlay\"", pair);
+    CHECK((map_alt != std::string::npos && map_alt < over_alt && over_alt < html.find("</div>", pair)));
+    CHECK(html.find("<figcaption><strong>gradcam</strong>\n<br>at layer &lt;features.12&gt;\n<br>target: Bag (8)</figcaption>") !=
+          std::string::npos);
+    CHECK(html.find("<br><span class=\"flag\">contains NaN/Inf: 3 of 784 values; not drawn</span>") != std::string::npos);
+    CHECK(html.find("alt=\"ig map\"") == std::string::npos);
     CHECK(html.find("<script") == std::string::npos);
     CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
     CHECK(html.find("VGG &lt;mini&gt; &amp; friends") != std::string::npos);
@@ -317,7 +366,7 @@ TEST_CASE("report: escaped text, one <img> per picture, every data: URI is a PNG
         CHECK(std::vector<uint8_t>(png.begin(), png.begin() + 8) == sig);
         ++uris;
     }
-    CHECK(uris == 7);
+    CHECK(uris == 8);
     CHECK(base64_decode(explain::base64_encode(bytes_of("glassbox!!"))) == bytes_of("glassbox!!"));
     CHECK(explain::base64_encode(bytes_of("ab")) == "YWI=");
 

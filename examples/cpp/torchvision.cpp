@@ -39,9 +39,7 @@ int main(int argc, char** argv) try {
                               true);
     explain::save_png(out + "/gradcam_overlay.png",
                       explain::overlay(in.raw.narrow(0, 1).view(Shape{in.raw.dim(1), in.raw.dim(2), in.raw.dim(3)}),
-                                       explain::render_heatmap(cam.narrow(0, 1).view(Shape{1, cam.dim(2), cam.dim(3)}),
-                                                               "jet", false),
-                                       0.5f));
+                                       cam.narrow(0, 1).view(Shape{1, cam.dim(2), cam.dim(3)}), "jet", false, 0.5f));
     std::cout << "predicted class " << explain::resolve_classes({explain::Target::predicted()}, trace.logits())[0]
               << "; maps in " << out << "\n";
 } catch (const std::exception& e) {

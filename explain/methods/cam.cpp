@@ -30,7 +30,7 @@ GB_EXPLAIN_METHODS(cam) {
                       .is_signed = false,
                       .fn = [method](const MethodCall& c) -> Attribution {
                           const std::string layer = c.spec.arg.empty() ? default_cam_layer(c.trace) : c.spec.arg;
-                          return {cam(c.trace, method, layer, c.seed()).map, false};
+                          return {cam(c.trace, method, layer, c.seed()).map, false, "", layer};
                       }});
     }
 }

@@ -58,7 +58,7 @@ Rgb overlay(const InArray& image, const InArray& map, float alpha, const std::st
     {
         nb::gil_scoped_release release;
         for (size_t i = 0; i < imgs.size(); ++i)
-            images.push_back(explain::overlay(imgs[i], explain::render_heatmap(maps[i], cmap, is_signed), alpha));
+            images.push_back(explain::overlay(imgs[i], maps[i], cmap, is_signed, alpha));
     }
     return stack(images, batch);
 }
@@ -71,8 +71,9 @@ void bind_render(nb::module_& m) {
           "[N, C, H, W]: signed maps normalised symmetrically (0 -> the colormap's centre), else min-max.");
     m.def("overlay", &overlay, nb::arg("image"), nb::arg("map"), nb::arg("alpha") = 0.5f, nb::arg("cmap") = "bwr",
           nb::arg("signed") = true,
-          "The heatmap of `map` blended over `image` ([C, H, W] or [N, C, H, W], values in [0, 1]): "
-          "(1 - alpha) * image + alpha * heatmap, as RGB uint8.");
+          "The heatmap of `map` blended over `image` ([C, H, W] or [N, C, H, W], values in [0, 1]) with an opacity "
+          "that follows the map: (1 - a) * image + a * heatmap, a = alpha * |v| / max|v| for signed maps (0 leaves "
+          "the image unchanged), alpha * the min-max normalised value for others; as RGB uint8.");
     m.def("colormap_names", &explain::colormap_names, "Colormaps `heatmap` and `overlay` accept.");
 }
 

@@ -124,6 +124,18 @@ def test_heatmaps(model, x):
     np.testing.assert_array_equal(over[..., 0], np.round(x[:, 0] * 255).astype(np.uint8))
     with pytest.raises(gb.Error, match="alpha"):
         gb.overlay(x, t.relevance(), alpha=2.0)
+    # The opacity follows |relevance| (explain/heatmap.h): out = round((1 - a) * image + a * colour),
+    # a = alpha * |v| / max|v|. Zero relevance leaves the image bit-identical at any alpha; the largest |v| gets alpha.
+    img = x[0, 0]
+    base = np.round(img * 255)
+    np.testing.assert_array_equal(gb.overlay(x[0], np.zeros((28, 28), np.float32), alpha=1.0)[..., 1], base)
+    r = np.zeros((28, 28), np.float32)
+    r[3, 4], r[5, 6], r[7, 8] = -2.0, 1.0, 2.0
+    over, heat = gb.overlay(x[0], r, alpha=0.6).astype(np.float64), gb.heatmap(r).astype(np.float64)
+    a = 0.6 * np.abs(r) / 2.0
+    expect = np.floor((1 - a[..., None]) * np.round(np.repeat(img[..., None], 3, axis=2) * 255) + a[..., None] * heat + 0.5)
+    np.testing.assert_allclose(over, expect, atol=1)  # float32 rounding in C++ against float64 here: at most 1 step
+    np.testing.assert_array_equal(over[r == 0], np.repeat(base[r == 0][:, None], 3, axis=1))
 
 
 def test_gil_is_released_while_computing(model):
