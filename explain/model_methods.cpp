@@ -58,7 +58,8 @@ std::pair<std::vector<double>, Tensor> objective_gradient(layers::Layer& model, 
         be.sum_dim(B * ch, per, 1, out.data<float>(), sums.data<float>());
         for (int64_t b : rows) {
             const Objective& o = objectives[static_cast<size_t>(b)];
-            GB_CHECK(o.index >= 0 && o.index < ch, "activation maximisation: ", o.str(), " is outside the ", ch,
+            GB_CHECK(o.index >= 0 && o.index < ch, "activation maximisation: ",
+                     (layer.empty() ? "class " : layer + " channel ") + std::to_string(o.index), " is outside the ", ch,
                      (layer.empty() ? " classes" : " channels of " + layer));
             be.copy(1, out.data<float>() + (b * ch + o.index) * per + centre, units.data<float>() + b);
         }
