@@ -1,5 +1,5 @@
 // Model-level pictures and tables (`glassbox visualize`, callable without the program): activation maximisation
-// of classes or of channels of a layer, turned back into pixels and laid out as one captioned grid; and channel
+// of classes or of channels of a layer, turned back into pixels and laid out as one captioned grid and a report; and channel
 // importance (mean |activation|) over the first images of a dataset's test split, as a CSV table.
 //
 // maximise_activations runs explain::activation_maximisation in the model's normalised input space, bounded by
