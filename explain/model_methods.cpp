@@ -50,18 +50,34 @@ std::pair<std::vector<double>, Tensor> objective_gradient(layers::Layer& model, 
     for (const auto& [layer, rows] : by_layer) {
         const Tensor& out = layer.empty() ? t.logits() : t.layer_output(layer);
         const int64_t ch = out.dim(1), per = out.numel() / (B * ch);
-        // Every (row, channel)'s sum over positions on the backend; the host reads the B it needs.
-        Tensor sums(Shape{B * ch}, DType::Float32, out.device());
+        // The centre unit's offset within a channel's plane (0 for a [B, K] output).
+        const int64_t centre = out.rank() == 4 ? (out.dim(2) / 2) * out.dim(3) + out.dim(3) / 2 : 0;
+        // Every (row, channel)'s sum over positions, and each row's centre unit of every channel, on the backend;
+        // the host reads the B it needs.
+        Tensor sums(Shape{B * ch}, DType::Float32, out.device()), units(Shape{B}, DType::Float32, out.device());
         be.sum_dim(B * ch, per, 1, out.data<float>(), sums.data<float>());
-        const auto sv = sums.to_vector<float>();
-        // The seed: 1/per over the objective's channel of each row (the gradient of its mean), 0 elsewhere.
+        for (int64_t b : rows) {
+            const Objective& o = objectives[static_cast<size_t>(b)];
+            GB_CHECK(o.index >= 0 && o.index < ch, "activation maximisation: ",
+                     (layer.empty() ? "class " : layer + " channel ") + std::to_string(o.index), " is outside the ", ch,
+                     (layer.empty() ? " classes" : " channels of " + layer));
+            be.copy(1, out.data<float>() + (b * ch + o.index) * per + centre, units.data<float>() + b);
+        }
+        const auto sv = sums.to_vector<float>(), uv = units.to_vector<float>();
+        // The seed: the gradient of each row's objective with respect to `out` (1 at the centre unit, or 1/per
+        // over the channel for its mean), 0 elsewhere.
         Tensor seed = zeros(out.shape(), DType::Float32, out.device());
-        for (int64_t b : rows) {  // one objective each: a check, a value, one fill
-            const int64_t c = objectives[static_cast<size_t>(b)].index;
-            GB_CHECK(c >= 0 && c < ch, "activation maximisation: ", objectives[static_cast<size_t>(b)].str(), " is outside the ",
-                     ch, (layer.empty() ? " classes" : " channels of " + layer));
-            values[static_cast<size_t>(b)] = static_cast<double>(sv[static_cast<size_t>(b * ch + c)]) / static_cast<double>(per);
-            be.fill(per, 1.f / static_cast<float>(per), seed.data<float>() + (b * ch + c) * per);
+        for (int64_t b : rows) {  // one objective each: a value, one fill
+            const Objective& o = objectives[static_cast<size_t>(b)];
+            float* plane = seed.data<float>() + (b * ch + o.index) * per;
+            if (o.centre) {
+                values[static_cast<size_t>(b)] = static_cast<double>(uv[static_cast<size_t>(b)]);
+                be.fill(1, 1.f, plane + centre);
+            } else {
+                values[static_cast<size_t>(b)] =
+                    static_cast<double>(sv[static_cast<size_t>(b * ch + o.index)]) / static_cast<double>(per);
+                be.fill(per, 1.f / static_cast<float>(per), plane);
+            }
         }
         const Tensor g = layer.empty() ? t.gradient(seed)[0] : autograd::grad({out}, {t.input()}, {seed}, true)[0];
         for (int64_t b : rows) be.copy(xper, g.data<float>() + b * xper, grad.data<float>() + b * xper);
@@ -72,7 +88,33 @@ std::pair<std::vector<double>, Tensor> objective_gradient(layers::Layer& model, 
 }  // namespace
 
 std::string Objective::str() const {
-    return layer.empty() ? "class " + std::to_string(index) : layer + " channel " + std::to_string(index);
+    return layer.empty() ? "class " + std::to_string(index)
+                         : layer + " channel " + std::to_string(index) + (centre ? " (centre unit)" : " (mean)");
+}
+
+Tensor total_variation_gradient(const Tensor& x, int64_t planes, int64_t H, int64_t W) {
+    // TV = ||D_W x^T||^2 + ||D_H x||^2 per plane with D_n the [n - 1, n] forward difference, so its gradient is
+    // 2 (x L_W + L_H x) with L_n = D_n^T D_n: tridiagonal, -1 off the diagonal, 1 2 ... 2 1 on it. Two GEMMs
+    // per plane, as gaussian_blur does.
+    const auto laplacian = [](int64_t n) {
+        std::vector<float> l(static_cast<size_t>(n * n), 0.f);
+        for (int64_t i = 0; i + 1 < n; ++i) {
+            l[static_cast<size_t>(i * n + i)] += 1.f;
+            l[static_cast<size_t>((i + 1) * n + i + 1)] += 1.f;
+            l[static_cast<size_t>(i * n + i + 1)] -= 1.f;
+            l[static_cast<size_t>((i + 1) * n + i)] -= 1.f;
+        }
+        return l;
+    };
+    const Device dev = x.device();
+    kernels::Backend& be = kernels::backend_for(dev);
+    const Tensor lw = from_vector(laplacian(W), Shape{W, W}, dev), lh = from_vector(laplacian(H), Shape{H, H}, dev);
+    Tensor out = empty(x.shape(), DType::Float32, dev);
+    be.gemm(false, false, planes * H, W, W, 2.f, x.data<float>(), W, lw.data<float>(), W, 0.f, out.data<float>(), W);
+    for (int64_t p = 0; p < planes; ++p)
+        be.gemm(false, false, H, W, H, 2.f, lh.data<float>(), H, x.data<float>() + p * H * W, W, 1.f,
+                out.data<float>() + p * H * W, W);
+    return out;
 }
 
 std::vector<double> objective_values(layers::Layer& model, const Tensor& x, const std::vector<Objective>& objectives) {
@@ -80,10 +122,11 @@ std::vector<double> objective_values(layers::Layer& model, const Tensor& x, cons
 }
 
 ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& input, const std::vector<Objective>& objectives,
-                                            const ActivationMaxOptions& o) {
+                                            const ActivationMaxOptions& o, const ActivationMaxProgress& progress) {
     GB_CHECK(input.rank() == 3, "activation maximisation: the input shape must be [C, H, W], got ", input.str());
-    GB_CHECK(!objectives.empty() && o.steps >= 0 && o.lr > 0.f && o.l2 >= 0.f && o.jitter >= 0 && o.blur_every >= 0 && o.low < o.high,
-             "activation maximisation: needs objectives, steps >= 0, lr > 0, l2 >= 0, jitter >= 0, low < high");
+    GB_CHECK(!objectives.empty() && o.steps >= 0 && o.lr > 0.f && o.l2 >= 0.f && o.tv >= 0.f && o.jitter >= 0 && o.blur_every >= 0 &&
+                 o.low < o.high,
+             "activation maximisation: needs objectives, steps >= 0, lr > 0, l2 >= 0, tv >= 0, jitter >= 0, low < high");
     const int64_t B = static_cast<int64_t>(objectives.size()), C = input[0], H = input[1], W = input[2];
     const int64_t per = C * H * W, n = B * per;
     const Shape shape{B, C, H, W};
@@ -105,20 +148,23 @@ ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& i
         if (step < o.steps) be.roll2d(B * C, H, W, dy, dx, x.data<float>(), shifted.data<float>());
         auto [values, shifted_grad] = objective_gradient(model, step == o.steps ? x : shifted, objectives);
         if (step == 0) r.start = values;
+        if (progress) progress(step, values);
         if (step == o.steps) {  // the final value, at the unshifted image
             r.value = values;
             break;
         }
         be.roll2d(B * C, H, W, -dy, -dx, shifted_grad.data<float>(), grad.data<float>());
-        // Step sizes lr / mean |g| per objective: the sums of |g| on the backend, the B scalars on the host.
-        abs_into(be, grad, a, b);
-        be.sum_dim(B, per, 1, a.data<float>(), sums.data<float>());
-        const auto m = sums.to_vector<float>();
-        std::vector<float> scale(static_cast<size_t>(B));
-        for (int64_t k = 0; k < B; ++k)
-            scale[static_cast<size_t>(k)] =
-                o.lr / static_cast<float>(static_cast<double>(m[static_cast<size_t>(k)]) / static_cast<double>(per) + 1e-12);
-        // x <- clamp(x + scale_b g - (lr l2) (x - mid), low, high), in that order of float operations.
+        // Step sizes lr / mean |g| per objective (or lr): the sums of |g| on the backend, the B scalars on the host.
+        std::vector<float> scale(static_cast<size_t>(B), o.lr);
+        if (o.normalize_gradient) {
+            abs_into(be, grad, a, b);
+            be.sum_dim(B, per, 1, a.data<float>(), sums.data<float>());
+            const auto m = sums.to_vector<float>();
+            for (int64_t k = 0; k < B; ++k)
+                scale[static_cast<size_t>(k)] =
+                    o.lr / static_cast<float>(static_cast<double>(m[static_cast<size_t>(k)]) / static_cast<double>(per) + 1e-12);
+        }
+        // x <- clamp(x + scale_b g - (lr l2) (x - mid) [- (lr tv) dTV/dx], low, high), in that order of float operations.
         const Tensor scale_t = from_vector(scale, Shape{B}, dev);
         be.broadcast_dim(B, per, 1, 1.f, scale_t.data<float>(), a.data<float>());
         be.mul(n, a.data<float>(), grad.data<float>(), a.data<float>());
@@ -127,6 +173,10 @@ ActivationMaxResult activation_maximisation(layers::Layer& model, const Shape& i
         be.sub(n, x.data<float>(), b.data<float>(), b.data<float>());
         be.scale(n, o.lr * o.l2, b.data<float>(), b.data<float>());
         be.sub(n, a.data<float>(), b.data<float>(), a.data<float>());
+        if (o.tv > 0.f) {
+            const Tensor tv = total_variation_gradient(x, B * C, H, W);
+            be.axpy(n, -o.lr * o.tv, tv.data<float>(), a.data<float>());
+        }
         be.clamp(n, o.low, o.high, a.data<float>(), x.data<float>());
         if (o.blur_every > 0 && (step + 1) % o.blur_every == 0) x = replacement_image(x, blur);
     }

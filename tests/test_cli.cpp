@@ -133,6 +133,16 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
     CHECK(std::filesystem::exists(vis + "/activation_maximisation.png"));
     CHECK(gb::io::load_npy(vis + "/activation_maximisation.npy").shape() == gb::Shape{2, 1, 28, 28});
     CHECK(std::filesystem::exists(vis + "/channel_importance.csv"));
+    CHECK(std::filesystem::exists(vis + "/report.html"));  // its structure: tests/pytest/test_reports.py
+    // Progress on stderr: each objective's value every tenth of the steps (here every step) and at the end.
+    CHECK(z1.out.find("visualize: step 0/3 objective") != std::string::npos);
+    CHECK(z1.out.find("visualize: step 3/3 objective") != std::string::npos);
+    // A device that is absent is a clear error, and the output folder is not left behind.
+    const Run z4 = run("visualize --checkpoint " + out + "/model.safetensors --class 0 --steps 1 --device cuda:7 --out " +
+                       dir.path("visualize-cuda"));
+    CHECK(z4.code != 0);
+    CHECK(z4.out.find("CUDA") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.path("visualize-cuda")));
     const Run z2 = run("visualize --checkpoint " + out + "/model.safetensors --class 12 --out " + vis);
     CHECK(z2.code != 0);
     CHECK(z2.out.find("--class 12 is outside the model's 10 classes") != std::string::npos);

@@ -152,6 +152,8 @@ TEST_CASE("cli: bad input gets a clear error, never an abort, and leaves nothing
         {"blur sigma 1e9", evaluate + " --blur-sigma 1e9", 2, {"--blur-sigma"}},
         {"blur sigma 1e30", evaluate + " --blur-sigma 1e30", 2, {"--blur-sigma"}},
         {"visualize blur sigma", "visualize --checkpoint " + ck + " --blur-sigma 1e30", 2, {"--blur-sigma"}},
+        {"visualize objective", "visualize --checkpoint " + ck + " --objective max", 2, {"--objective"}},
+        {"visualize negative tv", "visualize --checkpoint " + ck + " --tv -1", 2, {"--tv"}},
         {"ig steps overflow", explain + " --method ig:steps=4294967296 --out " + out("ig"), 1, {"ig:steps=4294967296", "[1, 100000]"},
          out("ig")},
         {"unknown method", evaluate + " --method occlude --out " + out("m"), 1, {"unknown method 'occlude'"}, out("m")},

@@ -10,6 +10,7 @@
 #include "core/factory.h"
 #include "explain/explain_run.h"
 #include "explain/model_pictures.h"
+#include "explain/plot.h"
 #include "io/npy.h"
 #include "models/registry.h"
 #include "temp_dir.h"
@@ -140,14 +141,15 @@ TEST_CASE("model pictures: objectives with captions, pixels in [0, 1], the grid'
     const explain::ExplainInputs in = two_inputs();
     std::vector<explain::Objective> objectives;
     std::vector<std::string> captions;
-    explain::visualization_objectives({}, "", {}, model->config(), in.class_names, objectives, captions);
+    explain::visualization_objectives({}, "", {}, false, model->config(), in.class_names, objectives, captions);
     CHECK(captions == in.class_names);  // no --class: every class
     std::vector<explain::Objective> o2;
     std::vector<std::string> c2;
-    CHECK_THROWS_WITH_AS(explain::visualization_objectives({7}, "", {}, model->config(), in.class_names, o2, c2),
+    CHECK_THROWS_WITH_AS(explain::visualization_objectives({7}, "", {}, false, model->config(), in.class_names, o2, c2),
                          doctest::Contains("--class 7 is outside the model's 4 classes"), Error);
-    explain::visualization_objectives({}, "features.0", {1, 2}, model->config(), in.class_names, o2, c2);
+    explain::visualization_objectives({}, "features.0", {1, 2}, true, model->config(), in.class_names, o2, c2);
     CHECK(c2 == std::vector<std::string>{"features.0 #1", "features.0 #2"});
+    CHECK((o2[0].centre && o2[1].index == 2));
 
     explain::ActivationMaxOptions ao;
     ao.steps = 3;
@@ -167,6 +169,12 @@ TEST_CASE("model pictures: objectives with captions, pixels in [0, 1], the grid'
     const explain::Image grid = explain::picture_grid(p.images, captions, 2, 3);
     CHECK(grid.width == 80);
     CHECK(grid.height == 100);
+    // A caption wider than its tile is cut with ".." to the tile's width plus the padding (so neighbours never meet).
+    const std::string cut = explain::fit_caption("a very long class name indeed", 24, 1.0);
+    CHECK(cut.size() < 29);
+    CHECK(cut.substr(cut.size() - 2) == "..");
+    CHECK(explain::text_width(cut, 1.0) <= 24);
+    CHECK(explain::fit_caption("short", 200, 1.5) == "short");
 
     CHECK(explain::channel_importance_csv({{"features.0", {{3, 0.5}, {1, 0.25}}}}) ==
           "layer,rank,channel,mean_abs_activation\nfeatures.0,0,3,0.5\nfeatures.0,1,1,0.25\n");

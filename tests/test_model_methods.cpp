@@ -5,11 +5,14 @@
 // follow their closed form.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "explain/counterfactual_run.h"
+#include "explain/metrics.h"
 #include "explain/model_methods.h"
 #include "explain/perturbation.h"
+#include "explain/trace.h"
 #include "layers/conv2d.h"
 #include "models/checkpoint.h"
 #include "temp_dir.h"
@@ -24,6 +27,7 @@ TEST_CASE("activation maximisation raises class logits and channel activations o
     models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
     ActivationMaxOptions o;
     o.steps = 20;
+    o.lr = 0.1f;  // the step size these measurements were made with (the default is 0.01 since issue 17)
     o.seed = 1;
     const std::vector<Objective> objectives{{"", 0}, {"", 7}, {"features.0", 3}};
     const ActivationMaxResult r = activation_maximisation(*ck.model, Shape{1, 28, 28}, objectives, o);
@@ -43,6 +47,147 @@ TEST_CASE("activation maximisation raises class logits and channel activations o
     for (float p : r.images.to_vector<float>()) CHECK((p >= 0.f && p <= 1.f));
     CHECK_THROWS_WITH_AS(activation_maximisation(*ck.model, Shape{1, 28, 28}, {{"", 10}}, o), doctest::Contains("class 10 is outside the 10 classes"), Error);
     CHECK_THROWS_WITH_AS(activation_maximisation(*ck.model, Shape{1, 28, 28}, {{"features.99", 0}}, o), doctest::Contains("no layer 'features.99'"), Error);
+}
+
+TEST_CASE("activation maximisation with the defaults raises centre units of an inner layer of vgg-mini") {
+    // Issue 17: channels of features.7 (the last convolution) barely moved when their mean was maximised with
+    // lr 0.1 (the normalised steps overshot); their centre unit with the defaults rises by more than 1 (measured:
+    // #5 0.15 -> 1.84, #41 0.08 -> 2.85, docs/explain.md's table).
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
+    const std::vector<Objective> objectives{{"features.7", 5, true}, {"features.7", 41, true}};
+    std::vector<int64_t> steps_seen;
+    const ActivationMaxResult r = activation_maximisation(*ck.model, Shape{1, 28, 28}, objectives, {},
+                                                          [&](int64_t step, const std::vector<double>& v) {
+                                                              CHECK(v.size() == 2);
+                                                              steps_seen.push_back(step);
+                                                          });
+    CHECK(r.value[0] > r.start[0] + 1.0);
+    CHECK(r.value[1] > r.start[1] + 1.0);
+    // Progress: once before each of the 200 steps and once at the end.
+    REQUIRE(steps_seen.size() == 201);
+    CHECK(steps_seen.front() == 0);
+    CHECK(steps_seen.back() == 200);
+    // The centre unit's value is the feature map's element at (H / 2, W / 2) = (7, 7) of 14 x 14.
+    Trace t(*ck.model, r.images);
+    const auto a = t.layer_output("features.7").to_vector<float>();
+    CHECK(r.value[0] == doctest::Approx(a[(0 * 64 + 5) * 196 + 7 * 14 + 7]).epsilon(1e-5));
+    CHECK(r.value[1] == doctest::Approx(a[(1 * 64 + 41) * 196 + 7 * 14 + 7]).epsilon(1e-5));
+}
+
+namespace {
+
+// A 1x1 convolution of one input plane into two channels, weights w0 and w1, no bias: the mean of channel c is
+// w_c mean(x), its gradient w_c / (H W) at every pixel; its centre unit's gradient is w_c at the centre pixel.
+std::shared_ptr<layers::Sequential> one_by_one(float w0, float w1) {
+    auto net = std::make_shared<layers::Sequential>();
+    auto conv = net->add(std::make_shared<layers::Conv2d>(1, 2, 1, layers::Conv2dOptions{1, 0, 1, false}));
+    auto w = conv->weight();
+    w.copy_from(from_vector(std::vector<float>{w0, w1}, w.shape()));
+    net->add(std::make_shared<layers::Flatten>());  // a trace needs [N, K] logits; the objectives read layer "0"
+    return net;
+}
+
+}  // namespace
+
+TEST_CASE("activation maximisation regularisers: one step of each is its closed form on a 1x1 convolution") {
+    auto net = one_by_one(0.5f, -2.f);
+    const int64_t H = 6, W = 5, n = H * W;
+    const std::vector<Objective> means{{"0", 0}, {"0", 1}};
+    ActivationMaxOptions o;
+    o.jitter = 0;
+    o.blur_every = 0;
+    o.low = -1.f;
+    o.high = 3.f;  // mid 1
+    o.seed = 4;
+    o.steps = 0;
+    const auto x0 = activation_maximisation(*net, Shape{1, H, W}, means, o).images.to_vector<float>();  // the start
+    o.steps = 1;
+    o.lr = 0.2f;
+    o.l2 = 0.5f;
+    const auto expect = [&](const std::vector<float>& step) {  // x0 + step - lr l2 (x0 - mid), clamped
+        std::vector<float> e(x0.size());
+        for (size_t k = 0; k < e.size(); ++k)
+            e[k] = std::clamp(x0[k] + step[k] - o.lr * o.l2 * (x0[k] - 1.f), o.low, o.high);
+        return e;
+    };
+    SUBCASE("plain gradient ascent with L2 decay: x + lr g - lr l2 (x - m)") {
+        o.normalize_gradient = false;
+        std::vector<float> step(x0.size());
+        for (size_t k = 0; k < step.size(); ++k) step[k] = o.lr * (k < size_t(n) ? 0.5f : -2.f) / static_cast<float>(n);
+        const auto x1 = activation_maximisation(*net, Shape{1, H, W}, means, o).images.to_vector<float>();
+        const auto e = expect(step);
+        for (size_t k = 0; k < e.size(); ++k) CHECK(x1[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    }
+    SUBCASE("normalised gradient: g / mean|g| is sign(w) everywhere") {
+        std::vector<float> step(x0.size());
+        for (size_t k = 0; k < step.size(); ++k) step[k] = k < size_t(n) ? o.lr : -o.lr;
+        const auto x1 = activation_maximisation(*net, Shape{1, H, W}, means, o).images.to_vector<float>();
+        const auto e = expect(step);
+        for (size_t k = 0; k < e.size(); ++k) CHECK(x1[k] == doctest::Approx(e[k]).epsilon(1e-6));
+        // Jitter: the gradient of a 1x1 convolution's mean is the same at every shift, so the step is too.
+        o.jitter = 2;
+        const auto xj = activation_maximisation(*net, Shape{1, H, W}, means, o).images.to_vector<float>();
+        for (size_t k = 0; k < e.size(); ++k) CHECK(xj[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    }
+    SUBCASE("centre unit: only the centre pixel (row H / 2, column W / 2) moves with the gradient") {
+        o.normalize_gradient = false;
+        const std::vector<Objective> centres{{"0", 0, true}, {"0", 1, true}};
+        std::vector<float> step(x0.size(), 0.f);
+        step[3 * W + 2] = o.lr * 0.5f;
+        step[n + 3 * W + 2] = o.lr * -2.f;
+        const auto x1 = activation_maximisation(*net, Shape{1, H, W}, centres, o).images.to_vector<float>();
+        const auto e = expect(step);
+        for (size_t k = 0; k < e.size(); ++k) CHECK(x1[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    }
+    SUBCASE("Gaussian blur after the step (blur_every 1)") {
+        o.normalize_gradient = false;
+        o.blur_every = 1;
+        o.blur_sigma = 0.8f;
+        std::vector<float> step(x0.size());
+        for (size_t k = 0; k < step.size(); ++k) step[k] = o.lr * (k < size_t(n) ? 0.5f : -2.f) / static_cast<float>(n);
+        PerturbationOptions blur;
+        blur.replacement = Replacement::Blur;
+        blur.blur_sigma = 0.8f;
+        const auto e = replacement_image(from_vector(expect(step), Shape{2, 1, H, W}), blur).to_vector<float>();
+        const auto x1 = activation_maximisation(*net, Shape{1, H, W}, means, o).images.to_vector<float>();
+        for (size_t k = 0; k < e.size(); ++k) CHECK(x1[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    }
+    SUBCASE("total variation: - lr tv dTV/dx, with a zero objective gradient") {
+        auto zero = one_by_one(0.f, 0.f);
+        o.normalize_gradient = false;
+        o.tv = 0.3f;
+        const auto tv = total_variation_gradient(from_vector(x0, Shape{2, 1, H, W}), 2, H, W).to_vector<float>();
+        std::vector<float> step(x0.size());
+        for (size_t k = 0; k < step.size(); ++k) step[k] = -o.lr * o.tv * tv[k];
+        const auto x1 = activation_maximisation(*zero, Shape{1, H, W}, means, o).images.to_vector<float>();
+        const auto e = expect(step);
+        for (size_t k = 0; k < e.size(); ++k) CHECK(x1[k] == doctest::Approx(e[k]).epsilon(1e-6));
+    }
+}
+
+TEST_CASE("total variation gradient: 2 sum over neighbours of (x - neighbour), against central differences") {
+    const int64_t H = 4, W = 5;
+    const Tensor x = rand_tensor(Shape{2, H, W}, 17);
+    const auto v = x.to_vector<float>();
+    const auto tv = [&](std::vector<double> p) {
+        double s = 0;
+        for (int64_t q = 0; q < 2; ++q)
+            for (int64_t i = 0; i < H; ++i)
+                for (int64_t j = 0; j < W; ++j) {
+                    const double c = p[static_cast<size_t>((q * H + i) * W + j)];
+                    if (j + 1 < W) s += std::pow(p[static_cast<size_t>((q * H + i) * W + j + 1)] - c, 2);
+                    if (i + 1 < H) s += std::pow(p[static_cast<size_t>((q * H + i + 1) * W + j)] - c, 2);
+                }
+        return s;
+    };
+    const auto g = total_variation_gradient(x, 2, H, W).to_vector<float>();
+    for (size_t k = 0; k < v.size(); ++k) {
+        std::vector<double> plus(v.begin(), v.end()), minus(v.begin(), v.end());
+        plus[k] += 1e-3;
+        minus[k] -= 1e-3;
+        // TV is quadratic: the central difference is exact up to rounding (1e-4).
+        CHECK(g[k] == doctest::Approx((tv(plus) - tv(minus)) / 2e-3).epsilon(1e-4));
+    }
 }
 
 TEST_CASE("channel importance: mean |activation| of a 1x1 convolution is |w_c| mean |x|, sorted") {

@@ -38,6 +38,30 @@ def test_activation_maximisation_matches_the_program(model, tmp_path):
         assert float(start) == pytest.approx(s, abs=6e-4) and float(end) == pytest.approx(v, abs=6e-4), name
 
 
+def test_activation_maximisation_regularisers_match_the_program(model, tmp_path):
+    # Every regulariser on and a channel's centre unit and mean: the same numbers from the program and Python.
+    ckpt = tmp_path / "model.safetensors"
+    model.save(str(ckpt))
+    for objective in ("centre", "mean"):
+        out = tmp_path / objective
+        run_cli("visualize", "--checkpoint", ckpt, "--layer", "features.7", "--channel", 1, "--channel", 4, "--objective",
+                objective, "--steps", 5, "--lr", 0.02, "--l2", 0.1, "--tv", 0.05, "--jitter", 2, "--blur-every", 2,
+                "--blur-sigma", 0.7, "--seed", 5, "--threads", 2, "--out", out)
+        cli = np.load(out / "activation_maximisation.npy")
+        r = gb.activation_maximisation(gb.load(str(ckpt)), layer="features.7", channels=[1, 4], objective=objective,
+                                       steps=5, lr=0.02, l2=0.1, tv=0.05, jitter=2, blur_every=2, blur_sigma=0.7, seed=5)
+        if same_build():
+            np.testing.assert_array_equal(r["images"], cli)
+        else:  # as above: five normalised steps of lr 0.02 stay far below 1e-4 apart
+            np.testing.assert_allclose(r["images"], cli, rtol=0, atol=1e-4)
+    # The raw gradient (no normalisation) is an option of both too.
+    run_cli("visualize", "--checkpoint", ckpt, "--class", 3, "--steps", 3, "--no-normalize", "--lr", 0.5, "--threads", 2,
+            "--out", tmp_path / "raw")
+    r = gb.activation_maximisation(gb.load(str(ckpt)), [3], steps=3, normalize=False, lr=0.5)
+    np.testing.assert_allclose(r["images"], np.load(tmp_path / "raw" / "activation_maximisation.npy"), rtol=0,
+                               atol=0 if same_build() else 1e-4)
+
+
 def test_activation_maximisation_values_are_the_models(model):
     r = gb.activation_maximisation(model, [1, 4], steps=10, seed=1)
     # No normalisation: the pictures are the model's inputs, the objective a class logit (1e-5: a batch of 2
@@ -46,10 +70,14 @@ def test_activation_maximisation_values_are_the_models(model):
     np.testing.assert_allclose(r["value"], logits[[0, 1], [1, 4]], rtol=1e-5, atol=1e-5)
     assert np.all(r["value"] > r["start"])  # ten ascent steps raise the logit
     assert r["images"].min() >= 0.0 and r["images"].max() <= 1.0
-    c = gb.activation_maximisation(model, layer="features.2", channels=[3, 5], steps=4)
+    c = gb.activation_maximisation(model, layer="features.2", channels=[3, 5], steps=4, objective="mean")
     act = gb.Trace(model, c["images"]).layer_output("features.2")
     np.testing.assert_allclose(c["value"], [act[0, 3].mean(), act[1, 5].mean()], rtol=1e-5, atol=1e-6)
     assert c["objectives"] == ["features.2 #3", "features.2 #5"]
+    # The default objective of a channel: its unit at the centre of the feature map (28 x 28: row 14, column 14).
+    u = gb.activation_maximisation(model, layer="features.2", channels=[3, 5], steps=4)
+    act = gb.Trace(model, u["images"]).layer_output("features.2")
+    np.testing.assert_allclose(u["value"], [act[0, 3, 14, 14], act[1, 5, 14, 14]], rtol=1e-5, atol=1e-6)
 
 
 def test_channel_importance_is_mean_abs_activation(model):
@@ -97,5 +125,9 @@ def test_errors(model):
         gb.activation_maximisation(model, layer="features.0", channels=[999], steps=1)
     with pytest.raises(gb.Error, match="lr and blur_sigma must be > 0"):
         gb.activation_maximisation(model, [1], lr=0.0)
+    with pytest.raises(gb.Error, match="objective must be 'centre' or 'mean'"):
+        gb.activation_maximisation(model, layer="features.0", channels=[1], objective="max")
+    with pytest.raises(gb.Error, match="tv must be >= 0"):
+        gb.activation_maximisation(model, [1], tv=-1.0)
     with pytest.raises(gb.Error, match="no layer 'nope'"):
         gb.channel_importance(model, np.zeros((1, 1, 28, 28), np.float32), ["nope"])

@@ -172,3 +172,32 @@ def _plots_inlined(out_dir, report, files, series, inline_count=None):
         assert texts in inline, f"{name} is not inlined in report.html"
         out[name] = texts
     return out
+
+
+
+
+def test_visualize_report(ckpt, tmp_path):
+    import numpy as np
+
+    channels = [5, 41, 0]
+    args = ["visualize", "--checkpoint", ckpt, "--layer", "features.7", "--steps", 10, "--threads", 1, "--out", tmp_path]
+    for c in channels:
+        args += ["--channel", c]
+    out = run_cli(*args)
+    r = check_report(tmp_path / "report.html")
+    # One figure per channel, captioned with its name and the objective before -> after (the program's printed values).
+    printed = {line.split()[1]: line.split() for line in out.splitlines() if line.startswith("features.7 #")}
+    for c in channels:
+        caps = [cap for cap in r.captions if cap.startswith(f"features.7 #{c}:")]
+        assert len(caps) == 1, (c, r.captions)
+        _, _, start, _, end = printed[f"#{c}"]
+        assert f"{start} -> {end}" in caps[0], (caps[0], start, end)
+    assert len(r.images) == len(channels)
+    # The objectives' table: before, after, rise per picture; the settings table names every regulariser.
+    table = next(t for t in r.tables if t[0][:4] == ["picture", "objective", "before", "after"])
+    assert [row[0] for row in table[1:]] == [f"features.7 #{c}" for c in channels]
+    settings = [row[0] for t in r.tables for row in t[1:] if row]
+    for s in ("L2 decay l2", "jitter (pixels)", "blur every (steps)", "total variation tv"):
+        assert s in settings, (s, settings)
+    assert np.load(tmp_path / "activation_maximisation.npy").shape == (len(channels), 1, 28, 28)
+    assert (tmp_path / "activation_maximisation.png").stat().st_size > 0
