@@ -68,11 +68,7 @@ void run_visualize(const VisualizeOptions& o) {
     files.device = device.str();
     files.upscale = o.upscale;
     files.columns = o.columns;
-    explain::ActivationMaxOptions used = o.am;
-    const explain::PresetOptions preset = explain::preset_options(in);  // the range maximise_activations used
-    used.low = *preset.low;
-    used.high = *preset.high;
-    const std::string html = explain::write_visualization(files, objectives, captions, r, used);
+    const std::string html = explain::write_visualization(files, objectives, captions, r);
     std::cout << "objective                      start -> end\n";
     for (size_t i = 0; i < objectives.size(); ++i)
         std::cout << std::left << std::setw(28) << captions[i] << std::right << std::fixed << std::setprecision(3) << std::setw(9)

@@ -65,6 +65,7 @@ ActivationPictures maximise_activations(models::Vgg& model, const ExplainInputs&
     out.images = from_vector(v, r.images.shape());
     out.start = r.start;
     out.value = r.value;
+    out.options = options;
     return out;
 }
 
@@ -111,9 +112,9 @@ Image picture_grid(const Tensor& tiles, const std::vector<std::string>& captions
 }
 
 std::string write_visualization(const VisualizationFiles& files, const std::vector<Objective>& objectives,
-                                const std::vector<std::string>& captions, const ActivationPictures& pictures,
-                                const ActivationMaxOptions& o) {
+                                const std::vector<std::string>& captions, const ActivationPictures& pictures) {
     const std::string& dir = files.out_dir;
+    const ActivationMaxOptions& o = pictures.options;
     save_png(dir + "/activation_maximisation.png", picture_grid(pictures.images, captions, files.upscale, files.columns));
     io::save_npy(dir + "/activation_maximisation.npy", pictures.images);
 

@@ -28,6 +28,7 @@ void visualization_objectives(const std::vector<int64_t>& classes, const std::st
 struct ActivationPictures {
     Tensor images;                     // [B, C, H, W] pixels in [0, 1] on the CPU, one per objective
     std::vector<double> start, value;  // the objective at the start and at the end
+    ActivationMaxOptions options;      // as run: low / high set from the conventions
 };
 
 // options.low / high are set from `conventions` (the normalisation of the model's inputs).
@@ -50,15 +51,14 @@ Image picture_grid(const Tensor& tiles, const std::vector<std::string>& captions
 
 // What `glassbox visualize` writes into `out_dir`: activation_maximisation.png (picture_grid),
 // activation_maximisation.npy ([B, C, H, W] pixels in [0, 1]) and report.html (a figure per tile captioned with
-// its name and the objective before -> after, a table of the objectives, the settings and regularisers).
+// its name and the objective before -> after, a table of the objectives, the settings of pictures.options).
 struct VisualizationFiles {
     std::string out_dir, checkpoint, model_name, device = "cpu";
     int64_t upscale = 4, columns = 5;
 };
 // Returns the report's path.
 std::string write_visualization(const VisualizationFiles& files, const std::vector<Objective>& objectives,
-                                const std::vector<std::string>& captions, const ActivationPictures& pictures,
-                                const ActivationMaxOptions& options);
+                                const std::vector<std::string>& captions, const ActivationPictures& pictures);
 
 // Channel importance over the first `images` test images of dataset `data`, normalised as `conventions` say.
 std::vector<LayerImportance> test_channel_importance(models::Vgg& model, const ExplainInputs& conventions,
