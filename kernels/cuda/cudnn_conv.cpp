@@ -1,10 +1,13 @@
 // cuDNN's legacy convolution API (cudnnConvolutionForward / BackwardData /
-// BackwardFilter) with descriptors built per call, one handle per GPU and
-// workspaces from the caching allocator of core/cuda_runtime.
+// BackwardFilter) with one cached plan (descriptors, algorithms, workspace
+// sizes) per geometry and GPU, one handle per GPU and workspaces from the
+// caching allocator of core/cuda_runtime.
 #include "kernels/cuda/cudnn_conv.h"
 
 #include <cudnn.h>
 
+#include <array>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -83,59 +86,96 @@ auto first_algo(Query query, const char* what) {
     GB_FAIL("cuDNN ", what, " offered no usable algorithm");
 }
 
+// One convolution geometry on one GPU: its descriptors and, per direction, the
+// algorithm and workspace size, asked of cuDNN's heuristic once (that query
+// costs milliseconds on cuDNN 9, longer than the convolutions of a small model,
+// so asking per call made cuDNN the slowest path: docs/cuda.md).
+struct Plan {
+    explicit Plan(const Conv2dGeom& g) : d(g) {}
+    Descriptors d;
+    std::once_flag fwd_once, bwd_data_once, bwd_filter_once;
+    cudnnConvolutionFwdAlgo_t fwd{};
+    cudnnConvolutionBwdDataAlgo_t bwd_data{};
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+    size_t fwd_bytes = 0, bwd_data_bytes = 0, bwd_filter_bytes = 0;
+};
+
+using PlanKey = std::array<int64_t, 16>;
+
+// The plan of (device, geometry), made on first use and kept for the process
+// (a model has a handful of geometries; plans are a few hundred bytes each).
+Plan& plan_for(int device, const Conv2dGeom& g) {
+    static std::mutex mutex;
+    static auto& plans = *new std::map<PlanKey, std::unique_ptr<Plan>>();
+    const PlanKey key{device, g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.stride_h, g.stride_w, g.pad_h, g.pad_w,
+                      g.dil_h, g.dil_w, g.P, g.Q};
+    std::lock_guard lock(mutex);
+    auto& slot = plans[key];
+    if (!slot) slot = std::make_unique<Plan>(g);
+    return *slot;
+}
+
 }  // namespace
 
 void cudnn_conv2d_forward(int device, const Conv2dGeom& g, const float* x, const float* w, float* y) {
     if (g.y_numel() == 0) return;
     cudnnHandle_t h = handle(device);
-    Descriptors d(g);
-    const auto algo = first_algo<cudnnConvolutionFwdAlgoPerf_t>(
-        [&](auto* perf, int n, int* count) {
-            return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, count, perf);
-        },
-        "cudnnGetConvolutionForwardAlgorithm_v7");
-    size_t bytes = 0;
-    check(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &bytes),
-          "cudnnGetConvolutionForwardWorkspaceSize");
-    Workspace ws(bytes, device);
+    Plan& p = plan_for(device, g);
+    const Descriptors& d = p.d;
+    std::call_once(p.fwd_once, [&] {
+        p.fwd = first_algo<cudnnConvolutionFwdAlgoPerf_t>(
+            [&](auto* perf, int n, int* count) {
+                return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, n, count, perf);
+            },
+            "cudnnGetConvolutionForwardAlgorithm_v7");
+        check(cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, p.fwd, &p.fwd_bytes),
+              "cudnnGetConvolutionForwardWorkspaceSize");
+    });
+    Workspace ws(p.fwd_bytes, device);
     const float one = 1.f, zero = 0.f;
-    check(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, algo, ws.p, ws.bytes, &zero, d.y, y),
+    check(cudnnConvolutionForward(h, &one, d.x, x, d.w, w, d.conv, p.fwd, ws.p, ws.bytes, &zero, d.y, y),
           "cudnnConvolutionForward");
 }
 
 void cudnn_conv2d_backward_data(int device, const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
     if (g.x_numel() == 0) return;
     cudnnHandle_t h = handle(device);
-    Descriptors d(g);
-    const auto algo = first_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
-        [&](auto* perf, int n, int* count) {
-            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, count, perf);
-        },
-        "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    size_t bytes = 0;
-    check(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &bytes),
-          "cudnnGetConvolutionBackwardDataWorkspaceSize");
-    Workspace ws(bytes, device);
+    Plan& p = plan_for(device, g);
+    const Descriptors& d = p.d;
+    std::call_once(p.bwd_data_once, [&] {
+        p.bwd_data = first_algo<cudnnConvolutionBwdDataAlgoPerf_t>(
+            [&](auto* perf, int n, int* count) {
+                return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x, n, count, perf);
+            },
+            "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+        check(cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, p.bwd_data, &p.bwd_data_bytes),
+              "cudnnGetConvolutionBackwardDataWorkspaceSize");
+    });
+    Workspace ws(p.bwd_data_bytes, device);
     const float one = 1.f, zero = 0.f;
-    check(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, algo, ws.p, ws.bytes, &zero, d.x, dx),
+    check(cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, p.bwd_data, ws.p, ws.bytes, &zero, d.x, dx),
           "cudnnConvolutionBackwardData");
 }
 
 void cudnn_conv2d_backward_weight(int device, const Conv2dGeom& g, const float* x, const float* dy, float* dw) {
     if (g.w_numel() == 0) return;
     cudnnHandle_t h = handle(device);
-    Descriptors d(g);
-    const auto algo = first_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
-        [&](auto* perf, int n, int* count) {
-            return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, count, perf);
-        },
-        "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    size_t bytes = 0;
-    check(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &bytes),
-          "cudnnGetConvolutionBackwardFilterWorkspaceSize");
-    Workspace ws(bytes, device);
+    Plan& p = plan_for(device, g);
+    const Descriptors& d = p.d;
+    std::call_once(p.bwd_filter_once, [&] {
+        p.bwd_filter = first_algo<cudnnConvolutionBwdFilterAlgoPerf_t>(
+            [&](auto* perf, int n, int* count) {
+                return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w, n, count, perf);
+            },
+            "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+        check(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, p.bwd_filter,
+                                                             &p.bwd_filter_bytes),
+              "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+    });
+    Workspace ws(p.bwd_filter_bytes, device);
     const float one = 1.f, zero = 0.f;
-    check(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv, algo, ws.p, ws.bytes, &zero, d.w, dw),
+    check(cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv, p.bwd_filter, ws.p, ws.bytes, &zero, d.w,
+                                         dw),
           "cudnnConvolutionBackwardFilter");
 }
 

@@ -2,7 +2,8 @@
 // the backend contract (groups = 1, NCHW float32, cross-correlation, no bias:
 // the backend adds biases with its own kernels). FP32 arithmetic only
 // (CUDNN_FMA_MATH: no TF32 tensor cores), so results stay within float rounding
-// of the CPU backend's. The algorithm is cuDNN's heuristic first choice.
+// of the CPU backend's. The algorithm is cuDNN's heuristic first choice,
+// asked once per geometry and GPU.
 #pragma once
 
 #include "../geometry.h"
