@@ -7,6 +7,9 @@
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
+#include <atomic>
+#include <thread>
+
 #include "autograd/engine.h"
 #include "autograd/functions.h"
 #include "autograd/grad_mode.h"
@@ -58,6 +61,31 @@ void train_step(benchmark::State& state, const std::string& name, int64_t channe
         benchmark::DoNotOptimize(loss.item());
     }
     finish(state, batch);
+}
+
+// A neighbour that wants a whole core: one thread spinning while it lives.
+class SpinningNeighbour {
+public:
+    SpinningNeighbour()
+        : thread_([this] {
+              uint64_t n = 0;
+              while (!stop_.load(std::memory_order_relaxed)) benchmark::DoNotOptimize(++n);
+          }) {}
+    ~SpinningNeighbour() {
+        stop_ = true;
+        thread_.join();
+    }
+
+private:
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+// train_step with a spinning neighbour thread for the whole measurement: on 2 threads of a
+// 2-core machine, one of glassbox's threads shares its core (docs/performance.md, "Contention").
+void train_step_contended(benchmark::State& state, const std::string& name, int64_t channels, int64_t size) {
+    SpinningNeighbour neighbour;
+    train_step(state, name, channels, size);
 }
 
 void inference(benchmark::State& state, const std::string& name, int64_t channels, int64_t size) {
@@ -153,6 +181,7 @@ BENCHMARK_CAPTURE(vgg16_224, bn_saliency, std::string("vgg16-bn"), std::string("
 BENCHMARK_CAPTURE(vgg16_224, bn_lrp_epsilon_gamma_box, std::string("vgg16-bn"), std::string("lrp"))->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, vgg_mini, std::string("vgg-mini"), 1, 28)->Args({128, 2})->Args({128, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(train_step, vgg11, std::string("vgg11-small"), 3, 32)->Args({64, 2})->Args({64, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(train_step_contended, vgg_mini, std::string("vgg-mini"), 1, 28)->Args({128, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(inference, vgg_mini, std::string("vgg-mini"), 1, 28)->Args({1, 1})->Args({1, 2})->Args({64, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(inference, vgg11, std::string("vgg11-small"), 3, 32)->Args({1, 1})->Args({1, 2})->Args({64, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(explanation, saliency, std::string("saliency"))->Args({64, 2})->Args({1, 1})->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -115,7 +115,9 @@ Device ComputeOptions::apply() const {
 
 void add_compute_options(CLI::App& cmd, ComputeOptions& target, bool with_device) {
     if (with_device) cmd.add_option("--device", target.device, "cpu or cuda[:N]")->capture_default_str();
-    cmd.add_option("--threads", target.threads, "CPU threads (0: all cores)")->check(integer(0, kMaxThreads));
+    cmd.add_option("--threads", target.threads,
+                   "CPU threads (0: $GB_NUM_THREADS, else $OMP_NUM_THREADS, else every core this process may use)")
+        ->check(integer(0, kMaxThreads));
 }
 
 CLI::Option* add_batch_size_option(CLI::App& cmd, int64_t& target, const std::string& help) {

@@ -6,7 +6,10 @@ means glassbox is faster). Usage (Debian python3 with python3-torch):
 scripts/bench_pytorch.py [--rounds 3] [--bench build/bench/bench_models] [--only "inference b1"]
 
 Cases (batch, threads): vgg-mini training step (128, 2), VGG-11 training step
-(64, 2), inference (1, 2), (1, 1), (64, 2), saliency (64, 2) and Grad-CAM (64, 2).
+(64, 2), inference (1, 2), (1, 1), (64, 2), saliency (64, 2), Grad-CAM (64, 2),
+and the vgg-mini training step again beside a spinning neighbour (a thread in
+glassbox's process, a process beside PyTorch's), with both frameworks'
+contended / quiet throughput.
 PyTorch's thread count is set explicitly per case (it defaults to 1 here). At
 batch 1 on 2 threads PyTorch is slower than on 1, so the 2-thread batch-1 cases
 time PyTorch on both and compare with its faster.
@@ -114,6 +117,8 @@ def torch_case(kind, model_name, batch, threads):
     raise ValueError(kind)
 
 
+CONTENDED = "vgg-mini training step b128, 2 threads, a spinning neighbour"
+
 # (label, glassbox benchmark name, torch kind, model, batch, PyTorch thread
 # counts: its time is the fastest of them)
 CASES = [
@@ -128,7 +133,23 @@ CASES = [
     ("VGG-11 inference b1, 1 thread", "inference/vgg11/1/1/real_time", "inference", "vgg11", 1, (1,)),
     ("vgg-mini saliency b64, 2 threads", "explanation/saliency/64/2/real_time", "saliency", "vgg_mini", 64, (2,)),
     ("vgg-mini Grad-CAM b64, 2 threads", "explanation/gradcam/64/2/real_time", "gradcam", "vgg_mini", 64, (2,)),
+    # glassbox's case runs a spinning thread beside itself; PyTorch gets a spinning process
+    # (a Python thread would fight for the GIL rather than for the core).
+    (CONTENDED, "train_step_contended/vgg_mini/128/2/real_time", "train_step", "vgg_mini", 128, (2,)),
 ]
+
+
+class SpinningNeighbour:
+    """A process that spins on one core while the with-block runs."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.kill()
+        self.proc.wait()
 
 
 def glassbox_case(bench, name):
@@ -153,7 +174,11 @@ def main():
     for r in range(args.rounds):
         for label, gname, kind, model, batch, threads in cases:
             g = glassbox_case(args.bench, gname)
-            t = min(torch_case(kind, model, batch, n) for n in threads)
+            if label == CONTENDED:
+                with SpinningNeighbour():
+                    t = min(torch_case(kind, model, batch, n) for n in threads)
+            else:
+                t = min(torch_case(kind, model, batch, n) for n in threads)
             results[label][0].append(g)
             results[label][1].append(t)
             print(f"round {r + 1}: {label}: glassbox {g:.2f} ms, PyTorch {t:.2f} ms", file=sys.stderr)
@@ -163,6 +188,12 @@ def main():
     for label, *_ in cases:
         g, t = statistics.median(results[label][0]), statistics.median(results[label][1])
         print(f"| {label} | {g:.2f} | {t:.2f} | {g / t:.2f} |")
+    quiet = "vgg-mini training step b128, 2 threads"
+    if CONTENDED in results and quiet in results:
+        gq, tq = (statistics.median(v) for v in results[quiet])
+        gc, tc = (statistics.median(v) for v in results[CONTENDED])
+        print(f"\nThroughput with a spinning neighbour / quiet (vgg-mini training step b128, 2 threads): "
+              f"glassbox {gq / gc:.2f}, PyTorch {tq / tc:.2f}")
 
 
 if __name__ == "__main__":

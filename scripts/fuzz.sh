@@ -31,9 +31,9 @@ build=build-fuzz
 
 stage() { echo "== $1: $(( $(date +%s) - $2 )) s"; }
 
-# clang, its runtime libraries (libFuzzer, the sanitizers) and its OpenMP, when missing.
+# clang and its runtime libraries (libFuzzer, the sanitizers), when missing.
 missing=()
-for p in clang libclang-rt-14-dev libomp-14-dev; do
+for p in clang libclang-rt-14-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -66,7 +66,7 @@ fi
 
 [ "$build_only" = 1 ] && exit 0
 
-export OMP_NUM_THREADS=1  # the readers are serial; one thread keeps the runs reproducible
+export GB_NUM_THREADS=1  # the readers are serial; one thread keeps the runs reproducible
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()
