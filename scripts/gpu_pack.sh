@@ -5,8 +5,9 @@
 # given architectures, and pack them with the few shared libraries they need
 # beyond CUDA's and the Fashion-MNIST files into one folder, gpucarry/ (ignored by
 # git). On the GPU machine, `bash scripts/gpu_run.sh gpucarry` then runs
-# test_cuda_device, bench_cuda, a one-epoch training per convolution algorithm, the
-# CPU-vs-GPU comparison of explain's maps and PyTorch on the same GPU.
+# test_cuda_device, test_parallel (the CPU thread pool on that machine's cores),
+# bench_cuda, a one-epoch training per convolution algorithm, the CPU-vs-GPU
+# comparison of explain's maps and PyTorch on the same GPU.
 # Usage: scripts/gpu_pack.sh [architectures, default 90] (nvcc must match the
 # GPU machine's CUDA major version: the programs link libcudart/libcublas.so.<major>).
 set -euo pipefail
@@ -15,10 +16,10 @@ arch="${1:-90}"
 build="$root/build-gpu" out="$root/gpucarry"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGB_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" \
       -DGB_NATIVE=OFF -DGB_BUILD_TESTS=ON -DGB_BUILD_BENCH=ON -DGB_PYTHON=OFF
-cmake --build "$build" -j "${GB_JOBS:-$(nproc)}" --target test_cuda_device bench_cuda glassbox_cli
+cmake --build "$build" -j "${GB_JOBS:-$(nproc)}" --target test_cuda_device test_parallel bench_cuda glassbox_cli
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/data/fashion-mnist"
-cp "$build/tests/test_cuda_device" "$build/bench/bench_cuda" "$build/glassbox" "$out/bin/"
+cp "$build/tests/test_cuda_device" "$build/tests/test_parallel" "$build/bench/bench_cuda" "$build/glassbox" "$out/bin/"
 strip "$out"/bin/*
 # Every shared library the programs need that is neither CUDA's nor the C/C++ runtime's.
 ldd "$out"/bin/* | awk '$3 ~ /^\// {print $3}' | sort -u |

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs what scripts/gpu_pack.sh packed, on the GPU machine, in about a minute:
-# test_cuda_device, bench_cuda (GB_BENCH_FILTER narrows it), one epoch of
+# test_cuda_device, test_parallel, bench_cuda (GB_BENCH_FILTER narrows it), one epoch of
 # vgg-mini on Fashion-MNIST per convolution algorithm, explain's maps on cuda
 # against the CPU's, and PyTorch on the same GPU (scripts/bench_pytorch_cuda.py,
 # when python3 imports torch). Logs and bench_cuda.json go to $OUT (or ./gpu-out).
@@ -23,6 +23,9 @@ lscpu | grep -E "Model name|^CPU\(s\)"
 ldd bin/test_cuda_device | grep -E "not found|cublas|cudnn|cudart"
 stage test_cuda_device
 timeout 240 bin/test_cuda_device 2>&1 | tee "$out/test_cuda_device.log" | tail -40
+echo "rc=${PIPESTATUS[0]}"
+stage "test_parallel on $(nproc) cores"
+timeout 60 bin/test_parallel 2>&1 | tail -3
 echo "rc=${PIPESTATUS[0]}"
 stage bench_cuda
 timeout 150 bin/bench_cuda --benchmark_min_time=0.1 --benchmark_filter="${GB_BENCH_FILTER:-.}" \
