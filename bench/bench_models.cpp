@@ -40,9 +40,19 @@ Setup make(const std::string& name, int64_t channels, int64_t size, int64_t batc
     return s;
 }
 
+// Peak resident memory of the process so far, in MB.
+double peak_rss_mb() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+// Throughput, and the process's peak resident memory (one case per process, as the
+// scripts run them, makes it the case's peak).
 void finish(benchmark::State& state, int64_t batch) {
     state.SetItemsProcessed(state.iterations() * batch);
     state.counters["img/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+    state.counters["peak_MB"] = peak_rss_mb();
 }
 
 void train_step(benchmark::State& state, const std::string& name, int64_t channels, int64_t size) {
@@ -107,13 +117,6 @@ Tensor explain_once(explain::Trace& trace, const std::string& method, const expl
     return explain::cam(trace, explain::CamMethod::GradCam, explain::default_cam_layer(trace), seed).map;
 }
 
-// Peak resident memory of the process so far, in MB.
-double peak_rss_mb() {
-    rusage u{};
-    getrusage(RUSAGE_SELF, &u);
-    return static_cast<double>(u.ru_maxrss) / 1024.0;
-}
-
 // The input range of [0, 1] pixels (vgg-mini, the small models) for epsilon-gamma-box.
 const explain::PresetOptions kUnit = explain::PresetOptions::with_range(0.f, 1.f);
 
@@ -169,7 +172,6 @@ void vgg16_224(benchmark::State& state, const std::string& model, const std::str
         benchmark::DoNotOptimize(explain_once(trace, method, composite, seed).data<float>());
     }
     finish(state, 1);
-    state.counters["peak_MB"] = peak_rss_mb();
 }
 
 }  // namespace
