@@ -13,15 +13,14 @@
 // on a batch, one GEMM with a "whole-map" weight and no padding taps
 // (conv_whole_map.h).
 #include <algorithm>
-#include <bit>
 #include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
-#include "kernels/common/lrp.h"
 #include "kernels/cpu/conv_whole_map.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/loops.h"
 #include "kernels/cpu/row_dot.h"
 
 namespace gb::kernels {
@@ -59,11 +58,6 @@ struct FlatRow {
     const uint32_t* keep; // [P*Q + kKeepSlack]: all ones where q + s*dw - pw lies in [0, W), else 0 (a
                           // padding tap, or past P*Q)
 };
-
-// v where keep is all ones, +0 where it is 0: a bitwise and, which vectorises to
-// plain loads and vpand (a select compiles to merge-masked loads that chain
-// each iteration on the last).
-inline float masked(float v, uint32_t keep) { return std::bit_cast<float>(std::bit_cast<uint32_t>(v) & keep); }
 
 bool flat_rows(const Conv2dGeom& g) { return g.stride_h == 1 && g.stride_w == 1 && g.Q == g.W; }
 
@@ -114,11 +108,7 @@ void col_row(const Conv2dGeom& g, const FlatRow* flat, const float* plane, int64
     if (flat) {
         const FlatRow& f = flat[r * g.S + s];
         std::fill(dst, dst + f.j_lo, 0.f);
-        const float* __restrict src = plane + (f.j_lo + f.shift);
-        const uint32_t* __restrict keep = f.keep + f.j_lo;
-        float* __restrict d = dst + f.j_lo;
-#pragma omp simd
-        for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] = masked(src[j], keep[j]);
+        cpu::copy_masked_n(f.j_hi - f.j_lo, plane + (f.j_lo + f.shift), f.keep + f.j_lo, dst + f.j_lo);
         std::fill(dst + f.j_hi, dst + PQ, 0.f);
         return;
     }
@@ -238,11 +228,7 @@ void col2im(const Conv2dGeom& g, const FlatRow* flat, const float* col, int64_t 
                 const float* src = col + (c * RS + rs) * ld + img * PQ;
                 if (flat) {
                     const FlatRow& f = flat[rs];
-                    float* __restrict d = plane + (f.j_lo + f.shift);
-                    const float* __restrict sr = src + f.j_lo;
-                    const uint32_t* __restrict keep = f.keep + f.j_lo;
-#pragma omp simd
-                    for (int64_t j = 0; j < f.j_hi - f.j_lo; ++j) d[j] += masked(sr[j], keep[j]);
+                    cpu::add_masked_n(f.j_hi - f.j_lo, src + f.j_lo, f.keep + f.j_lo, plane + (f.j_lo + f.shift));
                     continue;
                 }
                 const int64_t off_w = s * g.dil_w - g.pad_w;
@@ -515,13 +501,13 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
         float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
         forward_image(g, flat, x + n * CHW, w, wp, s, ep);
         const float* rn = r + n * g.K * PQ;
-        for (int64_t i = 0; i < g.K * PQ; ++i) s[i] = kernels::lrp_divide(rn[i], s[i], eps);
+        cpu::lrp_divide_n(g.K * PQ, eps, rn, s, s);
         float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the forward's col is used up
         cpu::gemm_packed_a(CRS, PQ, g.K, 1.f, wtp, s, PQ, 0.f, dcol, PQ, cpu::GemmEpilogue{});
         float* on = out + n * CHW;
         col2im(g, flat, dcol, 1, PQ, on);
         const float* xn = x + n * CHW;
-        for (int64_t i = 0; i < CHW; ++i) on[i] *= xn[i];
+        cpu::mul_n(CHW, on, xn, on);
     });
     return true;
 }

@@ -1,13 +1,12 @@
 // Element-wise primitives: fill, copy, ReLU, clamp, the LRP divide and sign
-// mask, add/sub/mul/scale/axpy and the per-channel bias add. Plain contiguous loops (no __restrict: outputs may
-// alias inputs exactly, e.g. add(n, a, b, a)) split into large chunks.
+// mask, add/sub/mul/scale/axpy and the per-channel bias add: the loops of
+// kernels/cpu/loops.h (per-ISA clones in portable builds) over large chunks.
 #include <algorithm>
 #include <cstring>
 
 #include "core/parallel.h"
-#include "kernels/common/activation.h"
-#include "kernels/common/lrp.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/loops.h"
 
 namespace gb::kernels {
 
@@ -31,61 +30,61 @@ void CpuBackend::copy(int64_t n, const float* x, float* out) {
 
 void CpuBackend::relu_forward(int64_t n, const float* x, float* y) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) y[i] = relu(x[i]);
+        cpu::relu_forward_n(e - b, x + b, y + b);
     });
 }
 
 void CpuBackend::relu_backward(int64_t n, const float* x, const float* dy, float* dx) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) dx[i] = kernels::relu_backward(x[i], dy[i]);
+        cpu::relu_backward_n(e - b, x + b, dy + b, dx + b);
     });
 }
 
 void CpuBackend::clamp(int64_t n, float lo, float hi, const float* x, float* out) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) out[i] = clamp_value(x[i], lo, hi);
+        cpu::clamp_n(e - b, lo, hi, x + b, out + b);
     });
 }
 
 void CpuBackend::lrp_divide(int64_t n, float eps, const float* r, const float* z, float* out) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) out[i] = kernels::lrp_divide(r[i], z[i], eps);
+        cpu::lrp_divide_n(e - b, eps, r + b, z + b, out + b);
     });
 }
 
 void CpuBackend::lrp_mask_sign(int64_t n, int sign, const float* z, const float* r, float* out) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) out[i] = kernels::lrp_mask_sign(r[i], z[i], sign);
+        cpu::lrp_mask_sign_n(e - b, sign, z + b, r + b, out + b);
     });
 }
 
 void CpuBackend::add(int64_t n, const float* a, const float* b, float* out) {
     for_chunks(n, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) out[i] = a[i] + b[i];
+        cpu::add_n(e - s, a + s, b + s, out + s);
     });
 }
 
 void CpuBackend::sub(int64_t n, const float* a, const float* b, float* out) {
     for_chunks(n, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) out[i] = a[i] - b[i];
+        cpu::sub_n(e - s, a + s, b + s, out + s);
     });
 }
 
 void CpuBackend::mul(int64_t n, const float* a, const float* b, float* out) {
     for_chunks(n, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) out[i] = a[i] * b[i];
+        cpu::mul_n(e - s, a + s, b + s, out + s);
     });
 }
 
 void CpuBackend::scale(int64_t n, float alpha, const float* x, float* out) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) out[i] = alpha * x[i];
+        cpu::scale_n(e - b, alpha, x + b, out + b);
     });
 }
 
 void CpuBackend::axpy(int64_t n, float alpha, const float* x, float* y) {
     for_chunks(n, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) y[i] += alpha * x[i];
+        cpu::axpy_n(e - b, alpha, x + b, y + b);
     });
 }
 
@@ -94,9 +93,7 @@ void CpuBackend::bias_add(int64_t outer, int64_t channels, int64_t inner, const 
     parallel_for(0, rows, std::max<int64_t>(1, cpu::kElementGrain / std::max<int64_t>(inner, 1)),
                  [&](int64_t r0, int64_t r1) {
                      for (int64_t r = r0; r < r1; ++r) {
-                         const float v = bias[r % channels];
-                         float* row = y + r * inner;
-                         for (int64_t i = 0; i < inner; ++i) row[i] += v;
+                         cpu::add_scalar_n(inner, bias[r % channels], y + r * inner);
                      }
                  });
 }
