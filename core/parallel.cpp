@@ -1,8 +1,8 @@
-// glassbox's own thread pool (docs/architecture.md, "Threads").
+// glassbox's own thread pool (docs/architecture.md, core/).
 //
-// A call splits [begin, end) into `chunks` contiguous pieces exactly as before
-// (chunk c is [begin + c * step, begin + (c + 1) * step)), so results do not
-// depend on which thread runs which piece. The pieces are *claimed*, not
+// A call splits [begin, end) into contiguous pieces fixed by the range, grain and
+// thread count (piece c is [begin + c * step, begin + (c + 1) * step), see
+// parallel.h), so results do not depend on which thread runs which piece. The pieces are *claimed*, not
 // assigned: the caller and every worker take the next unclaimed piece until
 // none is left. A worker that the OS has descheduled (a neighbour is using the
 // core) simply claims nothing, and the others, the caller included, do its
@@ -13,8 +13,9 @@
 // worker still looking at the previous call can never take a piece of the next.
 // Idle workers poll the claim word for kSpin (spinning, then yielding the core
 // at each poll, so a neighbour that needs the core gets it), then sleep on it
-// (std::atomic::wait, a futex); the caller waits for the last piece the same way. Calls made while a call is running (from a piece, or from
-// another thread) run inline on their thread.
+// (std::atomic::wait, a futex); the caller waits for the last piece the same
+// way. Calls made while a call is running (from a piece, or from another
+// thread) run inline on their thread.
 #include "core/parallel.h"
 
 #include <pthread.h>

@@ -22,7 +22,6 @@ time PyTorch on both and compare with its faster.
 import argparse
 import importlib.util
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -31,6 +30,8 @@ import time
 
 import torch
 import torch.nn as nn
+
+from bench_vgg16 import cpu_model  # scripts/ is on the path of a script run from it
 
 
 def vgg(cfg, in_ch, size, hidden):
@@ -151,17 +152,6 @@ def reference_case(kind, model_name, batch, threads):
         if best is None or r["ms"] < best["ms"]:
             best = r
     return best
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 CONTENDED = "vgg-mini training step b128, 2 threads, a spinning neighbour"
