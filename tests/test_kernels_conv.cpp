@@ -202,9 +202,12 @@ TEST_CASE("conv2d_lrp_term is bit for bit the four passes it fuses, where it app
     Generator gen(12);
     Backend& b = cpu_backend();
     const float eps = 1e-6f;
-    // Per-image packed paths (fused), then a 1x1 kernel and small maps (not fused: false).
+    // Per-image packed paths (fused; the backward-data as a col GEMM on 9x9 and with
+    // stride 2, as a forward with the flipped weight from 14x14 on, one image on a
+    // threaded GEMM), then a 1x1 kernel and small maps (not fused: false).
     const Conv2dGeom fused[] = {make_conv2d_geom(3, 4, 9, 9, 20, 3, 3, 1, 1, 1, 1),
                                 make_conv2d_geom(2, 8, 14, 14, 16, 3, 3, 1, 1, 1, 1),
+                                make_conv2d_geom(1, 5, 20, 20, 12, 3, 3, 1, 1, 1, 1),
                                 make_conv2d_geom(1, 3, 12, 10, 9, 3, 3, 2, 2, 1, 1)};
     for_each_gemm_isa([&] {
         for (const Conv2dGeom& g : fused) {

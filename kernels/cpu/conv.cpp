@@ -166,11 +166,12 @@ MarginPlanes margin_planes(const Conv2dGeom& g, const FlatRow* flat, const float
     return MarginPlanes{buf + before, stride};
 }
 
-// op(w) packed for the GEMM once per call, in the calling thread's storage
-// (Weight for w, WeightT for w^T; read by every thread that works on the call).
-const float* packed_weight(bool trans, int64_t M, int64_t K, const float* w) {
+// op(w) packed for the GEMM once per call into the calling thread's storage
+// `slot` (Weight, or WeightT for a call's second weight, such as w^T; read by
+// every thread that works on the call).
+const float* packed_weight(cpu::Scratch slot, bool trans, int64_t M, int64_t K, const float* w) {
     const cpu::PackedA layout = cpu::packed_a_layout(M, K);
-    float* out = cpu::aligned_scratch(trans ? cpu::Scratch::WeightT : cpu::Scratch::Weight, layout.size);
+    float* out = cpu::aligned_scratch(slot, layout.size);
     cpu::pack_a_ahead(trans, M, K, w, trans ? M : K, out);
     return out;
 }
@@ -205,8 +206,10 @@ void forward_image(const Conv2dGeom& g, const FlatRow* flat, const float* xn, co
     if (flat) {
         cpu::gemm_rows_b(
             g.K, PQ, CRS, 1.f,
-            [&] { return flat_operands(g, flat, xn, wp ? wp : packed_weight(false, g.K, CRS, w)); }, 0.f, yn, PQ,
-            ep);
+            [&] {
+                return flat_operands(g, flat, xn, wp ? wp : packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w));
+            },
+            0.f, yn, PQ, ep);
         return;
     }
     float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
@@ -386,7 +389,7 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
     // (forward_image).
     const bool packed = cpu::gemm_packs(g.K, PQ);
     const bool own_weight = flat && !direct && !split_batch(g) && num_threads() > 1;
-    const float* wp = packed && !own_weight ? packed_weight(false, g.K, CRS, w) : nullptr;
+    const float* wp = packed && !own_weight ? packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w) : nullptr;
     const cpu::RowDotFn row_dot = fast_row_dot();
     for_images(g, [&](int64_t n) {
         const float* xn = x + n * g.C * g.H * g.W;
@@ -421,19 +424,24 @@ namespace {
 
 // The backward-data of a stride-1, undilated convolution is itself a forward
 // convolution: dx = conv(dy, W~) with W~[c][k][r][s] = W[k][c][R-1-r][S-1-s] and
-// padding R-1-p (output size P + R-1 - 2p = H). Taken on large maps, where it
-// runs the implicit GEMM of the forward pass instead of a GEMM into a col buffer
-// of C*R*S x P*Q (tens of MB at 224x224) and col2im.
-constexpr int64_t kTransposedMap = 56 * 56;
+// padding R-1-p (output size P + R-1 - 2p = H). Taken on maps of at least
+// kTransposedMap pixels, where it runs the implicit GEMM of the forward pass
+// instead of a GEMM into a col buffer of C*R*S x P*Q and col2im (vgg-mini's
+// 14x14 and 28x28 layers: saliency from a trace 5-7% faster than on the col
+// path; 7x7 maps are faster on the col path).
+constexpr int64_t kTransposedMap = 14 * 14;
 
 bool backward_as_forward(const Conv2dGeom& g) {
     return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.pad_h <= g.R - 1 &&
            g.pad_w <= g.S - 1 && g.P * g.Q >= kTransposedMap && !g.col_is_input();
 }
 
-void backward_data_as_forward(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
-    const Conv2dGeom t = make_conv2d_geom(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, g.R - 1 - g.pad_h,
-                                          g.S - 1 - g.pad_w, 1, 1);
+Conv2dGeom transposed_geom(const Conv2dGeom& g) {
+    return make_conv2d_geom(g.N, g.K, g.P, g.Q, g.C, g.R, g.S, 1, 1, g.R - 1 - g.pad_h, g.S - 1 - g.pad_w, 1, 1);
+}
+
+// W~ of backward_as_forward, in the calling thread's storage.
+const float* flipped_weight(const Conv2dGeom& g, const float* w) {
     thread_local std::vector<float> wt;
     wt.resize(static_cast<size_t>(g.C * g.K * g.R * g.S));
     const int64_t RS = g.R * g.S;
@@ -446,7 +454,11 @@ void backward_data_as_forward(const Conv2dGeom& g, const float* dy, const float*
                 for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
             }
     });
-    conv_forward(t, dy, out, nullptr, false, dx);
+    return out;
+}
+
+void backward_data_as_forward(const Conv2dGeom& g, const float* dy, const float* w, float* dx) {
+    conv_forward(transposed_geom(g), dy, flipped_weight(g, w), nullptr, false, dx);
 }
 
 }  // namespace
@@ -468,7 +480,8 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
         return;
     }
     const bool direct = g.col_is_input();
-    const float* wp = cpu::gemm_packs(CRS, PQ) ? packed_weight(true, CRS, g.K, w) : nullptr;  // w^T, once for all images
+    // w^T, once for all images
+    const float* wp = cpu::gemm_packs(CRS, PQ) ? packed_weight(cpu::Scratch::WeightT, true, CRS, g.K, w) : nullptr;
     for_images(g, [&](int64_t n) {
         float* dxn = dx + n * g.C * g.H * g.W;
         float* dcol = direct ? dxn : cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
@@ -482,19 +495,25 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
 
 // The four passes of an LRP term image by image, each image's z, s and col
 // staying in cache between them: the forward GEMM (weight packed once, im2col
-// into panels), lrp_divide, the backward-data GEMM (w^T packed once), col2im
-// and the product with x. The same GEMM paths as conv2d_forward and
+// into panels), lrp_divide, the backward-data (w^T packed once and col2im, or,
+// where conv2d_backward_data runs it as a forward, that forward with W~ packed
+// once) and the product with x. The same GEMM paths as conv2d_forward and
 // conv2d_backward_data take, so the result is bit for bit theirs. Only for
 // convolutions that take the per-image packed paths both ways.
 bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                                  const float* r, float eps, float* out) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
-    if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ) || !cpu::gemm_packs(CRS, PQ) ||
-        backward_as_forward(g))
-        return false;
+    if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ)) return false;
     const FlatRow* flat = flat_plan(g);
-    const float* wp = packed_weight(false, g.K, CRS, w);
-    const float* wtp = packed_weight(true, CRS, g.K, w);
+    // As a forward only where that forward has this one's flat rows ("same" padding).
+    const bool as_forward = backward_as_forward(g);
+    if (as_forward ? !flat || g.P != g.H || !cpu::gemm_packs(g.C, g.H * g.W) : !cpu::gemm_packs(CRS, PQ))
+        return false;
+    const float* wp = packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w);
+    const float* wtp = as_forward ? packed_weight(cpu::Scratch::WeightT, false, g.C, g.K * g.R * g.S,
+                                                  flipped_weight(g, w))
+                                  : packed_weight(cpu::Scratch::WeightT, true, CRS, g.K, w);
+    const Conv2dGeom t = transposed_geom(g);
     cpu::GemmEpilogue ep;
     ep.row_bias = bias;
     for_images(g, [&](int64_t n) {
@@ -502,10 +521,15 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
         forward_image(g, flat, x + n * CHW, w, wp, s, ep);
         const float* rn = r + n * g.K * PQ;
         cpu::lrp_divide_n(g.K * PQ, eps, rn, s, s);
-        float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));  // the forward's col is used up
-        cpu::gemm_packed_a(CRS, PQ, g.K, 1.f, wtp, s, PQ, 0.f, dcol, PQ, cpu::GemmEpilogue{});
         float* on = out + n * CHW;
-        col2im(g, flat, dcol, 1, PQ, on);
+        if (as_forward) {
+            forward_image(t, flat, s, nullptr, wtp, on, cpu::GemmEpilogue{});
+        } else {
+            // The forward's col is used up.
+            float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
+            cpu::gemm_packed_a(CRS, PQ, g.K, 1.f, wtp, s, PQ, 0.f, dcol, PQ, cpu::GemmEpilogue{});
+            col2im(g, flat, dcol, 1, PQ, on);
+        }
         const float* xn = x + n * CHW;
         cpu::mul_n(CHW, on, xn, on);
     });
