@@ -51,9 +51,11 @@ public:
     //   out = x * conv2d_backward_data(lrp_divide(r, conv2d_forward(x, w, bias), eps), w),
     // bit for bit what those four calls give. Returns false (out untouched) where
     // the backend has no such pass; the caller then runs the four.
+    // z_known, when not null, is the forward z (not computed again); else, when
+    // z_keep is not null, the pass writes z there.
     virtual bool conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
-                                 const float* r, float eps, float* out) {
-        (void)g, (void)x, (void)w, (void)bias, (void)r, (void)eps, (void)out;
+                                 const float* r, float eps, float* out, const float* z_known, float* z_keep) {
+        (void)g, (void)x, (void)w, (void)bias, (void)r, (void)eps, (void)out, (void)z_known, (void)z_keep;
         return false;
     }
 };

@@ -37,14 +37,19 @@ struct Conv2dNode : LinearLikeNode {
         kernels::backend_for(s.device()).conv2d_backward_data(g, s.data<float>(), wi.data<float>(), dx.data<float>());
         return dx;
     }
-    Tensor relevance_term(const Tensor& xi, const Tensor& wi, const Tensor& bi, const Tensor& r,
-                          float eps) const override {
-        if (r.shape() != Shape{g.N, g.K, g.P, g.Q}) return Tensor();  // the generic path reports it
+    Tensor relevance_term(const Tensor& xi, const Tensor& wi, const Tensor& bi, const Tensor& r, float eps,
+                          const Tensor& z_known, Tensor z_keep) const override {
+        const Shape out_shape{g.N, g.K, g.P, g.Q};
+        // A wrong shape: the generic path reports it.
+        if (r.shape() != out_shape || (z_known.defined() && z_known.shape() != out_shape) ||
+            (z_keep.defined() && z_keep.shape() != out_shape))
+            return Tensor();
         Tensor out(xi.shape(), DType::Float32, xi.device());
         const bool done = kernels::backend_for(xi.device())
                               .conv2d_lrp_term(g, xi.data<float>(), wi.data<float>(),
                                                bi.defined() ? bi.data<float>() : nullptr, r.data<float>(), eps,
-                                               out.data<float>());
+                                               out.data<float>(), z_known.defined() ? z_known.data<float>() : nullptr,
+                                               z_keep.defined() ? z_keep.data<float>() : nullptr);
         return done ? out : Tensor();
     }
     const Tensor& saved_input() const override { return x; }

@@ -6,6 +6,7 @@
 // rectifier rules (RectifierNode).
 #pragma once
 
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -70,9 +71,11 @@ public:
     // the CPU): x * f^T_w(r / stabilise(f(x; w, b), eps)), bit for bit what
     // forward_with, lrp_divide, input_grad_with and a product give. Undefined when
     // there is no such pass.
-    virtual Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r,
-                                  float eps) const {
-        (void)x, (void)w, (void)b, (void)r, (void)eps;
+    // z_known, when defined, is f(x; w, b) (no forward is run); else, when z_keep
+    // is defined (the output's shape), the pass writes f(x; w, b) into it.
+    virtual Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, float eps,
+                                  const Tensor& z_known, Tensor z_keep) const {
+        (void)x, (void)w, (void)b, (void)r, (void)eps, (void)z_known, (void)z_keep;
         return Tensor();
     }
     virtual const Tensor& saved_input() const = 0;
@@ -86,10 +89,26 @@ public:
     // epsilon) then divides by it, and Gamma derives its denominators from it,
     // without a forward.
     virtual Tensor saved_output() const { return Tensor(); }
+    // f(saved input; w, b) for a rule's modified parameters (z+ = W+ x + b+, Gamma's
+    // W+ pass), as an earlier relevance pass of the same recorded call computed it:
+    // while the saved input's version is unchanged and w, b are the same tensors at
+    // the same versions; else undefined. Never written by the caller. A node keeps
+    // the last few (remember_forward), so a second explanation from one trace runs
+    // no forward for them; they live as long as the node (the trace).
+    virtual Tensor remembered_forward(const Tensor& w, const Tensor& b) const {
+        (void)w, (void)b;
+        return Tensor();
+    }
+    virtual void remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const { (void)w, (void)b, (void)z; }
 };
 
 // R_in of a linear-like node under a rule that has a term form (Rule::expand()).
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule);
+
+// Forwards of linear-like layers that linear_like_relevance has run (all threads,
+// since the process started): tests and benchmarks check with it that a second
+// explanation from one trace runs none where the forwards are remembered.
+int64_t rule_forwards_run();
 
 // A node whose recorded call maps every channel (dimension 1) affinely,
 // y = scale[c] x + shift[c]: BatchNorm in eval mode.
@@ -127,6 +146,17 @@ public:
     // The same with `params` in place of the saved weight and bias (a canonizer's view
     // of the layer; the layer itself is not touched). Gradient uses the merged weight.
     std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule, const MergedParams& params);
+    Tensor remembered_forward(const Tensor& w, const Tensor& b) const override;
+    void remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const override;
+
+private:
+    struct Remembered {
+        Tensor w, b, z;
+        uint64_t w_version = 0, b_version = 0, x_version = 0;
+    };
+    static constexpr size_t kRememberedForwards = 4;
+    mutable std::mutex remembered_mutex_;
+    mutable std::vector<Remembered> remembered_;  // oldest first
 };
 
 }  // namespace gb::layers

@@ -14,16 +14,21 @@
 //     a ReLU), an all-zero modified input without bias, a group whose masked relevance is all zero;
 //   - x's positive part, on such an input, is x itself (no copy);
 //   - a single plain term divides by the node's recorded output (LinearLike::saved_output) instead of a forward;
-//   - a single term of unit weight uses the layer's fused relevance_term where it has one (a convolution on the CPU);
+//   - a single term on the saved input with modified parameters (z+ after a ReLU, Gamma's W+ pass) divides by the
+//     forward an earlier pass of the node computed (LinearLike::remembered_forward), and remembers the one it
+//     computes: a second explanation from one trace runs no forward;
+//   - a single term of unit weight uses the layer's fused relevance_term where it has one (a convolution on the CPU),
+//     given the recorded or remembered forward when there is one;
 //   - Gamma on such an input, with a recorded output, gets both denominators from one forward (gamma_nonnegative).
-// The skips and x itself are exact; the recorded output and the fused pass are bit for bit what the plain path
-// computes (a canonizer's recorded output: up to rounding); Gamma's denominators are equal by linearity, up to
+// The skips and x itself are exact; the recorded output, a remembered forward and the fused pass are bit for bit
+// what the plain path computes (a canonizer's recorded output: up to rounding); Gamma's denominators are equal by linearity, up to
 // rounding.
 // The zero and sign tests look at CPU tensors only; elsewhere they answer "no", which only forgoes a shortcut.
 // A modified parameter (W+, W-, W + gW+ ...) is computed once per (storage, offset, version) of the parameter and
 // tag, and shared by every pass and trace until the parameter changes or is freed: explaining never writes a
 // parameter, and an optimizer step changes its version.
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <limits>
 #include <map>
@@ -52,6 +57,14 @@ struct CacheEntry {
 
 std::mutex g_cache_mutex;
 std::map<CacheKey, CacheEntry> g_cache;
+
+std::atomic<int64_t> g_rule_forwards{0};
+
+// f(x; w, b) for a rule, counted.
+Tensor counted_forward(const LinearLike& f, const Tensor& x, const Tensor& w, const Tensor& b) {
+    g_rule_forwards.fetch_add(1, std::memory_order_relaxed);
+    return f.forward_with(x, w, b);
+}
 
 // make(), or what it returned for the same sources (storage, offset, version) and tag.
 std::vector<Tensor> cached(const std::vector<Tensor>& sources, const std::string& tag,
@@ -208,8 +221,13 @@ public:
     WithParams(const LinearLike& f, const MergedParams& p) : f_(f), p_(p) {}
     Tensor forward_with(const Tensor& x, const Tensor& w, const Tensor& b) const override { return f_.forward_with(x, w, b); }
     Tensor input_grad_with(const Tensor& s, const Tensor& w) const override { return f_.input_grad_with(s, w); }
-    Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, float eps) const override {
-        return f_.relevance_term(x, w, b, r, eps);
+    Tensor relevance_term(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& r, float eps,
+                          const Tensor& z_known, Tensor z_keep) const override {
+        return f_.relevance_term(x, w, b, r, eps, z_known, z_keep);
+    }
+    Tensor remembered_forward(const Tensor& w, const Tensor& b) const override { return f_.remembered_forward(w, b); }
+    void remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const override {
+        f_.remember_forward(w, b, z);
     }
     const Tensor& saved_input() const override { return f_.saved_input(); }
     Tensor saved_weight() const override { return p_.weight; }
@@ -234,6 +252,41 @@ std::vector<Tensor> LinearLikeNode::relevance_with(const Tensor& relevance_out, 
     else
         out[0] = linear_like_relevance(WithParams(*this, params), relevance_out, rule);
     return out;
+}
+
+namespace {
+
+// t is `kept` (the same tensor: storage and offset) at version `version`; both undefined also counts.
+bool same_tensor(const Tensor& t, const Tensor& kept, uint64_t version) {
+    if (!t.defined() || !kept.defined()) return t.defined() == kept.defined();
+    return t.impl().storage == kept.impl().storage && t.impl().offset == kept.impl().offset &&
+           t.shape() == kept.shape() && t.version() == version;
+}
+
+}  // namespace
+
+Tensor LinearLikeNode::remembered_forward(const Tensor& w, const Tensor& b) const {
+    const Tensor& x = saved_input();
+    if (!x.defined()) return Tensor();
+    std::lock_guard<std::mutex> lock(remembered_mutex_);
+    for (const Remembered& m : remembered_)
+        if (m.x_version == x.version() && same_tensor(w, m.w, m.w_version) && same_tensor(b, m.b, m.b_version))
+            return m.z;
+    return Tensor();
+}
+
+void LinearLikeNode::remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const {
+    const Tensor& x = saved_input();
+    if (!x.defined()) return;
+    std::lock_guard<std::mutex> lock(remembered_mutex_);
+    // Entries of an older input version or older parameters can never match again.
+    std::erase_if(remembered_, [&](const Remembered& m) {
+        return m.x_version != x.version() || (m.w.defined() && m.w.version() != m.w_version) ||
+               (m.b.defined() && m.b.version() != m.b_version);
+    });
+    if (remembered_.size() >= kRememberedForwards) remembered_.erase(remembered_.begin());
+    remembered_.push_back(Remembered{w, b, z, w.defined() ? w.version() : 0, b.defined() ? b.version() : 0,
+                                     x.version()});
 }
 
 namespace {
@@ -285,6 +338,15 @@ MergedParams compute_merge(const LinearLike& f, const ChannelAffine& a) {
 
 namespace {
 
+// f(saved input; w, b): remembered from an earlier pass of this node, else computed and remembered.
+// Never to be written by the caller.
+Tensor rule_forward(const LinearLike& f, const Tensor& w, const Tensor& b) {
+    if (Tensor z = f.remembered_forward(w, b); z.defined()) return z;
+    Tensor z = counted_forward(f, f.saved_input(), w, b);
+    f.remember_forward(w, b, z);
+    return z;
+}
+
 // Gamma on an input without negative elements (after a ReLU), with the recorded
 // output z = W x + b at hand. By linearity, with p = W+ x + b+ and b = b+ + b-:
 //   z+ = (W + gW+) x + (b + gb+) = z + g p,   z- = (W + gW-) x + (b + gb-) = z + g (z - p),
@@ -300,7 +362,7 @@ Tensor gamma_nonnegative(const LinearLike& f, const Tensor& r, const CustomRule&
     const Tensor w = f.saved_weight(), b = f.saved_bias();
     auto& be = kernels::backend_for(x.device());
     const RuleTerm pos = Rule::zplus().expand().groups[0].terms[0];  // W+, b+
-    const Tensor p = f.forward_with(x, modified_param(pos, w, false), modified_param(pos, b, true));
+    const Tensor p = rule_forward(f, modified_param(pos, w, false), modified_param(pos, b, true));
     const int64_t n = z.numel();
     check_shape(r, z.shape(), "relevance at a layer output");
     Tensor total;
@@ -344,7 +406,8 @@ struct InputSign {
 struct ActiveTerm {
     Tensor x, w, b;
     float weight;
-    bool plain;  // the saved input and parameters themselves: f(x; w, b) is the recorded output
+    bool x_is_input;  // x is the saved input itself
+    bool plain;       // the saved input and parameters themselves: f(x; w, b) is the recorded output
 };
 
 // The group's terms that contribute (the others are skipped as the header says).
@@ -361,18 +424,28 @@ std::vector<ActiveTerm> active_terms(const RuleGroup& g, const CustomRule& form,
         const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_sign.nonnegative());
         const Tensor xk = x_itself ? x : t.input(x);
         if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
-        active.push_back(ActiveTerm{xk, modified_param(t, w, false), bk, t.weight, x_itself && !t.param});
+        active.push_back(ActiveTerm{xk, modified_param(t, w, false), bk, t.weight, x_itself, x_itself && !t.param});
     }
     return active;
 }
 
-// Z_g = sum_k c_k f(x_k; W_k, b_k); a single plain term divides by the recorded output (never written to).
+// The forward of a group's single term on the saved input, computed before: the recorded output (a plain
+// term) or one remembered by the node (modified parameters); else undefined. Never written to.
+Tensor known_forward(const LinearLike& f, const std::vector<ActiveTerm>& active) {
+    if (active.size() != 1 || !active[0].x_is_input) return Tensor();
+    const Tensor z = active[0].plain ? f.saved_output() : Tensor();
+    return z.defined() ? z : f.remembered_forward(active[0].w, active[0].b);
+}
+
+// Z_g = sum_k c_k f(x_k; W_k, b_k). A single term on the saved input divides by the recorded output (a plain
+// term) or a remembered forward, and remembers the forward it computes (never written to: a single term is not
+// summed into).
 Tensor group_denominator(const LinearLike& f, const std::vector<ActiveTerm>& active, kernels::Backend& be) {
     Tensor Z;
-    const Tensor saved_z =
-        active.size() == 1 && active[0].plain && active[0].weight == 1.f ? f.saved_output() : Tensor();
+    const bool single = active.size() == 1 && active[0].x_is_input;
+    const Tensor known = known_forward(f, active);
     for (const ActiveTerm& a : active) {
-        Tensor zk = saved_z.defined() ? saved_z : f.forward_with(a.x, a.w, a.b);
+        Tensor zk = known.defined() ? known : single ? rule_forward(f, a.w, a.b) : counted_forward(f, a.x, a.w, a.b);
         if (!Z.defined() && a.weight == 1.f) {
             Z = std::move(zk);  // a fresh tensor: no copy
         } else if (!Z.defined()) {
@@ -409,6 +482,8 @@ void add_group_share(const LinearLike& f, const CustomRule& form, const RuleGrou
 
 }  // namespace
 
+int64_t rule_forwards_run() { return g_rule_forwards.load(std::memory_order_relaxed); }
+
 Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, const Rule& rule) {
     const CustomRule form = rule.expand();
     const Tensor& x = f.saved_input();
@@ -429,7 +504,7 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         Tensor r = relevance_out;
         if (g.output_sign != 0) {
             if (!z_plain.defined()) z_plain = f.saved_output();
-            if (!z_plain.defined()) z_plain = f.forward_with(x, w, b);
+            if (!z_plain.defined()) z_plain = counted_forward(f, x, w, b);
             check_shape(relevance_out, z_plain.shape(), "relevance at a layer output");
             Tensor masked = same_shape(r);
             be.lrp_mask_sign(r.numel(), g.output_sign, z_plain.data<float>(), r.data<float>(), masked.data<float>());
@@ -441,8 +516,15 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         // result is a fresh tensor that becomes total.
         if (active.size() == 1 && active[0].weight == 1.f && g.coef == 1.f && g.output_sign == 0 &&
             form.multiply_by_input && !have_total) {
-            Tensor fused = f.relevance_term(active[0].x, active[0].w, active[0].b, relevance_out, form.stabilizer);
+            const Tensor z_known = known_forward(f, active);
+            const Tensor z_keep = !z_known.defined() && active[0].x_is_input
+                                      ? Tensor(relevance_out.shape(), DType::Float32, relevance_out.device())
+                                      : Tensor();
+            Tensor fused = f.relevance_term(active[0].x, active[0].w, active[0].b, relevance_out, form.stabilizer,
+                                            z_known, z_keep);
             if (fused.defined()) {
+                if (!z_known.defined()) g_rule_forwards.fetch_add(1, std::memory_order_relaxed);
+                if (z_keep.defined()) f.remember_forward(active[0].w, active[0].b, z_keep);
                 total = fused;
                 have_total = true;
                 continue;

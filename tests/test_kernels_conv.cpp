@@ -219,14 +219,23 @@ TEST_CASE("conv2d_lrp_term is bit for bit the four passes it fuses, where it app
             b.lrp_divide(g.y_numel(), eps, r.data(), z.data(), s.data());
             b.conv2d_backward_data(g, s.data(), w.data(), c.data());
             b.mul(g.x_numel(), x.data(), c.data(), want.data());
-            REQUIRE(b.conv2d_lrp_term(g, x.data(), w.data(), bias.data(), r.data(), eps, got.data()));
+            // The forward computed, kept, then given (a remembered forward).
+            std::vector<float> kept(g.y_numel(), -1.f), again(g.x_numel());
+            REQUIRE(b.conv2d_lrp_term(g, x.data(), w.data(), bias.data(), r.data(), eps, got.data(), nullptr, nullptr));
             CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+            REQUIRE(b.conv2d_lrp_term(g, x.data(), w.data(), bias.data(), r.data(), eps, got.data(), nullptr,
+                                      kept.data()));
+            CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+            CHECK(std::memcmp(kept.data(), z.data(), z.size() * sizeof(float)) == 0);
+            REQUIRE(b.conv2d_lrp_term(g, x.data(), w.data(), bias.data(), r.data(), eps, again.data(), kept.data(),
+                                      nullptr));
+            CHECK(std::memcmp(again.data(), want.data(), want.size() * sizeof(float)) == 0);
         }
     });
     const float one = 1.f;
     float out = 0.f;
     CHECK_FALSE(b.conv2d_lrp_term(make_conv2d_geom(1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0), &one, &one, nullptr, &one, eps,
-                                  &out));
+                                  &out, nullptr, nullptr));
     CHECK(out == 0.f);
 }
 

@@ -273,6 +273,27 @@ TEST_CASE("one forward pass serves many explanations and targets") {
     CHECK_THROWS_WITH_AS(Target::parse("cat"), doctest::Contains("bad target 'cat'"), Error);
 }
 
+TEST_CASE("a second LRP pass of one trace runs no layer forward, and gives what a fresh trace gives") {
+    const io::SafeTensors data = io::load_safetensors(data_file("vgg_mini.data.safetensors"));
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
+    // Pixels in [0, 1]: z+ and Gamma see inputs without negative elements, single terms on the saved input,
+    // whose forwards (W+ x + b+) the nodes remember; epsilon divides by the recorded outputs.
+    for (const std::string preset : {"epsilon-plus", "epsilon-gamma-box"}) {
+        CAPTURE(preset);
+        const Composite c = Composite::preset(preset, kUnit);
+        explain::Trace trace(*ck.model, data.at("input"));
+        const int64_t f0 = layers::rule_forwards_run();
+        trace.relevance(c, trace.seed({Target::of(1)}));
+        const int64_t f1 = layers::rule_forwards_run();
+        const Tensor again = trace.relevance(c, trace.seed({Target::of(2)}))[0];
+        CHECK(f1 > f0);
+        // epsilon-gamma-box's first layer (ZBox: three terms, two on inputs made from the bounds) runs its three.
+        CHECK(layers::rule_forwards_run() - f1 == (preset == "epsilon-plus" ? 0 : 3));
+        explain::Trace fresh(*ck.model, data.at("input"));
+        CHECK(again.to_vector<float>() == fresh.relevance(c, fresh.seed({Target::of(2)}))[0].to_vector<float>());
+    }
+}
+
 TEST_CASE("targets by class name: exact names, contrasts of names with '-', close names in errors") {
     const std::vector<std::string> fashion = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};

@@ -499,9 +499,10 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
 // where conv2d_backward_data runs it as a forward, that forward with W~ packed
 // once) and the product with x. The same GEMM paths as conv2d_forward and
 // conv2d_backward_data take, so the result is bit for bit theirs. Only for
-// convolutions that take the per-image packed paths both ways.
+// convolutions that take the per-image packed paths both ways. With z_known the
+// forward is skipped; with z_keep it is written there.
 bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
-                                 const float* r, float eps, float* out) {
+                                 const float* r, float eps, float* out, const float* z_known, float* z_keep) {
     const int64_t CRS = g.C * g.R * g.S, PQ = g.P * g.Q, CHW = g.C * g.H * g.W;
     if (images_per_gemm(g) > 1 || g.col_is_input() || !cpu::gemm_packs(g.K, PQ)) return false;
     const FlatRow* flat = flat_plan(g);
@@ -509,7 +510,7 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     const bool as_forward = backward_as_forward(g);
     if (as_forward ? !flat || g.P != g.H || !cpu::gemm_packs(g.C, g.H * g.W) : !cpu::gemm_packs(CRS, PQ))
         return false;
-    const float* wp = packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w);
+    const float* wp = z_known ? nullptr : packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w);
     const float* wtp = as_forward ? packed_weight(cpu::Scratch::WeightT, false, g.C, g.K * g.R * g.S,
                                                   flipped_weight(g, w))
                                   : packed_weight(cpu::Scratch::WeightT, true, CRS, g.K, w);
@@ -518,9 +519,13 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     ep.row_bias = bias;
     for_images(g, [&](int64_t n) {
         float* s = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * PQ));
-        forward_image(g, flat, x + n * CHW, w, wp, s, ep);
-        const float* rn = r + n * g.K * PQ;
-        cpu::lrp_divide_n(g.K * PQ, eps, rn, s, s);
+        const float* z = z_known ? z_known + n * g.K * PQ : s;
+        if (!z_known) {
+            float* zn = z_keep ? z_keep + n * g.K * PQ : s;
+            forward_image(g, flat, x + n * CHW, w, wp, zn, ep);
+            z = zn;
+        }
+        cpu::lrp_divide_n(g.K * PQ, eps, r + n * g.K * PQ, z, s);
         float* on = out + n * CHW;
         if (as_forward) {
             forward_image(t, flat, s, nullptr, wtp, on, cpu::GemmEpilogue{});

@@ -26,7 +26,7 @@ public:
     void conv2d_forward_relu(const Conv2dGeom& g, const float* x, const float* w, const float* bias,
                              float* y) override;
     bool conv2d_lrp_term(const Conv2dGeom& g, const float* x, const float* w, const float* bias, const float* r,
-                         float eps, float* out) override;
+                         float eps, float* out, const float* z_known, float* z_keep) override;
 };
 
 // The CPU backend's registrar (kernels/registry.h).
