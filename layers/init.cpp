@@ -23,12 +23,35 @@ int64_t fan_out(const Tensor& w) { return w.dim(0) * receptive(w); }
 SkipInit::SkipInit() : previous_(t_skip) { t_skip = true; }
 SkipInit::~SkipInit() { t_skip = previous_; }
 
+namespace {
+
+// t's elements drawn in order, the values gb::uniform / gb::normal give: written
+// in place on the CPU (no full-size temporary for the allocator to keep: a
+// VGG-16 is 528 MB), through one host copy elsewhere.
+template <class Draw>
+void fill_drawn(Tensor& t, Draw draw) {
+    GB_CHECK(t.dtype() == DType::Float32, "init: float32 tensor expected, got ", dtype_name(t.dtype()));
+    if (t.device().is_cpu()) {
+        float* p = t.data<float>();
+        for (int64_t i = 0; i < t.numel(); ++i) p[i] = draw();
+        t.bump_version();
+        return;
+    }
+    std::vector<float> v(static_cast<size_t>(t.numel()));
+    for (float& x : v) x = draw();
+    t.copy_from(from_vector(v, t.shape()));
+}
+
+}  // namespace
+
 void uniform(Tensor& t, float lo, float hi, Generator& gen) {
-    if (!t_skip) t.copy_from(gb::uniform(t.shape(), lo, hi, gen));
+    GB_CHECK(lo <= hi, "uniform: low ", lo, " is above high ", hi);
+    if (!t_skip) fill_drawn(t, [&] { return gen.uniform(lo, hi); });
 }
 
 void normal(Tensor& t, float mean, float stddev, Generator& gen) {
-    if (!t_skip) t.copy_from(gb::normal(t.shape(), mean, stddev, gen));
+    GB_CHECK(stddev >= 0.f, "normal: negative standard deviation ", stddev);
+    if (!t_skip) fill_drawn(t, [&] { return gen.normal(mean, stddev); });
 }
 
 void constant(Tensor& t, float value) {
