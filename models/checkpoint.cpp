@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "core/cpu_allocator.h"
 #include "core/parse.h"
 #include "layers/init.h"
 #include "models/cart.h"
@@ -120,6 +121,10 @@ Checkpoint checkpoint_from(io::SafeTensors file, const std::string& model_name, 
     }
     load_state(*ck.model, ck.file, {"optimizer."});  // every parameter and buffer, or a gb::Error
     ck.model->eval();
+    // The file's tensors are in the model now: give their memory (a VGG-16 is 553 MB) back to the system
+    // rather than to the allocator's cache, where nothing of that size may ever ask for it again.
+    ck.file.tensors.clear();
+    cpu_alloc::empty_cache();
     return ck;
 }
 

@@ -36,7 +36,7 @@ bool read_normalization(const std::map<std::string, std::string>& meta, const st
 
 struct Checkpoint {
     std::shared_ptr<Vgg> model;
-    io::SafeTensors file;
+    io::SafeTensors file;  // the file's source and metadata; its tensors are released once in the model
     const std::map<std::string, std::string>& metadata() const { return file.metadata; }
 };
 
