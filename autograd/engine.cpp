@@ -31,6 +31,7 @@
 
 #include "autograd/node.h"
 #include "core/factory.h"
+#include "core/profile.h"
 #include "kernels/backend.h"
 
 namespace gb::autograd {
@@ -189,6 +190,11 @@ private:
         // answer silently, so it fails loudly instead.
         n->check_saved();
         // explain/ substitutes a rule's relevance (or a modified ReLU backward) here; nullopt: the node's own.
+        const void* owner = n->profile_owner();
+        const profile::Scope scope(owner, !profile::enabled() ? std::string()
+                                          : owner           ? std::string(options_.mode == Mode::Gradient ? "backward"
+                                                                                                          : "relevance")
+                                                            : n->name());
         std::optional<std::vector<Tensor>> chosen;
         if (options_.node_override) chosen = options_.node_override(*n, g);
         std::vector<Tensor> grads =

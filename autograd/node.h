@@ -33,6 +33,9 @@ public:
     virtual std::string name() const = 0;
     // The node as error messages name it (a layer node adds its layer).
     virtual std::string label() const { return name(); }
+    // What the profiler (core/profile.h) files this node's passes under: its
+    // layer (a layer node), else null (then by name()).
+    virtual const void* profile_owner() const { return nullptr; }
     // Given the gradient at the output, the gradient for each input (in input
     // order; an undefined Tensor where needs_grad(i) is false).
     virtual std::vector<Tensor> backward(const Tensor& grad_out) = 0;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/profile.h"
 
 namespace gb::cpu_alloc {
 
@@ -52,6 +53,7 @@ void* allocate(size_t bytes) {
             return p;
         }
     }
+    const profile::Scope scope(nullptr, "allocation (fresh block)");
     void* p = std::aligned_alloc(size >= kSmall ? kPage : 64, size);
     if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes on the CPU");
     return p;

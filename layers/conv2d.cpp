@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/profile.h"
 #include "layers/layer_node.h"
 #include "kernels/backend.h"
 #include "layers/init.h"
@@ -60,10 +61,14 @@ struct Conv2dNode : LinearLikeNode {
         auto& be = kernels::backend_for(dy.device());
         std::vector<Tensor> out(3);
         if (needs_grad(0)) {
+            const profile::Scope scope(layer(), "backward-data");
+            profile::add_flops(g.flops());
             out[0] = Tensor(x.shape(), DType::Float32, dy.device());
             be.conv2d_backward_data(g, dy.data<float>(), w.data<float>(), out[0].data<float>());
         }
         if (needs_grad(1) || needs_grad(2)) {
+            const profile::Scope scope(layer(), "backward-weight");
+            profile::add_flops(g.flops());
             Tensor dw(w.shape(), DType::Float32, dy.device());
             Tensor db = has_bias ? Tensor(Shape{g.K}, DType::Float32, dy.device()) : Tensor();
             be.conv2d_backward_weight(g, x.data<float>(), dy.data<float>(), dw.data<float>(),
@@ -88,7 +93,11 @@ struct ConvReluNode : Conv2dNode {
     std::string name() const override { return "Conv2dReluBackward"; }
     std::vector<Tensor> backward(const Tensor& dy) override {
         Tensor dz(dy.shape(), DType::Float32, dy.device());
-        kernels::backend_for(dy.device()).relu_backward(dy.numel(), y.data<float>(), dy.data<float>(), dz.data<float>());
+        {
+            const profile::Scope scope(layer(), "backward ReLU mask");
+            kernels::backend_for(dy.device()).relu_backward(dy.numel(), y.data<float>(), dy.data<float>(),
+                                                            dz.data<float>());
+        }
         return Conv2dNode::backward(dz);
     }
     void release_saved() override {
@@ -136,6 +145,7 @@ kernels::Conv2dGeom Conv2d::geometry(const Tensor& x) const {
 // The convolution, with the ReLU fused when `relu`; one node for what ran.
 Tensor Conv2d::compute(const Tensor& x, bool relu) {
     const auto g = geometry(x);
+    profile::add_flops(g.flops());
     Tensor y(Shape{g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
     auto& be = kernels::backend_for(x.device());
     const float* b = opt_.bias ? bias_.data<float>() : nullptr;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/factory.h"
+#include "core/profile.h"
 #include "layers/layer_node.h"
 
 namespace gb::layers {
@@ -27,6 +28,7 @@ std::string join(const std::string& prefix, const std::string& name) {
 
 Tensor Layer::operator()(const Tensor& input) {
     GB_CHECK(input.defined(), type(), ": called with an undefined tensor");
+    const profile::Scope scope(this, "forward");
     Tensor out = forward(input);
     // The node this call recorded belongs to this layer (inner layers claim theirs first).
     if (auto* node = dynamic_cast<LayerNode*>(out.defined() ? out.grad_fn().get() : nullptr); node && !node->layer())

@@ -21,6 +21,7 @@ class LayerNode : public autograd::Node {
 public:
     Layer* layer() const { return layer_; }
     std::string label() const override;
+    const void* profile_owner() const override { return layer_; }
     void set_layer(Layer* l) { layer_ = l; }
     // Relevance of the inputs (in input order; undefined where no input needs it).
     virtual std::vector<Tensor> relevance_with(const Tensor& relevance_out, const Rule& rule);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/profile.h"
 #include "layers/layer_node.h"
 #include "kernels/backend.h"
 #include "layers/init.h"
@@ -45,12 +46,17 @@ struct LinearNode : LinearLikeNode {
         auto& be = kernels::backend_for(dy.device());
         const int64_t N = x.dim(0), in = x.dim(1), out = w.dim(0);
         std::vector<Tensor> grads(3);
+        const double flops = 2.0 * static_cast<double>(N) * static_cast<double>(in) * static_cast<double>(out);
         if (needs_grad(0)) {  // dx = dy W
+            const profile::Scope scope(layer(), "backward-data");
+            profile::add_flops(flops);
             grads[0] = Tensor(x.shape(), DType::Float32, dy.device());
             be.gemm(false, false, N, in, out, 1.f, dy.data<float>(), out, w.data<float>(), in, 0.f,
                     grads[0].data<float>(), in);
         }
+        const profile::Scope scope(layer(), "backward-weight");
         if (needs_grad(1)) {  // dW = dy^T x
+            profile::add_flops(flops);
             grads[1] = Tensor(w.shape(), DType::Float32, dy.device());
             be.gemm(true, false, out, in, N, 1.f, dy.data<float>(), out, x.data<float>(), in, 0.f,
                     grads[1].data<float>(), in);
@@ -89,6 +95,7 @@ Tensor Linear::forward(const Tensor& x) {
              x.rank() == 4 ? " (flatten the feature maps first)" : "");
     check_same_device(x, weight_, "Linear input and weight");
     const int64_t N = x.dim(0);
+    profile::add_flops(2.0 * static_cast<double>(N) * static_cast<double>(in_) * static_cast<double>(out_));
     auto& be = kernels::backend_for(x.device());
     Tensor y(Shape{N, out_}, DType::Float32, x.device());
     be.gemm(false, true, N, out_, in_, 1.f, x.data<float>(), in_, weight_.data<float>(), in_, 0.f, y.data<float>(),

@@ -1,5 +1,6 @@
 #include "layers/sequential.h"
 
+#include "core/profile.h"
 #include "layers/activation.h"
 #include "layers/conv2d.h"
 
@@ -28,6 +29,7 @@ Tensor Sequential::forward(const Tensor& x) {
         auto* conv = dynamic_cast<Conv2d*>(&layer);
         if (conv && i + 1 < ch.size() && dynamic_cast<const ReLU*>(ch[i + 1].second.get()) && !layer.has_hooks() &&
             !ch[i + 1].second->has_hooks()) {
+            const profile::Scope scope(conv, "forward + ReLU");
             cur = conv->forward_relu(cur);
             ++i;
             continue;

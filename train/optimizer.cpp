@@ -2,6 +2,7 @@
 
 #include "core/factory.h"
 #include "core/parse.h"
+#include "core/profile.h"
 
 namespace gb::train {
 
@@ -13,6 +14,7 @@ Optimizer::Optimizer(NamedTensors params) : params_(std::move(params)), state_(p
 }
 
 void Optimizer::step() {
+    const profile::Scope scope(this, "step");
     ++steps_;
     for (size_t i = 0; i < params_.size(); ++i) {
         Tensor& p = params_[i].second;

@@ -432,8 +432,10 @@ namespace {
 constexpr int64_t kTransposedMap = 14 * 14;
 
 bool backward_as_forward(const Conv2dGeom& g) {
+    // Not for a few input channels (a first layer on grey or RGB images): that forward has as few output
+    // rows, too few for the packed GEMM.
     return g.stride_h == 1 && g.stride_w == 1 && g.dil_h == 1 && g.dil_w == 1 && g.pad_h <= g.R - 1 &&
-           g.pad_w <= g.S - 1 && g.P * g.Q >= kTransposedMap && !g.col_is_input();
+           g.pad_w <= g.S - 1 && g.P * g.Q >= kTransposedMap && !g.col_is_input() && cpu::gemm_packs(g.C, g.H * g.W);
 }
 
 Conv2dGeom transposed_geom(const Conv2dGeom& g) {
@@ -508,7 +510,7 @@ bool CpuBackend::conv2d_lrp_term(const Conv2dGeom& g, const float* x, const floa
     const FlatRow* flat = flat_plan(g);
     // As a forward only where that forward has this one's flat rows ("same" padding).
     const bool as_forward = backward_as_forward(g);
-    if (as_forward ? !flat || g.P != g.H || !cpu::gemm_packs(g.C, g.H * g.W) : !cpu::gemm_packs(CRS, PQ))
+    if (as_forward ? !flat || g.P != g.H : !cpu::gemm_packs(CRS, PQ))
         return false;
     const float* wp = z_known ? nullptr : packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w);
     const float* wtp = as_forward ? packed_weight(cpu::Scratch::WeightT, false, g.C, g.K * g.R * g.S,

@@ -13,9 +13,11 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -264,6 +266,37 @@ void set_gemm_isa(GemmIsa isa) {
 }
 
 GemmIsa gemm_isa() { return current_isa().load(); }
+
+double fma_peak_gflops(int threads) {
+    GB_CHECK(threads >= 1, "fma_peak_gflops: threads must be at least 1, got ", threads);
+    const auto loop = kernel_of(gemm_isa())->fma_loop;
+    using Clock = std::chrono::steady_clock;
+    // Iterations for about 50 ms on one thread, from a short calibration run.
+    int64_t iters = 100000;
+    for (;;) {
+        const auto t0 = Clock::now();
+        loop(iters);
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        if (s > 5e-3 || iters > (int64_t{1} << 40)) {
+            iters = static_cast<int64_t>(static_cast<double>(iters) * 0.05 / std::max(s, 1e-9)) + 1;
+            break;
+        }
+        iters *= 4;
+    }
+    double best = 0;
+    for (int round = 0; round < 3; ++round) {
+        std::vector<double> flops(static_cast<size_t>(threads));
+        const auto t0 = Clock::now();
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) pool.emplace_back([&, t] { flops[static_cast<size_t>(t)] = loop(iters); });
+        for (std::thread& th : pool) th.join();
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        double total = 0;
+        for (double f : flops) total += f;
+        best = std::max(best, total / s * 1e-9);
+    }
+    return best;
+}
 
 const char* gemm_isa_name(GemmIsa isa) {
     switch (isa) {

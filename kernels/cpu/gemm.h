@@ -74,5 +74,10 @@ bool gemm_isa_available(GemmIsa isa);
 void set_gemm_isa(GemmIsa isa);
 GemmIsa gemm_isa();
 const char* gemm_isa_name(GemmIsa isa);
+// The measured peak of gemm_isa()'s multiply-adds on `threads` threads at once
+// (each its own std::thread running a loop of independent FMAs on full
+// registers, best of three runs of about 50 ms): the ceiling a GEMM's GFLOP/s
+// is held against.
+double fma_peak_gflops(int threads);
 
 }  // namespace gb::kernels::cpu

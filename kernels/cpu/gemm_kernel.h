@@ -45,6 +45,9 @@ struct MicroKernel {
     // panel from the rows.
     void (*run_rows)(int64_t kc, const float* a, const float* const* b_rows, const uint32_t* const* b_keep,
                      int64_t col, int64_t m, int64_t n, float* c, int64_t ldc, const TileStore& s);
+    // `iters` rounds of independent multiply-adds on full registers, nothing
+    // else (the instruction set's peak, fma_peak_gflops); returns the flops done.
+    double (*fma_loop)(int64_t iters);
 };
 
 // Null when the build did not compile that instruction set (non-x86 targets).
