@@ -372,12 +372,18 @@ void conv_forward(const Conv2dGeom& g, const float* x, const float* w, const flo
     if (cpu::whole_map(g)) return cpu::whole_map_forward(g, x, w, bias, relu, y);
     const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
+        const float* wp = nullptr;  // packed once for all runs (VGG-11's 4x4 layers: 9.4 MB)
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
             float* col = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             float* yb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
             im2col(g, flat, x + n0 * g.C * g.H * g.W, nb, cols, col);
-            cpu::gemm_ex(false, false, g.K, cols, CRS, 1.f, w, CRS, col, cols, 0.f, yb, cols, ep);
+            if (!cpu::gemm_packs(g.K, cols)) {
+                cpu::gemm_ex(false, false, g.K, cols, CRS, 1.f, w, CRS, col, cols, 0.f, yb, cols, ep);
+            } else {
+                if (!wp) wp = packed_weight(cpu::Scratch::Weight, false, g.K, CRS, w);
+                cpu::gemm_packed_a(g.K, cols, CRS, 1.f, wp, col, cols, 0.f, yb, cols, ep);
+            }
             relayout(false, nb, g.K, PQ, yb, y + n0 * g.K * PQ);
         }
         return;
@@ -471,12 +477,18 @@ void CpuBackend::conv2d_backward_data(const Conv2dGeom& g, const float* dy, cons
     if (backward_as_forward(g)) return backward_data_as_forward(g, dy, w, dx);
     const FlatRow* flat = flat_plan(g);
     if (const int64_t run = images_per_gemm(g); run > 1) {
+        const float* wtp = nullptr;  // w^T, packed once for all runs
         for (int64_t n0 = 0; n0 < g.N; n0 += run) {
             const int64_t nb = std::min(run, g.N - n0), cols = nb * PQ;
             float* dyb = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * cols));
             float* dcol = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * cols));
             relayout(true, nb, g.K, PQ, dy + n0 * g.K * PQ, dyb);
-            gemm(true, false, CRS, cols, g.K, 1.f, w, CRS, dyb, cols, 0.f, dcol, cols);
+            if (!cpu::gemm_packs(CRS, cols)) {
+                gemm(true, false, CRS, cols, g.K, 1.f, w, CRS, dyb, cols, 0.f, dcol, cols);
+            } else {
+                if (!wtp) wtp = packed_weight(cpu::Scratch::WeightT, true, CRS, g.K, w);
+                cpu::gemm_packed_a(CRS, cols, g.K, 1.f, wtp, dyb, cols, 0.f, dcol, cols, cpu::GemmEpilogue{});
+            }
             col2im(g, flat, dcol, nb, cols, dx + n0 * g.C * g.H * g.W);
         }
         return;
