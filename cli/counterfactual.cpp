@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -47,13 +48,20 @@ void run_counterfactual_command(const CounterfactualCliOptions& o) {
     GB_CHECK(static_cast<int>(o.index >= 0) + static_cast<int>(!o.image.empty()) + static_cast<int>(!o.array.empty()) == 1,
              "counterfactual: give one input: --index I (of --data, --split), --image PATH or --array FILE.npy");
     OutputDir out_dir(o.out);
-    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
-    const auto& cfg = ck.model->config();
     const std::string data = o.data.empty() ? "fashion-mnist" : o.data;
+    // A dataset sample: a plain state dict is built for the dataset's images (model_options_for).
+    std::optional<io::Dataset> samples;
+    models::ModelOptions mo;
+    if (o.index >= 0) {
+        samples = io::load_dataset(data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+        mo = explain::model_options_for(*samples);
+    }
+    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, samples ? &mo : nullptr);
+    const auto& cfg = ck.model->config();
     explain::ExplainInputs in;
     explain::read_checkpoint_conventions(ck, in, std::cerr);
-    if (o.index >= 0) {
-        explain::load_samples(data, o.data_dir, o.split, {o.index}, cfg, in, &std::cerr);
+    if (samples) {
+        explain::load_samples(*samples, data, o.split, {o.index}, cfg, in, &std::cerr);
     } else {
         if (!o.data.empty()) explain::use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
         if (!o.image.empty()) explain::load_images({o.image}, cfg, in, std::cerr);

@@ -44,17 +44,16 @@ std::string percent(int64_t part, int64_t whole) {
 
 // The plan of the run: the checkpoint's model on `device`, the first --limit images normalised as it expects.
 explain::EvaluationPlan make_plan(const EvaluateOptions& o, const Device& device) {
-    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
+    const io::Dataset d = io::load_dataset(o.data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+    const models::ModelOptions mo = explain::model_options_for(d);  // for a plain state dict
+    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, &mo);
     explain::ExplainInputs in;
     explain::read_checkpoint_conventions(ck, in, std::cerr, o.input);
-    {
-        const io::Dataset d = io::load_dataset(o.data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
-        GB_CHECK(o.limit <= d.size(), "evaluate: --limit ", o.limit, " exceeds the ", d.size(), " ", o.split,
-                 " images of ", o.data);
-        std::vector<int64_t> indices(static_cast<size_t>(o.limit));
-        std::iota(indices.begin(), indices.end(), 0);
-        explain::load_samples(o.data, o.data_dir, o.split, indices, ck.model->config(), in);
-    }
+    GB_CHECK(o.limit <= d.size(), "evaluate: --limit ", o.limit, " exceeds the ", d.size(), " ", o.split, " images of ",
+             o.data);
+    std::vector<int64_t> indices(static_cast<size_t>(o.limit));
+    std::iota(indices.begin(), indices.end(), 0);
+    explain::load_samples(d, o.data, o.split, indices, ck.model->config(), in);
     explain::normalize_inputs(in);
     ck.model->to(device);
     explain::EvaluationPlan plan;

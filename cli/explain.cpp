@@ -14,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -63,9 +64,9 @@ void print_list(const std::string& format) {
                  "or A-B (class A versus B)\n";
 }
 
-// The checkpoint's conventions, then the inputs (--image files, an --array or --index samples of --data),
-// normalised; notes on stderr.
-ExplainInputs load_inputs(const ExplainOptions& o, const models::Checkpoint& ck) {
+// The checkpoint's conventions, then the inputs (--image files, an --array or --index samples of `samples`,
+// the --data split loaded), normalised; notes on stderr.
+ExplainInputs load_inputs(const ExplainOptions& o, const models::Checkpoint& ck, const io::Dataset* samples) {
     const auto& cfg = ck.model->config();
     ExplainInputs in;
     explain::read_checkpoint_conventions(ck, in, std::cerr, o.input);
@@ -76,7 +77,7 @@ ExplainInputs load_inputs(const ExplainOptions& o, const models::Checkpoint& ck)
         if (!o.data.empty()) explain::use_dataset_class_names(o.data, io::known_class_names(o.data), in, std::cerr);
         explain::load_array(o.array, cfg, in);
     } else {
-        explain::load_samples(o.data.empty() ? "fashion-mnist" : o.data, o.data_dir, o.split, o.indices, cfg, in, &std::cerr);
+        explain::load_samples(*samples, o.data.empty() ? "fashion-mnist" : o.data, o.split, o.indices, cfg, in, &std::cerr);
     }
     explain::normalize_inputs(in);
     return in;
@@ -98,8 +99,16 @@ void run_explain(const ExplainOptions& o) {
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
     OutputDir out_dir(o.out);
 
-    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
-    const ExplainInputs in = load_inputs(o, ck);
+    // Dataset samples: a plain state dict is built for the dataset's images (model_options_for).
+    std::optional<io::Dataset> samples;
+    models::ModelOptions mo;
+    if (!o.indices.empty()) {
+        samples = io::load_dataset(o.data.empty() ? "fashion-mnist" : o.data,
+                                   o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+        mo = explain::model_options_for(*samples);
+    }
+    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, samples ? &mo : nullptr);
+    const ExplainInputs in = load_inputs(o, ck, samples ? &*samples : nullptr);
     const explain::Target target = explain::Target::parse(o.target, in.class_names);
     explain::PresetOptions preset = explain::preset_options(in);
     preset.canonizer = explain::parse_canonizer(o.canonizer);

@@ -32,14 +32,15 @@ struct InterveneOptions {
     ComputeOptions compute;  // --threads only
 };
 
-explain::ExplainInputs first_images(const models::Checkpoint& ck, const InterveneOptions& o, const std::string& split, int64_t n,
-                                    bool notes) {
+// The first n images of `d` (the `split` split of --data), normalised as the checkpoint expects.
+explain::ExplainInputs first_images(const models::Checkpoint& ck, const InterveneOptions& o, const io::Dataset& d,
+                                    const std::string& split, int64_t n, bool notes) {
     explain::ExplainInputs in;
     std::ostream quiet(nullptr);  // the reference set's notes repeat the images' ones
     explain::read_checkpoint_conventions(ck, in, notes ? std::cerr : quiet);
     std::vector<int64_t> idx(static_cast<size_t>(n));
     std::iota(idx.begin(), idx.end(), int64_t{0});
-    explain::load_samples(o.data, o.data_dir, split, idx, ck.model->config(), in, notes ? &std::cerr : nullptr);
+    explain::load_samples(d, o.data, split, idx, ck.model->config(), in, notes ? &std::cerr : nullptr);
     explain::normalize_inputs(in);
     return in;
 }
@@ -54,12 +55,17 @@ void run_intervene(const InterveneOptions& o) {
     so.batch = o.batch;
     so.composite = o.composite;
     OutputDir out_dir(o.out);
-    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model);
-    const explain::ExplainInputs in = first_images(ck, o, o.split, o.limit, true);
+    const auto split_of = [](const std::string& s) { return s == "train" ? io::Split::Train : io::Split::Test; };
+    const io::Dataset images = io::load_dataset(o.data, split_of(o.split), o.data_dir);
+    const models::ModelOptions mo = explain::model_options_for(images);  // for a plain state dict
+    models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, &mo);
+    const explain::ExplainInputs in = first_images(ck, o, images, o.split, o.limit, true);
     Tensor reference;
     if (so.value == explain::DoValue::Mean || so.value == explain::DoValue::Resample) {
         std::cerr << "intervene: reference set: the first " << o.reference << " " << o.data << " train images\n";
-        reference = first_images(ck, o, "train", o.reference, false).normalized;
+        reference = first_images(ck, o, io::load_dataset(o.data, io::Split::Train, o.data_dir), "train", o.reference,
+                                 false)
+                        .normalized;
     }
     std::cerr << "intervene: do(" << o.layer << " channel := " << o.value << ") on " << o.limit << " " << o.data << " " << o.split
               << " images\n";

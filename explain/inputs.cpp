@@ -159,7 +159,18 @@ void load_images(const std::vector<std::string>& paths, const models::VggConfig&
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
                   std::ostream* notes) {
-    const io::Dataset d = io::load_dataset(data, split == "train" ? io::Split::Train : io::Split::Test, data_dir);
+    load_samples(io::load_dataset(data, split == "train" ? io::Split::Train : io::Split::Test, data_dir), data, split,
+                 indices, cfg, in, notes);
+}
+
+models::ModelOptions model_options_for(const io::Dataset& d) {
+    // Non-square images fit no model: the size is left to the default, and load_samples reports the mismatch.
+    return models::ModelOptions{d.channels(), d.height() == d.width() ? d.height() : 0, d.classes()};
+}
+
+void load_samples(const io::Dataset& d, const std::string& data, const std::string& split,
+                  const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
+                  std::ostream* notes) {
     GB_CHECK(d.channels() == cfg.in_channels && d.height() == cfg.input_size && d.width() == cfg.input_size, "explain: ",
              data, " images are ", d.channels(), "x", d.height(), "x", d.width(), ", the model takes ", cfg.in_channels,
              "x", cfg.input_size, "x", cfg.input_size);

@@ -11,7 +11,9 @@
 
 #include "../core/tensor.h"
 #include "composite.h"
+#include "../io/dataset.h"
 #include "../models/checkpoint.h"
+#include "../models/registry.h"
 
 namespace gb::explain {
 
@@ -63,6 +65,15 @@ void load_array(const std::string& path, const models::VggConfig& cfg, ExplainIn
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
                   std::ostream* notes = nullptr);
+// The same from a split already loaded (`data` and `split` name it in messages and sample names).
+void load_samples(const io::Dataset& d, const std::string& data, const std::string& split,
+                  const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
+                  std::ostream* notes = nullptr);
+// What a plain state dict (no glassbox metadata, so no input size of its own) is built for when a
+// dataset's samples are its inputs: the dataset's channels, image size and classes (load_checkpoint's
+// options; a glassbox checkpoint ignores them). Without them a plain state dict of a small VGG would
+// be read as torchvision's 224x224 layout.
+models::ModelOptions model_options_for(const io::Dataset& d);
 // Fills `normalized` from `raw`.
 void normalize_inputs(ExplainInputs& in);
 // Composite options for these inputs: ZBox bounds (and `low`, the value of a black pixel)

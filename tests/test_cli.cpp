@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli_run.h"
+#include "temp_dir.h"
 #include "idx_writer.h"
 #include "io/image.h"
 #include "io/npy.h"
@@ -86,6 +87,27 @@ TEST_CASE("cli: train then eval on a small IDX dataset") {
                        " --method saliency --out " + ex);
     CHECK(e4.code != 0);
     CHECK(e4.out.find("--index 99 is outside the 30 test images") != std::string::npos);
+    // A plain PyTorch state dict of vgg-mini (no glassbox metadata) fits torchvision's layout too (its 7x7
+    // adaptive pool): explain, evaluate and intervene build it for the dataset's 1x28x28 images, as eval does.
+    const std::string plain = data_file("vgg_mini.model.safetensors");
+    const Run p1 = run("explain --checkpoint " + plain + " --index 0 --data-dir " + dir.path() +
+                       " --method saliency --out " + ex);
+    INFO(p1.out);
+    CHECK(p1.code == 0);
+    CHECK(gb::io::load_npy(ex + "/saliency.npy").shape() == gb::Shape{1, 1, 28, 28});
+    const Run p2 = run("evaluate --checkpoint " + plain + " --data-dir " + dir.path() +
+                       " --limit 2 --method saliency --metric deletion --out " + dir.path("plain_eval"));
+    INFO(p2.out);
+    CHECK(p2.code == 0);
+    const Run p3 = run("intervene --checkpoint " + plain + " --data-dir " + dir.path() +
+                       " --layer features.7 --channels 0 --limit 4 --value zero --out " + dir.path("plain_do"));
+    INFO(p3.out);
+    CHECK(p3.code == 0);
+    const Run p4 = run("counterfactual --checkpoint " + plain + " --data-dir " + dir.path() +
+                       " --index 0 --steps 2 --threads 1 --out " + dir.path("plain_cf") + " --target 2");
+    INFO(p4.out);  // (the model predicts class 1 for this sample)
+    CHECK(p4.code == 0);
+    CHECK(std::filesystem::exists(dir.path("plain_cf") + "/report.html"));
     const Run list = run("explain --list");
     CHECK(list.code == 0);
     CHECK(list.out.find("lrp:epsilon-gamma-box") != std::string::npos);
