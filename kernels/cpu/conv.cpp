@@ -290,14 +290,18 @@ void for_images(const Conv2dGeom& g, Fn&& fn) {
 // row_dot where this CPU has a fast one (the GEMM runs its AVX-512 kernel), else null.
 cpu::RowDotFn fast_row_dot() { return cpu::gemm_isa() == cpu::GemmIsa::Avx512 ? cpu::avx512_row_dot() : nullptr; }
 
-// The weight gradient of a stride-1 convolution of one image without im2col.
-// With the input zero-padded to Hp x Wp planes (xp) and dy laid out on the padded
-// width (dyp[k][p*Wp + q], 0 for q >= Q), col row (c, r, s) is the shifted view
-// xp[c] + r*dh*Wp + s*dw of length P*Wp, so
-//   dw[k, (c*R + r)*S + s] = sum_t dyp[k][t] * xp[c][t + r*dh*Wp + s*dw],
-// dot products of contiguous rows (row_dot), no transposed packing. The extra
-// columns q >= Q of a padded row (dy = 0 there) read the wrapped start of the
-// next row, or each plane's zeroed tail, never another channel: a non-finite
+// The weight gradient of a stride-1 convolution without im2col, for a run of
+// images (n0, n0 + step, ... : nb of them). With each image's input zero-padded
+// to Hp x Wp planes (plus a tail for the last shifted read) and dy laid out on
+// the padded width (dy[k][p*Wp + q], 0 for q >= Q and past P*Wp), one channel's
+// planes of the run back to back (xp) and likewise dy's (dyp), col row (c, r, s)
+// of the run is the shifted view xp[c] + r*dh*Wp + s*dw of length nb * plane, so
+//   dw[k, (c*R + r)*S + s] (+)= sum_t dyp[k][t] * xp[c][t + r*dh*Wp + s*dw],
+// dot products of contiguous rows (row_dot), no transposed packing; a run makes
+// the rows long enough (about kRowDotLen) that the 24 accumulators' reductions
+// at the end of each tile cost little (a 14x14 map gives rows of 224). The
+// positions where dy is 0 read the tail of the image's plane, the next image's
+// plane or the zero gap after the channel, never another channel: a non-finite
 // input can then leak into the taps of its own channel that do not read it.
 // Null when this CPU has no fast row_dot.
 cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
@@ -306,35 +310,52 @@ cpu::RowDotFn direct_weight_grad(const Conv2dGeom& g) {
     return fast_row_dot();
 }
 
-void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* xn, const float* dyn, float beta,
-                      float* out) {
-    const int64_t Hp = g.H + 2 * g.pad_h, Wp = g.W + 2 * g.pad_w, PQ = g.P * g.Q, CRS = g.C * g.R * g.S;
-    const int64_t plane = Hp * Wp + (g.S - 1) * g.dil_w, len = g.P * Wp;
-    float* xp = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * plane));
-    float* dyp = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * len));
+constexpr int64_t kRowDotLen = 2048;
+
+// Padded plane of one image (the rows read by every tap) and images per row_dot call.
+int64_t padded_plane(const Conv2dGeom& g) {
+    return (g.H + 2 * g.pad_h) * (g.W + 2 * g.pad_w) + (g.S - 1) * g.dil_w;
+}
+int64_t row_dot_run(const Conv2dGeom& g) { return std::max<int64_t>(1, kRowDotLen / padded_plane(g)); }
+
+void weight_grad_rows(const Conv2dGeom& g, cpu::RowDotFn row_dot, const float* x, const float* dy, int64_t n0,
+                      int64_t step, int64_t nb, float beta, float* out) {
+    const int64_t Wp = g.W + 2 * g.pad_w, PQ = g.P * g.Q, CRS = g.C * g.R * g.S, HW = g.H * g.W;
+    const int64_t plane = padded_plane(g), len = g.P * Wp, span = nb * plane;
+    // Past a channel's planes, the longest shifted view reads `gap` more floats: zeros.
+    const int64_t gap = (g.R - 1) * g.dil_h * Wp + (g.S - 1) * g.dil_w, cstride = span + gap;
+    float* xp = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(g.C * cstride));
+    float* dyp = cpu::scratch(cpu::Scratch::Gather, static_cast<size_t>(g.K * span));
     // Row by row with plain loops: rows are short, where memmove/memset calls cost more than the copy.
-    std::fill(xp, xp + g.C * plane, 0.f);
-    for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t h = 0; h < g.H; ++h) {
-            const float* __restrict src = xn + (c * g.H + h) * g.W;
-            float* __restrict d = xp + c * plane + (h + g.pad_h) * Wp + g.pad_w;
+    std::fill(xp, xp + g.C * cstride, 0.f);
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xn = x + (n0 + i * step) * g.C * HW;
+        const float* dyn = dy + (n0 + i * step) * g.K * PQ;
+        for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t h = 0; h < g.H; ++h) {
+                const float* __restrict src = xn + (c * g.H + h) * g.W;
+                float* __restrict d = xp + c * cstride + i * plane + (h + g.pad_h) * Wp + g.pad_w;
 #pragma omp simd
-            for (int64_t w = 0; w < g.W; ++w) d[w] = src[w];
-        }
-    for (int64_t k = 0; k < g.K; ++k)
-        for (int64_t p = 0; p < g.P; ++p) {
-            const float* __restrict src = dyn + k * PQ + p * g.Q;
-            float* __restrict d = dyp + k * len + p * Wp;
+                for (int64_t w = 0; w < g.W; ++w) d[w] = src[w];
+            }
+        for (int64_t k = 0; k < g.K; ++k) {
+            float* __restrict d0 = dyp + k * span + i * plane;
+            for (int64_t p = 0; p < g.P; ++p) {
+                const float* __restrict src = dyn + k * PQ + p * g.Q;
+                float* __restrict d = d0 + p * Wp;
 #pragma omp simd
-            for (int64_t q = 0; q < Wp; ++q) d[q] = q < g.Q ? src[q] : 0.f;
+                for (int64_t q = 0; q < Wp; ++q) d[q] = q < g.Q ? src[q] : 0.f;
+            }
+            std::fill(d0 + len, d0 + plane, 0.f);
         }
+    }
     thread_local std::vector<const float*> rows;
     rows.resize(static_cast<size_t>(CRS));
     for (int64_t c = 0; c < g.C; ++c)
         for (int64_t r = 0; r < g.R; ++r)
             for (int64_t s = 0; s < g.S; ++s)
-                rows[static_cast<size_t>((c * g.R + r) * g.S + s)] = xp + c * plane + r * g.dil_h * Wp + s * g.dil_w;
-    row_dot(g.K, CRS, len, dyp, len, rows.data(), beta, out, CRS);
+                rows[static_cast<size_t>((c * g.R + r) * g.S + s)] = xp + c * cstride + r * g.dil_h * Wp + s * g.dil_w;
+    row_dot(g.K, CRS, span, dyp, span, rows.data(), beta, out, CRS);
 }
 
 constexpr int64_t kTinyMap = 16;
@@ -561,17 +582,25 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
     const bool direct = g.col_is_input();
     const cpu::RowDotFn row_dot = direct_weight_grad(g);
     const FlatRow* flat = row_dot ? nullptr : flat_plan(g);
-    // dw (+)= dy[n] [K, PQ] * col(n)^T, col(n) [CRS, PQ].
-    auto accumulate = [&](int64_t n, float beta, float* out) {
-        const float* xn = x + n * g.C * g.H * g.W;
-        if (row_dot) return weight_grad_rows(g, row_dot, xn, dy + n * g.K * PQ, beta, out);
-        const float* col = xn;
-        if (!direct) {
-            float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
-            im2col(g, flat, xn, 1, PQ, buf);
-            col = buf;
+    // dw (+)= sum of dy[n] [K, PQ] * col(n)^T, col(n) [CRS, PQ], over images n0, n0 + step, ... (count of them).
+    auto accumulate = [&](int64_t n0, int64_t step, int64_t count, float beta, float* out) {
+        if (row_dot) {
+            const int64_t per = row_dot_run(g);
+            for (int64_t i = 0; i < count; i += per)
+                weight_grad_rows(g, row_dot, x, dy, n0 + i * step, step, std::min(per, count - i), i == 0 ? beta : 1.f,
+                                 out);
+            return;
         }
-        gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, col, PQ, beta, out, CRS);
+        for (int64_t i = 0; i < count; ++i) {
+            const int64_t n = n0 + i * step;
+            const float* col = x + n * g.C * g.H * g.W;
+            if (!direct) {
+                float* buf = cpu::scratch(cpu::Scratch::Col, static_cast<size_t>(CRS * PQ));
+                im2col(g, flat, col, 1, PQ, buf);
+                col = buf;
+            }
+            gemm(false, true, g.K, CRS, PQ, 1.f, dy + n * g.K * PQ, PQ, col, PQ, i == 0 ? beta : 1.f, out, CRS);
+        }
     };
     const int64_t run = images_per_gemm(g, kRunMapWeightGrad);
     if (g.N == 0) {
@@ -593,7 +622,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
         float* partial = cpu::scratch(cpu::Scratch::Partial, static_cast<size_t>(slots * KCRS));
         parallel_for(0, slots, 1, [&](int64_t s0, int64_t s1) {
             for (int64_t s = s0; s < s1; ++s)
-                for (int64_t n = s; n < g.N; n += slots) accumulate(n, n == s ? 0.f : 1.f, partial + s * KCRS);
+                accumulate(s, slots, (g.N - s + slots - 1) / slots, 0.f, partial + s * KCRS);
         });
         parallel_for(0, KCRS, cpu::kElementGrain, [&](int64_t i0, int64_t i1) {
             for (int64_t i = i0; i < i1; ++i) {
@@ -603,7 +632,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dGeom& g, const float* x, con
             }
         });
     } else {
-        for (int64_t n = 0; n < g.N; ++n) accumulate(n, n == 0 ? 0.f : 1.f, dw);
+        accumulate(0, 1, g.N, 0.f, dw);
     }
     if (dbias) bias_grad(g.N, g.K, PQ, dy, dbias);
 }
