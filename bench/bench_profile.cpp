@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
     kernels::SgdParams p;
     p.momentum = 0.9f;
     train::Sgd opt(net->named_parameters(), p);
-    const auto composite = explain::Composite::preset("epsilon-plus-flat", explain::PresetOptions::with_range(0.f, 1.f));
+    const auto composite =
+        explain::Composite::preset("epsilon-plus-flat", explain::PresetOptions::with_range(0.f, 1.f));
     if (what == "train") net->train();
     else net->eval();
 

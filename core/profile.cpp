@@ -109,7 +109,8 @@ std::string table(const std::function<std::string(const void*)>& name_of, int64_
         total_flops += r.flops;
     }
     const double per = steps > 0 ? 1.0 / static_cast<double>(steps) : 1.0;
-    std::string out = "| layer | pass | calls/step | ms/step | share | GFLOP/s | of peak |\n|---|---|---:|---:|---:|---:|---:|\n";
+    std::string out =
+        "| layer | pass | calls/step | ms/step | share | GFLOP/s | of peak |\n|---|---|---:|---:|---:|---:|---:|\n";
     char buf[512];
     // seconds and flops per step; `total_share` is the row's share of the total.
     auto line = [&](const std::string& owner, const std::string& pass, const std::string& calls, double seconds,

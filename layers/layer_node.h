@@ -100,7 +100,9 @@ public:
         (void)w, (void)b;
         return Tensor();
     }
-    virtual void remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const { (void)w, (void)b, (void)z; }
+    virtual void remember_forward(const Tensor& w, const Tensor& b, const Tensor& z) const {
+        (void)w, (void)b, (void)z;
+    }
 };
 
 // R_in of a linear-like node under a rule that has a term form (Rule::expand()).

@@ -21,8 +21,8 @@
 //     given the recorded or remembered forward when there is one;
 //   - Gamma on such an input, with a recorded output, gets both denominators from one forward (gamma_nonnegative).
 // The skips and x itself are exact; the recorded output, a remembered forward and the fused pass are bit for bit
-// what the plain path computes (a canonizer's recorded output: up to rounding); Gamma's denominators are equal by linearity, up to
-// rounding.
+// what the plain path computes (a canonizer's recorded output: up to rounding); Gamma's denominators are equal by
+// linearity, up to rounding.
 // The zero and sign tests look at CPU tensors only; elsewhere they answer "no", which only forgoes a shortcut.
 // A modified parameter (W+, W-, W + gW+ ...) is computed once per (storage, offset, version) of the parameter and
 // tag, and shared by every pass and trace until the parameter changes or is freed: explaining never writes a
@@ -408,6 +408,9 @@ struct ActiveTerm {
     float weight;
     bool x_is_input;  // x is the saved input itself
     bool plain;       // the saved input and parameters themselves: f(x; w, b) is the recorded output
+    // x is the saved input and w, b are the saved parameters or modified ones cached per version (a later
+    // pass gets the same tensors): its forward is worth remembering.
+    bool rememberable;
 };
 
 // The group's terms that contribute (the others are skipped as the header says).
@@ -424,7 +427,8 @@ std::vector<ActiveTerm> active_terms(const RuleGroup& g, const CustomRule& form,
         const bool x_itself = !t.input || (t.part == RuleTerm::Part::Positive && x_sign.nonnegative());
         const Tensor xk = x_itself ? x : t.input(x);
         if (skippable && t.part == RuleTerm::Part::Custom && all_zero(xk)) continue;
-        active.push_back(ActiveTerm{xk, modified_param(t, w, false), bk, t.weight, x_itself, x_itself && !t.param});
+        active.push_back(ActiveTerm{xk, modified_param(t, w, false), bk, t.weight, x_itself, x_itself && !t.param,
+                                    x_itself && (!t.param || !t.cache_tag.empty())});
     }
     return active;
 }
@@ -442,7 +446,7 @@ Tensor known_forward(const LinearLike& f, const std::vector<ActiveTerm>& active)
 // summed into).
 Tensor group_denominator(const LinearLike& f, const std::vector<ActiveTerm>& active, kernels::Backend& be) {
     Tensor Z;
-    const bool single = active.size() == 1 && active[0].x_is_input;
+    const bool single = active.size() == 1 && active[0].rememberable;
     const Tensor known = known_forward(f, active);
     for (const ActiveTerm& a : active) {
         Tensor zk = known.defined() ? known : single ? rule_forward(f, a.w, a.b) : counted_forward(f, a.x, a.w, a.b);
@@ -517,7 +521,7 @@ Tensor linear_like_relevance(const LinearLike& f, const Tensor& relevance_out, c
         if (active.size() == 1 && active[0].weight == 1.f && g.coef == 1.f && g.output_sign == 0 &&
             form.multiply_by_input && !have_total) {
             const Tensor z_known = known_forward(f, active);
-            const Tensor z_keep = !z_known.defined() && active[0].x_is_input
+            const Tensor z_keep = !z_known.defined() && active[0].rememberable
                                       ? Tensor(relevance_out.shape(), DType::Float32, relevance_out.device())
                                       : Tensor();
             Tensor fused = f.relevance_term(active[0].x, active[0].w, active[0].b, relevance_out, form.stabilizer,

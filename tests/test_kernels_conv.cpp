@@ -131,11 +131,14 @@ TEST_CASE("conv2d forward, backward-data and backward-weight match the definitio
         {9, 6, 1, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1},     // 3x3 on 1x1 maps: only the centre tap is used
         {8, 3, 2, 3, 4, 3, 5, 1, 1, 1, 2, 1, 1},     // rectangular map and kernel
         {11, 5, 2, 2, 6, 3, 3, 2, 2, 1, 1, 1, 1},    // stride 2: 1x1 output
-        // Maps of at least 56x56 pixels, stride 1: backward-data as a forward convolution with the
-        // flipped, transposed weight and padding R-1-p.
-        {1, 3, 56, 56, 5, 3, 3, 1, 1, 1, 1, 1, 1},   // "same" 3x3 (VGG at 224)
-        {2, 2, 60, 58, 3, 5, 3, 1, 1, 0, 1, 1, 1},   // no padding in one direction, rectangular kernel
-        {1, 4, 57, 61, 2, 5, 5, 1, 1, 4, 3, 1, 1},   // padding R-1: the transposed convolution has none
+        // Maps of at least 14x14 pixels, stride 1, more than four input channels: backward-data as a
+        // forward convolution with the flipped, transposed weight and padding R-1-p.
+        {1, 5, 56, 56, 5, 3, 3, 1, 1, 1, 1, 1, 1},   // "same" 3x3 (VGG at 224)
+        {2, 6, 60, 58, 3, 5, 3, 1, 1, 0, 1, 1, 1},   // no padding in one direction, rectangular kernel
+        {1, 5, 57, 61, 2, 5, 5, 1, 1, 4, 3, 1, 1},   // padding R-1: the transposed convolution has none
+        {1, 3, 56, 56, 5, 3, 3, 1, 1, 1, 1, 1, 1},   // three input channels: the col path instead
+        // 14x14 "same": the weight gradient's row_dot takes runs of 7 images (each slot's last run shorter).
+        {17, 6, 14, 14, 5, 3, 3, 1, 1, 1, 1, 1, 1},
     };
     Generator gen(4);
     for (const Case& c : cases) {
