@@ -21,16 +21,21 @@ def model():
 def test_activation_maximisation_matches_the_program(model, tmp_path):
     ckpt = tmp_path / "model.safetensors"
     model.save(str(ckpt))
-    out = run_cli("visualize", "--checkpoint", ckpt, "--class", 2, "--class", 7, "--steps", 6, "--seed", 3, "--threads",
-                  2, "--out", tmp_path / "vis")
+    # Across builds (pip's portable module against the program's -march=native build) the start already differs
+    # by an ulp (the generator's arithmetic is contracted to FMAs in one) and sums run in another order; gradient
+    # ascent on an untrained model turns that into a flipped max-pool or ReLU decision within a few steps (here,
+    # 2026-12-04: 1.2e-7 apart after 4 steps, 4.7e-3 after 5), so there the two are compared after 3 steps.
+    steps = 6 if same_build() else 3
+    out = run_cli("visualize", "--checkpoint", ckpt, "--class", 2, "--class", 7, "--steps", steps, "--seed", 3,
+                  "--threads", 2, "--out", tmp_path / "vis")
     cli = np.load(tmp_path / "vis" / "activation_maximisation.npy")
-    r = gb.activation_maximisation(gb.load(str(ckpt)), [2, 7], steps=6, seed=3)
+    r = gb.activation_maximisation(gb.load(str(ckpt)), [2, 7], steps=steps, seed=3)
     assert r["images"].shape == cli.shape == (2, 1, 28, 28)
     assert r["objectives"] == ["2", "7"]  # no class names recorded: indices
     if same_build():
         np.testing.assert_array_equal(r["images"], cli)
-    else:  # another build sums in another order; six normalised steps of lr 0.1 keep that far below 1e-4
-        np.testing.assert_allclose(r["images"], cli, rtol=0, atol=1e-4)
+    else:
+        np.testing.assert_allclose(r["images"], cli, rtol=0, atol=1e-5)
     # The program prints each objective's start and end with 3 decimals.
     printed = [line.split() for line in out.splitlines() if "->" in line and not line.startswith("objective")]
     assert len(printed) == 2
