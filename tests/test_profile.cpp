@@ -113,7 +113,9 @@ TEST_CASE("a vgg-mini training step: every layer's passes, with their flops") {
         return it == rows.end() ? profile::Row{owner, pass, 0, 0, 0} : it->second;
     };
     int convs = 0, linears = 0;
-    for (const auto& [path, layer] : net->named_layers()) {
+    for (const auto& entry : net->named_layers()) {
+        const std::string& path = entry.first;  // (not a structured binding: clang 14 cannot capture one)
+        const layers::Layer* layer = entry.second;
         CAPTURE(path);
         if (const auto* conv = dynamic_cast<const layers::Conv2d*>(layer)) {
             // vgg-mini: 3x3 "same" convolutions at 28x28 (the first two) and 14x14.
