@@ -10,7 +10,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "autograd/engine.h"
@@ -20,23 +19,13 @@
 #include "core/parallel.h"
 #include "core/profile.h"
 #include "explain/composite.h"
+#include "explain/pruning_run.h"
 #include "explain/trace.h"
 #include "kernels/cpu/gemm.h"
 #include "models/registry.h"
 #include "train/optimizer.h"
 
 using namespace gb;
-
-namespace {
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);)
-        if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-    return "unknown CPU";
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"Profile one step of a model: time per layer and pass against the FMA peak"};
@@ -101,7 +90,7 @@ int main(int argc, char** argv) {
         names[layer] = (path.empty() ? std::string("(model)") : path) + " " + layer->describe();
     names[&opt] = "optimizer (SGD, momentum 0.9)";
     const double peak = kernels::cpu::fma_peak_gflops(threads);
-    std::printf("CPU: %s; GEMM ISA %s; %d thread(s); FMA peak on them %.0f GFLOP/s\n", cpu_model().c_str(),
+    std::printf("CPU: %s; GEMM ISA %s; %d thread(s); FMA peak on them %.0f GFLOP/s\n", explain::cpu_name().c_str(),
                 kernels::cpu::gemm_isa_name(kernels::cpu::gemm_isa()), threads, peak);
     std::printf("%s %s, batch %lld: %.3f ms per step (wall, %lld steps after %lld warm-up), %lld minor page faults "
                 "per step\n\n",

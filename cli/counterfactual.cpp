@@ -53,7 +53,7 @@ void run_counterfactual_command(const CounterfactualCliOptions& o) {
     std::optional<io::Dataset> samples;
     models::ModelOptions mo;
     if (o.index >= 0) {
-        samples = io::load_dataset(data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+        samples = io::load_dataset(data, io::split_named(o.split), o.data_dir);
         mo = explain::model_options_for(*samples);
     }
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, samples ? &mo : nullptr);

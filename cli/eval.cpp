@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "explain/inputs.h"
 #include "io/dataset.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
@@ -42,7 +43,7 @@ void add_eval_command(CLI::App& app) {
     cmd->callback([o] {
         const Device device = o->compute.apply();
         const io::Dataset data =
-            io::load_dataset(o->data, o->split == "train" ? io::Split::Train : io::Split::Test, o->data_dir).head(o->limit);
+            io::load_dataset(o->data, io::split_named(o->split), o->data_dir).head(o->limit);
         io::SafeTensors file = io::load_safetensors(o->checkpoint);
         auto report = [&](const std::string& what, const train::ConfusionMatrix& m, const std::string& extra) {
             std::cout << "checkpoint: " << o->checkpoint << " (" << what << ")\n";
@@ -93,7 +94,7 @@ void add_eval_command(CLI::App& app) {
             report(what, m, "");
             return;
         }
-        models::ModelOptions mo{data.channels(), data.height(), data.classes()};
+        const models::ModelOptions mo = explain::model_options_for(data);
         models::Checkpoint ck = models::checkpoint_from(std::move(file), o->model, &mo);
         const models::VggConfig& cfg = ck.model->config();
         GB_CHECK(cfg.num_classes == data.classes() && cfg.in_channels == data.channels(), o->checkpoint, ": the model ('",

@@ -44,7 +44,7 @@ std::string percent(int64_t part, int64_t whole) {
 
 // The plan of the run: the checkpoint's model on `device`, the first --limit images normalised as it expects.
 explain::EvaluationPlan make_plan(const EvaluateOptions& o, const Device& device) {
-    const io::Dataset d = io::load_dataset(o.data, o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+    const io::Dataset d = io::load_dataset(o.data, io::split_named(o.split), o.data_dir);
     const models::ModelOptions mo = explain::model_options_for(d);  // for a plain state dict
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, &mo);
     explain::ExplainInputs in;

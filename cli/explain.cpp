@@ -104,7 +104,7 @@ void run_explain(const ExplainOptions& o) {
     models::ModelOptions mo;
     if (!o.indices.empty()) {
         samples = io::load_dataset(o.data.empty() ? "fashion-mnist" : o.data,
-                                   o.split == "train" ? io::Split::Train : io::Split::Test, o.data_dir);
+                                   io::split_named(o.split), o.data_dir);
         mo = explain::model_options_for(*samples);
     }
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, samples ? &mo : nullptr);

@@ -55,8 +55,7 @@ void run_intervene(const InterveneOptions& o) {
     so.batch = o.batch;
     so.composite = o.composite;
     OutputDir out_dir(o.out);
-    const auto split_of = [](const std::string& s) { return s == "train" ? io::Split::Train : io::Split::Test; };
-    const io::Dataset images = io::load_dataset(o.data, split_of(o.split), o.data_dir);
+    const io::Dataset images = io::load_dataset(o.data, io::split_named(o.split), o.data_dir);
     const models::ModelOptions mo = explain::model_options_for(images);  // for a plain state dict
     models::Checkpoint ck = models::load_checkpoint(o.checkpoint, o.model, &mo);
     const explain::ExplainInputs in = first_images(ck, o, images, o.split, o.limit, true);

@@ -159,7 +159,7 @@ void load_images(const std::vector<std::string>& paths, const models::VggConfig&
 void load_samples(const std::string& data, const std::string& data_dir, const std::string& split,
                   const std::vector<int64_t>& indices, const models::VggConfig& cfg, ExplainInputs& in,
                   std::ostream* notes) {
-    load_samples(io::load_dataset(data, split == "train" ? io::Split::Train : io::Split::Test, data_dir), data, split,
+    load_samples(io::load_dataset(data, io::split_named(split), data_dir), data, split,
                  indices, cfg, in, notes);
 }
 

@@ -45,6 +45,11 @@ Dataset Dataset::head(int64_t n) const {
 
 const char* split_name(Split s) { return s == Split::Train ? "train" : "test"; }
 
+Split split_named(const std::string& name) {
+    GB_CHECK(name == "train" || name == "test", "unknown dataset split '", name, "' (train or test)");
+    return name == "train" ? Split::Train : Split::Test;
+}
+
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,
                  std::vector<std::string> class_names, const std::string& name) {
     const IdxArray img = read_idx(images_path);

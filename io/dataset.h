@@ -29,6 +29,8 @@ struct Dataset {
 
 enum class Split { Train, Test };
 const char* split_name(Split s);
+// "train" or "test" (as split_name writes them); gb::Error for anything else.
+Split split_named(const std::string& name);
 
 // images + labels IDX files (plain or .gz) -> dataset; counts, ranges and sizes checked.
 Dataset load_idx(const std::string& images_path, const std::string& labels_path,

@@ -87,20 +87,9 @@ void run(int64_t kc, const float* a, const float* b, int64_t m, int64_t n, float
     dispatch<MR, NV>(kc, a, b, m, n, c, ldc, s);
 }
 
-// Twelve independent chains: enough to cover the FMA latency on two pipes.
 double fma_loop(int64_t iters) {
-    constexpr int kChains = 12;
-    __m256 acc[kChains];
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(1.f + 0.01f * static_cast<float>(i));
-    const __m256 m = _mm256_set1_ps(0.9999f), add = _mm256_set1_ps(1e-4f);
-    for (int64_t it = 0; it < iters; ++it)
-        for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], m, add);
-    for (int i = 1; i < kChains; ++i) acc[0] = _mm256_add_ps(acc[0], acc[i]);
-    alignas(32) float out[8];
-    _mm256_store_ps(out, acc[0]);
-    volatile float sink = out[0];
-    (void)sink;
-    return 2.0 * 8 * kChains * static_cast<double>(iters);
+    return fma_chains<__m256, 8>(iters, [](float v) { return _mm256_set1_ps(v); },
+                                 [](__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); });
 }
 
 constexpr MicroKernel kKernel{MR, NR, 256, 96, 2048, pack_a<MR>, pack_b<NR>, run, nullptr, fma_loop};

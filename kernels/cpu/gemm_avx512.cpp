@@ -171,18 +171,9 @@ void run_rows(int64_t kc, const float* a, const float* const* b_rows, const uint
     dispatch<MR, NV>(kc, a, RowsB{b_rows, b_keep, col}, m, n, c, ldc, s);
 }
 
-// Twelve independent chains: enough to cover the FMA latency on two pipes.
 double fma_loop(int64_t iters) {
-    constexpr int kChains = 12;
-    __m512 acc[kChains];
-    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.f + 0.01f * static_cast<float>(i));
-    const __m512 m = _mm512_set1_ps(0.9999f), add = _mm512_set1_ps(1e-4f);
-    for (int64_t it = 0; it < iters; ++it)
-        for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], m, add);
-    for (int i = 1; i < kChains; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
-    volatile float sink = _mm512_reduce_add_ps(acc[0]);
-    (void)sink;
-    return 2.0 * 16 * kChains * static_cast<double>(iters);
+    return fma_chains<__m512, 16>(iters, [](float v) { return _mm512_set1_ps(v); },
+                                 [](__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); });
 }
 
 constexpr MicroKernel kKernel{MR, NR, 384, 144, 1024, pack_a_avx512, pack_b_avx512, run, run_rows, fma_loop};

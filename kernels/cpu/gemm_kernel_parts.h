@@ -71,5 +71,25 @@ void store_tile(const float* acc, int64_t acc_ld, int64_t m, int64_t n, float* c
         }
 }
 
+// MicroKernel::fma_loop for a register type V of `lanes` floats: twelve
+// independent chains of v = v * m + a (enough to cover the multiply-add latency
+// on two pipes), `iters` rounds; the file passes its broadcast and fused
+// multiply-add. Returns the flops done.
+template <typename V, int lanes, typename Set1, typename Fma>
+double fma_chains(int64_t iters, Set1 set1, Fma fma) {
+    constexpr int kChains = 12;
+    V acc[kChains];
+    for (int i = 0; i < kChains; ++i) acc[i] = set1(1.f + 0.01f * static_cast<float>(i));
+    const V m = set1(0.9999f), add = set1(1e-4f), one = set1(1.f);
+    for (int64_t it = 0; it < iters; ++it)
+        for (int i = 0; i < kChains; ++i) acc[i] = fma(acc[i], m, add);
+    for (int i = 1; i < kChains; ++i) acc[0] = fma(acc[i], one, acc[0]);  // keeps every chain live
+    float out[lanes];
+    std::memcpy(out, &acc[0], sizeof out);
+    volatile float sink = out[0];
+    (void)sink;
+    return 2.0 * lanes * kChains * static_cast<double>(iters);
+}
+
 }  // namespace
 }  // namespace gb::kernels::cpu
