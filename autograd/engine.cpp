@@ -81,6 +81,13 @@ public:
             ready_.pop();
             compute(n);
         }
+        // Leaves whose edges never carried anything (their nodes received nothing) are done now.
+        if (options_.leaf_done)
+            for (TensorImpl* leaf : leaf_order_)
+                if (leaf_pending_[leaf] > 0) {
+                    leaf_pending_[leaf] = 0;
+                    options_.leaf_done(*leaf);
+                }
         // Released after the pass, not as it goes: a pass that throws midway (a hook, a changed saved tensor) leaves
         // the graph as it was. Nodes that received nothing were never taken, and keep their saved tensors.
         if (!options_.retain_graph)
@@ -143,6 +150,8 @@ private:
             // A node that will not compute sends nothing down, so the nodes below it must not wait for it.
             if (!runs(n)) continue;
             for (const Edge& e : n->next()) {
+                if (e.leaf && options_.leaf_done && leaf_pending_[e.leaf.get()]++ == 0)
+                    leaf_order_.push_back(e.leaf.get());
                 if (!e.fn) continue;
                 ++pending_[e.fn.get()];
                 if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
@@ -161,6 +170,7 @@ private:
             // A root that is a leaf: its seed is its gradient.
             if (!r.grad_fn()) {
                 deliver_leaf(r.impl_ptr(), seeds[i]);
+                if (options_.leaf_done && leaf_pending_[r.impl_ptr().get()] == 0) options_.leaf_done(r.impl());
                 continue;
             }
             Node* n = r.grad_fn().get();
@@ -208,6 +218,7 @@ private:
             if (!e.valid()) continue;
             if (e.leaf) {
                 if (grads[i].defined()) deliver_leaf(e.leaf, grads[i]);
+                if (options_.leaf_done && --leaf_pending_[e.leaf.get()] == 0) options_.leaf_done(*e.leaf);
                 continue;
             }
             // Also when undefined: the edge is settled either way.
@@ -265,6 +276,9 @@ private:
     std::unordered_map<Node*, int> pending_;       // step 2: edges still to deliver into each node
     std::unordered_map<Node*, Tensor> buffer_;     // totals arrived so far
     std::priority_queue<Node*, std::vector<Node*>, ByLatest> ready_;
+    // With leaf_done: edges into each leaf from nodes that compute, still to deliver; leaves in order met.
+    std::unordered_map<TensorImpl*, int> leaf_pending_;
+    std::vector<TensorImpl*> leaf_order_;
     std::vector<Node*> visited_;  // taken from the ready queue: released at the end without retain_graph
 };
 
@@ -276,7 +290,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
     return GraphRun(capture, options).run(roots, seeds);
 }
 
-void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+void backward(const Tensor& root, const Tensor& grad, bool retain_graph,
+              const std::function<void(TensorImpl& leaf)>& leaf_done) {
     Tensor seed = grad;
     if (!seed.defined()) {
         GB_CHECK(root.defined() && root.numel() == 1, "backward() without a gradient needs a single-element root, "
@@ -286,6 +301,7 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     }
     RunOptions opts;
     opts.retain_graph = retain_graph;
+    opts.leaf_done = leaf_done;
     run({root}, {seed}, {}, opts);
 }
 

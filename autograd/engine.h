@@ -27,6 +27,10 @@ struct RunOptions {
     // (explain/ applies the rule a composite chose for the node's layer, or a modified
     // ReLU backward for guided backprop and DeepLIFT).
     std::function<std::optional<std::vector<Tensor>>(Node& node, const Tensor& out)> node_override;
+    // Called once for each leaf the run reaches, when its gradient is complete: after the last edge into it
+    // delivered (added to leaf.grad), or at the end of the run for a leaf whose edges carried nothing.
+    // Data-parallel training starts a bucket's allreduce there (train/data_parallel.h).
+    std::function<void(TensorImpl& leaf)> leaf_done;
 };
 
 // Runs from `roots` seeded with `seeds` (same shapes). Returns, for each tensor
@@ -37,7 +41,8 @@ std::vector<Tensor> run(const std::vector<Tensor>& roots, const std::vector<Tens
 
 // d(root)/d(leaves) accumulated into each leaf's .grad. `grad` defaults to 1
 // for a single-element root; other roots need an explicit seed.
-void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false);
+void backward(const Tensor& root, const Tensor& grad = Tensor(), bool retain_graph = false,
+              const std::function<void(TensorImpl& leaf)>& leaf_done = nullptr);
 
 // Gradients of `outputs` (seeded by `grad_outputs`) with respect to `inputs`,
 // returned instead of accumulated; leaves' .grad are untouched.

@@ -2,7 +2,10 @@
 // one line on stderr, "glassbox: error: ...", and a non-zero exit status: 2 for
 // a command line that does not parse (CLI11's errors reworded to the same form),
 // 1 for everything else (bad files, failed writes, out of memory). Nothing may
-// escape as an uncaught exception (an abort with a core dump).
+// escape as an uncaught exception (an abort with a core dump). Started by an MPI
+// launcher (mpirun -n P glassbox ...), the ranks run the command together
+// (core/distributed.h); a rank that fails prints its error with its rank and
+// ends every rank (MPI_Abort), so a job never hangs on a dead rank.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "core/distributed.h"
 #include "core/error.h"
 
 namespace {
@@ -22,6 +26,7 @@ std::string help_hint(const CLI::App& app) {
 }
 
 int fail(const std::string& message, int code) {
+    gb::dist::fail_job(message, code);  // under MPI: reported with the rank, every rank ended; no return
     std::cerr << "glassbox: error: " << message << "\n";
     return code;
 }
@@ -29,6 +34,11 @@ int fail(const std::string& message, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    try {
+        gb::dist::init(&argc, &argv);
+    } catch (const std::exception& e) {
+        return fail(e.what(), 1);
+    }
     CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(GB_VERSION));

@@ -4,13 +4,17 @@
 // on failure only while still empty, so the checkpoints of finished epochs survive a later failure), then
 // train::Trainer::run, which logs to stderr and writes model.safetensors, metrics.csv, metrics.json and, last,
 // resume.safetensors into --out at every epoch end (resume.safetensors also every --save-every batches).
-// Prints the paths of the model, the resume file and the metrics on stdout.
+// Prints the paths of the model, the resume file and the metrics on stdout. Started by mpirun (-n P), the P
+// processes train one model data-parallel (train/data_parallel.h): --batch-size stays the global batch, and rank
+// 0 alone makes the output folder, writes the files and prints.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/distributed.h"
 #include "models/registry.h"
 #include "train/trainer.h"
 
@@ -61,9 +65,13 @@ void add_train_command(CLI::App& app) {
     add_compute_options(*cmd, *compute);
     cmd->callback([c, compute] {
         c->device = compute->apply();
-        OutputDir out(c->out_dir, /*remove_on_failure=*/false);
+        // Under mpirun the ranks train together (data-parallel) and rank 0 alone writes and prints.
+        const bool root = dist::world().is_root();
+        std::optional<OutputDir> out;
+        if (root) out.emplace(c->out_dir, /*remove_on_failure=*/false);
         const train::TrainResult r = train::Trainer(*c, std::cerr).run();
-        out.done();
+        if (!root) return;
+        out->done();
         std::cout << "model: " << r.model_path << "\nresume: " << r.resume_path << "\nmetrics: " << r.metrics_csv
                   << "\n";
     });

@@ -43,6 +43,15 @@ Dataset Dataset::head(int64_t n) const {
     return d;
 }
 
+Dataset Dataset::rows(int64_t first, int64_t count) const {
+    GB_CHECK(first >= 0 && count >= 0 && first + count <= size(), name, ": samples [", first, ", ", first + count,
+             ") of ", size());
+    Dataset d = *this;
+    d.images = images.narrow(first, count);
+    d.labels = labels.narrow(first, count);
+    return d;
+}
+
 const char* split_name(Split s) { return s == Split::Train ? "train" : "test"; }
 
 Split split_named(const std::string& name) {

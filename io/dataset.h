@@ -25,6 +25,8 @@ struct Dataset {
     int64_t width() const { return images.dim(3); }
     // The first n samples (a view; all when n <= 0 or n >= size()).
     Dataset head(int64_t n) const;
+    // Samples [first, first + count) (a view).
+    Dataset rows(int64_t first, int64_t count) const;
 };
 
 enum class Split { Train, Test };

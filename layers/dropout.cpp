@@ -45,7 +45,8 @@ Tensor Dropout::forward(const Tensor& x) {
     if (!is_training() || p_ == 0.f) return autograd::record(std::make_shared<IdentityNode>(), {x}, x.detach());
     Tensor y(x.shape(), DType::Float32, x.device()), mask(x.shape(), DType::Float32, x.device());
     Generator& gen = gen_ ? *gen_ : default_generator();
-    const uint64_t offset = gen.reserve(static_cast<uint64_t>(x.numel()));
+    // Per row of the batch: under data-parallel training (BatchRows) a row gets the draws it gets in one process.
+    const uint64_t offset = gen.reserve_rows(static_cast<uint64_t>(x.numel()), x.rank() > 0 ? x.dim(0) : 1);
     kernels::backend_for(x.device())
         .dropout_forward(x.numel(), p_, gen.seed(), offset, x.data<float>(), y.data<float>(), mask.data<float>());
     return autograd::record(std::make_shared<DropoutNode>(mask), {x}, y);

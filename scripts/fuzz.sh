@@ -8,6 +8,8 @@
 #   --all         also builds everything else (library, program, doctest suite) with clang, the check
 #                 that the whole project compiles with clang as well as g++ (the tests are not run
 #                 here: `ctest --test-dir build-fuzz` runs them under the sanitizers, as CI does).
+#                 Without MPI (GB_MPI=OFF): OpenMPI's own allocations show as leaks under LeakSanitizer,
+#                 and this build is the check that a build without MPI works as before.
 #   --build-only  builds, fuzzes nothing.
 # Environment: CXX (default clang++), JOBS (default 2), GB_FUZZ_HARNESSES (default: all six),
 #   GB_PYTHON (the Python of the PyTorch comparison tests, for running the --all build's suite).
@@ -49,7 +51,7 @@ fi
 t=$(date +%s)
 mkdir -p "$build"
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DGB_FUZZ=ON -DGB_CUDA=OFF -DGB_NATIVE=OFF -DGB_BUILD_BENCH=OFF ${GB_PYTHON:+-DGB_PYTHON="$GB_PYTHON"} \
+      -DGB_FUZZ=ON -DGB_CUDA=OFF -DGB_MPI=OFF -DGB_NATIVE=OFF -DGB_BUILD_BENCH=OFF ${GB_PYTHON:+-DGB_PYTHON="$GB_PYTHON"} \
       > "$build/configure.log" 2>&1 ||
     { cat "$build/configure.log"; exit 1; }
 stage configure "$t"

@@ -15,7 +15,7 @@ build="${1:-$root/build}"
 shift || true
 
 packages=(build-essential cmake pkg-config doctest-dev libstb-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev dataset-fashion-mnist python3-venv python3-dev python3-numpy python3-torch python3-torchvision
+          zlib1g-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist python3-venv python3-dev python3-numpy python3-torch python3-torchvision
           python3-pytest python3-matplotlib python3-tqdm python3-packaging
           python3-scipy python3-sklearn python3-skimage python3-pandas python3-opencv)
 

@@ -211,3 +211,31 @@ TEST_CASE("engine: pruning to captures stops the backward pass at the captured t
     autograd::run({y}, {ones(Shape{})}, {mid}, o);
     CHECK(calls == 1);
 }
+
+TEST_CASE("engine: leaf_done once per leaf, when its gradient is complete") {
+    // y = sum(a * b + a * a): a reaches the root through three edges, b through one. d/da = b + 2a, d/db = a.
+    Tensor a = from_vector(std::vector<float>{1.f, -2.f}, Shape{2});
+    Tensor b = from_vector(std::vector<float>{3.f, 0.5f}, Shape{2});
+    a.set_requires_grad();
+    b.set_requires_grad();
+    const Tensor y = sum(add(mul(a, b), mul(a, a)));
+    std::vector<std::pair<const TensorImpl*, std::vector<float>>> seen;
+    autograd::backward(y, Tensor(), false, [&](TensorImpl& leaf) {
+        seen.emplace_back(&leaf, Tensor(leaf.grad).to_vector<float>());  // the total so far must be the total
+    });
+    REQUIRE(seen.size() == 2);
+    for (const auto& [leaf, g] : seen) {
+        if (leaf == &a.impl()) CHECK(g == std::vector<float>{5.f, -3.5f});
+        else CHECK(g == std::vector<float>{1.f, -2.f});
+    }
+    CHECK(seen[0].first != seen[1].first);
+    // A root that is a leaf is done with its seed.
+    Tensor c = from_vector(std::vector<float>{2.f}, Shape{1});
+    c.set_requires_grad();
+    int calls = 0;
+    autograd::backward(c, Tensor(), false, [&](TensorImpl& leaf) {
+        CHECK(&leaf == &c.impl());
+        ++calls;
+    });
+    CHECK(calls == 1);
+}

@@ -75,4 +75,9 @@ std::string ConfusionMatrix::markdown(const std::vector<std::string>& names) con
     return s.str();
 }
 
+void ConfusionMatrix::sum_over(const dist::Comm& comm) {
+    comm.allreduce_sum(m_.data(), static_cast<int64_t>(m_.size()));
+    comm.allreduce_sum(&total_, 1);
+}
+
 }  // namespace gb::train

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/distributed.h"
 #include "../core/tensor.h"
 
 namespace gb::train {
@@ -24,6 +25,8 @@ public:
     double accuracy() const;
     // Accuracy per true class (NaN for a class that never occurs).
     std::vector<double> per_class_accuracy() const;
+    // The counts summed over the ranks of `comm` (each counted its own shard of the data).
+    void sum_over(const dist::Comm& comm);
     // Markdown table with class names (numbers when empty).
     std::string markdown(const std::vector<std::string>& names = {}) const;
 

@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "core/parse.h"
 #include "io/safetensors.h"
+#include "train/data_parallel.h"
 #include "train/progress.h"
 
 namespace gb::train {
@@ -164,35 +165,47 @@ std::string metrics_csv(const std::vector<EpochRecord>& history) {
 
 std::string metrics_json(const std::vector<EpochRecord>& history) { return detail::history_json(history).dump(2) + "\n"; }
 
-EvalResult evaluate(layers::Layer& model, const io::Dataset& data, const LoaderOptions& loader, Device device,
-                    std::ostream* progress) {
+EvalResult evaluate(layers::Layer& model, const io::Dataset& all, const LoaderOptions& loader, Device device,
+                    std::ostream* progress, const dist::Comm* comm) {
     // Whatever the training loader does: every image once, in order, as it is (only normalised).
     LoaderOptions opt = loader;
     opt.shuffle = false;
     opt.crop_padding = 0;
     opt.hflip = false;
     opt.drop_last = false;
-    DataLoader dl(data, opt);
+    // Across ranks: this rank's shard of the images; the sums are the ranks' sums.
+    const dist::Comm& ranks = comm ? *comm : dist::self();
+    const Shard shard = shard_of(all.size(), ranks.rank(), ranks.size());
+    const io::Dataset data = ranks.size() > 1 ? all.rows(shard.first, shard.count) : all;
     const bool was_training = model.is_training();
     model.eval();
     autograd::NoGradGuard no_grad;
     EvalResult r;
-    r.confusion = ConfusionMatrix(data.classes());
+    r.confusion = ConfusionMatrix(all.classes());
     double loss_sum = 0;
-    std::unique_ptr<Progress> bar;
-    if (progress) bar = std::make_unique<Progress>("  test", dl.size(), *progress, Progress::is_terminal(*progress));
-    int64_t seen = 0;
-    for (int64_t b = 0; b < dl.size(); ++b) {
-        Batch batch = dl.batch(b);
-        const Tensor logits = model(batch.images.to(device));
-        const Tensor labels = batch.labels.to(device);
-        loss_sum += static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(batch.labels.numel());
-        r.confusion.add(predictions(logits), batch.labels);
-        seen += batch.labels.numel();
-        if (bar) bar->update(b + 1, seen, {{"acc", fmt(100 * r.confusion.accuracy(), 2) + "%"}});
+    if (data.size() > 0) {
+        DataLoader dl(data, opt);
+        std::unique_ptr<Progress> bar;
+        if (progress)
+            bar = std::make_unique<Progress>("  test", dl.size(), *progress, Progress::is_terminal(*progress));
+        int64_t seen = 0;
+        for (int64_t b = 0; b < dl.size(); ++b) {
+            Batch batch = dl.batch(b);
+            const Tensor logits = model(batch.images.to(device));
+            const Tensor labels = batch.labels.to(device);
+            loss_sum +=
+                static_cast<double>(cross_entropy(logits, labels).item()) * static_cast<double>(batch.labels.numel());
+            r.confusion.add(predictions(logits), batch.labels);
+            seen += batch.labels.numel();
+            if (bar) bar->update(b + 1, seen, {{"acc", fmt(100 * r.confusion.accuracy(), 2) + "%"}});
+        }
+        r.seconds = bar ? bar->finish() : 0;
     }
-    r.seconds = bar ? bar->finish() : 0;
-    r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, seen));
+    if (ranks.size() > 1) {
+        ranks.allreduce_sum(&loss_sum, 1);
+        r.confusion.sum_over(ranks);
+    }
+    r.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, r.confusion.total()));
     model.train(was_training);
     return r;
 }

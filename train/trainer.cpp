@@ -30,6 +30,7 @@
 #include "io/file_util.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "train/data_parallel.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
 #include "train/run_files.h"
@@ -39,7 +40,16 @@ namespace gb::train {
 using namespace detail;  // run_files.h
 using json = nlohmann::json;
 
-Trainer::Trainer(TrainConfig config, std::ostream& log) : c_(std::move(config)), log_(log) {
+namespace {
+// Where the ranks other than 0 log: nowhere (an ostream without a buffer drops what it is given).
+std::ostream& null_stream() {
+    static std::ostream none(nullptr);
+    return none;
+}
+}  // namespace
+
+Trainer::Trainer(TrainConfig config, std::ostream& log)
+    : c_(std::move(config)), comm_(c_.comm ? *c_.comm : dist::world()), log_(comm_.is_root() ? log : null_stream()) {
     GB_CHECK(c_.epochs > 0, "train: --epochs must be at least 1, got ", c_.epochs);
     GB_CHECK(c_.batch_size > 0, "train: --batch-size must be positive, got ", c_.batch_size);
     GB_CHECK(c_.save_every >= 0, "train: --save-every must be >= 0, got ", c_.save_every);
@@ -56,6 +66,10 @@ Trainer::Trainer(TrainConfig config, std::ostream& log) : c_(std::move(config)),
     log_ << "data: " << c_.data << ": " << train_set_.size() << " training and " << test_set_.size()
          << " test images of " << train_set_.channels() << "x" << train_set_.height() << "x" << train_set_.width()
          << ", " << train_set_.classes() << " classes\n";
+    if (comm_.size() > 1)
+        log_ << "data-parallel: " << comm_.size() << " ranks, each a shard of every batch of " << c_.batch_size
+             << " (" << shard_of(c_.batch_size, comm_.size() - 1, comm_.size()).count << "-"
+             << shard_of(c_.batch_size, 0, comm_.size()).count << " images)\n";
     model_path_ = c_.out_dir + "/model.safetensors";
     resume_path_ = c_.out_dir + "/resume.safetensors";
     metrics_csv_path_ = c_.out_dir + "/metrics.csv";
@@ -71,6 +85,7 @@ void Trainer::start() {
     // Measured on the (possibly limited) training split; a resume uses the file's, those the weights saw.
     channel_stats(train_set_, mean_, stddev_);
     begin("");
+    check_ranks_agree("the initial model (--seed " + std::to_string(c_.seed) + ")");
 }
 
 void Trainer::start_from(std::shared_ptr<models::Vgg> model, std::vector<float> mean, std::vector<float> stddev) {
@@ -83,6 +98,7 @@ void Trainer::start_from(std::shared_ptr<models::Vgg> model, std::vector<float> 
     mean_ = std::move(mean);
     stddev_ = std::move(stddev);
     begin("");
+    check_ranks_agree("the starting model");
 }
 
 void Trainer::resume(const std::string& path) {
@@ -138,6 +154,7 @@ void Trainer::resume(const std::string& path) {
         };
         default_generator().set_state(rng("rng.seed"), rng("rng.offset"));
         if (batch_ > 0) restore_epoch_sums(meta);
+        check_ranks_agree("the model, optimizer state and generator loaded from " + path);
     } catch (...) {
         spent_ = true;  // half restored: no later call may train or save from it
         throw;
@@ -157,6 +174,7 @@ void Trainer::begin(const std::string& from) {
     model_->train();
     log_ << "model: " << model_->describe() << ", " << model_->num_parameters() << " parameters\n";
     opt_ = make_optimizer(c_, model_->named_parameters());
+    if (comm_.size() > 1) sync_ = std::make_unique<GradientSync>(comm_, model_->named_parameters());
     if (from.empty()) default_generator().set_state(c_.seed, 0);
     loader_options_.batch_size = c_.batch_size;
     loader_options_.seed = c_.seed;
@@ -216,6 +234,19 @@ TrainResult Trainer::result() const {
     return {history_, model_path_, resume_path_, metrics_csv_path_, metrics_json_path_};
 }
 
+// The ranks hold the same model, optimizer state and generator (one process: nothing to compare).
+void Trainer::check_ranks_agree(const std::string& when) const {
+    if (comm_.size() == 1) return;
+    NamedTensors all = model_->state();
+    for (const auto& [n, t] : opt_->state()) all.emplace_back("optimizer." + n, t);
+    check_same_on_all_ranks(comm_, all, when);
+    const std::vector<std::string> counters =
+        comm_.allgather(std::to_string(opt_->steps()) + " steps, generator " +
+                        std::to_string(default_generator().seed()) + "/" + std::to_string(default_generator().offset()));
+    for (size_t r = 1; r < counters.size(); ++r)
+        GB_CHECK(counters[r] == counters[0], when, ": rank ", r, " has ", counters[r], ", rank 0 ", counters[0]);
+}
+
 std::string Trainer::files_now() const { return current_files(model_path_, resume_path_); }
 
 // A write that fails stops the run with what is current on disk: the files are written in an order (model,
@@ -256,6 +287,7 @@ std::map<std::string, std::string> Trainer::base_metadata(int64_t epochs_done) c
 // resume.safetensors: the model, the optimizer, the RNG and the progress of one moment (after `batch` batches of
 // epoch epochs_done + 1; 0 = an epoch end).
 void Trainer::save_resume(int64_t epochs_done, int64_t batch, const EpochSums& sums) {
+    if (!comm_.is_root()) return;  // rank 0 alone writes
     std::map<std::string, std::string> rmeta = base_metadata(epochs_done);
     for (const auto& [k, v] : opt_->state_metadata()) rmeta[k] = v;
     rmeta["rng.seed"] = std::to_string(default_generator().seed());
@@ -278,31 +310,55 @@ void Trainer::save_resume(int64_t epochs_done, int64_t batch, const EpochSums& s
     write_or_explain(resume_path_, [&] { models::save_checkpoint(resume_path_, *model_, rmeta, extra); });
 }
 
-// One optimizer step on batch b of the current epoch, its loss and hits added to `sums`.
+// One optimizer step on batch b of the current epoch, its loss and hits added to `sums`. Data-parallel: this
+// rank's rows of the batch, the gradients averaged and the loss and hits summed over the ranks.
 void Trainer::train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar) {
     opt_->set_lr(static_cast<float>(lr));
     Batch batch = loader_->batch(b);
-    const Tensor x = batch.images.to(c_.device), y = batch.labels.to(c_.device);
-    const Tensor logits = (*model_)(x);
-    const Tensor loss = cross_entropy(logits, y);
-    const float lv = loss.item();
-    // Before the step: a non-finite loss never reaches the weights. The bar is ended first so that the error
-    // starts on a line of its own.
+    const int64_t total = batch.labels.numel();
+    const Shard rows = shard_of(total, comm_.rank(), comm_.size());
+    Tensor loss;
+    double stats[2] = {0, 0};  // this rank's loss sum and hits, then the ranks' sums
+    if (rows.count > 0) {
+        const BatchRows window(rows.first, rows.count, total);  // dropout draws per row of the whole batch
+        const Tensor x = batch.images.narrow(rows.first, rows.count).to(c_.device);
+        const Tensor labels = batch.labels.narrow(rows.first, rows.count);
+        const Tensor logits = (*model_)(x);
+        loss = cross_entropy(logits, labels.to(c_.device));
+        stats[0] = static_cast<double>(loss.item()) * static_cast<double>(rows.count);
+        const auto pred = predictions(logits);
+        const auto lab = labels.to_vector<int32_t>();
+        for (size_t i = 0; i < lab.size(); ++i) stats[1] += pred[i] == lab[i];
+    }
+    if (comm_.size() > 1) {
+        comm_.allreduce_sum(stats, 2);
+        // A rank without rows drew nothing; the others drew the whole batch's block.
+        uint64_t offset = default_generator().offset();
+        comm_.allreduce_max(&offset, 1);
+        default_generator().set_state(default_generator().seed(), offset);
+    }
+    const double lv = stats[0] / static_cast<double>(total);
+    // Before the step: a non-finite loss never reaches the weights (every rank sees the same sum, so all stop).
+    // The bar is ended first so that the error starts on a line of its own.
     if (!std::isfinite(lv)) {
         bar.finish();
         GB_FAIL("training stopped: the loss became ", lv, " at epoch ", epoch_ + 1, ", batch ", b + 1,
                 " (learning rate ", lr, "). The last good checkpoints: ", files_now(), ". Try a lower --lr.");
     }
     opt_->zero_grad();
-    autograd::backward(loss);
+    if (sync_) sync_->begin(rows.count, total);
+    if (loss.defined()) {
+        if (sync_)
+            autograd::backward(loss, Tensor(), false, [this](TensorImpl& leaf) { sync_->ready(leaf); });
+        else
+            autograd::backward(loss);
+    }
+    if (sync_) sync_->finish();
     opt_->step();
     if (c_.after_step) c_.after_step(*model_, epoch_, b);
-    const int64_t n = batch.labels.numel();
-    sums.loss_sum += static_cast<double>(lv) * static_cast<double>(n);
-    const auto pred = predictions(logits);
-    const auto lab = batch.labels.to_vector<int32_t>();
-    for (size_t i = 0; i < lab.size(); ++i) sums.correct += pred[i] == lab[i];
-    sums.seen += n;
+    sums.loss_sum += stats[0];
+    sums.correct += static_cast<int64_t>(stats[1]);
+    sums.seen += total;
     const double seen = static_cast<double>(sums.seen);
     bar.update(b + 1, sums.seen,
                {{"loss", fmt(sums.loss_sum / seen, 4)},
@@ -344,8 +400,10 @@ EpochRecord Trainer::train_epoch() {
         }
         // sums.seconds: the time a resumed epoch had taken before this process (0 otherwise).
         const double seconds = sums.seconds + bar.finish();
+        average_buffers(comm_, *model_);  // each rank's BatchNorm statistics saw its own rows
         check_finite("at the end of epoch " + std::to_string(epoch_ + 1) + " (batch " + std::to_string(batches) +
                          ", its last)", lr);
+        check_ranks_agree("the model and optimizer state after epoch " + std::to_string(epoch_ + 1));
         EpochRecord r;
         r.epoch = epoch_ + 1;
         r.lr = lr;
@@ -364,7 +422,7 @@ EpochRecord Trainer::train_epoch() {
 
 EvalResult Trainer::evaluate() {
     require_ready("evaluate");
-    return train::evaluate(*model_, test_set_, loader_options_, c_.device, &log_);
+    return train::evaluate(*model_, test_set_, loader_options_, c_.device, &log_, &comm_);
 }
 
 const EpochRecord& Trainer::record_epoch(EpochRecord trained, const EvalResult& test) {
@@ -395,6 +453,7 @@ void Trainer::save_checkpoint() {
         // Also here, not only at train_epoch's end: weights changed since (by the caller) must not become the
         // last good checkpoint either.
         check_finite("before the checkpoint of epoch " + std::to_string(epoch_), lr);
+        if (!comm_.is_root()) return;  // rank 0 alone writes
         std::error_code dir_error;
         std::filesystem::create_directories(c_.out_dir, dir_error);
         GB_CHECK(!dir_error, "train: cannot create the output folder '", c_.out_dir, "': ", dir_error.message());
@@ -429,9 +488,11 @@ TrainResult Trainer::run() {
         else resume(c_.resume);
     }
     require_ready("run");
-    std::error_code dir_error;
-    std::filesystem::create_directories(c_.out_dir, dir_error);
-    GB_CHECK(!dir_error, "train: cannot create the output folder '", c_.out_dir, "': ", dir_error.message());
+    if (comm_.is_root()) {
+        std::error_code dir_error;
+        std::filesystem::create_directories(c_.out_dir, dir_error);
+        GB_CHECK(!dir_error, "train: cannot create the output folder '", c_.out_dir, "': ", dir_error.message());
+    }
     // --stop-after counts the epochs of this call, from where a resume starts.
     const int64_t end = c_.stop_after > 0 ? std::min(c_.epochs, epoch_ + c_.stop_after) : c_.epochs;
     while (epoch_ < end) run_epoch();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../core/device.h"
+#include "../core/distributed.h"
 #include "../io/dataset.h"
 #include "../io/safetensors.h"
 #include "../layers/layer.h"
@@ -60,6 +61,9 @@ struct TrainConfig {
     bool hflip = false;
     int64_t save_every = 0;  // also write resume.safetensors every N batches within an epoch (0: at epoch ends only)
     Device device = Device::cpu();
+    // The ranks that train together, data-parallel (train/data_parallel.h); null: dist::world(), every process
+    // of the job (one without MPI). batch_size stays the global batch.
+    const dist::Comm* comm = nullptr;
     // Called after each optimizer step (0-based epoch and batch), before the step's
     // checks and saves: instrumentation, and tests that need a given step to go wrong.
     std::function<void(layers::Layer& model, int64_t epoch, int64_t batch)> after_step;
@@ -92,6 +96,7 @@ struct EpochSums {
 };
 
 class Progress;
+class GradientSync;
 
 // One training run, step by step. The moment of a run is (epochs done, batches of the next epoch done);
 // start() begins at (0, 0), resume() at the moment its file records.
@@ -119,6 +124,15 @@ class Progress;
 //     of (epoch, batch), and the file holds every other input exactly (weights, optimizer state, the default
 //     generator's offset, the running sums as hex floats), so resuming at any saved moment reproduces the
 //     uninterrupted run (at the same thread count).
+//   - Data-parallel (config.comm with more than one rank): every rank runs the same Trainer on the same files;
+//     each takes its shard (shard_of) of every global batch, the gradients are averaged across ranks (bucketed
+//     allreduce started during the backward, GradientSync) and the loss, hits and test counts summed, so every rank
+//     holds the same model, optimizer state and history. Dropout draws per global row (BatchRows), so the run
+//     is the one-process run up to the rounding of the sums, for any number of ranks; files are P-independent
+//     (resume with any P). BatchNorm normalises with each rank's own rows (as PyTorch's DistributedDataParallel
+//     does by default) and its running statistics are averaged over the ranks at each epoch end. The ranks'
+//     model and optimizer state are compared (digests) at the start and after every epoch: a difference is a
+//     gb::Error. Rank 0 alone writes files and logs.
 //   - A Trainer whose step threw (a non-finite value, a failed write, an exception from after_step) is spent:
 //     its state is between moments, so every later call refuses; resume from the files with a new Trainer.
 // The Trainer sets the default generator's state (dropout) when it starts or resumes, and uses it while training.
@@ -169,8 +183,12 @@ private:
     void save_resume(int64_t epochs_done, int64_t batch, const EpochSums& sums);
     void train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar);
 
+    void check_ranks_agree(const std::string& when) const;
+
     TrainConfig c_;
-    std::ostream& log_;
+    const dist::Comm& comm_;
+    std::ostream& log_;  // the caller's on rank 0, a null stream on the others
+    std::unique_ptr<GradientSync> sync_;  // with more than one rank
     Schedule sched_;
     io::Dataset train_set_, test_set_;
     std::string model_path_, resume_path_, metrics_csv_path_, metrics_json_path_;
@@ -188,9 +206,10 @@ private:
 // Trainer(config, log).run(): what `glassbox train` does.
 TrainResult run_training(const TrainConfig& config, std::ostream& log);
 
-// Eval-mode pass over `data` (batches of `batch_size`, no gradients).
+// Eval-mode pass over `data` (batches of `batch_size`, no gradients). With `comm` of more than one rank, each
+// rank takes its shard of the images (shard_of) and the loss and counts are summed over the ranks.
 EvalResult evaluate(layers::Layer& model, const io::Dataset& data, const LoaderOptions& loader, Device device,
-                    std::ostream* progress = nullptr);
+                    std::ostream* progress = nullptr, const dist::Comm* comm = nullptr);
 
 // metrics.csv / metrics.json contents for a history.
 std::string metrics_csv(const std::vector<EpochRecord>& history);

@@ -1,0 +1,106 @@
+// `glassbox` started by an MPI launcher. In an MPI build (GB_MPIEXEC: the launcher CMake found), `mpirun -n 2
+// glassbox train` against `glassbox train` on the same data and global batch: the same parameters within float
+// tolerance (the reference is the one-process run; only the order of the gradient sums differs), the same
+// parameters bit for bit from run to run, rank 0 alone printing the paths, and a failing job that ends with its
+// rank's message instead of hanging. In a build without MPI, a process that an MPI launcher started is refused
+// with a clear error (it would run the whole job once per rank).
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli_run.h"
+#include "idx_writer.h"
+#include "io/safetensors.h"
+#include "temp_dir.h"
+
+using namespace gb::testing;
+
+#ifdef GB_MPIEXEC
+
+namespace {
+
+std::vector<float> parameters(const std::string& path) {
+    std::vector<float> all;
+    for (const auto& [name, t] : gb::io::load_safetensors(path).tensors)
+        for (float v : t.to_vector<float>()) all.push_back(v);
+    return all;
+}
+
+// `mpirun -n ranks glassbox args`, stdout and stderr together.
+Run run_ranks(int ranks, const std::string& args) {
+    const std::string cmd = std::string(GB_MPIEXEC) + " -n " + std::to_string(ranks) + " " + GB_CLI_PATH + " " +
+                            args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[4096];
+    while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    const int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+}  // namespace
+
+TEST_CASE("cli: mpirun -n 2 glassbox train is the one-process run, bit for bit at fixed P") {
+    TempDir dir("cli-dp");
+    write_fake_mnist(dir.path(), 100, 40, 12, false);
+    const std::string common = "train --model vgg-mini --data-dir " + dir.path() +
+                               " --epochs 2 --batch-size 24 --lr 0.05 --seed 7 --crop-padding 1 --hflip --threads 1";
+    const Run one = run(common + " --out " + dir.path("one"));
+    REQUIRE_MESSAGE(one.code == 0, one.out);
+    const Run two = run_ranks(2, common + " --out " + dir.path("two"));
+    REQUIRE_MESSAGE(two.code == 0, two.out);
+    CHECK(two.out.find("data-parallel: 2 ranks") != std::string::npos);
+    // Rank 0 alone prints the paths.
+    const std::string line = "metrics: " + dir.path("two/metrics.csv");
+    const size_t at = two.out.find(line);
+    CHECK(at != std::string::npos);
+    CHECK(two.out.find(line, at + 1) == std::string::npos);
+    const auto a = parameters(dir.path("one/model.safetensors")), b = parameters(dir.path("two/model.safetensors"));
+    CHECK(max_abs_diff(a, b) < 2e-5f);
+    const Run again = run_ranks(2, common + " --out " + dir.path("again"));
+    REQUIRE_MESSAGE(again.code == 0, again.out);
+    CHECK(parameters(dir.path("again/model.safetensors")) == b);
+    // --resume with another number of ranks: epoch 2 of the 2-rank run's resume file in one process.
+    const Run half = run_ranks(2, common + " --stop-after 1 --out " + dir.path("half"));
+    REQUIRE_MESSAGE(half.code == 0, half.out);
+    const Run rest = run(common + " --resume " + dir.path("half/resume.safetensors") + " --out " + dir.path("half"));
+    REQUIRE_MESSAGE(rest.code == 0, rest.out);
+    CHECK(max_abs_diff(a, parameters(dir.path("half/model.safetensors"))) < 2e-5f);
+}
+
+TEST_CASE("cli: a job whose ranks fail ends with the rank's message, not a hang") {
+    TempDir dir("cli-dp-fail");
+    const Run r = run_ranks(2, "train --model vgg-mini --data-dir " + dir.path("missing") + " --epochs 1 --out " +
+                                   dir.path("out"));
+    CHECK(r.code != 0);
+    CHECK(r.out.find("glassbox: error: rank ") != std::string::npos);
+    CHECK(r.out.find("of 2: ") != std::string::npos);
+}
+
+#else
+
+TEST_CASE("cli: without MPI in the build, a process started by an MPI launcher is refused") {
+    setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+    const Run r = run("info");
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("built without MPI") != std::string::npos);
+    setenv("PMI_SIZE", "2", 1);
+    setenv("GB_IGNORE_MPI_LAUNCHER", "1", 1);
+    const Run accepted = run("info");
+    unsetenv("PMI_SIZE");
+    unsetenv("GB_IGNORE_MPI_LAUNCHER");
+    CHECK_MESSAGE(accepted.code == 0, accepted.out);
+}
+
+#endif
+
+TEST_CASE("cli: the build says whether it has MPI") {
+    const Run r = run("info");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+#ifdef GB_MPIEXEC
+    CHECK(r.out.find("MPI=ON") != std::string::npos);
+#else
+    CHECK(r.out.find("MPI=OFF") != std::string::npos);
+#endif
+}

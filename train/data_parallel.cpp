@@ -1,0 +1,158 @@
+// train/data_parallel.h: shards, the bucketed gradient allreduce, and the checks that ranks agree.
+#include "train/data_parallel.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "core/error.h"
+#include "layers/layer.h"
+
+namespace gb::train {
+
+Shard shard_of(int64_t total, int rank, int ranks) {
+    GB_CHECK(ranks > 0 && rank >= 0 && rank < ranks && total >= 0, "shard_of: rank ", rank, " of ", ranks,
+             " for ", total, " rows");
+    const int64_t base = total / ranks, extra = total % ranks;
+    return {rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
+
+GradientSync::GradientSync(const dist::Comm& comm, NamedTensors params, int64_t bucket_bytes)
+    : comm_(comm), params_(std::move(params)) {
+    GB_CHECK(bucket_bytes > 0, "GradientSync: bucket size must be positive");
+    const size_t n = params_.size();
+    bucket_of_.resize(n);
+    offset_of_.resize(n);
+    flag_of_.resize(n);
+    filled_.assign(n, false);
+    // Reverse order: the backward pass completes the last layer's gradients first.
+    for (size_t k = n; k-- > 0;) {
+        const Tensor& p = params_[k].second;
+        GB_CHECK(p.dtype() == DType::Float32, "data-parallel training: parameter '", params_[k].first,
+                 "' is not float32");
+        GB_CHECK(p.device().is_cpu() || comm_.size() == 1, "data-parallel training: parameter '", params_[k].first,
+                 "' is on ", p.device().str(), "; across processes, gradients are averaged on the CPU only "
+                 "(NCCL for CUDA devices is not built yet): train on --device cpu");
+        if (buckets_.empty() || static_cast<int64_t>(buckets_.back().data.size()) * 4 >= bucket_bytes)
+            buckets_.emplace_back();
+        Bucket& b = buckets_.back();
+        bucket_of_[k] = buckets_.size() - 1;
+        offset_of_[k] = b.data.size();
+        b.params.push_back(k);
+        b.data.resize(b.data.size() + static_cast<size_t>(p.numel()));
+        index_[p.impl_ptr().get()] = k;
+    }
+    // The flags after the values.
+    for (Bucket& b : buckets_) {
+        const size_t values = b.data.size();
+        for (size_t i = 0; i < b.params.size(); ++i) flag_of_[b.params[i]] = values + i;
+        b.data.resize(values + b.params.size());
+    }
+}
+
+void GradientSync::begin(int64_t rows, int64_t total) {
+    GB_CHECK(!active_, "GradientSync: begin() twice without finish()");
+    GB_CHECK(total > 0 && rows >= 0 && rows <= total, "GradientSync: ", rows, " rows of ", total);
+    scale_ = static_cast<float>(static_cast<double>(rows) / static_cast<double>(total));
+    std::fill(filled_.begin(), filled_.end(), false);
+    for (Bucket& b : buckets_) b.waiting = static_cast<int64_t>(b.params.size());
+    active_ = true;
+}
+
+// The parameter's scaled gradient (or zeros) and its flag into its bucket.
+void GradientSync::fill(size_t k, bool has_grad) {
+    Bucket& b = buckets_[bucket_of_[k]];
+    const Tensor& p = params_[k].second;
+    float* dst = b.data.data() + offset_of_[k];
+    const int64_t n = p.numel();
+    const Tensor g = has_grad ? p.grad() : Tensor();
+    if (g.defined()) {
+        GB_CHECK(g.device().is_cpu() && g.numel() == n, "data-parallel training: the gradient of '", params_[k].first,
+                 "' is not a CPU tensor of its parameter's size");
+        const float* src = g.data<float>();
+        for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * scale_;
+    } else {
+        std::fill(dst, dst + n, 0.f);
+    }
+    b.data[flag_of_[k]] = g.defined() ? 1.f : 0.f;
+    filled_[k] = true;
+    if (--b.waiting == 0) start(b);
+}
+
+void GradientSync::start(Bucket& b) {
+    b.pending = comm_.start_allreduce_sum(b.data.data(), static_cast<int64_t>(b.data.size()));
+}
+
+void GradientSync::ready(TensorImpl& leaf) {
+    if (!active_) return;
+    const auto it = index_.find(&leaf);
+    if (it == index_.end() || filled_[it->second]) return;
+    fill(it->second, true);
+}
+
+void GradientSync::finish() {
+    GB_CHECK(active_, "GradientSync: finish() without begin()");
+    active_ = false;
+    // In bucket order, as every rank starts them: collectives must be started in the same order everywhere.
+    for (Bucket& b : buckets_)
+        for (size_t k : b.params)
+            if (!filled_[k]) fill(k, true);
+    for (Bucket& b : buckets_) {
+        b.pending.wait();
+        for (size_t k : b.params) {
+            Tensor& p = params_[k].second;
+            if (b.data[flag_of_[k]] == 0.f) continue;  // no rank had a gradient
+            const float* src = b.data.data() + offset_of_[k];
+            Tensor g = p.grad();
+            if (!g.defined()) {
+                g = Tensor(p.shape(), DType::Float32, p.device());
+                p.set_grad(g);
+            }
+            std::copy(src, src + p.numel(), g.data<float>());
+        }
+    }
+}
+
+std::string digest(const NamedTensors& tensors) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (const auto& [name, t] : tensors) {
+        const std::string head = name + ":" + t.shape().str() + ";";
+        crc = crc32(crc, reinterpret_cast<const Bytef*>(head.data()), static_cast<uInt>(head.size()));
+        if (!t.defined() || t.numel() == 0) continue;
+        const Tensor c = t.to(Device::cpu());
+        const auto* bytes = static_cast<const Bytef*>(c.raw_data());
+        const size_t size = c.nbytes();
+        for (size_t i = 0; i < size; i += size_t{1} << 30)
+            crc = crc32(crc, bytes + i, static_cast<uInt>(std::min(size - i, size_t{1} << 30)));
+    }
+    std::ostringstream s;
+    s << std::hex << crc;
+    return s.str();
+}
+
+void check_same_on_all_ranks(const dist::Comm& comm, const NamedTensors& tensors, const std::string& what) {
+    if (comm.size() == 1) return;
+    const std::vector<std::string> all = comm.allgather(digest(tensors));
+    std::string differ;
+    for (size_t r = 1; r < all.size(); ++r)
+        if (all[r] != all[0]) differ += (differ.empty() ? "" : ", ") + std::to_string(r);
+    GB_CHECK(differ.empty(), what, " differ between the ranks: rank(s) ", differ, " do not match rank 0 (digests ",
+             all[0], " vs ", all[std::stoul(differ.substr(0, differ.find(',')))], "). The ranks must start from the "
+             "same files and run the same program; a drift during training is a bug, please report it");
+}
+
+void average_buffers(const dist::Comm& comm, layers::Layer& model) {
+    if (comm.size() == 1) return;
+    const float inv = 1.f / static_cast<float>(comm.size());
+    for (auto& [name, t] : model.named_buffers()) {
+        if (t.dtype() != DType::Float32 || t.numel() == 0) continue;
+        GB_CHECK(t.device().is_cpu(), "data-parallel training: buffer '", name, "' is not on the CPU");
+        float* p = t.data<float>();
+        comm.allreduce_sum(p, t.numel());
+        for (int64_t i = 0; i < t.numel(); ++i) p[i] *= inv;
+        t.bump_version();
+    }
+}
+
+}  // namespace gb::train
