@@ -7,16 +7,21 @@
 // made (removed again if the command fails); checkpoint, conventions and the first --limit images loaded and
 // normalised; the plan run with a progress line per batch; then the files, in this order: results.csv, results.md,
 // curves.csv, <metric>_curves.svg per curve metric, randomisation.svg, report.html, and run.json last.
-// results.md is also printed on stdout.
+// results.md is also printed on stdout. Started by mpirun (-n P), the ranks share the batches (rank q runs
+// batches q, q + P, ...) and rank 0 alone makes --out, shows the progress (every rank's count) and writes the
+// files, which are the one-process run's (explain::run_evaluation with dist::world()).
 #include <CLI/CLI.hpp>
 
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/distributed.h"
 #include "explain/evaluation.h"
 #include "explain/inputs.h"
 #include "io/dataset.h"
@@ -76,20 +81,31 @@ void run_evaluate(const EvaluateOptions& o) {
              "aopc, deletion, insertion, randomisation, sensitivity, conservation)");
     explain::parse_evaluation_methods(o.methods);  // an unknown or repeated method fails before anything is loaded
     const Device device = o.compute.apply();
-    OutputDir out_dir(o.out);
+    const dist::Comm& ranks = dist::world();
+    std::optional<OutputDir> out_dir;
+    if (ranks.is_root()) out_dir.emplace(o.out);
     const explain::EvaluationPlan plan = make_plan(o, device);
 
     const int64_t batches = (o.limit + o.evaluation.batch - 1) / o.evaluation.batch;
-    std::cerr << "evaluate: " << o.limit << " " << o.data << " " << o.split << " images, " << o.methods.size() << " methods, metrics";
-    for (const auto& m : o.evaluation.metrics) std::cerr << " " << m;
-    std::cerr << "\n";
-    train::Progress progress("evaluate", batches, std::cerr, train::Progress::is_terminal(std::cerr));
-    const explain::EvaluationResults results = explain::run_evaluation(plan, [&](const explain::EvaluationProgress& p) {
-        progress.update(p.batch, p.images, {{"accuracy", percent(p.correct, p.images)}});
-    });
-    progress.finish();
+    std::unique_ptr<train::Progress> progress;
+    if (ranks.is_root()) {
+        std::cerr << "evaluate: " << o.limit << " " << o.data << " " << o.split << " images, " << o.methods.size()
+                  << " methods, metrics";
+        for (const auto& m : o.evaluation.metrics) std::cerr << " " << m;
+        if (ranks.size() > 1) std::cerr << ", on " << ranks.size() << " ranks";
+        std::cerr << "\n";
+        progress = std::make_unique<train::Progress>("evaluate", batches, std::cerr, train::Progress::is_terminal(std::cerr));
+    }
+    const explain::EvaluationResults results = explain::run_evaluation(
+        plan,
+        [&](const explain::EvaluationProgress& p) {
+            if (progress) progress->update(p.batch, p.images, {{"accuracy", percent(p.correct, p.images)}});
+        },
+        &ranks);
+    if (!ranks.is_root()) return;
+    progress->finish();
     explain::write_evaluation(results, o.out);
-    out_dir.done();
+    out_dir->done();
     std::cout << explain::results_markdown(results) << "\nwritten: " << o.out << "/results.csv, results.md, curves.csv, report.html, run.json\n";
 }
 

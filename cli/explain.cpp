@@ -10,7 +10,9 @@
 // input_<n>.png per input; per method <method>.npy (all inputs' raw maps) and, per input, <n>_<method>.png and
 // <n>_<method>_overlay.png (a map holding NaN or infinity is not drawn: flagged in the report and on stderr); then
 // report.html (per input: the input as the model saw it, each method's map and overlay with captions), and
-// run.json last (what was run, for scripts). Prints the report's path.
+// run.json last (what was run, for scripts). Prints the report's path. --batch-size traces the inputs in
+// batches; started by mpirun (-n P), the ranks take whole batches and rank 0 alone makes --out and writes the
+// files, the one-process run's at the same --batch-size.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -19,6 +21,7 @@
 
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "core/distributed.h"
 #include "explain/explain_run.h"
 #include "explain/inputs.h"
 #include "explain/methods.h"
@@ -40,6 +43,7 @@ struct ExplainOptions {
     std::vector<int64_t> indices;
     std::string signed_cmap = "bwr", cam_cmap = "jet";
     int64_t upscale = 8;
+    int64_t batch = 0;
     float alpha = 0.5f;
     bool list = false;
     std::string list_format = "text";
@@ -97,7 +101,10 @@ void run_explain(const ExplainOptions& o) {
     const Device device = o.compute.apply();
     std::vector<explain::MethodSpec> specs;
     for (const auto& m : o.methods) specs.push_back(explain::parse_method(m));
-    OutputDir out_dir(o.out);
+    // Under mpirun the ranks share the inputs (explain_batch with dist::world()) and rank 0 alone writes.
+    const dist::Comm& ranks = dist::world();
+    std::optional<OutputDir> out_dir;
+    if (ranks.is_root()) out_dir.emplace(o.out);
 
     // Dataset samples: a plain state dict is built for the dataset's images (model_options_for).
     std::optional<io::Dataset> samples;
@@ -113,7 +120,13 @@ void run_explain(const ExplainOptions& o) {
     explain::PresetOptions preset = explain::preset_options(in);
     preset.canonizer = explain::parse_canonizer(o.canonizer);
 
-    const explain::BatchExplanation result = explain::explain_batch(*ck.model, in, target, specs, preset, device, std::cerr);
+    if (ranks.size() > 1)
+        std::cerr << "explain: " << in.names.size() << " inputs"
+                  << (o.batch > 0 ? " in batches of " + std::to_string(o.batch) : std::string(" in one batch")) << " on "
+                  << ranks.size() << " ranks" << (o.batch > 0 ? "" : " (--batch-size shares them out)") << "\n";
+    const explain::BatchExplanation result =
+        explain::explain_batch(*ck.model, in, target, specs, preset, device, std::cerr, o.batch, &ranks);
+    if (!ranks.is_root()) return;
     explain::ExplanationFiles files;
     files.out_dir = o.out;
     files.signed_colormap = o.signed_cmap;
@@ -123,7 +136,7 @@ void run_explain(const ExplainOptions& o) {
     files.checkpoint = o.checkpoint;
     files.canonizer = o.canonizer;
     const std::string html = explain::write_explanations(files, *ck.model, in, target, result, std::cerr);
-    out_dir.done();
+    out_dir->done();
     std::cout << "report: " << html << "\n";
 }
 
@@ -156,6 +169,11 @@ void add_explain_command(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::IsMember({"batchnorm", "none"}));
     cmd->add_option("--target", o->target, "pred, a class name or index, or A-B (class A versus class B)")->capture_default_str();
+    cmd->add_option("--batch-size", o->batch,
+                    "Inputs per traced batch (0: all in one trace); under mpirun the ranks take whole batches, and the "
+                    "files are the one-process run's at the same --batch-size")
+        ->capture_default_str()
+        ->check(integer(0, kMaxBatch));
     add_out_option(*cmd, o->out);
     cmd->add_option("--colormap", o->signed_cmap, "Colormap for signed maps (bwr, seismic)")->capture_default_str();
     cmd->add_option("--cam-colormap", o->cam_cmap, "Colormap for CAMs and saliency (jet, viridis, gray)")->capture_default_str();

@@ -39,6 +39,12 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         return fail(e.what(), 1);
     }
+    // The ranks of an MPI job run the same command: rank 0 alone prints (notes, progress, results). Errors
+    // come from any rank (dist::fail_job writes to stderr itself).
+    if (!gb::dist::world().is_root()) {
+        std::cout.rdbuf(nullptr);
+        std::cerr.rdbuf(nullptr);
+    }
     CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
     app.require_subcommand(1);
     app.set_version_flag("--version", std::string(GB_VERSION));

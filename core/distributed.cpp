@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 
 #include "core/error.h"
@@ -52,6 +52,13 @@ bool launched_by_mpi() {
 }
 
 bool initialized() { return g_initialized; }
+
+Shard shard_of(int64_t total, int rank, int ranks) {
+    GB_CHECK(ranks > 0 && rank >= 0 && rank < ranks && total >= 0, "shard_of: rank ", rank, " of ", ranks, " for ",
+             total, " rows");
+    const int64_t base = total / ranks, extra = total % ranks;
+    return {rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
+}
 
 std::string rank_prefix() {
     const Comm& w = world();
@@ -206,7 +213,9 @@ void Pending::wait() {
 
 void fail_job(const std::string& message, int code) {
     if (!g_initialized) return;
-    std::cerr << "glassbox: error: " << rank_prefix() << message << std::endl;
+    // stdio, not std::cerr: the CLI silences the streams of ranks other than 0.
+    std::fprintf(stderr, "glassbox: error: %s%s\n", rank_prefix().c_str(), message.c_str());
+    std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, code);
 }
 

@@ -81,6 +81,13 @@ private:
 const Comm& world();
 const Comm& self();
 
+// Rows [first, first + count) of `total` for rank `rank` of `ranks`: contiguous, in rank order, the first
+// total % ranks ranks one row more; concatenated in rank order they are all the rows.
+struct Shard {
+    int64_t first = 0, count = 0;
+};
+Shard shard_of(int64_t total, int rank, int ranks);
+
 // "rank R of P: " in a job of more than one process, else "".
 std::string rank_prefix();
 // Ends the job because of `message`: printed to stderr with the rank, then MPI_Abort on every rank (the exit

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <cstring>
 #include <numeric>
 
 #include "core/error.h"
@@ -222,12 +223,64 @@ void retrace_checks(const Tensor& x, const std::vector<int32_t>& classes, const 
         so.seed = o.seed;
         append(m.values["sensitivity"], max_sensitivity(*p.model, x, classes, explainer, so));
     }
-    if (contains(o.metrics, "randomisation")) {
-        const auto steps = randomisation_check(*p.model, x, classes, explainer, o.seed);
-        // The first batch gives the list of steps (layers); zeroed, so that every batch, the first too,
-        // adds its share weighted by its size.
+    // The batch's means; add_batch weights them by the batch's size.
+    if (contains(o.metrics, "randomisation")) m.randomisation = randomisation_check(*p.model, x, classes, explainer, o.seed);
+}
+
+// One batch's results, as run_batch computes them and add_batch adds them to the run's, in batch order
+// whichever rank computed them: classes, and per method (a MethodEvaluation of the batch's images) the values,
+// curves, seconds and randomisation steps (the batch's means).
+struct BatchResult {
+    int64_t index = 0, correct = 0;
+    std::string canonizer_note;  // batch 0's (the note depends on the model only)
+    std::vector<int32_t> predicted, targets;
+    std::vector<MethodEvaluation> methods;
+};
+
+// The per-method part of a batch: the run's spec and applicability, nothing measured yet.
+MethodEvaluation empty_like(const MethodEvaluation& m) { return MethodEvaluation{m.spec, {}, {}, m.not_applicable, {}, 0.0}; }
+
+BatchResult run_batch(const EvaluationPlan& p, const EvaluationResults& r, int64_t b, Device device) {
+    const int64_t N = r.samples, start = b * p.options.batch, B = std::min(p.options.batch, N - start);
+    const Tensor x = p.inputs.narrow(start, B).to(device);
+    BatchResult out;
+    out.index = b;
+    for (const auto& m : r.methods) out.methods.push_back(empty_like(m));
+    {
+        const Trace trace(*p.model, x);
+        if (b == 0) out.canonizer_note = trace.canonizer_note(p.preset.canonizer);
+        out.predicted = resolve_classes({Target::predicted()}, trace.logits());
+        out.targets = explained_classes(p, out.predicted, start, trace.logits().dim(1));
+        std::vector<double> baseline_change;
+        if (needs_baseline_change(r))
+            baseline_change = logit_change(trace.logits(), predict(*p.model, zeros(x.shape(), DType::Float32, x.device())),
+                                           out.targets);
+        for (auto& m : out.methods) score_maps(trace, x, out.targets, start, p, r.curve_metrics, baseline_change, m);
+    }
+    for (auto& m : out.methods) retrace_checks(x, out.targets, p, m);
+    for (int64_t n = 0; n < B; ++n) out.correct += out.predicted[static_cast<size_t>(n)] == p.labels[static_cast<size_t>(start + n)];
+    return out;
+}
+
+// The run's results with batch `part` added (batches in order: the per-image lists are in image order, and the
+// randomisation means are sums over batches weighted by their size, in batch order).
+void add_batch(EvaluationResults& r, const BatchResult& part) {
+    if (part.index == 0) r.canonizer_note = part.canonizer_note;
+    r.correct += part.correct;
+    r.predicted.insert(r.predicted.end(), part.predicted.begin(), part.predicted.end());
+    r.targets.insert(r.targets.end(), part.targets.begin(), part.targets.end());
+    const double w = static_cast<double>(part.predicted.size()) / static_cast<double>(r.samples);
+    for (size_t i = 0; i < r.methods.size(); ++i) {
+        MethodEvaluation& m = r.methods[i];
+        const MethodEvaluation& b = part.methods[i];
+        for (const auto& [key, v] : b.values) append(m.values[key], v);
+        for (const auto& [key, c] : b.curves) m.curves[key].append(c);
+        m.seconds += b.seconds;
+        if (b.randomisation.empty()) continue;
+        // The first batch gives the list of steps (layers); zeroed, so that every batch, the first too, adds
+        // its share weighted by its size.
         if (m.randomisation.empty()) {
-            m.randomisation = steps;
+            m.randomisation = b.randomisation;
             for (auto& s : m.randomisation) {
                 s.spearman = s.spearman_abs = s.ssim = 0;
                 s.spearman_per_sample.clear();
@@ -235,16 +288,157 @@ void retrace_checks(const Tensor& x, const std::vector<int32_t>& classes, const 
                 s.ssim_per_sample.clear();
             }
         }
-        const double w = static_cast<double>(x.dim(0)) / static_cast<double>(p.inputs.dim(0));
-        for (size_t i = 0; i < steps.size(); ++i) {
-            m.randomisation[i].spearman += w * steps[i].spearman;
-            m.randomisation[i].spearman_abs += w * steps[i].spearman_abs;
-            m.randomisation[i].ssim += w * steps[i].ssim;
-            append(m.randomisation[i].spearman_per_sample, steps[i].spearman_per_sample);
-            append(m.randomisation[i].spearman_abs_per_sample, steps[i].spearman_abs_per_sample);
-            append(m.randomisation[i].ssim_per_sample, steps[i].ssim_per_sample);
+        for (size_t k = 0; k < b.randomisation.size(); ++k) {
+            RandomisationStep& t = m.randomisation[k];
+            const RandomisationStep& s = b.randomisation[k];
+            t.spearman += w * s.spearman;
+            t.spearman_abs += w * s.spearman_abs;
+            t.ssim += w * s.ssim;
+            append(t.spearman_per_sample, s.spearman_per_sample);
+            append(t.spearman_abs_per_sample, s.spearman_abs_per_sample);
+            append(t.ssim_per_sample, s.ssim_per_sample);
         }
     }
+}
+
+// Batches as bytes, to send between ranks: every number exactly (raw bytes; the ranks run one program on one
+// kind of machine, init checks the first).
+class Packer {
+public:
+    template <class T>
+    void put(T v) {
+        bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
+    }
+    template <class T>
+    void put(const std::vector<T>& v) {
+        put(static_cast<int64_t>(v.size()));
+        bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    }
+    void put(const std::string& s) {
+        put(static_cast<int64_t>(s.size()));
+        bytes += s;
+    }
+    std::string bytes;
+};
+
+class Unpacker {
+public:
+    explicit Unpacker(const std::string& s) : s_(s) {}
+    template <class T>
+    T get() {
+        T v;
+        take(&v, sizeof v);
+        return v;
+    }
+    template <class T>
+    std::vector<T> get_vector() {
+        std::vector<T> v(static_cast<size_t>(count()));
+        take(v.data(), v.size() * sizeof(T));
+        return v;
+    }
+    std::string get_string() {
+        std::string v(static_cast<size_t>(count()), '\0');
+        take(v.data(), v.size());
+        return v;
+    }
+    bool done() const { return at_ == s_.size(); }
+
+private:
+    int64_t count() {
+        const auto n = get<int64_t>();
+        GB_CHECK(n >= 0 && static_cast<size_t>(n) <= s_.size() - at_, "evaluation: a rank's results are cut short");
+        return n;
+    }
+    void take(void* to, size_t n) {
+        GB_CHECK(n <= s_.size() - at_, "evaluation: a rank's results are cut short");
+        if (n) std::memcpy(to, s_.data() + at_, n);
+        at_ += n;
+    }
+    const std::string& s_;
+    size_t at_ = 0;
+};
+
+std::string pack(const std::vector<BatchResult>& batches) {
+    Packer o;
+    o.put(static_cast<int64_t>(batches.size()));
+    for (const BatchResult& b : batches) {
+        o.put(b.index);
+        o.put(b.correct);
+        o.put(b.canonizer_note);
+        o.put(b.predicted);
+        o.put(b.targets);
+        for (const MethodEvaluation& m : b.methods) {
+            o.put(static_cast<int64_t>(m.values.size()));
+            for (const auto& [key, v] : m.values) {
+                o.put(key);
+                o.put(v);
+            }
+            o.put(static_cast<int64_t>(m.curves.size()));
+            for (const auto& [key, c] : m.curves) {
+                o.put(key);
+                o.put(c.samples);
+                o.put(c.points);
+                o.put(c.fraction);
+                o.put(c.values);
+            }
+            o.put(static_cast<int64_t>(m.randomisation.size()));
+            for (const RandomisationStep& s : m.randomisation) {
+                o.put(s.layer);
+                o.put(s.spearman);
+                o.put(s.spearman_abs);
+                o.put(s.ssim);
+                o.put(s.spearman_per_sample);
+                o.put(s.spearman_abs_per_sample);
+                o.put(s.ssim_per_sample);
+            }
+            o.put(m.seconds);
+        }
+    }
+    return std::move(o.bytes);
+}
+
+void unpack(const std::string& bytes, const EvaluationResults& r, std::vector<BatchResult>& out) {
+    Unpacker in(bytes);
+    const auto count = in.get<int64_t>();
+    for (int64_t i = 0; i < count; ++i) {
+        BatchResult b;
+        b.index = in.get<int64_t>();
+        b.correct = in.get<int64_t>();
+        b.canonizer_note = in.get_string();
+        b.predicted = in.get_vector<int32_t>();
+        b.targets = in.get_vector<int32_t>();
+        for (const auto& run_m : r.methods) {
+            MethodEvaluation m = empty_like(run_m);
+            for (auto n = in.get<int64_t>(); n > 0; --n) {
+                std::string key = in.get_string();
+                m.values[key] = in.get_vector<double>();
+            }
+            for (auto n = in.get<int64_t>(); n > 0; --n) {
+                std::string key = in.get_string();
+                Curves c;
+                c.samples = in.get<int64_t>();
+                c.points = in.get<int64_t>();
+                c.fraction = in.get_vector<double>();
+                c.values = in.get_vector<double>();
+                m.curves[key] = std::move(c);
+            }
+            for (auto n = in.get<int64_t>(); n > 0; --n) {
+                RandomisationStep s;
+                s.layer = in.get_string();
+                s.spearman = in.get<double>();
+                s.spearman_abs = in.get<double>();
+                s.ssim = in.get<double>();
+                s.spearman_per_sample = in.get_vector<double>();
+                s.spearman_abs_per_sample = in.get_vector<double>();
+                s.ssim_per_sample = in.get_vector<double>();
+                m.randomisation.push_back(std::move(s));
+            }
+            m.seconds = in.get<double>();
+            b.methods.push_back(std::move(m));
+        }
+        out.push_back(std::move(b));
+    }
+    GB_CHECK(in.done(), "evaluation: a rank sent more results than it described");
 }
 
 }  // namespace
@@ -308,33 +502,40 @@ std::vector<MethodSpec> parse_evaluation_methods(const std::vector<std::string>&
     return specs;
 }
 
-EvaluationResults run_evaluation(const EvaluationPlan& p, const std::function<void(const EvaluationProgress&)>& progress) {
+EvaluationResults run_evaluation(const EvaluationPlan& p, const std::function<void(const EvaluationProgress&)>& progress,
+                                 const dist::Comm* comm) {
     const std::vector<MethodSpec> specs = parse_evaluation_methods(p.methods);
     check_plan(p);
     EvaluationResults r = start_results(p, specs);
     const auto t0 = std::chrono::steady_clock::now();
     const Device device = model_device(*p.model);
-    const int64_t N = r.samples, batches = (N + p.options.batch - 1) / p.options.batch;
-    for (int64_t b = 0; b < batches; ++b) {
-        const int64_t start = b * p.options.batch, B = std::min(p.options.batch, N - start);
-        const Tensor x = p.inputs.narrow(start, B).to(device);
-        std::vector<int32_t> predicted, classes;
-        {
-            const Trace trace(*p.model, x);
-            // The note depends on the model only: the first batch's serves for the texts.
-            if (b == 0) r.canonizer_note = trace.canonizer_note(p.preset.canonizer);
-            predicted = resolve_classes({Target::predicted()}, trace.logits());
-            classes = explained_classes(p, predicted, start, trace.logits().dim(1));
-            std::vector<double> baseline_change;
-            if (needs_baseline_change(r))
-                baseline_change = logit_change(trace.logits(), predict(*p.model, zeros(x.shape(), DType::Float32, x.device())), classes);
-            for (auto& m : r.methods) score_maps(trace, x, classes, start, p, r.curve_metrics, baseline_change, m);
+    const dist::Comm& ranks = comm ? *comm : dist::self();
+    const int64_t P = ranks.size(), N = r.samples, batches = (N + p.options.batch - 1) / p.options.batch;
+    std::vector<BatchResult> mine;  // this rank's batches (with one rank: added as they come)
+    int64_t done[3] = {0, 0, 0};    // batches, images, correct of every rank so far
+    // Round k: rank q runs batch k P + q; then the counts of the round are summed for the progress.
+    for (int64_t k = 0; k * P < batches; ++k) {
+        const int64_t b = k * P + ranks.rank();
+        int64_t round[3] = {0, 0, 0};
+        if (b < batches) {
+            BatchResult part = run_batch(p, r, b, device);
+            round[0] = 1;
+            round[1] = static_cast<int64_t>(part.predicted.size());
+            round[2] = part.correct;
+            if (P == 1) add_batch(r, part);
+            else mine.push_back(std::move(part));
         }
-        for (auto& m : r.methods) retrace_checks(x, classes, p, m);
-        for (int64_t n = 0; n < B; ++n) r.correct += predicted[static_cast<size_t>(n)] == p.labels[static_cast<size_t>(start + n)];
-        r.predicted.insert(r.predicted.end(), predicted.begin(), predicted.end());
-        r.targets.insert(r.targets.end(), classes.begin(), classes.end());
-        if (progress) progress({b + 1, batches, start + B, r.correct});
+        ranks.allreduce_sum(round, 3);
+        for (int i = 0; i < 3; ++i) done[i] += round[i];
+        if (progress) progress({done[0], batches, done[1], done[2]});
+    }
+    if (P > 1) {
+        std::vector<BatchResult> all;
+        for (const std::string& bytes : ranks.allgather(pack(mine))) unpack(bytes, r, all);
+        std::sort(all.begin(), all.end(), [](const BatchResult& x, const BatchResult& y) { return x.index < y.index; });
+        GB_CHECK(static_cast<int64_t>(all.size()) == batches, "evaluation: the ranks returned ", all.size(), " of ",
+                 batches, " batches");
+        for (const BatchResult& part : all) add_batch(r, part);
     }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "../core/distributed.h"
 #include "../core/tensor.h"
 #include "composite.h"
 #include "heatmap.h"
@@ -121,9 +122,14 @@ struct EvaluationProgress {
 // are keyed by the spec's text).
 std::vector<MethodSpec> parse_evaluation_methods(const std::vector<std::string>& methods);
 
-// Runs the plan; `progress` (may be empty) is called after each batch.
+// Runs the plan; `progress` (may be empty) is called after each batch. With `comm` of P > 1 ranks (every rank
+// calls it with the same plan), rank q runs batches q, q + P, ...; progress then comes after each round of P
+// batches with the counts of every rank, and every rank returns the whole results: each batch's numbers are
+// a function of the plan and the batch alone, and they are added up in batch order, so the results (and the
+// files) are the one-process run's, bit for bit, except for the times.
 EvaluationResults run_evaluation(const EvaluationPlan& plan,
-                                 const std::function<void(const EvaluationProgress&)>& progress = {});
+                                 const std::function<void(const EvaluationProgress&)>& progress = {},
+                                 const dist::Comm* comm = nullptr);
 
 // ---- writers: the files of `glassbox evaluate` ----
 

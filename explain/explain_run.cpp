@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 
@@ -177,24 +178,165 @@ std::string map_flag(const Tensor& map, const MethodSpec& spec, const Attributio
     return "all zero: every value of the map is 0; the map is a flat tile and the overlay shows the input unchanged";
 }
 
-BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
-                               const std::vector<MethodSpec>& methods, const PresetOptions& preset, Device device,
-                               std::ostream& log) {
-    model.to(device);
-    Trace trace(model, in.normalized.to(device));
+namespace {
+
+// One traced batch: inputs [first, first + count) of `in`.
+BatchExplanation explain_part(models::Vgg& model, const ExplainInputs& in, int64_t first, int64_t count,
+                              const Target& target, const std::vector<MethodSpec>& methods,
+                              const PresetOptions& preset, Device device, std::ostream& log, const std::string& where) {
+    Trace trace(model, in.normalized.narrow(first, count).to(device));
     BatchExplanation out;
     out.logits = trace.logits().to(Device::cpu());
-    for (int64_t n = 0; n < in.raw.dim(0); ++n)
-        GB_CHECK(count_non_finite(trace.logits().narrow(n, 1)) == 0, in.names[static_cast<size_t>(n)],
+    for (int64_t n = 0; n < count; ++n)
+        GB_CHECK(count_non_finite(trace.logits().narrow(n, 1)) == 0, in.names[static_cast<size_t>(first + n)],
                  ": the model's output is NaN or infinite for this input (are its values far outside the pixel range?)");
     out.classes = resolve_classes({target}, trace.logits());
     if (std::any_of(methods.begin(), methods.end(), [](const auto& s) { return s.name == "lrp"; }))
         out.canonizer_note = trace.canonizer_note(preset.canonizer);
     for (const auto& spec : methods) {
-        log << "explain: " << spec.text << "\n";
+        log << "explain: " << spec.text << where << "\n";
         out.maps.emplace_back(spec, attribute(trace, spec, {target}, preset));
     }
     return out;
+}
+
+// Batches as bytes, to send between ranks (every number exactly: raw floats).
+void pack_part(int64_t index, const BatchExplanation& b, std::string& out) {
+    auto put_i64 = [&](int64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    auto put_str = [&](const std::string& t) {
+        put_i64(static_cast<int64_t>(t.size()));
+        out += t;
+    };
+    auto put_tensor = [&](const Tensor& t) {
+        put_i64(t.rank());
+        for (int64_t d = 0; d < t.rank(); ++d) put_i64(t.dim(d));
+        const std::vector<float> v = t.to_vector<float>();
+        out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    };
+    put_i64(index);
+    put_tensor(b.logits);
+    put_i64(static_cast<int64_t>(b.classes.size()));
+    out.append(reinterpret_cast<const char*>(b.classes.data()), b.classes.size() * sizeof(int32_t));
+    put_str(b.canonizer_note);
+    for (const auto& [spec, a] : b.maps) {
+        put_i64(a.is_signed ? 1 : 0);
+        put_str(a.note);
+        put_str(a.layer);
+        put_tensor(a.map);
+    }
+}
+
+void unpack_parts(const std::string& bytes, const std::vector<MethodSpec>& methods,
+                  std::vector<std::pair<int64_t, BatchExplanation>>& out) {
+    size_t at = 0;
+    auto take = [&](void* to, size_t n) {
+        GB_CHECK(n <= bytes.size() - at, "explain: a rank's batches are cut short");
+        if (n) std::memcpy(to, bytes.data() + at, n);
+        at += n;
+    };
+    auto get_i64 = [&] {
+        int64_t v;
+        take(&v, sizeof v);
+        return v;
+    };
+    auto get_count = [&] {
+        const int64_t v = get_i64();
+        GB_CHECK(v >= 0 && static_cast<size_t>(v) <= bytes.size(), "explain: a rank's batches are corrupt");
+        return static_cast<size_t>(v);
+    };
+    auto get_str = [&] {
+        std::string t(get_count(), '\0');
+        take(t.data(), t.size());
+        return t;
+    };
+    auto get_tensor = [&] {
+        std::vector<int64_t> dims(get_count());
+        for (auto& d : dims) d = static_cast<int64_t>(get_count());
+        const Shape shape(dims);
+        std::vector<float> v(static_cast<size_t>(shape.numel()));
+        take(v.data(), v.size() * sizeof(float));
+        return from_vector(v, shape);
+    };
+    while (at < bytes.size()) {
+        const int64_t index = get_i64();
+        BatchExplanation b;
+        b.logits = get_tensor();
+        b.classes.resize(get_count());
+        take(b.classes.data(), b.classes.size() * sizeof(int32_t));
+        b.canonizer_note = get_str();
+        for (const MethodSpec& spec : methods) {
+            Attribution a;
+            a.is_signed = get_i64() != 0;
+            a.note = get_str();
+            a.layer = get_str();
+            a.map = get_tensor();
+            b.maps.emplace_back(spec, std::move(a));
+        }
+        out.emplace_back(index, std::move(b));
+    }
+}
+
+// Batches in input order as one: rows concatenated; notes and flags from the first.
+BatchExplanation join_parts(std::vector<BatchExplanation> parts) {
+    if (parts.size() == 1) return std::move(parts[0]);
+    auto cat = [](const std::vector<Tensor>& ts) {
+        std::vector<float> v;
+        int64_t rows = 0;
+        for (const Tensor& t : ts) {
+            const auto more = t.to_vector<float>();
+            v.insert(v.end(), more.begin(), more.end());
+            rows += t.dim(0);
+        }
+        std::vector<int64_t> dims = ts[0].shape().dims();
+        dims[0] = rows;
+        return from_vector(v, Shape(dims));
+    };
+    BatchExplanation out = parts[0];
+    std::vector<Tensor> logits;
+    out.classes.clear();
+    for (const auto& p : parts) {
+        logits.push_back(p.logits);
+        out.classes.insert(out.classes.end(), p.classes.begin(), p.classes.end());
+    }
+    out.logits = cat(logits);
+    for (size_t m = 0; m < out.maps.size(); ++m) {
+        std::vector<Tensor> maps;
+        for (const auto& p : parts) maps.push_back(p.maps[m].second.map);
+        out.maps[m].second.map = cat(maps);
+    }
+    return out;
+}
+
+}  // namespace
+
+BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
+                               const std::vector<MethodSpec>& methods, const PresetOptions& preset, Device device,
+                               std::ostream& log, int64_t batch, const dist::Comm* comm) {
+    model.to(device);
+    const dist::Comm& ranks = comm ? *comm : dist::self();
+    const int64_t N = in.raw.dim(0), B = batch > 0 ? std::min(batch, N) : N, batches = (N + B - 1) / B;
+    GB_CHECK(N > 0, "explain: no inputs");
+    // Batch c goes to rank c mod P.
+    std::vector<BatchExplanation> parts;
+    std::string mine;
+    for (int64_t c = ranks.rank(); c < batches; c += ranks.size()) {
+        const int64_t first = c * B, count = std::min(B, N - first);
+        const std::string where = batches == 1 ? std::string()
+                                               : " (inputs " + std::to_string(first) + "-" +
+                                                     std::to_string(first + count - 1) + " of " + std::to_string(N) + ")";
+        BatchExplanation part = explain_part(model, in, first, count, target, methods, preset, device, log, where);
+        if (ranks.size() == 1) parts.push_back(std::move(part));
+        else pack_part(c, part, mine);
+    }
+    if (ranks.size() > 1) {
+        std::vector<std::pair<int64_t, BatchExplanation>> all;
+        for (const std::string& bytes : ranks.allgather(mine)) unpack_parts(bytes, methods, all);
+        std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+        GB_CHECK(static_cast<int64_t>(all.size()) == batches, "explain: the ranks returned ", all.size(), " of ",
+                 batches, " batches");
+        for (auto& [c, part] : all) parts.push_back(std::move(part));
+    }
+    return join_parts(std::move(parts));
 }
 
 std::string write_explanations(const ExplanationFiles& files, const models::Vgg& model, const ExplainInputs& in,

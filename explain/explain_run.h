@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../core/device.h"
+#include "../core/distributed.h"
 #include "inputs.h"
 #include "methods.h"
 #include "target.h"
@@ -33,10 +34,15 @@ struct BatchExplanation {
     std::string canonizer_note;                           // how LRP's canonizer applied ("" without an lrp method)
 };
 
-// The model moves to `device`; "explain: <spec>" goes to `log` before each method.
+// The model moves to `device`; "explain: <spec>" goes to `log` before each method. The inputs are traced in
+// batches of `batch` (0: all in one), each batch's maps from its own trace. With `comm` of P > 1 ranks (every
+// rank calls it with the same inputs), batch c runs on rank c mod P and every rank returns the whole result
+// (maps and logits in input order; notes and a CAM's layer from the first batch): the one-process result at
+// the same `batch`, bit for bit (an input's numbers may depend on how many inputs share its batch: the GEMM
+// takes another path for a few rows).
 BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, const Target& target,
                                const std::vector<MethodSpec>& methods, const PresetOptions& preset, Device device,
-                               std::ostream& log);
+                               std::ostream& log, int64_t batch = 0, const dist::Comm* comm = nullptr);
 
 // How the files look, and what run.json and the report say was run.
 struct ExplanationFiles {

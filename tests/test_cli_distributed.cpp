@@ -68,6 +68,50 @@ TEST_CASE("cli: mpirun -n 2 glassbox train is the one-process run, bit for bit a
     CHECK(max_abs_diff(a, parameters(dir.path("half/model.safetensors"))) < 2e-5f);
 }
 
+TEST_CASE("cli: mpirun -n 2 glassbox evaluate writes the one-process run's files") {
+    TempDir dir("cli-dp-eval");
+    write_fake_mnist(dir.path(), 10, 7, 28, false);
+    const std::string args = "evaluate --checkpoint " + data_file("vgg_mini.model.safetensors") +
+                             " --model vgg-mini --data-dir " + dir.path() +
+                             " --limit 7 --batch-size 2 --method saliency --method lrp:epsilon-plus-flat"
+                             " --metric aopc --metric deletion --metric insertion --metric randomisation"
+                             " --metric conservation --steps 3 --aopc-steps 3 --seed 5 --threads 1 --out ";
+    const Run one = run(args + dir.path("one"));
+    REQUIRE_MESSAGE(one.code == 0, one.out);
+    const Run two = run_ranks(2, args + dir.path("two"));
+    REQUIRE_MESSAGE(two.code == 0, two.out);
+    CHECK(two.out.find("on 2 ranks") != std::string::npos);
+    // Rank 0 alone prints the table and the files' line.
+    const size_t at = two.out.find("written: ");
+    CHECK(at != std::string::npos);
+    CHECK(two.out.find("written: ", at + 1) == std::string::npos);
+    for (const char* f : {"results.csv", "per_image.csv", "curves.csv", "deletion_curves.svg", "insertion_curves.svg",
+                          "randomisation.svg"}) {
+        CAPTURE(f);
+        CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
+    }
+}
+
+TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run's maps and pictures at one --batch-size") {
+    TempDir dir("cli-dp-explain");
+    write_fake_mnist(dir.path(), 10, 7, 28, false);
+    const std::string args = "explain --checkpoint " + data_file("vgg_mini.model.safetensors") +
+                             " --model vgg-mini --data-dir " + dir.path() +
+                             " --index 0 1 2 3 4 --method lrp:epsilon-plus-flat --method gradcam --method saliency"
+                             " --threads 1 --upscale 2 --batch-size 2 --out ";
+    const Run one = run(args + dir.path("one"));
+    REQUIRE_MESSAGE(one.code == 0, one.out);
+    const Run two = run_ranks(2, args + dir.path("two"));
+    REQUIRE_MESSAGE(two.code == 0, two.out);
+    CHECK(two.out.find("on 2 ranks") != std::string::npos);
+    for (const char* f : {"lrp_epsilon-plus-flat.npy", "gradcam.npy", "saliency.npy", "input_4.png",
+                          "0_lrp_epsilon-plus-flat.png", "4_gradcam_overlay.png", "3_saliency.png", "report.html",
+                          "run.json"}) {
+        CAPTURE(f);
+        CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
+    }
+}
+
 TEST_CASE("cli: a job whose ranks fail ends with the rank's message, not a hang") {
     TempDir dir("cli-dp-fail");
     const Run r = run_ranks(2, "train --model vgg-mini --data-dir " + dir.path("missing") + " --epochs 1 --out " +

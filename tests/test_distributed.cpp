@@ -10,8 +10,13 @@
 #include "autograd/functions.h"
 #include "core/distributed.h"
 #include "core/factory.h"
+#include "core/parallel.h"
 #include "core/rng.h"
+#include "explain/evaluation.h"
+#include "explain/explain_run.h"
+#include "models/registry.h"
 #include "idx_writer.h"
+#include "models/checkpoint.h"
 #include "io/safetensors.h"
 #include "layers/dropout.h"
 #include "layers/linear.h"
@@ -42,7 +47,7 @@ TEST_CASE("shard_of: contiguous shards in rank order that make up the batch, siz
         for (int64_t total : {0, 1, 2, 7, 64, 65}) {
             int64_t next = 0;
             for (int r = 0; r < ranks; ++r) {
-                const train::Shard s = train::shard_of(total, r, ranks);
+                const dist::Shard s = dist::shard_of(total, r, ranks);
                 CHECK(s.first == next);
                 CHECK(s.count >= total / ranks);
                 CHECK(s.count <= total / ranks + 1);
@@ -50,7 +55,7 @@ TEST_CASE("shard_of: contiguous shards in rank order that make up the batch, siz
             }
             CHECK(next == total);
         }
-    CHECK_THROWS_AS(train::shard_of(8, 2, 2), Error);
+    CHECK_THROWS_AS(dist::shard_of(8, 2, 2), Error);
 }
 
 TEST_CASE("collectives: sums, maxima, a started sum, allgather and broadcast over the job's ranks") {
@@ -251,4 +256,100 @@ TEST_CASE("check_same_on_all_ranks: a rank whose tensors differ stops every rank
         CHECK(std::string(e.what()).find("the test tensors differ between the ranks: rank(s) 1") != std::string::npos);
     }
     CHECK(train::digest({{"t", t}}) != train::digest({{"t", from_vector(std::vector<float>{1.f, 2.f, 4.f}, Shape{3})}}));
+}
+
+TEST_CASE("run_evaluation on the ranks: the one-process results, bit for bit, files and all") {
+    set_num_threads(1);  // the same arithmetic in every process
+    const dist::Comm& w = world();
+    TempDir dir("dp-eval");
+    write_fake_mnist(dir.path(), 10, 7, 28, false);
+    models::Checkpoint ck = models::load_checkpoint(data_file("vgg_mini.model.safetensors"), "vgg-mini");
+    const io::Dataset test = io::load_dataset("fashion-mnist", io::Split::Test, dir.path());
+    explain::EvaluationPlan plan;
+    plan.model = ck.model;
+    plan.inputs = test.images;
+    plan.labels = test.labels.to_vector<int32_t>();
+    plan.methods = {"saliency", "lrp:epsilon-plus-flat", "occlusion:window=7,stride=7"};
+    plan.preset = explain::PresetOptions::for_normalization({0.f}, {1.f});
+    plan.options.metrics = {"aopc", "deletion", "insertion", "randomisation", "sensitivity", "conservation"};
+    plan.options.batch = 2;  // 4 batches, the last of one image: ranks with 2 and 2, or 3 and 1 of them
+    plan.options.steps = 3;
+    plan.options.aopc_steps = 3;
+    plan.options.sensitivity_samples = 2;
+    plan.options.seed = 5;
+    std::vector<int64_t> seen;
+    const explain::EvaluationResults ranks = explain::run_evaluation(
+        plan, [&](const explain::EvaluationProgress& p) { seen.push_back(p.images); }, &w);
+    const explain::EvaluationResults one = explain::run_evaluation(plan, {}, &dist::self());
+    // Progress counts every rank's images, after each round of P batches.
+    REQUIRE_FALSE(seen.empty());
+    CHECK(seen.back() == 7);
+    CHECK(seen.size() == static_cast<size_t>((4 + w.size() - 1) / w.size()));
+    CHECK(ranks.predicted == one.predicted);
+    CHECK(ranks.targets == one.targets);
+    CHECK(ranks.correct == one.correct);
+    CHECK(ranks.canonizer_note == one.canonizer_note);
+    CHECK(explain::results_csv(ranks) == explain::results_csv(one));
+    CHECK(explain::per_image_csv(ranks) == explain::per_image_csv(one));
+    CHECK(explain::curves_csv(ranks) == explain::curves_csv(one));
+    const auto plots_a = explain::render_plots(ranks), plots_b = explain::render_plots(one);
+    REQUIRE(plots_a.size() == plots_b.size());
+    for (size_t i = 0; i < plots_a.size(); ++i) CHECK(plots_a[i].svg == plots_b[i].svg);
+    for (size_t m = 0; m < one.methods.size(); ++m) {
+        CAPTURE(one.methods[m].spec.text);
+        CHECK(ranks.methods[m].values == one.methods[m].values);
+        REQUIRE(ranks.methods[m].randomisation.size() == one.methods[m].randomisation.size());
+        for (size_t k = 0; k < one.methods[m].randomisation.size(); ++k)
+            CHECK(ranks.methods[m].randomisation[k].spearman == one.methods[m].randomisation[k].spearman);
+    }
+}
+
+TEST_CASE("explain_batch on the ranks: the one-process run's maps and logits at the same batch size") {
+    set_num_threads(1);
+    const dist::Comm& w = world();
+    Generator g(9);
+    auto model = models::make_model("vgg-mini", {1, 12, 5}, g);
+    explain::ExplainInputs in;
+    in.raw = uniform(Shape{5, 1, 12, 12}, 0.f, 1.f, g);
+    in.normalized = in.raw;
+    for (int i = 0; i < 5; ++i) in.names.push_back("input " + std::to_string(i));
+    in.labels.assign(5, -1);
+    in.class_names = {"a", "b", "c", "d", "e"};
+    in.mean = {0.f};
+    in.stddev = {1.f};
+    const explain::Target target = explain::Target::parse("pred", in.class_names);
+    const std::vector<explain::MethodSpec> specs = {explain::parse_method("saliency"),
+                                                    explain::parse_method("lrp:epsilon-plus-flat"),
+                                                    explain::parse_method("gradcam"),
+                                                    explain::parse_method("occlusion:window=4,stride=4")};
+    const explain::PresetOptions preset = explain::preset_options(in);
+    std::ostringstream log;
+    // Batches of 2: [0, 1], [2, 3], [4]; on 2 ranks the first and third on rank 0.
+    const explain::BatchExplanation ranks =
+        explain::explain_batch(*model, in, target, specs, preset, Device::cpu(), log, 2, &w);
+    const explain::BatchExplanation one =
+        explain::explain_batch(*model, in, target, specs, preset, Device::cpu(), log, 2, &dist::self());
+    CHECK(ranks.logits.shape() == one.logits.shape());
+    CHECK(ranks.logits.to_vector<float>() == one.logits.to_vector<float>());
+    CHECK(ranks.classes == one.classes);
+    CHECK(ranks.canonizer_note == one.canonizer_note);
+    REQUIRE(ranks.maps.size() == one.maps.size());
+    for (size_t k = 0; k < specs.size(); ++k) {
+        CAPTURE(specs[k].text);
+        CHECK(ranks.maps[k].first.text == one.maps[k].first.text);
+        CHECK(ranks.maps[k].second.map.shape() == one.maps[k].second.map.shape());
+        CHECK(ranks.maps[k].second.map.to_vector<float>() == one.maps[k].second.map.to_vector<float>());
+        CHECK(ranks.maps[k].second.is_signed == one.maps[k].second.is_signed);
+        CHECK(ranks.maps[k].second.note == one.maps[k].second.note);
+        CHECK(ranks.maps[k].second.layer == one.maps[k].second.layer);
+    }
+    // In batches, each batch its own trace: the maps of one trace of all five, up to float rounding.
+    const explain::BatchExplanation whole =
+        explain::explain_batch(*model, in, target, specs, preset, Device::cpu(), log, 0, &dist::self());
+    CHECK(whole.classes == one.classes);
+    for (size_t k = 0; k < specs.size(); ++k) {
+        CAPTURE(specs[k].text);
+        const auto a = whole.maps[k].second.map.to_vector<float>(), b = one.maps[k].second.map.to_vector<float>();
+        CHECK(max_abs_diff(a, b) <= 1e-5f * std::max(1.f, max_abs(a)));
+    }
 }

@@ -11,13 +11,6 @@
 
 namespace gb::train {
 
-Shard shard_of(int64_t total, int rank, int ranks) {
-    GB_CHECK(ranks > 0 && rank >= 0 && rank < ranks && total >= 0, "shard_of: rank ", rank, " of ", ranks,
-             " for ", total, " rows");
-    const int64_t base = total / ranks, extra = total % ranks;
-    return {rank * base + std::min<int64_t>(rank, extra), base + (rank < extra ? 1 : 0)};
-}
-
 GradientSync::GradientSync(const dist::Comm& comm, NamedTensors params, int64_t bucket_bytes)
     : comm_(comm), params_(std::move(params)) {
     GB_CHECK(bucket_bytes > 0, "GradientSync: bucket size must be positive");

@@ -24,13 +24,6 @@ class Layer;
 
 namespace gb::train {
 
-// Rows [first, first + count) of a batch of `total` rows for rank `rank` of `ranks`: contiguous, in rank order,
-// the first total % ranks ranks one row more; concatenated in rank order they are the batch.
-struct Shard {
-    int64_t first = 0, count = 0;
-};
-Shard shard_of(int64_t total, int rank, int ranks);
-
 class GradientSync {
 public:
     GradientSync(const dist::Comm& comm, NamedTensors params, int64_t bucket_bytes = int64_t{1} << 20);

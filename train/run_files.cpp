@@ -175,7 +175,7 @@ EvalResult evaluate(layers::Layer& model, const io::Dataset& all, const LoaderOp
     opt.drop_last = false;
     // Across ranks: this rank's shard of the images; the sums are the ranks' sums.
     const dist::Comm& ranks = comm ? *comm : dist::self();
-    const Shard shard = shard_of(all.size(), ranks.rank(), ranks.size());
+    const dist::Shard shard = dist::shard_of(all.size(), ranks.rank(), ranks.size());
     const io::Dataset data = ranks.size() > 1 ? all.rows(shard.first, shard.count) : all;
     const bool was_training = model.is_training();
     model.eval();

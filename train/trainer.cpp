@@ -68,8 +68,8 @@ Trainer::Trainer(TrainConfig config, std::ostream& log)
          << ", " << train_set_.classes() << " classes\n";
     if (comm_.size() > 1)
         log_ << "data-parallel: " << comm_.size() << " ranks, each a shard of every batch of " << c_.batch_size
-             << " (" << shard_of(c_.batch_size, comm_.size() - 1, comm_.size()).count << "-"
-             << shard_of(c_.batch_size, 0, comm_.size()).count << " images)\n";
+             << " (" << dist::shard_of(c_.batch_size, comm_.size() - 1, comm_.size()).count << "-"
+             << dist::shard_of(c_.batch_size, 0, comm_.size()).count << " images)\n";
     model_path_ = c_.out_dir + "/model.safetensors";
     resume_path_ = c_.out_dir + "/resume.safetensors";
     metrics_csv_path_ = c_.out_dir + "/metrics.csv";
@@ -316,7 +316,7 @@ void Trainer::train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar) 
     opt_->set_lr(static_cast<float>(lr));
     Batch batch = loader_->batch(b);
     const int64_t total = batch.labels.numel();
-    const Shard rows = shard_of(total, comm_.rank(), comm_.size());
+    const dist::Shard rows = dist::shard_of(total, comm_.rank(), comm_.size());
     Tensor loss;
     double stats[2] = {0, 0};  // this rank's loss sum and hits, then the ranks' sums
     if (rows.count > 0) {

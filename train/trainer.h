@@ -125,7 +125,7 @@ class GradientSync;
 //     generator's offset, the running sums as hex floats), so resuming at any saved moment reproduces the
 //     uninterrupted run (at the same thread count).
 //   - Data-parallel (config.comm with more than one rank): every rank runs the same Trainer on the same files;
-//     each takes its shard (shard_of) of every global batch, the gradients are averaged across ranks (bucketed
+//     each takes its shard (dist::shard_of) of every global batch, the gradients are averaged across ranks (bucketed
 //     allreduce started during the backward, GradientSync) and the loss, hits and test counts summed, so every rank
 //     holds the same model, optimizer state and history. Dropout draws per global row (BatchRows), so the run
 //     is the one-process run up to the rounding of the sums, for any number of ranks; files are P-independent
@@ -207,7 +207,7 @@ private:
 TrainResult run_training(const TrainConfig& config, std::ostream& log);
 
 // Eval-mode pass over `data` (batches of `batch_size`, no gradients). With `comm` of more than one rank, each
-// rank takes its shard of the images (shard_of) and the loss and counts are summed over the ranks.
+// rank takes its shard of the images (dist::shard_of) and the loss and counts are summed over the ranks.
 EvalResult evaluate(layers::Layer& model, const io::Dataset& data, const LoaderOptions& loader, Device device,
                     std::ostream* progress = nullptr, const dist::Comm* comm = nullptr);
 
