@@ -62,6 +62,9 @@ void add_train_command(CLI::App& app) {
         ->capture_default_str()
         ->check(integer(0, 1024));
     cmd->add_flag("--hflip", c->hflip, "Random horizontal flips");
+    cmd->add_flag("--sync-batchnorm", c->sync_batchnorm,
+                  "Under mpirun: BatchNorm normalises with the statistics of the whole global batch (every rank's "
+                  "rows) instead of each rank's own");
     add_compute_options(*cmd, *compute);
     cmd->callback([c, compute] {
         c->device = compute->apply();

@@ -3,9 +3,32 @@
 // variance). Eval: running statistics. Buffers running_mean / running_var.
 #pragma once
 
+#include "../core/distributed.h"
 #include "layer.h"
 
 namespace gb::layers {
+
+// While alive (on this thread): BatchNorm2d layers in training mode normalise with the statistics of the whole
+// batch that the ranks of `comm` hold between them (synchronised BatchNorm), this process holding `rows` of
+// its `total` rows. Mean and variance are sums over every rank's values (two allreduces per layer in the
+// forward, one in the backward, whose gradients are in units of this rank's loss: the mean over its rows, as
+// data-parallel training averages them, train/data_parallel.h). Every rank must run the same forward (a rank
+// without rows would leave the others waiting). CPU tensors only.
+class SyncBatchStats {
+public:
+    SyncBatchStats(const dist::Comm& comm, int64_t rows, int64_t total);
+    ~SyncBatchStats();
+    SyncBatchStats(const SyncBatchStats&) = delete;
+    SyncBatchStats& operator=(const SyncBatchStats&) = delete;
+    static const SyncBatchStats* active();
+    const dist::Comm& comm() const { return comm_; }
+    double share() const { return share_; }  // rows / total
+
+private:
+    const SyncBatchStats* previous_;
+    const dist::Comm& comm_;
+    double share_;
+};
 
 class BatchNorm2d : public Layer {
 public:

@@ -68,6 +68,23 @@ TEST_CASE("cli: mpirun -n 2 glassbox train is the one-process run, bit for bit a
     CHECK(max_abs_diff(a, parameters(dir.path("half/model.safetensors"))) < 2e-5f);
 }
 
+TEST_CASE("cli: mpirun -n 2 glassbox train --sync-batchnorm is the one-process run of a BatchNorm model") {
+    TempDir dir("cli-dp-bn");
+    write_fake_mnist(dir.path(), 60, 20, 12, false);
+    const std::string common = "train --model vgg-mini-bn --data-dir " + dir.path() +
+                               " --epochs 1 --lr 0.05 --seed 3 --threads 1";
+    const Run one = run(common + " --batch-size 16 --out " + dir.path("one"));
+    REQUIRE_MESSAGE(one.code == 0, one.out);
+    const Run two = run_ranks(2, common + " --batch-size 16 --sync-batchnorm --out " + dir.path("two"));
+    REQUIRE_MESSAGE(two.code == 0, two.out);
+    CHECK(max_abs_diff(parameters(dir.path("one/model.safetensors")), parameters(dir.path("two/model.safetensors"))) <
+          2e-5f);
+    // Batches of one image cannot give both ranks a row: refused before training, with the reason.
+    const Run bad = run_ranks(2, common + " --sync-batchnorm --batch-size 1 --out " + dir.path("bad"));
+    CHECK(bad.code != 0);
+    CHECK_MESSAGE(bad.out.find("--sync-batchnorm on 2 ranks needs at least 2 images in every batch") != std::string::npos, bad.out);
+}
+
 TEST_CASE("cli: mpirun -n 2 glassbox evaluate writes the one-process run's files") {
     TempDir dir("cli-dp-eval");
     write_fake_mnist(dir.path(), 10, 7, 28, false);

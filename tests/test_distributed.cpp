@@ -243,6 +243,40 @@ TEST_CASE("data-parallel training: a run stopped on the ranks resumes in one pro
     w.barrier();  // rank 0's folder (the resume file) stays until every rank has read it
 }
 
+TEST_CASE("data-parallel training with BatchNorm: synchronised, the one-process run; by default, each rank's rows") {
+    const dist::Comm& w = world();
+    TempDir dir("dp-bn");
+    write_fake_mnist(dir.path(), 90, 30, 8, false);  // batches of 16 and a last one of 10
+    std::ostringstream log;
+    auto config = [&](const std::string& out, const dist::Comm& comm, bool sync) {
+        train::TrainConfig c = small_train_config(dir.path(), dir.path(out), 16, 3);
+        c.model = "vgg-mini-bn";
+        c.comm = &comm;
+        c.sync_batchnorm = sync;
+        return c;
+    };
+    const train::TrainResult one = train::run_training(config("one", dist::self(), false), log);
+    const train::TrainResult synced = train::run_training(config("synced", w, true), log);
+    const train::TrainResult local = train::run_training(config("local", w, false), log);
+    CHECK(synced.history[1].train_loss == doctest::Approx(one.history[1].train_loss).epsilon(1e-5));
+    if (w.is_root()) {
+        const auto a = values(io::load_safetensors(one.model_path));
+        // Parameters and running statistics (the buffers are in the checkpoint too).
+        CHECK(max_abs_diff(values(io::load_safetensors(synced.model_path)), a) < 2e-5f);
+        // Each rank's own rows: other batch statistics, another model (on more than one rank).
+        const float d = max_abs_diff(values(io::load_safetensors(local.model_path)), a);
+        if (w.size() > 1) CHECK(d > 1e-3f);
+        else CHECK(d == 0.f);
+    }
+    // Synchronised BatchNorm needs a row of every batch on every rank.
+    if (w.size() > 1) {
+        train::TrainConfig bad = config("bad", w, true);
+        bad.batch_size = 1;
+        train::Trainer t(bad, log);
+        CHECK_THROWS_WITH_AS(t.start(), doctest::Contains("--sync-batchnorm"), Error);
+    }
+}
+
 TEST_CASE("check_same_on_all_ranks: a rank whose tensors differ stops every rank with the ranks named") {
     const dist::Comm& w = world();
     const Tensor t = from_vector(std::vector<float>{1.f, 2.f, 3.f}, Shape{3});

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "autograd/engine.h"
@@ -30,6 +31,7 @@
 #include "io/file_util.h"
 #include "models/checkpoint.h"
 #include "models/registry.h"
+#include "layers/batchnorm.h"
 #include "train/data_parallel.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
@@ -175,6 +177,15 @@ void Trainer::begin(const std::string& from) {
     log_ << "model: " << model_->describe() << ", " << model_->num_parameters() << " parameters\n";
     opt_ = make_optimizer(c_, model_->named_parameters());
     if (comm_.size() > 1) sync_ = std::make_unique<GradientSync>(comm_, model_->named_parameters());
+    if (c_.sync_batchnorm && comm_.size() > 1) {
+        // Every rank meets the others in every BatchNorm layer, so every batch must give each one a row.
+        const int64_t last = train_set_.size() % c_.batch_size;
+        GB_CHECK(c_.batch_size >= comm_.size() && (last == 0 || last >= comm_.size()),
+                 "train: --sync-batchnorm on ", comm_.size(), " ranks needs at least ", comm_.size(),
+                 " images in every batch, but ", c_.batch_size < comm_.size() ? "--batch-size is " : "the last batch has ",
+                 c_.batch_size < comm_.size() ? c_.batch_size : last, " (", train_set_.size(),
+                 " training images); change --batch-size or --train-limit");
+    }
     if (from.empty()) default_generator().set_state(c_.seed, 0);
     loader_options_.batch_size = c_.batch_size;
     loader_options_.seed = c_.seed;
@@ -321,6 +332,8 @@ void Trainer::train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar) 
     double stats[2] = {0, 0};  // this rank's loss sum and hits, then the ranks' sums
     if (rows.count > 0) {
         const BatchRows window(rows.first, rows.count, total);  // dropout draws per row of the whole batch
+        std::optional<layers::SyncBatchStats> batch_stats;  // BatchNorm over every rank's rows
+        if (c_.sync_batchnorm && comm_.size() > 1) batch_stats.emplace(comm_, rows.count, total);
         const Tensor x = batch.images.narrow(rows.first, rows.count).to(c_.device);
         const Tensor labels = batch.labels.narrow(rows.first, rows.count);
         const Tensor logits = (*model_)(x);

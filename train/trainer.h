@@ -64,6 +64,9 @@ struct TrainConfig {
     // The ranks that train together, data-parallel (train/data_parallel.h); null: dist::world(), every process
     // of the job (one without MPI). batch_size stays the global batch.
     const dist::Comm* comm = nullptr;
+    // Data-parallel: BatchNorm normalises with the statistics of the whole global batch (layers::SyncBatchStats)
+    // instead of each rank's rows. Needs every batch to give every rank at least one row.
+    bool sync_batchnorm = false;
     // Called after each optimizer step (0-based epoch and batch), before the step's
     // checks and saves: instrumentation, and tests that need a given step to go wrong.
     std::function<void(layers::Layer& model, int64_t epoch, int64_t batch)> after_step;
@@ -130,7 +133,8 @@ class GradientSync;
 //     holds the same model, optimizer state and history. Dropout draws per global row (BatchRows), so the run
 //     is the one-process run up to the rounding of the sums, for any number of ranks; files are P-independent
 //     (resume with any P). BatchNorm normalises with each rank's own rows (as PyTorch's DistributedDataParallel
-//     does by default) and its running statistics are averaged over the ranks at each epoch end. The ranks'
+//     does by default; config.sync_batchnorm: with the whole batch's, every rank's rows) and its running
+//     statistics are averaged over the ranks at each epoch end. The ranks'
 //     model and optimizer state are compared (digests) at the start and after every epoch: a difference is a
 //     gb::Error. Rank 0 alone writes files and logs.
 //   - A Trainer whose step threw (a non-finite value, a failed write, an exception from after_step) is spent:
