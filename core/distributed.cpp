@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 
 #ifdef GB_WITH_MPI
@@ -73,6 +74,7 @@ struct Comm::Handle {
 
 struct Pending::Impl {
     std::vector<MPI_Request> requests;
+    int device = -1;  // a device collective in flight on this CUDA device (DeviceCollective::wait)
 };
 
 namespace {
@@ -168,6 +170,31 @@ Pending Comm::start_allreduce_sum(float* data, int64_t n) const {
     return p;
 }
 
+namespace {
+DeviceCollective g_device_collective;
+}  // namespace
+
+void set_device_collective(DeviceCollective c) { g_device_collective = c; }
+
+Pending Comm::start_allreduce_sum(float* data, int64_t n, Device device) const {
+    if (device.is_cpu()) return start_allreduce_sum(data, n);
+    Pending p;
+    if (!h_ || size_ == 1 || n == 0) return p;
+    if (g_device_collective.start) {
+        g_device_collective.start(data, n, device.index(), &h_->comm);
+        p.impl_ = std::make_unique<Pending::Impl>();
+        p.impl_->device = device.index();
+        return p;
+    }
+    // Through host memory (blocking: the sum is done when this returns).
+    std::vector<float> host(static_cast<size_t>(n));
+    const size_t bytes = host.size() * sizeof(float);
+    cuda::memcpy_d2h(host.data(), data, bytes, device.index());
+    allreduce_sum(host.data(), n);
+    cuda::memcpy_h2d(data, host.data(), bytes, device.index());
+    return p;
+}
+
 std::vector<std::string> Comm::allgather(const std::string& mine) const {
     if (!h_ || size_ == 1) return {mine};
     GB_CHECK(mine.size() < static_cast<size_t>(INT_MAX), "allgather: a string of ", mine.size(), " bytes");
@@ -207,7 +234,9 @@ void Comm::barrier() const {
 void Pending::wait() {
     if (!impl_) return;
     std::vector<MPI_Request> reqs = std::move(impl_->requests);
+    const int device = impl_->device;
     impl_.reset();
+    if (device >= 0) g_device_collective.wait(device);
     check_mpi(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
 }
 
@@ -245,6 +274,8 @@ void Comm::allreduce_sum(double*, int64_t) const {}
 void Comm::allreduce_sum(int64_t*, int64_t) const {}
 void Comm::allreduce_max(uint64_t*, int64_t) const {}
 Pending Comm::start_allreduce_sum(float*, int64_t) const { return Pending(); }
+Pending Comm::start_allreduce_sum(float*, int64_t, Device) const { return Pending(); }
+void set_device_collective(DeviceCollective) {}
 std::vector<std::string> Comm::allgather(const std::string& mine) const { return {mine}; }
 std::string Comm::broadcast(const std::string& s, int) const { return s; }
 void Comm::barrier() const {}

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "device.h"
+
 namespace gb::dist {
 
 // Whether this build has MPI (GB_MPI found one).
@@ -62,6 +64,10 @@ public:
     void allreduce_max(uint64_t* data, int64_t n) const;
     // The same sum, started now and completed by Pending::wait (data must stay alive and untouched till then).
     Pending start_allreduce_sum(float* data, int64_t n) const;
+    // The same on `device`'s memory: in CUDA builds with NCCL, ncclAllReduce on the default stream (the stream
+    // every kernel runs on) with a communicator made on first use; elsewhere (no NCCL, the emulated device of
+    // the tests) through host memory: copied out, summed over MPI, copied back. CPU memory: the call above.
+    Pending start_allreduce_sum(float* data, int64_t n, Device device) const;
     // Every rank's string, in rank order.
     std::vector<std::string> allgather(const std::string& mine) const;
     // root's string on every rank.
@@ -87,6 +93,15 @@ struct Shard {
     int64_t first = 0, count = 0;
 };
 Shard shard_of(int64_t total, int rank, int ranks);
+
+// The device collective of CUDA builds with NCCL, registered by that build (core/distributed_nccl.cpp) when its
+// backends are (kernels/registry.h); without one, device sums go through host memory.
+struct DeviceCollective {
+    // Starts the sum of n floats at data on CUDA device `device` over the MPI communicator *mpi_comm.
+    void (*start)(float* data, int64_t n, int device, const void* mpi_comm) = nullptr;
+    void (*wait)(int device) = nullptr;  // completes every sum started on the device
+};
+void set_device_collective(DeviceCollective c);
 
 // "rank R of P: " in a job of more than one process, else "".
 std::string rank_prefix();

@@ -7,12 +7,13 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "kernels/backend.h"
 #include "layers/layer.h"
 
 namespace gb::train {
 
 GradientSync::GradientSync(const dist::Comm& comm, NamedTensors params, int64_t bucket_bytes)
-    : comm_(comm), params_(std::move(params)) {
+    : comm_(comm), params_(std::move(params)), device_(params_.empty() ? Device::cpu() : params_[0].second.device()) {
     GB_CHECK(bucket_bytes > 0, "GradientSync: bucket size must be positive");
     const size_t n = params_.size();
     bucket_of_.resize(n);
@@ -24,23 +25,21 @@ GradientSync::GradientSync(const dist::Comm& comm, NamedTensors params, int64_t 
         const Tensor& p = params_[k].second;
         GB_CHECK(p.dtype() == DType::Float32, "data-parallel training: parameter '", params_[k].first,
                  "' is not float32");
-        GB_CHECK(p.device().is_cpu() || comm_.size() == 1, "data-parallel training: parameter '", params_[k].first,
-                 "' is on ", p.device().str(), "; across processes, gradients are averaged on the CPU only "
-                 "(NCCL for CUDA devices is not built yet): train on --device cpu");
-        if (buckets_.empty() || static_cast<int64_t>(buckets_.back().data.size()) * 4 >= bucket_bytes)
-            buckets_.emplace_back();
+        GB_CHECK(p.device() == device_, "data-parallel training: parameter '", params_[k].first, "' is on ",
+                 p.device().str(), ", the others on ", device_.str());
+        if (buckets_.empty() || buckets_.back().size * 4 >= bucket_bytes) buckets_.emplace_back();
         Bucket& b = buckets_.back();
         bucket_of_[k] = buckets_.size() - 1;
-        offset_of_[k] = b.data.size();
+        offset_of_[k] = static_cast<size_t>(b.size);
         b.params.push_back(k);
-        b.data.resize(b.data.size() + static_cast<size_t>(p.numel()));
+        b.size += p.numel();
         index_[p.impl_ptr().get()] = k;
     }
     // The flags after the values.
     for (Bucket& b : buckets_) {
-        const size_t values = b.data.size();
-        for (size_t i = 0; i < b.params.size(); ++i) flag_of_[b.params[i]] = values + i;
-        b.data.resize(values + b.params.size());
+        for (size_t i = 0; i < b.params.size(); ++i) flag_of_[b.params[i]] = static_cast<size_t>(b.size) + i;
+        b.size += static_cast<int64_t>(b.params.size());
+        b.data = Tensor(Shape{b.size}, DType::Float32, device_);
     }
 }
 
@@ -53,28 +52,28 @@ void GradientSync::begin(int64_t rows, int64_t total) {
     active_ = true;
 }
 
-// The parameter's scaled gradient (or zeros) and its flag into its bucket.
+// The parameter's scaled gradient (or zeros) and its flag into its bucket, with the device's kernels.
 void GradientSync::fill(size_t k, bool has_grad) {
     Bucket& b = buckets_[bucket_of_[k]];
     const Tensor& p = params_[k].second;
-    float* dst = b.data.data() + offset_of_[k];
+    auto& be = kernels::backend_for(device_);
+    float* dst = b.data.data<float>() + offset_of_[k];
     const int64_t n = p.numel();
     const Tensor g = has_grad ? p.grad() : Tensor();
     if (g.defined()) {
-        GB_CHECK(g.device().is_cpu() && g.numel() == n, "data-parallel training: the gradient of '", params_[k].first,
-                 "' is not a CPU tensor of its parameter's size");
-        const float* src = g.data<float>();
-        for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * scale_;
+        GB_CHECK(g.device() == device_ && g.numel() == n, "data-parallel training: the gradient of '",
+                 params_[k].first, "' is not a tensor of its parameter's size on ", device_.str());
+        be.scale(n, scale_, g.data<float>(), dst);
     } else {
-        std::fill(dst, dst + n, 0.f);
+        be.fill(n, 0.f, dst);
     }
-    b.data[flag_of_[k]] = g.defined() ? 1.f : 0.f;
+    be.fill(1, g.defined() ? 1.f : 0.f, b.data.data<float>() + flag_of_[k]);
     filled_[k] = true;
     if (--b.waiting == 0) start(b);
 }
 
 void GradientSync::start(Bucket& b) {
-    b.pending = comm_.start_allreduce_sum(b.data.data(), static_cast<int64_t>(b.data.size()));
+    b.pending = comm_.start_allreduce_sum(b.data.data<float>(), b.size, device_);
 }
 
 void GradientSync::ready(TensorImpl& leaf) {
@@ -91,18 +90,22 @@ void GradientSync::finish() {
     for (Bucket& b : buckets_)
         for (size_t k : b.params)
             if (!filled_[k]) fill(k, true);
+    auto& be = kernels::backend_for(device_);
     for (Bucket& b : buckets_) {
         b.pending.wait();
+        // The flags: which parameters some rank had a gradient for.
+        const int64_t values = b.size - static_cast<int64_t>(b.params.size());
+        const std::vector<float> flags =
+            b.data.narrow(values, static_cast<int64_t>(b.params.size())).to(Device::cpu()).to_vector<float>();
         for (size_t k : b.params) {
             Tensor& p = params_[k].second;
-            if (b.data[flag_of_[k]] == 0.f) continue;  // no rank had a gradient
-            const float* src = b.data.data() + offset_of_[k];
+            if (flags[flag_of_[k] - static_cast<size_t>(values)] == 0.f) continue;  // no rank had a gradient
             Tensor g = p.grad();
             if (!g.defined()) {
                 g = Tensor(p.shape(), DType::Float32, p.device());
                 p.set_grad(g);
             }
-            std::copy(src, src + p.numel(), g.data<float>());
+            be.scale(p.numel(), 1.f, b.data.data<float>() + offset_of_[k], g.data<float>());  // a copy (x 1 is exact)
         }
     }
 }
@@ -140,10 +143,9 @@ void average_buffers(const dist::Comm& comm, layers::Layer& model) {
     const float inv = 1.f / static_cast<float>(comm.size());
     for (auto& [name, t] : model.named_buffers()) {
         if (t.dtype() != DType::Float32 || t.numel() == 0) continue;
-        GB_CHECK(t.device().is_cpu(), "data-parallel training: buffer '", name, "' is not on the CPU");
         float* p = t.data<float>();
-        comm.allreduce_sum(p, t.numel());
-        for (int64_t i = 0; i < t.numel(); ++i) p[i] *= inv;
+        comm.start_allreduce_sum(p, t.numel(), t.device()).wait();
+        kernels::backend_for(t.device()).scale(t.numel(), inv, p, p);
         t.bump_version();
     }
 }

@@ -6,7 +6,9 @@
 // over its n_r rows: GradientSync scales each gradient by n_r / B into a bucket and sums the buckets with an
 // allreduce, started (nonblocking) as soon as the backward pass has completed every gradient in the bucket
 // (autograd::RunOptions::leaf_done), so communication overlaps the rest of the backward. Buckets hold
-// parameters in reverse order (the order the backward completes them), about bucket_bytes each.
+// parameters in reverse order (the order the backward completes them), about bucket_bytes each, on the
+// parameters' device: CPU buckets are summed over MPI, CUDA buckets through NCCL where the build has it
+// (dist::Comm::start_allreduce_sum with a device); the bucket logic is the same for both.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,8 @@ public:
 private:
     struct Bucket {
         std::vector<size_t> params;  // indices into params_
-        std::vector<float> data;     // each parameter's values, then one flag per parameter (1: it had a gradient)
+        int64_t size = 0;            // floats: each parameter's values, then one flag per parameter (1: a gradient)
+        Tensor data;                 // [size] on the parameters' device
         int64_t waiting = 0;         // parameters not ready yet in this step
         dist::Pending pending;
     };
@@ -50,6 +53,7 @@ private:
 
     const dist::Comm& comm_;
     NamedTensors params_;
+    Device device_;
     std::vector<Bucket> buckets_;
     std::vector<size_t> bucket_of_, offset_of_, flag_of_;
     std::vector<bool> filled_;
