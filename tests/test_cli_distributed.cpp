@@ -1,11 +1,13 @@
 // `glassbox` started by an MPI launcher. In an MPI build (GB_MPIEXEC: the launcher CMake found), `mpirun -n 2
 // glassbox train` against `glassbox train` on the same data and global batch: the same parameters within float
 // tolerance (the reference is the one-process run; only the order of the gradient sums differs), the same
-// parameters bit for bit from run to run, rank 0 alone printing the paths, and a failing job that ends with its
-// rank's message instead of hanging. In a build without MPI, a process that an MPI launcher started is refused
+// parameters bit for bit from run to run, --resume with another number of ranks, --sync-batchnorm, evaluate and
+// explain writing the one-process run's files, rank 0 alone printing, a failing job that ends with its rank's
+// message instead of hanging, and ranks that run different programs refused. In a build without MPI, a process that an MPI launcher started is refused
 // with a clear error (it would run the whole job once per rank).
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include "cli_run.h"
 #include "idx_writer.h"
@@ -25,10 +27,9 @@ std::vector<float> parameters(const std::string& path) {
     return all;
 }
 
-// `mpirun -n ranks glassbox args`, stdout and stderr together.
-Run run_ranks(int ranks, const std::string& args) {
-    const std::string cmd = std::string(GB_MPIEXEC) + " -n " + std::to_string(ranks) + " " + GB_CLI_PATH + " " +
-                            args + " 2>&1";
+// `GB_MPIEXEC launch`, stdout and stderr together.
+Run run_launcher(const std::string& launch) {
+    const std::string cmd = std::string(GB_MPIEXEC) + " " + launch + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p != nullptr);
     std::string out;
@@ -36,6 +37,11 @@ Run run_ranks(int ranks, const std::string& args) {
     while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
     const int status = pclose(p);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// `mpirun -n ranks glassbox args`.
+Run run_ranks(int ranks, const std::string& args) {
+    return run_launcher("-n " + std::to_string(ranks) + " " + GB_CLI_PATH + " " + args);
 }
 
 }  // namespace
@@ -127,6 +133,18 @@ TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run'
         CAPTURE(f);
         CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
     }
+}
+
+TEST_CASE("cli: ranks that run different programs are refused at start") {
+    TempDir dir("cli-dp-programs");
+    // A copy of the program with one byte more: it runs the same, but it is not the same file.
+    const std::string other = dir.path("glassbox-other");
+    std::filesystem::copy_file(GB_CLI_PATH, other);
+    { std::ofstream(other, std::ios::app | std::ios::binary) << '\0'; }
+    std::filesystem::permissions(other, std::filesystem::perms::owner_all);
+    const Run r = run_launcher("-n 1 " + std::string(GB_CLI_PATH) + " info : -n 1 " + other + " info");
+    CHECK(r.code != 0);
+    CHECK_MESSAGE(r.out.find("the ranks of this job run different programs") != std::string::npos, r.out);
 }
 
 TEST_CASE("cli: a job whose ranks fail ends with the rank's message, not a hang") {
