@@ -120,12 +120,17 @@ void run_explain(const ExplainOptions& o) {
     explain::PresetOptions preset = explain::preset_options(in);
     preset.canonizer = explain::parse_canonizer(o.canonizer);
 
+    // Under mpirun without --batch-size: one batch per rank, said (the one-process run at that --batch-size
+    // writes the same files).
+    const int64_t N = static_cast<int64_t>(in.names.size());
+    const int64_t batch = o.batch > 0 || ranks.size() == 1 ? o.batch : (N + ranks.size() - 1) / ranks.size();
     if (ranks.size() > 1)
-        std::cerr << "explain: " << in.names.size() << " inputs"
-                  << (o.batch > 0 ? " in batches of " + std::to_string(o.batch) : std::string(" in one batch")) << " on "
-                  << ranks.size() << " ranks" << (o.batch > 0 ? "" : " (--batch-size shares them out)") << "\n";
+        std::cerr << "explain: " << N << " inputs in batches of " << batch << " on " << ranks.size() << " ranks"
+                  << (o.batch > 0 ? "" : " (the one-process run with --batch-size " + std::to_string(batch) +
+                                             " writes the same files)")
+                  << "\n";
     const explain::BatchExplanation result =
-        explain::explain_batch(*ck.model, in, target, specs, preset, device, std::cerr, o.batch, &ranks);
+        explain::explain_batch(*ck.model, in, target, specs, preset, device, std::cerr, batch, &ranks);
     if (!ranks.is_root()) return;
     explain::ExplanationFiles files;
     files.out_dir = o.out;
@@ -135,6 +140,7 @@ void run_explain(const ExplainOptions& o) {
     files.alpha = o.alpha;
     files.checkpoint = o.checkpoint;
     files.canonizer = o.canonizer;
+    files.batch = batch;
     const std::string html = explain::write_explanations(files, *ck.model, in, target, result, std::cerr);
     out_dir->done();
     std::cout << "report: " << html << "\n";
@@ -170,8 +176,8 @@ void add_explain_command(CLI::App& app) {
         ->check(CLI::IsMember({"batchnorm", "none"}));
     cmd->add_option("--target", o->target, "pred, a class name or index, or A-B (class A versus class B)")->capture_default_str();
     cmd->add_option("--batch-size", o->batch,
-                    "Inputs per traced batch (0: all in one trace); under mpirun the ranks take whole batches, and the "
-                    "files are the one-process run's at the same --batch-size")
+                    "Inputs per traced batch (0: all in one trace, or under mpirun one batch per rank); under mpirun "
+                    "the ranks take whole batches, and the files are the one-process run's at the same --batch-size")
         ->capture_default_str()
         ->check(integer(0, kMaxBatch));
     add_out_option(*cmd, o->out);

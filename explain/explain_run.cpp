@@ -366,6 +366,7 @@ std::string write_explanations(const ExplanationFiles& files, const models::Vgg&
                                 {"normalization", normalization_text(in)},
                                 {"class_names", in.class_names_source},
                                 {"canonizer", files.canonizer},
+                                {"batch_size", files.batch},
                                 {"canonizer_note", result.canonizer_note}};
     io::write_file_atomic(files.out_dir + "/run.json", [&](std::ostream& out) { out << run.dump(2) << "\n"; });
     return html;

@@ -52,6 +52,7 @@ struct ExplanationFiles {
     float alpha = 0.5f;   // the largest heatmap opacity in overlays (heatmap.h: opacity follows |relevance|)
     std::string checkpoint;            // the path the model came from
     std::string canonizer = "batchnorm";  // as given
+    int64_t batch = 0;                    // inputs per traced batch (0: one trace), for run.json
 };
 
 // Returns report.html's path.

@@ -127,11 +127,25 @@ TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run'
     const Run two = run_ranks(2, args + dir.path("two"));
     REQUIRE_MESSAGE(two.code == 0, two.out);
     CHECK(two.out.find("on 2 ranks") != std::string::npos);
-    for (const char* f : {"lrp_epsilon-plus-flat.npy", "gradcam.npy", "saliency.npy", "input_4.png",
-                          "0_lrp_epsilon-plus-flat.png", "4_gradcam_overlay.png", "3_saliency.png", "report.html",
-                          "run.json"}) {
+    const std::vector<const char*> files = {"lrp_epsilon-plus-flat.npy", "gradcam.npy", "saliency.npy",
+                                            "input_4.png", "0_lrp_epsilon-plus-flat.png", "4_gradcam_overlay.png",
+                                            "3_saliency.png", "report.html", "run.json"};
+    for (const char* f : files) {
         CAPTURE(f);
         CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
+    }
+    // Without --batch-size the ranks take one batch each (3 and 2 inputs), and say which --batch-size gives the
+    // same files in one process.
+    const std::string plain = args.substr(0, args.find(" --batch-size"));
+    const Run shared = run_ranks(2, plain + " --out " + dir.path("shared"));
+    REQUIRE_MESSAGE(shared.code == 0, shared.out);
+    CHECK(shared.out.find("5 inputs in batches of 3 on 2 ranks (the one-process run with --batch-size 3") !=
+          std::string::npos);
+    const Run three = run(plain + " --batch-size 3 --out " + dir.path("three"));
+    REQUIRE_MESSAGE(three.code == 0, three.out);
+    for (const char* f : files) {
+        CAPTURE(f);
+        CHECK(read_text(dir.path("shared/") + f) == read_text(dir.path("three/") + f));
     }
 }
 
