@@ -40,10 +40,19 @@ int main(int argc, char** argv) {
         return fail(e.what(), 1);
     }
     // The ranks of an MPI job run the same command: rank 0 alone prints (notes, progress, results). Errors
-    // come from any rank (dist::fail_job writes to stderr itself).
-    if (!gb::dist::world().is_root()) {
-        std::cout.rdbuf(nullptr);
-        std::cerr.rdbuf(nullptr);
+    // come from any rank (dist::fail_job writes to stderr itself). Only the commands that share their work
+    // between ranks run on more than one; the others would each do the whole job and write the same files.
+    if (gb::dist::world().size() > 1) {
+        const std::string command = argc > 1 ? argv[1] : "";
+        if (command != "train" && command != "evaluate" && command != "explain" && command != "info" &&
+            command.rfind("-", 0) != 0)
+            return fail("glassbox " + command + " does not share its work between processes: run it without " +
+                            "mpirun (train, evaluate and explain do)",
+                        1);
+        if (!gb::dist::world().is_root()) {
+            std::cout.rdbuf(nullptr);
+            std::cerr.rdbuf(nullptr);
+        }
     }
     CLI::App app{"glassbox: train and explain small CNNs with native LRP, Grad-CAM and gradient methods"};
     app.require_subcommand(1);

@@ -161,6 +161,13 @@ TEST_CASE("cli: ranks that run different programs are refused at start") {
     CHECK_MESSAGE(r.out.find("the ranks of this job run different programs") != std::string::npos, r.out);
 }
 
+TEST_CASE("cli: a command that does not share its work is refused on more than one rank") {
+    const Run r = run_ranks(2, "visualize --checkpoint " + data_file("vgg_mini.model.safetensors") + " --out unused");
+    CHECK(r.code != 0);
+    CHECK_MESSAGE(r.out.find("glassbox visualize does not share its work between processes") != std::string::npos,
+                  r.out);
+}
+
 TEST_CASE("cli: a job whose ranks fail ends with the rank's message, not a hang") {
     TempDir dir("cli-dp-fail");
     const Run r = run_ranks(2, "train --model vgg-mini --data-dir " + dir.path("missing") + " --epochs 1 --out " +
