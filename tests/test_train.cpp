@@ -85,6 +85,22 @@ TEST_CASE("loader: order is a seeded permutation, batches are normalised and aug
     const float raw = d.images.to_vector<float>()[static_cast<size_t>(x.indices[0] * 16 + 5)];
     CHECK(x.images.to_vector<float>()[5] == doctest::Approx((raw - 0.5f) / 0.25f));
     CHECK(x.labels.to_vector<int32_t>()[0] == x.indices[0] % 4);
+    // A shard of a batch (rows [1, 3) of batch 1) is those rows of the batch, augmentation and all.
+    {
+        train::LoaderOptions aug = o;
+        aug.crop_padding = 1;
+        aug.hflip = true;
+        train::DataLoader whole(d, aug);
+        whole.set_epoch(3);
+        const train::Batch all = whole.batch(1), part = whole.batch(1, 1, 2);
+        CHECK(part.indices == std::vector<int64_t>(all.indices.begin() + 1, all.indices.begin() + 3));
+        const auto av = all.images.to_vector<float>(), pv = part.images.to_vector<float>();
+        CHECK(pv == std::vector<float>(av.begin() + 16, av.begin() + 48));
+        CHECK(part.labels.to_vector<int32_t>() == std::vector<int32_t>{all.labels.to_vector<int32_t>()[1],
+                                                                         all.labels.to_vector<int32_t>()[2]});
+        CHECK(whole.batch(2, 0, 2).indices.size() == 2);  // the last batch has 2 rows
+        CHECK_THROWS_AS(whole.batch(2, 1, 2), Error);
+    }
     o.drop_last = true;
     CHECK(train::DataLoader(d, o).size() == 2);
 

@@ -39,8 +39,16 @@ int64_t DataLoader::size() const {
 
 Batch DataLoader::batch(int64_t index) const {
     GB_CHECK(index >= 0 && index < size(), "data loader: batch ", index, " out of range (", size(), " batches)");
-    const int64_t start = index * opt_.batch_size;
-    const int64_t B = std::min(opt_.batch_size, data_.size() - start);
+    return batch(index, 0, std::min(opt_.batch_size, data_.size() - index * opt_.batch_size));
+}
+
+Batch DataLoader::batch(int64_t index, int64_t first, int64_t count) const {
+    GB_CHECK(index >= 0 && index < size(), "data loader: batch ", index, " out of range (", size(), " batches)");
+    const int64_t rows = std::min(opt_.batch_size, data_.size() - index * opt_.batch_size);
+    GB_CHECK(first >= 0 && count >= 0 && first + count <= rows, "data loader: rows [", first, ", ", first + count,
+             ") of batch ", index, ", which has ", rows);
+    const int64_t start = index * opt_.batch_size + first;
+    const int64_t B = count;
     const int64_t C = data_.channels(), H = data_.height(), W = data_.width(), plane = H * W;
     Batch out;
     out.images = Tensor(Shape{B, C, H, W});

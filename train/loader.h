@@ -33,6 +33,9 @@ public:
     void set_epoch(int64_t epoch);  // reshuffles (when shuffle) for that epoch
     int64_t size() const;           // batches per epoch
     Batch batch(int64_t index) const;
+    // Rows [first, first + count) of batch `index` (a rank's shard under data-parallel training): the same
+    // images, augmentation and labels as those rows of batch(index).
+    Batch batch(int64_t index, int64_t first, int64_t count) const;
     const LoaderOptions& options() const { return opt_; }
 
 private:

@@ -325,17 +325,17 @@ void Trainer::save_resume(int64_t epochs_done, int64_t batch, const EpochSums& s
 // rank's rows of the batch, the gradients averaged and the loss and hits summed over the ranks.
 void Trainer::train_batch(int64_t b, double lr, EpochSums& sums, Progress& bar) {
     opt_->set_lr(static_cast<float>(lr));
-    Batch batch = loader_->batch(b);
-    const int64_t total = batch.labels.numel();
+    const int64_t total = std::min(c_.batch_size, train_set_.size() - b * c_.batch_size);
     const dist::Shard rows = dist::shard_of(total, comm_.rank(), comm_.size());
+    const Batch batch = loader_->batch(b, rows.first, rows.count);  // this rank's rows only
     Tensor loss;
     double stats[2] = {0, 0};  // this rank's loss sum and hits, then the ranks' sums
     if (rows.count > 0) {
         const BatchRows window(rows.first, rows.count, total);  // dropout draws per row of the whole batch
         std::optional<layers::SyncBatchStats> batch_stats;  // BatchNorm over every rank's rows
         if (c_.sync_batchnorm && comm_.size() > 1) batch_stats.emplace(comm_, rows.count, total);
-        const Tensor x = batch.images.narrow(rows.first, rows.count).to(c_.device);
-        const Tensor labels = batch.labels.narrow(rows.first, rows.count);
+        const Tensor x = batch.images.to(c_.device);
+        const Tensor& labels = batch.labels;
         const Tensor logits = (*model_)(x);
         loss = cross_entropy(logits, labels.to(c_.device));
         stats[0] = static_cast<double>(loss.item()) * static_cast<double>(rows.count);
