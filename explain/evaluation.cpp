@@ -7,9 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <cstring>
 #include <numeric>
 
+#include "core/byte_pack.h"
 #include "core/error.h"
 #include "core/factory.h"
 #include "core/parse.h"
@@ -301,65 +301,9 @@ void add_batch(EvaluationResults& r, const BatchResult& part) {
     }
 }
 
-// Batches as bytes, to send between ranks: every number exactly (raw bytes; the ranks run one program on one
-// kind of machine, init checks the first).
-class Packer {
-public:
-    template <class T>
-    void put(T v) {
-        bytes.append(reinterpret_cast<const char*>(&v), sizeof v);
-    }
-    template <class T>
-    void put(const std::vector<T>& v) {
-        put(static_cast<int64_t>(v.size()));
-        bytes.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
-    }
-    void put(const std::string& s) {
-        put(static_cast<int64_t>(s.size()));
-        bytes += s;
-    }
-    std::string bytes;
-};
-
-class Unpacker {
-public:
-    explicit Unpacker(const std::string& s) : s_(s) {}
-    template <class T>
-    T get() {
-        T v;
-        take(&v, sizeof v);
-        return v;
-    }
-    template <class T>
-    std::vector<T> get_vector() {
-        std::vector<T> v(static_cast<size_t>(count()));
-        take(v.data(), v.size() * sizeof(T));
-        return v;
-    }
-    std::string get_string() {
-        std::string v(static_cast<size_t>(count()), '\0');
-        take(v.data(), v.size());
-        return v;
-    }
-    bool done() const { return at_ == s_.size(); }
-
-private:
-    int64_t count() {
-        const auto n = get<int64_t>();
-        GB_CHECK(n >= 0 && static_cast<size_t>(n) <= s_.size() - at_, "evaluation: a rank's results are cut short");
-        return n;
-    }
-    void take(void* to, size_t n) {
-        GB_CHECK(n <= s_.size() - at_, "evaluation: a rank's results are cut short");
-        if (n) std::memcpy(to, s_.data() + at_, n);
-        at_ += n;
-    }
-    const std::string& s_;
-    size_t at_ = 0;
-};
-
+// Batches as bytes, to send between ranks (core/byte_pack.h).
 std::string pack(const std::vector<BatchResult>& batches) {
-    Packer o;
+    dist::Packer o;
     o.put(static_cast<int64_t>(batches.size()));
     for (const BatchResult& b : batches) {
         o.put(b.index);
@@ -398,7 +342,7 @@ std::string pack(const std::vector<BatchResult>& batches) {
 }
 
 void unpack(const std::string& bytes, const EvaluationResults& r, std::vector<BatchResult>& out) {
-    Unpacker in(bytes);
+    dist::Unpacker in(bytes, "evaluation: a rank's results");
     const auto count = in.get<int64_t>();
     for (int64_t i = 0; i < count; ++i) {
         BatchResult b;
@@ -438,7 +382,7 @@ void unpack(const std::string& bytes, const EvaluationResults& r, std::vector<Ba
         }
         out.push_back(std::move(b));
     }
-    GB_CHECK(in.done(), "evaluation: a rank sent more results than it described");
+    GB_CHECK(in.done(), "evaluation: a rank's results are longer than they say");
 }
 
 }  // namespace

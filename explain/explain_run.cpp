@@ -7,10 +7,10 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 
 #include <nlohmann/json.hpp>
 
+#include "core/byte_pack.h"
 #include "core/factory.h"
 #include "explain/heatmap.h"
 #include "explain/report.h"
@@ -200,76 +200,47 @@ BatchExplanation explain_part(models::Vgg& model, const ExplainInputs& in, int64
     return out;
 }
 
-// Batches as bytes, to send between ranks (every number exactly: raw floats).
-void pack_part(int64_t index, const BatchExplanation& b, std::string& out) {
-    auto put_i64 = [&](int64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); };
-    auto put_str = [&](const std::string& t) {
-        put_i64(static_cast<int64_t>(t.size()));
-        out += t;
-    };
-    auto put_tensor = [&](const Tensor& t) {
-        put_i64(t.rank());
-        for (int64_t d = 0; d < t.rank(); ++d) put_i64(t.dim(d));
-        const std::vector<float> v = t.to_vector<float>();
-        out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
-    };
-    put_i64(index);
-    put_tensor(b.logits);
-    put_i64(static_cast<int64_t>(b.classes.size()));
-    out.append(reinterpret_cast<const char*>(b.classes.data()), b.classes.size() * sizeof(int32_t));
-    put_str(b.canonizer_note);
+// Batches as bytes, to send between ranks (core/byte_pack.h).
+void put_tensor(dist::Packer& o, const Tensor& t) {
+    o.put(t.shape().dims());
+    o.put(t.to_vector<float>());
+}
+
+Tensor get_tensor(dist::Unpacker& in) {
+    const Shape shape(in.get_vector<int64_t>());
+    const std::vector<float> v = in.get_vector<float>();
+    GB_CHECK(static_cast<int64_t>(v.size()) == shape.numel(), "explain: a rank's batches are corrupt");
+    return from_vector(v, shape);
+}
+
+void pack_part(int64_t index, const BatchExplanation& b, dist::Packer& o) {
+    o.put(index);
+    put_tensor(o, b.logits);
+    o.put(b.classes);
+    o.put(b.canonizer_note);
     for (const auto& [spec, a] : b.maps) {
-        put_i64(a.is_signed ? 1 : 0);
-        put_str(a.note);
-        put_str(a.layer);
-        put_tensor(a.map);
+        o.put(static_cast<int64_t>(a.is_signed ? 1 : 0));
+        o.put(a.note);
+        o.put(a.layer);
+        put_tensor(o, a.map);
     }
 }
 
 void unpack_parts(const std::string& bytes, const std::vector<MethodSpec>& methods,
                   std::vector<std::pair<int64_t, BatchExplanation>>& out) {
-    size_t at = 0;
-    auto take = [&](void* to, size_t n) {
-        GB_CHECK(n <= bytes.size() - at, "explain: a rank's batches are cut short");
-        if (n) std::memcpy(to, bytes.data() + at, n);
-        at += n;
-    };
-    auto get_i64 = [&] {
-        int64_t v;
-        take(&v, sizeof v);
-        return v;
-    };
-    auto get_count = [&] {
-        const int64_t v = get_i64();
-        GB_CHECK(v >= 0 && static_cast<size_t>(v) <= bytes.size(), "explain: a rank's batches are corrupt");
-        return static_cast<size_t>(v);
-    };
-    auto get_str = [&] {
-        std::string t(get_count(), '\0');
-        take(t.data(), t.size());
-        return t;
-    };
-    auto get_tensor = [&] {
-        std::vector<int64_t> dims(get_count());
-        for (auto& d : dims) d = static_cast<int64_t>(get_count());
-        const Shape shape(dims);
-        std::vector<float> v(static_cast<size_t>(shape.numel()));
-        take(v.data(), v.size() * sizeof(float));
-        return from_vector(v, shape);
-    };
-    while (at < bytes.size()) {
-        const int64_t index = get_i64();
+    dist::Unpacker in(bytes, "explain: a rank's batches");
+    while (!in.done()) {
+        const auto index = in.get<int64_t>();
         BatchExplanation b;
-        b.logits = get_tensor();
-        b.classes.resize(get_count());
-        take(b.classes.data(), b.classes.size() * sizeof(int32_t));
-        b.canonizer_note = get_str();
+        b.logits = get_tensor(in);
+        b.classes = in.get_vector<int32_t>();
+        b.canonizer_note = in.get_string();
         for (const MethodSpec& spec : methods) {
             Attribution a;
-            a.is_signed = get_i64() != 0;
-            a.note = get_str();
-            a.layer = get_str();
-            a.map = get_tensor();
+            a.is_signed = in.get<int64_t>() != 0;
+            a.note = in.get_string();
+            a.layer = in.get_string();
+            a.map = get_tensor(in);
             b.maps.emplace_back(spec, std::move(a));
         }
         out.emplace_back(index, std::move(b));
@@ -318,7 +289,7 @@ BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, cons
     GB_CHECK(N > 0, "explain: no inputs");
     // Batch c goes to rank c mod P.
     std::vector<BatchExplanation> parts;
-    std::string mine;
+    dist::Packer mine;
     for (int64_t c = ranks.rank(); c < batches; c += ranks.size()) {
         const int64_t first = c * B, count = std::min(B, N - first);
         const std::string where = batches == 1 ? std::string()
@@ -330,7 +301,7 @@ BatchExplanation explain_batch(models::Vgg& model, const ExplainInputs& in, cons
     }
     if (ranks.size() > 1) {
         std::vector<std::pair<int64_t, BatchExplanation>> all;
-        for (const std::string& bytes : ranks.allgather(mine)) unpack_parts(bytes, methods, all);
+        for (const std::string& bytes : ranks.allgather(mine.bytes)) unpack_parts(bytes, methods, all);
         std::sort(all.begin(), all.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
         GB_CHECK(static_cast<int64_t>(all.size()) == batches, "explain: the ranks returned ", all.size(), " of ",
                  batches, " batches");
