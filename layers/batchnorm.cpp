@@ -5,6 +5,7 @@
 
 #include "layers/layer_node.h"
 #include "core/factory.h"
+#include "core/parallel.h"
 #include "kernels/backend.h"
 #include "kernels/common/normalization.h"
 
@@ -13,6 +14,15 @@ namespace gb::layers {
 namespace {
 
 thread_local const SyncBatchStats* g_sync = nullptr;
+
+// fn(c) for every channel, the channels spread over the threads (each call writes only channel c's values, in a
+// fixed order within the channel: the same sums on any number of threads).
+template <class Fn>
+void per_channel(int64_t C, Fn&& fn) {
+    parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) fn(c);
+    });
+}
 
 // What a synchronised forward left its backward: the ranks and this rank's share of the batch's rows.
 struct SyncInfo {
@@ -77,14 +87,15 @@ struct BatchNormNode : LayerNode, ChannelAffine {
         const float* gp = dy.data<float>();
         const auto mu = mean.to_vector<float>(), is = invstd.to_vector<float>(), g = gamma.to_vector<float>();
         std::vector<double> sums(static_cast<size_t>(2 * C), 0.0);  // sum dy, sum dy xhat per channel
-        for (int64_t c = 0; c < C; ++c)
+        per_channel(C, [&](int64_t c) {
+            const size_t k = static_cast<size_t>(c);
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t i = 0; i < HW; ++i) {
                     const int64_t at = (n * C + c) * HW + i;
-                    sums[static_cast<size_t>(c)] += gp[at];
-                    sums[static_cast<size_t>(C + c)] += static_cast<double>(gp[at]) *
-                                                        ((xp[at] - mu[static_cast<size_t>(c)]) * is[static_cast<size_t>(c)]);
+                    sums[k] += gp[at];
+                    sums[static_cast<size_t>(C) + k] += static_cast<double>(gp[at]) * ((xp[at] - mu[k]) * is[k]);
                 }
+        });
         Tensor dgamma(Shape{C}), dbeta(Shape{C}), dx(x.shape());
         for (int64_t c = 0; c < C; ++c) {
             dbeta.data<float>()[c] = static_cast<float>(sums[static_cast<size_t>(c)]);
@@ -93,7 +104,7 @@ struct BatchNormNode : LayerNode, ChannelAffine {
         for (double& v : sums) v *= sync.share;
         sync.comm->allreduce_sum(sums.data(), 2 * C);
         float* dp = dx.data<float>();
-        for (int64_t c = 0; c < C; ++c) {
+        per_channel(C, [&](int64_t c) {
             const size_t k = static_cast<size_t>(c);
             const float mean_dy = static_cast<float>(sums[k] / static_cast<double>(sync.count) / sync.share);
             const float mean_dy_xhat =
@@ -104,7 +115,7 @@ struct BatchNormNode : LayerNode, ChannelAffine {
                     const int64_t at = (n * C + c) * HW + i;
                     dp[at] = kernels::bn_backward_train(gp[at], (xp[at] - mu[k]) * is[k], kk, mean_dy, mean_dy_xhat);
                 }
-        }
+        });
         return {needs_grad(0) ? dx : Tensor(), needs_grad(1) ? dgamma : Tensor(), needs_grad(2) ? dbeta : Tensor()};
     }
     // Without a rule, relevance passes through batch norm unchanged (Zennit's treatment
@@ -159,16 +170,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
         GB_CHECK(x.device().is_cpu(), describe(), ": synchronised BatchNorm runs on the CPU only");
         const float* xp = x.data<float>();
         std::vector<double> s1(static_cast<size_t>(c_ + 1), 0.0);
-        for (int64_t c = 0; c < c_; ++c)
+        per_channel(c_, [&](int64_t c) {
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t i = 0; i < HW; ++i) s1[static_cast<size_t>(c)] += xp[(n * c_ + c) * HW + i];
+        });
         s1[static_cast<size_t>(c_)] = static_cast<double>(N * HW);
         group.comm().allreduce_sum(s1.data(), c_ + 1);
         const int64_t M = static_cast<int64_t>(s1[static_cast<size_t>(c_)]);
         GB_CHECK(M > 1, describe(), ": training needs more than one value per channel over the ranks");
         std::vector<double> s2(static_cast<size_t>(c_), 0.0);
         std::vector<float> meanf(static_cast<size_t>(c_)), var(static_cast<size_t>(c_));
-        for (int64_t c = 0; c < c_; ++c) {
+        per_channel(c_, [&](int64_t c) {
             const double mu = s1[static_cast<size_t>(c)] / static_cast<double>(M);
             meanf[static_cast<size_t>(c)] = static_cast<float>(mu);
             for (int64_t n = 0; n < N; ++n)
@@ -176,7 +188,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
                     const double d = xp[(n * c_ + c) * HW + i] - mu;
                     s2[static_cast<size_t>(c)] += d * d;
                 }
-        }
+        });
         group.comm().allreduce_sum(s2.data(), c_);
         std::vector<float> inv(static_cast<size_t>(c_));
         float* rm = running_mean_.data<float>();

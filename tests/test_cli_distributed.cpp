@@ -39,6 +39,14 @@ Run run_launcher(const std::string& launch) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// Each of `files` is the same in folders a and b, byte for byte.
+void check_same_files(const std::string& a, const std::string& b, const std::vector<const char*>& files) {
+    for (const char* f : files) {
+        CAPTURE(f);
+        CHECK(read_text(a + "/" + f) == read_text(b + "/" + f));
+    }
+}
+
 // `mpirun -n ranks glassbox args`.
 Run run_ranks(int ranks, const std::string& args) {
     return run_launcher("-n " + std::to_string(ranks) + " " + GB_CLI_PATH + " " + args);
@@ -108,11 +116,9 @@ TEST_CASE("cli: mpirun -n 2 glassbox evaluate writes the one-process run's files
     const size_t at = two.out.find("written: ");
     CHECK(at != std::string::npos);
     CHECK(two.out.find("written: ", at + 1) == std::string::npos);
-    for (const char* f : {"results.csv", "per_image.csv", "curves.csv", "deletion_curves.svg", "insertion_curves.svg",
-                          "randomisation.svg"}) {
-        CAPTURE(f);
-        CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
-    }
+    check_same_files(dir.path("two"), dir.path("one"),
+                     {"results.csv", "per_image.csv", "curves.csv", "deletion_curves.svg", "insertion_curves.svg",
+                      "randomisation.svg"});
 }
 
 TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run's maps and pictures at one --batch-size") {
@@ -130,10 +136,7 @@ TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run'
     const std::vector<const char*> files = {"lrp_epsilon-plus-flat.npy", "gradcam.npy", "saliency.npy",
                                             "input_4.png", "0_lrp_epsilon-plus-flat.png", "4_gradcam_overlay.png",
                                             "3_saliency.png", "report.html", "run.json"};
-    for (const char* f : files) {
-        CAPTURE(f);
-        CHECK(read_text(dir.path("two/") + f) == read_text(dir.path("one/") + f));
-    }
+    check_same_files(dir.path("two"), dir.path("one"), files);
     // Without --batch-size the ranks take one batch each (3 and 2 inputs), and say which --batch-size gives the
     // same files in one process.
     const std::string plain = args.substr(0, args.find(" --batch-size"));
@@ -143,10 +146,7 @@ TEST_CASE("cli: mpirun -n 2 glassbox explain --index writes the one-process run'
           std::string::npos);
     const Run three = run(plain + " --batch-size 3 --out " + dir.path("three"));
     REQUIRE_MESSAGE(three.code == 0, three.out);
-    for (const char* f : files) {
-        CAPTURE(f);
-        CHECK(read_text(dir.path("shared/") + f) == read_text(dir.path("three/") + f));
-    }
+    check_same_files(dir.path("shared"), dir.path("three"), files);
 }
 
 TEST_CASE("cli: ranks that run different programs are refused at start") {

@@ -206,6 +206,25 @@ TEST_CASE("data-parallel training: the ranks' run is the one-process run, bit fo
         CHECK(values(io::load_safetensors(again.model_path)) == values(io::load_safetensors(ranks.model_path)));
 }
 
+TEST_CASE("data-parallel training: a rank without rows (a last batch of one image, a test set of one)") {
+    const dist::Comm& w = world();
+    TempDir dir("dp-empty");
+    write_fake_mnist(dir.path(), 17, 1, 8, false);  // batches of 16 and 1: on 2 ranks, rank 1 gets no row of the last
+    std::ostringstream log;
+    auto config = [&](const std::string& out, const dist::Comm& comm) {
+        train::TrainConfig c = small_train_config(dir.path(), dir.path(out), 16, 6);
+        c.comm = &comm;
+        return c;
+    };
+    const train::TrainResult ranks = train::run_training(config("ranks", w), log);
+    const train::TrainResult one = train::run_training(config("one", dist::self()), log);
+    CHECK(ranks.history[1].test_acc == one.history[1].test_acc);
+    CHECK(ranks.history[1].train_loss == doctest::Approx(one.history[1].train_loss).epsilon(1e-5));
+    if (w.is_root())
+        CHECK(max_abs_diff(values(io::load_safetensors(ranks.model_path)), values(io::load_safetensors(one.model_path))) <
+              2e-5f);
+}
+
 TEST_CASE("data-parallel training: a run stopped on the ranks resumes in one process, and the other way") {
     const dist::Comm& w = world();
     TempDir dir("dp-resume");

@@ -52,14 +52,14 @@ void GradientSync::begin(int64_t rows, int64_t total) {
     active_ = true;
 }
 
-// The parameter's scaled gradient (or zeros) and its flag into its bucket, with the device's kernels.
-void GradientSync::fill(size_t k, bool has_grad) {
+// The parameter's scaled gradient (zeros without one) and its flag into its bucket, with the device's kernels.
+void GradientSync::fill(size_t k) {
     Bucket& b = buckets_[bucket_of_[k]];
     const Tensor& p = params_[k].second;
     auto& be = kernels::backend_for(device_);
     float* dst = b.data.data<float>() + offset_of_[k];
     const int64_t n = p.numel();
-    const Tensor g = has_grad ? p.grad() : Tensor();
+    const Tensor g = p.grad();
     if (g.defined()) {
         GB_CHECK(g.device() == device_ && g.numel() == n, "data-parallel training: the gradient of '",
                  params_[k].first, "' is not a tensor of its parameter's size on ", device_.str());
@@ -80,7 +80,7 @@ void GradientSync::ready(TensorImpl& leaf) {
     if (!active_) return;
     const auto it = index_.find(&leaf);
     if (it == index_.end() || filled_[it->second]) return;
-    fill(it->second, true);
+    fill(it->second);
 }
 
 void GradientSync::finish() {
@@ -89,7 +89,7 @@ void GradientSync::finish() {
     // In bucket order, as every rank starts them: collectives must be started in the same order everywhere.
     for (Bucket& b : buckets_)
         for (size_t k : b.params)
-            if (!filled_[k]) fill(k, true);
+            if (!filled_[k]) fill(k);
     auto& be = kernels::backend_for(device_);
     for (Bucket& b : buckets_) {
         b.pending.wait();

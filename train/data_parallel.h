@@ -48,7 +48,7 @@ private:
         int64_t waiting = 0;         // parameters not ready yet in this step
         dist::Pending pending;
     };
-    void fill(size_t index, bool has_grad);
+    void fill(size_t index);
     void start(Bucket& b);
 
     const dist::Comm& comm_;
